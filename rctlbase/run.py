@@ -1,0 +1,86 @@
+"""The one door to external programs.
+
+Every program rctl runs goes through :func:`run_program` (or :func:`spawn_program` for
+long-lived helpers). The argv is logged at debug level as a shell line, a missing program
+becomes :class:`~rctlbase.errors.ProgramNotFound` with an install hint, and a failure becomes
+:class:`~rctlbase.errors.CommandFailed` carrying the program's last stderr line.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from rctlbase.errors import CommandFailed, ProgramNotFound
+
+log = logging.getLogger("rctl.run")
+
+# Debian/Ubuntu package that ships each program rctl may run, for the install hint.
+PACKAGES: Mapping[str, str] = {
+    "newuidmap": "uidmap",
+    "newgidmap": "uidmap",
+    "crun": "crun",
+    "runc": "runc",
+    "fuse-overlayfs": "fuse-overlayfs",
+    "fusermount3": "fuse3",
+    "slirp4netns": "slirp4netns",
+    "pasta": "passt",
+    "skopeo": "skopeo",
+}
+
+
+def install_hint(program: str) -> str:
+    """Return the command that installs ``program`` on Debian-like systems."""
+    package = PACKAGES.get(Path(program).name, Path(program).name)
+    return f"install it: sudo apt-get install {package} (dnf install {package} on Fedora)"
+
+
+def run_program(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    input_data: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` to completion, capturing its output.
+
+    Raises ProgramNotFound when argv[0] is not installed and, with ``check``, CommandFailed
+    when it exits non-zero.
+    """
+    log.debug("run: %s", shlex.join(argv))
+    try:
+        proc = subprocess.run(
+            list(argv),
+            input=input_data,
+            capture_output=True,
+            env=None if env is None else dict(env),
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ProgramNotFound(f"{argv[0]} is not installed", hint=install_hint(argv[0])) from exc
+    except PermissionError as exc:
+        raise ProgramNotFound(
+            f"{argv[0]} is not executable", hint="check its mode and the filesystem's noexec"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandFailed(f"{argv[0]} did not finish within {timeout} s") from exc
+    if check and proc.returncode != 0:
+        raise CommandFailed(
+            f"{Path(argv[0]).name} failed: {last_line(proc.stderr) or f'exit {proc.returncode}'}",
+            returncode=proc.returncode,
+            stderr=proc.stderr.decode(errors="replace"),
+        )
+    return proc
+
+
+def last_line(data: bytes) -> str:
+    """The last non-empty line of a program's output, for one-line error messages."""
+    lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

@@ -1,0 +1,56 @@
+"""The ``rctl`` command line: parse flags into options, call the engine, render reports.
+
+This module is the CLI's error boundary: an :class:`~rctlbase.errors.RctlError` becomes one
+line ``Error: message`` (plus ``Hint: ...``) on stderr and its exit code (125 by default);
+any other exception is a bug and keeps its traceback. ``--debug`` shows tracebacks for all.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from rctlbase.errors import RctlError
+from rootless import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-v", "--version", prog_name="rctl")
+@click.option("--debug", is_flag=True, help="Log every program run and show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Rootless containers, supervised by systemd."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rctl`` console script; returns the process exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="rctl", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        # Docker exits 125 for bad flags too.
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        click.echo("Hint: see 'rctl --help' or 'rctl COMMAND --help'", err=True)
+        return 125
+    except RctlError as exc:
+        if debug:
+            raise
+        click.echo(f"Error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        return exc.exit_code
+    return 0

@@ -1,0 +1,200 @@
+"""Tier ``nspawn``: the tree booted with systemd-nspawn at native speed.
+
+Each boot starts from a fresh copy of the cached tree (rsync: only changed files are copied),
+so tests never alter the cache. The flags come from shared/TESTHOST.md: a unified cgroup
+hierarchy, no machined registration, the keyring syscalls crun needs, private device nodes
+for /dev/fuse and /dev/net/tun (binding the host's would let the guest chmod them), and a
+private network (the guest's 127.0.0.1:5000 registry can't clash with the host's ports).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+from harness import build
+from harness.common import STATE, VARLIB, HarnessError, pid_alive, read_pid, say, sh, wait_until
+from harness.guest import Endpoint
+
+PIDFILE = STATE / "nspawn.pid"
+CGROUPFILE = STATE / "nspawn.cgroups"
+ROOT = VARLIB / "nspawn" / "root"
+DEVDIR = VARLIB / "nspawn" / "dev"
+LOG = VARLIB / "nspawn" / "boot.log"
+DEVICES = {"fuse": (10, 229), "net-tun": (10, 200)}
+
+
+def find_leader(nspawn_pid: int) -> int | None:
+    """The container's PID 1 as seen from the host: a descendant of nspawn that is pid 1 inside."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        nspid = fields.get("NSpid", "").split()
+        if len(nspid) > 1 and nspid[-1] == "1" and descends_from(int(entry.name), nspawn_pid):
+            return int(entry.name)
+    return None
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``ancestor`` is on ``pid``'s parent chain."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        pid = int(status.split("\nPPid:\t", 1)[1].split("\n", 1)[0])
+    return False
+
+
+def endpoint() -> Endpoint | None:
+    """How to reach the running tier, or None when it is down."""
+    nspawn_pid = read_pid(PIDFILE)
+    if nspawn_pid is None:
+        return None
+    leader = find_leader(nspawn_pid)
+    if leader is None:
+        return None
+    return Endpoint("nspawn", build.tree_path() / "root/harness-key", 22, netns_pid=leader)
+
+
+def up() -> Endpoint:
+    """Boot the tier unless it is running; return its endpoint once ssh works."""
+    running = endpoint()
+    if running is not None:
+        return running
+    tree = build.build()
+    cleanup()
+    say("copying the tree for this boot")
+    ROOT.mkdir(parents=True, exist_ok=True)
+    sh(["rsync", "-aHAX", "--delete", "--numeric-ids", f"{tree}/", f"{ROOT}/"], quiet=True)
+    make_devices()
+    STATE.mkdir(parents=True, exist_ok=True)
+    argv = [
+        "systemd-nspawn",
+        "--quiet",
+        "--boot",
+        f"--directory={ROOT}",
+        "--machine=rctl-testhost",
+        "--register=no",
+        "--keep-unit",
+        "--private-network",
+        "--system-call-filter=@keyring",
+        "--console=passive",
+        *(f"--bind={DEVDIR / name}:/dev/{name.replace('-', '/')}" for name in DEVICES),
+    ]
+    say("booting the nspawn tier")
+    with open(LOG, "wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **build.NSPAWN_ENV},
+        )
+    PIDFILE.write_text(f"{proc.pid}\n")
+    try:
+        wait_until(
+            "the container's init", lambda: find_leader(proc.pid) or proc.poll() is not None, 30
+        )
+        if proc.poll() is not None:
+            raise HarnessError(f"systemd-nspawn exited {proc.returncode}; see {LOG}")
+        CGROUPFILE.write_text(Path(f"/proc/{proc.pid}/cgroup").read_text())
+        ep = endpoint()
+        assert ep is not None
+        wait_until("ssh into the nspawn tier", ep.ok, 90, interval=0.3)
+    except BaseException:
+        down()
+        raise
+    say("nspawn tier is up")
+    return ep
+
+
+def make_devices() -> None:
+    """Private /dev/fuse and /dev/net/tun nodes for the guest (mode 0666, as udev makes them)."""
+    DEVDIR.mkdir(parents=True, exist_ok=True)
+    for name, (major, minor) in DEVICES.items():
+        node = DEVDIR / name
+        if not node.is_char_device():
+            node.unlink(missing_ok=True)
+            os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        os.chmod(node, 0o666)
+
+
+def down() -> None:
+    """Power the tier off (forcefully after 30 s) and remove what nspawn leaves behind."""
+    nspawn_pid = read_pid(PIDFILE)
+    if nspawn_pid is not None:
+        say("stopping the nspawn tier")
+        leader = find_leader(nspawn_pid)
+        if leader is not None:
+            os.kill(leader, signal.SIGRTMIN + 4)  # systemd: SIGRTMIN+4 means poweroff
+        deadline = time.monotonic() + 30
+        while pid_alive(nspawn_pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(nspawn_pid):
+            say("poweroff timed out: killing the container")
+            if leader is not None and pid_alive(leader):
+                os.kill(leader, signal.SIGKILL)
+            time.sleep(1)
+            if pid_alive(nspawn_pid):
+                os.kill(nspawn_pid, signal.SIGKILL)
+            wait_until("systemd-nspawn to exit", lambda: not pid_alive(nspawn_pid), 30)
+    cleanup()
+
+
+def cleanup() -> None:
+    """Remove nspawn's leftovers: /payload and /supervisor cgroups, /run/systemd/nspawn, ssh
+    control sockets. The machine's own cgroup mounts are only read, never changed."""
+    try:
+        cgroups = CGROUPFILE.read_text().splitlines()
+    except OSError:
+        cgroups = []
+    for line in cgroups:
+        _, controllers, path = line.split(":", 2)
+        for mount in cgroup_mounts(controllers):
+            for child in ("payload", "supervisor"):
+                remove_cgroup_tree(mount / path.lstrip("/") / child)
+    PIDFILE.unlink(missing_ok=True)
+    CGROUPFILE.unlink(missing_ok=True)
+    shutil.rmtree("/run/systemd/nspawn", ignore_errors=True)
+    for sock in STATE.glob("ssh-nspawn-*"):
+        sock.unlink(missing_ok=True)
+
+
+def cgroup_mounts(controllers: str) -> list[Path]:
+    """Mount points of the cgroup hierarchy with these controllers (v1 or the unified one)."""
+    found = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, where, fstype, options, *_ = line.split()
+        if fstype == "cgroup2" and controllers == "":
+            found.append(Path(where))
+        elif fstype == "cgroup" and controllers:
+            wanted = {c.removeprefix("name=") for c in controllers.split(",")}
+            have = {o.removeprefix("name=") for o in options.split(",")}
+            if wanted <= have:
+                found.append(Path(where))
+    return found
+
+
+def remove_cgroup_tree(top: Path) -> None:
+    """rmdir a cgroup and its children, deepest first (cgroup dirs can't be rm -r'd)."""
+    if not top.is_dir():
+        return
+    for dirpath, _dirnames, _files in sorted(os.walk(top), key=lambda t: -len(t[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError as exc:
+            say(f"could not remove cgroup {dirpath}: {exc.strerror}")
