@@ -91,7 +91,9 @@ def up() -> Endpoint:
         "--keep-unit",
         "--private-network",
         "--system-call-filter=@keyring",
-        "--console=passive",
+        # The console must be drained: with "passive" nobody reads the pty and PID 1
+        # blocks in write(2) once its buffer is full. "pipe" sends it to our log file.
+        "--console=pipe",
         *(f"--bind={DEVDIR / name}:/dev/{name.replace('-', '/')}" for name in DEVICES),
     ]
     say("booting the nspawn tier")
@@ -105,13 +107,15 @@ def up() -> Endpoint:
             env={**os.environ, **build.NSPAWN_ENV},
         )
     PIDFILE.write_text(f"{proc.pid}\n")
+    # nspawn makes payload/ and supervisor/ below the cgroups it started in (ours) and
+    # moves itself there, so ours is where down() looks for them.
+    CGROUPFILE.write_text(Path("/proc/self/cgroup").read_text())
     try:
         wait_until(
             "the container's init", lambda: find_leader(proc.pid) or proc.poll() is not None, 30
         )
         if proc.poll() is not None:
             raise HarnessError(f"systemd-nspawn exited {proc.returncode}; see {LOG}")
-        CGROUPFILE.write_text(Path(f"/proc/{proc.pid}/cgroup").read_text())
         ep = endpoint()
         assert ep is not None
         wait_until("ssh into the nspawn tier", ep.ok, 90, interval=0.3)

@@ -73,9 +73,16 @@ ExecStart=/sbin/ip route add default via 10.0.2.2 dev tap0 onlink
 WantedBy=multi-user.target
 UNIT
 systemctl enable rctl-ready.service rctl-tap.service
+# Waiting for a routable network only makes sense in the vm (nspawn has just lo and tap0).
+mkdir -p /etc/systemd/system/systemd-networkd-wait-online.service.d
+printf '[Unit]\nConditionVirtualization=vm\n' \
+    > /etc/systemd/system/systemd-networkd-wait-online.service.d/vm-only.conf
+echo LANG=C.UTF-8 > /etc/default/locale
 # Nothing in the test host should wake up on its own during tests.
 systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
-    man-db.timer getty@tty1.service serial-getty@ttyS0.service console-getty.service 2>/dev/null || true
+    man-db.timer getty@tty1.service serial-getty@ttyS0.service console-getty.service \
+    podman.service podman.socket podman-restart.service podman-auto-update.timer \
+    podman-auto-update.service 2>/dev/null || true
 
 # The local registry: 127.0.0.1:5000, no auth (Debian's listens everywhere with htpasswd).
 cat > /etc/docker/registry/config.yml <<'CONF'
