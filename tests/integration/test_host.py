@@ -252,9 +252,8 @@ def test_registry_serves_the_seeded_images() -> None:
 
 @pytest.mark.vm
 def test_cgroup_controllers_are_delegated_to_the_user() -> None:
-    own = Path("/proc/self/cgroup").read_text().strip().split("::", 1)[1]
-    user_service = own[: own.index("user@1000.service") + len("user@1000.service")]
-    controllers = Path(f"/sys/fs/cgroup{user_service}/cgroup.controllers").read_text().split()
+    manager = Path("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service")
+    controllers = (manager / "cgroup.controllers").read_text().split()
     assert {"cpu", "cpuset", "io", "memory", "pids"} <= set(controllers)
 
 
