@@ -30,6 +30,29 @@ def cli(ctx: click.Context, debug: bool) -> None:
     )
 
 
+def register_commands() -> None:
+    """Short commands (docker's top level) and the grouped ones (``rctl image ...``)."""
+    from rootless.cli import images  # noqa: PLC0415 - keeps `rctl --version` fast
+
+    for command in (images.pull, images.images, images.tag, images.rmi, images.history,
+                    images.login, images.logout, images.unshare):  # fmt: skip
+        cli.add_command(command)
+
+    image = click.Group("image", help="Manage images.")
+    for command in (images.pull, images.image_ls, images.image_inspect, images.history,
+                    images.tag, images.image_prune):  # fmt: skip
+        image.add_command(command)
+    image.add_command(images.rmi, "rm")
+    cli.add_command(image)
+
+    system = click.Group("system", help="Manage rctl itself.")
+    system.add_command(images.system_df)
+    cli.add_command(system)
+
+
+register_commands()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rctl`` console script; returns the process exit code."""
     args = sys.argv[1:] if argv is None else argv

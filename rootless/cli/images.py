@@ -1,0 +1,331 @@
+"""Image commands: ``pull``, ``images``, ``image inspect|history|tag|rm|prune``, ``login``..."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from rootless.cli.render import age, human_size, print_json, table
+from rootless.engine import Engine
+from rootless.models import PullEvent, PullOptions
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+TLS_HELP = (
+    "Require HTTPS and verify certificates"
+    " (default: only loopback and insecure registries use HTTP)."
+)
+
+
+def engine(ctx: click.Context) -> Engine:
+    """The session's engine, made on first use."""
+    obj: dict[str, object] = ctx.ensure_object(dict)
+    if "engine" not in obj:
+        obj["engine"] = Engine()
+    result = obj["engine"]
+    assert isinstance(result, Engine)
+    return result
+
+
+class PullReporter:
+    """Pull progress: rich bars per layer on a TTY, one line per layer event otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() and not quiet
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> Callable[[PullEvent], None]:
+        if self.tty:
+            from rich.progress import (  # noqa: PLC0415 - only on a TTY
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            progress.start()
+            self.progress = progress
+        return self.event
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def event(self, ev: PullEvent) -> None:
+        if self.quiet:
+            return
+        short = ev.digest.removeprefix("sha256:")[:12]
+        if self.progress is not None:
+            self.rich_event(ev, short)
+        elif ev.kind == "resolved":
+            click.echo(f"Resolved {ev.text}", err=True)
+        elif ev.kind == "exists":
+            click.echo(f"Layer {short}: already present", err=True)
+        elif ev.kind == "start":
+            click.echo(f"Layer {short}: downloading {human_size(ev.total)}", err=True)
+        elif ev.kind == "done":
+            click.echo(f"Layer {short}: downloaded", err=True)
+        elif ev.kind == "unpacking":
+            click.echo(f"Layer {short}: unpacking", err=True)
+        elif ev.kind == "stored":
+            click.echo(f"Stored {ev.text} as {short}", err=True)
+
+    def rich_event(self, ev: PullEvent, short: str) -> None:
+        progress = self.progress
+        assert progress is not None
+        if ev.kind == "resolved":
+            progress.console.print(f"Resolved {ev.text}")
+        elif ev.kind in ("start", "exists"):
+            label = "present" if ev.kind == "exists" else "layer"
+            task = progress.add_task(
+                f"{short} {label}",
+                total=ev.total,
+                completed=ev.total if ev.kind == "exists" else ev.done,
+            )
+            self.tasks[ev.digest] = task
+        elif ev.kind in ("progress", "done") and ev.digest in self.tasks:
+            progress.update(self.tasks[ev.digest], completed=ev.done)
+
+
+@click.command("pull")
+@click.argument("name")
+@click.option("--platform", help="Pull for this platform, e.g. linux/arm64 (default: the host's).")
+@click.option("--tls-verify/--no-tls-verify", default=None, help=TLS_HELP)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.pass_context
+def pull(
+    ctx: click.Context, name: str, platform: str | None, tls_verify: bool | None, quiet: bool
+) -> None:
+    """Pull an image from a registry."""
+    with PullReporter(quiet) as events:
+        image = engine(ctx).pull(PullOptions(name, platform, tls_verify, quiet), events)
+    click.echo(image.id)
+
+
+def list_images(
+    ctx: click.Context,
+    all_images: bool,
+    digests: bool,
+    filters: tuple[str, ...],
+    fmt: str | None,
+    quiet: bool,
+) -> None:
+    dangling: bool | None = None
+    for flt in filters:
+        key, _, value = flt.partition("=")
+        if key != "dangling" or value.lower() not in ("true", "false"):
+            raise click.BadParameter(
+                f"unsupported filter {flt!r} (supported: dangling=true|false)",
+                param_hint="--filter",
+            )
+        dangling = value.lower() == "true"
+    rows = engine(ctx).images.summaries(all_images=all_images, dangling=dangling)
+    if quiet:
+        for short in dict.fromkeys(row.short_id for row in rows):
+            click.echo(short)
+    elif fmt == "json":
+        print_json(rows)
+    elif fmt:
+        raise click.BadParameter("only 'json' is supported", param_hint="--format")
+    else:
+        headers = [
+            "REPOSITORY",
+            "TAG",
+            *(["DIGEST"] if digests else []),
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+        ]
+        table(headers, [
+            [row.repository, row.tag, *([row.digest or "<none>"] if digests else []), row.short_id,
+             age(row.created), human_size(row.size)]
+            for row in rows
+        ])  # fmt: skip
+
+
+LIST_OPTIONS = [
+    click.option(
+        "-a", "--all", "all_images", is_flag=True, help="Show all images (intermediate ones too)."
+    ),
+    click.option("--digests", is_flag=True, help="Show digests."),
+    click.option("-f", "--filter", "filters", multiple=True, help="Filter: dangling=true|false."),
+    click.option("--format", "fmt", help="'json' for programs."),
+    click.option("-q", "--quiet", is_flag=True, help="Print only image IDs."),
+]
+
+
+def with_list_options(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(LIST_OPTIONS):
+        func = option(func)
+    return func
+
+
+@click.command("images")
+@with_list_options
+@click.pass_context
+def images(ctx: click.Context, /, **kw: object) -> None:
+    """List images."""
+    list_images(ctx, **kw)  # type: ignore[arg-type]
+
+
+@click.command("ls")
+@with_list_options
+@click.pass_context
+def image_ls(ctx: click.Context, /, **kw: object) -> None:
+    """List images."""
+    list_images(ctx, **kw)  # type: ignore[arg-type]
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def image_inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Show images' configuration and layers as JSON."""
+    print_json([engine(ctx).images.inspect(name) for name in names])
+
+
+@click.command("history")
+@click.argument("name")
+@click.option("--format", "fmt", help="'json' for programs.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only IDs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate the CREATED BY column.")
+@click.pass_context
+def history(ctx: click.Context, name: str, fmt: str | None, quiet: bool, no_trunc: bool) -> None:
+    """Show how an image was built."""
+    rows = engine(ctx).images.history(name)
+    if quiet:
+        for row in rows:
+            click.echo(row.id)
+    elif fmt == "json":
+        print_json(rows)
+    else:
+
+        def cut(text: str) -> str:
+            return text if no_trunc or len(text) <= 45 else text[:44] + "…"
+
+        cells = [
+            [r.id, age(r.created), cut(r.created_by), human_size(r.size), r.comment] for r in rows
+        ]
+        table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], cells)
+
+
+@click.command("tag")
+@click.argument("source")
+@click.argument("target")
+@click.pass_context
+def tag(ctx: click.Context, source: str, target: str) -> None:
+    """Give an image another name: rctl tag SOURCE TARGET."""
+    engine(ctx).images.tag(source, target)
+
+
+@click.command("rmi")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "-f", "--force", is_flag=True, help="Remove even if used by containers or tagged several times."
+)
+@click.pass_context
+def rmi(ctx: click.Context, names: tuple[str, ...], force: bool) -> None:
+    """Remove images."""
+    report = engine(ctx).images.remove(list(names), force=force)
+    for name in report.untagged:
+        click.echo(f"Untagged: {name}")
+    for image_id in report.deleted:
+        click.echo(f"Deleted: {image_id}")
+
+
+@click.command("prune")
+@click.option(
+    "-a",
+    "--all",
+    "all_images",
+    is_flag=True,
+    help="Remove every image no container uses, not only dangling ones.",
+)
+@click.option("-f", "--force", is_flag=True, help="Don't ask for confirmation.")
+@click.pass_context
+def image_prune(ctx: click.Context, all_images: bool, force: bool) -> None:
+    """Remove unused images."""
+    if not force and sys.stdin.isatty():
+        what = "all images without at least one container" if all_images else "all dangling images"
+        click.confirm(f"WARNING! This will remove {what}. Continue?", abort=True)
+    for image_id in engine(ctx).images.prune(all_images=all_images):
+        click.echo(f"Deleted: {image_id}")
+
+
+@click.command("login")
+@click.argument("registry")
+@click.option("-u", "--username", help="User name.")
+@click.option("-p", "--password", help="Password (prefer --password-stdin).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--tls-verify/--no-tls-verify", default=None, help=TLS_HELP)
+@click.pass_context
+def login(
+    ctx: click.Context,
+    registry: str,
+    username: str | None,
+    password: str | None,
+    password_stdin: bool,
+    tls_verify: bool | None,
+) -> None:
+    """Log in to a registry (credentials go to auth.json, mode 0600)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if username is None:
+        username = click.prompt("Username")
+    if password is None:
+        password = getpass.getpass("Password: ")
+    path = engine(ctx).login(registry, username, password, tls_verify)
+    click.echo(f"Login Succeeded! (credentials in {path})")
+
+
+@click.command("logout")
+@click.argument("registry")
+@click.pass_context
+def logout(ctx: click.Context, registry: str) -> None:
+    """Forget the credentials of a registry."""
+    if engine(ctx).logout(registry):
+        click.echo(f"Removed login credentials for {registry}")
+    else:
+        click.echo(f"Not logged in to {registry}")
+
+
+@click.command("df")
+@click.option("--format", "fmt", help="'json' for programs.")
+@click.pass_context
+def system_df(ctx: click.Context, fmt: str | None) -> None:
+    """Show disk usage of images (and, later, containers and volumes)."""
+    usage = engine(ctx).images.disk_usage()
+    if fmt == "json":
+        print_json(usage)
+        return
+    table(["TYPE", "TOTAL", "SIZE", "RECLAIMABLE"], [
+        ["Images", str(usage.images), human_size(usage.blobs_size), human_size(usage.reclaimable)],
+        ["Layers", str(usage.layers), "", ""],
+    ])  # fmt: skip
+
+
+@click.command(
+    "unshare", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def unshare(ctx: click.Context, command: tuple[str, ...]) -> None:
+    """Run a command in rctl's user namespace (uid 0 there), like podman unshare."""
+    ctx.exit(engine(ctx).unshare(command))

@@ -1,0 +1,104 @@
+"""The engine: one object per user session holding the use cases the CLI and API call.
+
+It owns the user's store and settings and wires the domain modules (images, containers...)
+to the adapters (``uidmap`` for the user namespace, ``units`` for systemd, ``netns`` for the
+network). Entry points build an :class:`Engine` and call its methods with option values from
+:mod:`rootless.models`; they never reach past it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rctlbase.errors import ExternalError
+from rctlbase.run import last_line
+from rootless.config import Paths, Settings, ensure_private_dir, load_settings
+from rootless.images.auth import remove_credentials, store_credentials
+from rootless.images.layerjob import RemoveJob, UnpackJob, encode_jobs
+from rootless.images.manifest import host_platform, parse_platform
+from rootless.images.pull import Puller, PullRequest
+from rootless.images.reference import parse_reference
+from rootless.images.registry import RegistryClient
+from rootless.images.service import ImageService
+from rootless.images.store import ImageRecord, Store
+from rootless.models import PullEvent, PullOptions
+from uidmap.mapping import UsernsPlan
+from uidmap.unshare import run_in_userns
+from uidmap.userns import current_user, load_plan
+
+
+class Engine:
+    """Use cases of one user's rctl."""
+
+    def __init__(self, paths: Paths | None = None, settings: Settings | None = None) -> None:
+        self.paths = paths or Paths.from_env()
+        self.settings = settings or load_settings(self.paths)
+        driver = self.settings.storage_driver
+        self.layer_format = "vfs" if driver == "vfs" else "overlay"
+        self.store = Store(self.paths.data, self.layer_format)
+        self.images = ImageService(self.store, self.settings.search_registries, self.run_layer_jobs)
+
+    # -- the user namespace ----------------------------------------------------------------
+
+    @functools.cached_property
+    def userns_plan(self) -> UsernsPlan:
+        """The user's ID mapping (0 → the user, 1.. → the subordinate ranges)."""
+        return load_plan(current_user(), os.getuid(), os.getgid())
+
+    def run_layer_jobs(self, jobs: list[UnpackJob | RemoveJob]) -> None:
+        """Run layer jobs in one process inside the user namespace."""
+        if not jobs:
+            return
+        runtime = ensure_private_dir(self.paths.runtime)
+        with tempfile.NamedTemporaryFile("w", dir=runtime, prefix="jobs-", suffix=".json") as fh:
+            fh.write(encode_jobs(jobs))
+            fh.flush()
+            argv = [sys.executable, "-I", "-m", "rootless.images.layerjob", fh.name]
+            result = run_in_userns(argv, self.userns_plan, capture_output=True)
+        if result.returncode != 0:
+            said = last_line(result.stderr or b"") or f"exit {result.exit_code}"
+            raise ExternalError(
+                f"layer work in the user namespace failed: {said}",
+                hint="run with --debug for details; 'rctl doctor' checks the host",
+            )
+
+    def unshare(self, argv: Sequence[str]) -> int:
+        """``rctl unshare CMD``: run CMD in the user's namespace, as uid 0 there."""
+        command = list(argv) or [os.environ.get("SHELL", "/bin/sh")]
+        env = {**os.environ, "RCTL_STORAGE": str(self.paths.data)}
+        return run_in_userns(command, self.userns_plan, env=env).exit_code
+
+    # -- images ------------------------------------------------------------------------------
+
+    def pull(self, options: PullOptions, events: Callable[[PullEvent], None]) -> ImageRecord:
+        """Pull an image (short names through the search registries)."""
+        platform = parse_platform(options.platform) if options.platform else host_platform()
+        puller = Puller(self.store, self.settings, self.run_layer_jobs, events, self.layer_format)
+        return puller.pull(PullRequest(options.name, platform, options.tls_verify))
+
+    def login(self, registry: str, username: str, password: str, tls_verify: bool | None) -> Path:
+        """Check the credentials against the registry, then store them (auth.json, 0600)."""
+        from rootless.images.auth import Credentials  # noqa: PLC0415
+
+        credentials = Credentials(username, password)
+        with RegistryClient(
+            registry,
+            credentials=credentials,
+            tls_verify=tls_verify,
+            insecure_registries=self.settings.insecure_registries,
+        ) as client:
+            client.check_login()
+        return store_credentials(registry, username, password)
+
+    def logout(self, registry: str) -> bool:
+        """Forget the credentials of ``registry``; False when there were none."""
+        return remove_credentials(registry)
+
+    def resolve_name(self, name: str) -> str:
+        """The full name a reference stands for (``busybox`` → docker.io/library/busybox:latest)."""
+        return parse_reference(name).name

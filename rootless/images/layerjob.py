@@ -1,0 +1,101 @@
+"""Layer work that must happen inside the user namespace: unpacking and removing layers.
+
+Files in layer directories belong to mapped IDs (uid N in an image is subuid base + N - 1 on
+the host), so only a process inside the user's namespace, where it is uid 0, can create them
+with the right owners or delete them. The engine writes a job list and runs
+``python -m rootless.images.layerjob JOBFILE`` there (through ``uidmap``); this module reads
+the jobs, does them in order and prints one JSON line per finished job on stdout.
+
+A job that fails leaves its temporary directory behind, which the store ignores and the next
+pull removes; the exit status is 1 and the error is the last line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rctlbase.errors import RctlError
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackJob:
+    """Unpack ``blob`` (a compressed layer) into ``dest`` (an empty directory)."""
+
+    blob: str
+    media_type: str
+    dest: str
+    diff_id: str
+    whiteout_format: str  # "overlay" or "vfs"
+    parent: str | None = None  # vfs: the parent layer's diff, copied first
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveJob:
+    """Remove a directory tree whose files belong to mapped IDs."""
+
+    path: str
+
+
+def encode_jobs(jobs: list[UnpackJob | RemoveJob]) -> str:
+    """The job file's JSON."""
+    return json.dumps([{"op": type(job).__name__, **asdict(job)} for job in jobs])
+
+
+def decode_jobs(text: str) -> list[UnpackJob | RemoveJob]:
+    """Parse a job file written by :func:`encode_jobs`."""
+    jobs: list[UnpackJob | RemoveJob] = []
+    for raw in json.loads(text):
+        op = raw.pop("op")
+        jobs.append(UnpackJob(**raw) if op == "UnpackJob" else RemoveJob(**raw))
+    return jobs
+
+
+def run_unpack(job: UnpackJob) -> dict[str, object]:
+    """Unpack one layer; returns what the engine records about it."""
+    from rootless.images.manifest import layer_compression  # noqa: PLC0415 (heavy, only here)
+    from rootless.images.unpack import WhiteoutFormat, unpack_layer  # noqa: PLC0415
+
+    dest = Path(job.dest)
+    if job.parent:
+        # vfs: a layer is a full copy of its parent with its own changes applied.
+        shutil.copytree(job.parent, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        dest.mkdir(exist_ok=True)
+    with open(job.blob, "rb") as fh:
+        result = unpack_layer(
+            fh,
+            dest,
+            compression=layer_compression(job.media_type),
+            whiteout_format=WhiteoutFormat(job.whiteout_format),
+            expected_diff_id=job.diff_id,
+        )
+    return {"dest": job.dest, "entries": result.entries, "warnings": list(result.warnings)}
+
+
+def main(argv: list[str]) -> int:
+    """Entry point inside the user namespace."""
+    if os.environ.get("RCTL_USERNS") != "1":
+        print("layerjob: must run inside rctl's user namespace", file=sys.stderr)
+        return 125
+    jobs = decode_jobs(Path(argv[0]).read_text())
+    for job in jobs:
+        try:
+            if isinstance(job, UnpackJob):
+                report = run_unpack(job)
+            else:
+                shutil.rmtree(job.path, ignore_errors=True)
+                report = {"removed": job.path}
+        except RctlError as exc:
+            print(f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""), file=sys.stderr)
+            return 1
+        print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

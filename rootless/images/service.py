@@ -1,0 +1,226 @@
+"""Image use cases: list, inspect, history, tag, remove, prune, disk usage.
+
+Pulling lives in :mod:`rootless.images.pull`, archives in :mod:`rootless.images.archive`;
+this module is the bookkeeping over the store. Layer directories that no image uses any
+more are removed inside the user namespace (their files belong to mapped IDs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from rctlbase.errors import ConflictError, UsageError
+from rootless.images.layerjob import RemoveJob, UnpackJob
+from rootless.images.manifest import parse_image_config
+from rootless.images.reference import candidates, parse_reference
+from rootless.images.store import ImageRecord, Store, find_image, untag
+from rootless.models import DiskUsage, HistoryRow, ImageSummary, RemovedImage
+
+Jobs = list[UnpackJob | RemoveJob]
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``registry/repo:tag`` → (``registry/repo``, ``tag``)."""
+    repo, _, tag = name.rpartition(":")
+    if "/" in tag or not repo:
+        return name, "<none>"
+    return repo, tag
+
+
+class ImageService:
+    """Read and change image records; ``run_jobs`` runs layer jobs in the user namespace."""
+
+    def __init__(
+        self,
+        store: Store,
+        search_registries: tuple[str, ...],
+        run_jobs: Callable[[Jobs], None],
+        images_in_use: Callable[[], set[str]] = set,
+    ) -> None:
+        self.store = store
+        self.search = search_registries
+        self.run_jobs = run_jobs
+        self.images_in_use = images_in_use
+
+    def get(self, name: str) -> ImageRecord:
+        """An image by ID, ID prefix, full name or short name."""
+        return find_image(self.store.load_images(), name, self._candidates(name))
+
+    def summaries(
+        self, *, all_images: bool = False, dangling: bool | None = None
+    ) -> list[ImageSummary]:
+        """Rows of ``rctl images``: one per name, one for an untagged (dangling) image."""
+        rows: list[ImageSummary] = []
+        images = sorted(self.store.load_images().values(), key=lambda i: i.pulled, reverse=True)
+        for image in images:
+            is_dangling = not image.names
+            if dangling is not None and dangling != is_dangling:
+                continue
+            digest = image.repo_digests[0].rpartition("@")[2] if image.repo_digests else ""
+            for name in image.names or ("<none>:<none>",):
+                repo, tag = split_name(name) if name != "<none>:<none>" else ("<none>", "<none>")
+                rows.append(
+                    ImageSummary(
+                        id=image.id,
+                        short_id=image.short_id,
+                        repository=repo,
+                        tag=tag,
+                        digest=digest,
+                        created=image.created,
+                        size=image.size,
+                        names=image.names,
+                        dangling=is_dangling,
+                    )
+                )
+        return rows
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        """docker-compatible ``image inspect`` data."""
+        image = self.get(name)
+        config = parse_image_config(self.store.read_blob(image.id))
+        c = config.config
+        return {
+            "Id": image.id,
+            "RepoTags": list(image.names),
+            "RepoDigests": list(image.repo_digests),
+            "Created": image.created,
+            "Architecture": config.architecture,
+            "Variant": config.variant or "",
+            "Os": config.os,
+            "Author": config.author,
+            "Size": image.size,
+            "Config": {
+                "Env": list(c.env),
+                "Cmd": list(c.cmd) if c.cmd is not None else None,
+                "Entrypoint": list(c.entrypoint) if c.entrypoint is not None else None,
+                "WorkingDir": c.working_dir,
+                "User": c.user,
+                "ExposedPorts": {port: {} for port in c.exposed_ports},
+                "Volumes": {vol: {} for vol in c.volumes},
+                "Labels": dict(c.labels),
+                "StopSignal": c.stop_signal or "",
+            },
+            "RootFS": {"Type": "layers", "Layers": list(config.diff_ids)},
+            "Manifest": {"Digest": image.manifest_digest, "MediaType": image.manifest_media_type},
+            "Layers": [
+                {
+                    "Digest": layer.digest,
+                    "DiffID": layer.diff_id,
+                    "Size": layer.size,
+                    "MediaType": layer.media_type,
+                }
+                for layer in image.layers
+            ],
+        }
+
+    def history(self, name: str) -> list[HistoryRow]:
+        """The image's build steps, newest first, with each layer's size."""
+        image = self.get(name)
+        config = parse_image_config(self.store.read_blob(image.id))
+        sizes = iter(layer.size for layer in image.layers)
+        rows = []
+        for step in config.history:
+            size = 0 if step.empty_layer else next(sizes, 0)
+            rows.append(
+                HistoryRow("<missing>", step.created or "", step.created_by, size, step.comment)
+            )
+        if rows:
+            rows[-1] = replace(rows[-1], id=image.short_id)
+        return list(reversed(rows))
+
+    def tag(self, source: str, target: str) -> str:
+        """Give image ``source`` the name ``target``; returns the full name."""
+        image = self.get(source)
+        ref = parse_reference(target)
+        if ref.digest:
+            raise ConflictError(f"can't tag with a digest: {target}", hint="use NAME[:TAG]")
+        with self.store.locked():
+            self.store.add_image(image, ref.name, None)
+        return ref.name
+
+    def remove(self, names: list[str], *, force: bool = False) -> RemovedImage:
+        """``rmi``: untag names; delete images left without names (or given by ID)."""
+        untagged: list[str] = []
+        deleted: list[str] = []
+        with self.store.locked():
+            images = self.store.load_images()
+            in_use = self.images_in_use()
+            for name in names:
+                image = find_image(images, name, self._candidates(name))
+                full = next((n for n in [name, *self._candidates(name)] if n in image.names), None)
+                by_name = full is not None and len(image.names) > 1 and not force
+                if by_name and full is not None:
+                    images[image.id] = untag(image, full)
+                    untagged.append(full)
+                    continue
+                if image.id in in_use and not force:
+                    raise ConflictError(
+                        f"image {image.short_id} is used by a container",
+                        hint="remove the container first, or use rmi -f",
+                    )
+                untagged += image.names
+                del images[image.id]
+                deleted.append(image.id)
+            self.store.save_images(images)
+            self.collect_garbage(images)
+        return RemovedImage(tuple(untagged), tuple(deleted))
+
+    def prune(self, *, all_images: bool = False) -> list[str]:
+        """Remove dangling images (with ``all_images``, every image no container uses)."""
+        with self.store.locked():
+            images = self.store.load_images()
+            in_use = self.images_in_use()
+            doomed = [
+                image.id for image in images.values()
+                if image.id not in in_use and (all_images or not image.names)
+            ]  # fmt: skip
+            for image_id in doomed:
+                del images[image_id]
+            self.store.save_images(images)
+            self.collect_garbage(images)
+        return doomed
+
+    def collect_garbage(self, images: dict[str, ImageRecord]) -> None:
+        """Delete layer directories and blobs that no remaining image references."""
+        chains = {layer.chain_id for image in images.values() for layer in image.layers}
+        blobs = {layer.digest for image in images.values() for layer in image.layers}
+        blobs |= {image.id for image in images.values()}
+        blobs |= {image.manifest_digest for image in images.values()}
+        jobs: Jobs = []
+        if self.store.layers.is_dir():
+            for path in self.store.layers.iterdir():
+                if path.name.startswith(".tmp-") or f"sha256:{path.name}" not in chains:
+                    jobs.append(RemoveJob(str(path)))
+        if jobs:
+            self.run_jobs(jobs)
+        if self.store.blobs.is_dir():
+            for blob in self.store.blobs.iterdir():
+                if f"sha256:{blob.name}" not in blobs:
+                    blob.unlink(missing_ok=True)
+
+    def disk_usage(self) -> DiskUsage:
+        """``system df``: images, layer count, blob bytes and what prune would free."""
+        images = self.store.load_images()
+        blob_bytes = (
+            sum(p.stat().st_size for p in self.store.blobs.glob("*"))
+            if self.store.blobs.is_dir()
+            else 0
+        )
+        layers = len(list(self.store.layers.glob("[0-9a-f]*"))) if self.store.layers.is_dir() else 0
+        in_use = self.images_in_use()
+        reclaimable = sum(img.size for img in images.values() if img.id not in in_use)
+        return DiskUsage(
+            images=len(images),
+            images_size=sum(img.size for img in images.values()),
+            layers=layers,
+            blobs_size=blob_bytes,
+            reclaimable=reclaimable,
+        )
+
+    def _candidates(self, name: str) -> list[str]:
+        try:
+            return [ref.name for ref in candidates(name, self.search)]
+        except UsageError:  # not a reference: it may still be an ID prefix
+            return []
