@@ -13,6 +13,7 @@ import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, Literal
 
 from rctlbase.errors import CommandFailed, ProgramNotFound
 
@@ -78,6 +79,43 @@ def run_program(
             stderr=proc.stderr.decode(errors="replace"),
         )
     return proc
+
+
+def spawn_program(
+    argv: Sequence[str],
+    *,
+    pass_fds: Sequence[int] = (),
+    stdin: int | IO[bytes] | Literal["pipe", "devnull"] | None = None,
+    stdout: int | IO[bytes] | Literal["pipe", "devnull"] | None = None,
+    stderr: int | IO[bytes] | Literal["pipe", "devnull"] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` without waiting for it: long-lived helpers, a namespace's first process.
+
+    Each stream is inherited (None), a file descriptor or file, ``"pipe"`` (read or write it
+    through the returned Popen) or ``"devnull"``. Only ``pass_fds`` (besides 0-2) reach the
+    program. The caller owns the process: it must wait for it (or kill and wait) so no
+    zombie is left. A missing program raises ProgramNotFound as in :func:`run_program`.
+    """
+    streams = {"pipe": subprocess.PIPE, "devnull": subprocess.DEVNULL}
+    log.debug("spawn: %s", shlex.join(argv))
+    try:
+        return subprocess.Popen(
+            list(argv),
+            stdin=streams[stdin] if isinstance(stdin, str) else stdin,
+            stdout=streams[stdout] if isinstance(stdout, str) else stdout,
+            stderr=streams[stderr] if isinstance(stderr, str) else stderr,
+            pass_fds=tuple(pass_fds),
+            env=None if env is None else dict(env),
+            cwd=cwd,
+        )
+    except FileNotFoundError as exc:
+        raise ProgramNotFound(f"{argv[0]} is not installed", hint=install_hint(argv[0])) from exc
+    except PermissionError as exc:
+        raise ProgramNotFound(
+            f"{argv[0]} is not executable", hint="check its mode and the filesystem's noexec"
+        ) from exc
 
 
 def last_line(data: bytes) -> str:

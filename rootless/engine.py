@@ -8,20 +8,23 @@ network). Entry points build an :class:`Engine` and call its methods with option
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, ensure_private_dir, load_settings
-from rootless.images.auth import remove_credentials, store_credentials
+from rootless.images.archive import image_record, import_rootfs, load, push, save
+from rootless.images.auth import lookup, remove_credentials, store_credentials
 from rootless.images.layerjob import RemoveJob, UnpackJob, encode_jobs
 from rootless.images.manifest import host_platform, parse_platform
-from rootless.images.pull import Puller, PullRequest
+from rootless.images.pull import Puller, PullRequest, unpack_missing
 from rootless.images.reference import parse_reference
 from rootless.images.registry import RegistryClient
 from rootless.images.service import ImageService
@@ -102,3 +105,63 @@ class Engine:
     def resolve_name(self, name: str) -> str:
         """The full name a reference stands for (``busybox`` → docker.io/library/busybox:latest)."""
         return parse_reference(name).name
+
+    # -- archives and push ---------------------------------------------------------------------
+
+    def _store_loaded(
+        self, manifest: bytes, media_type: str, names: tuple[str, ...]
+    ) -> ImageRecord:
+        record = image_record(self.store, manifest, media_type)
+        unpack_missing(self.store, record.layers, self.run_layer_jobs, self.layer_format, _ignore)
+        stored = self.store.add_image(record, None, None)
+        for name in names:
+            stored = self.store.add_image(stored, parse_reference(name).name, None)
+        return stored
+
+    def save(self, names: Sequence[str], output: IO[bytes], fmt: str) -> None:
+        """``rctl save``: images (by name or ID) into one archive."""
+        chosen = []
+        for name in names:
+            image = self.images.get(name)
+            full = [n for n in image.names if n in {name, *self.images.candidate_names(name)}]
+            chosen.append((image, tuple(full) or image.names))
+        save(self.store, chosen, output, fmt)
+
+    def load(self, source: IO[bytes]) -> list[ImageRecord]:
+        """``rctl load``: every image of a docker-archive or oci-archive."""
+        with self.store.locked():
+            return [
+                self._store_loaded(item.manifest, item.manifest_media_type, item.names)
+                for item in load(self.store, source)
+            ]
+
+    def import_image(
+        self, source: IO[bytes], name: str | None, changes: Sequence[str], message: str
+    ) -> ImageRecord:
+        """``rctl import``: a root filesystem tarball as a one-layer image."""
+        created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        arch = host_platform().architecture
+        with self.store.locked():
+            manifest, media_type = import_rootfs(
+                self.store, source, changes, arch, created, message
+            )
+            return self._store_loaded(manifest, media_type, (name,) if name else ())
+
+    def push(
+        self, name: str, destination: str | None, tls_verify: bool | None,
+        progress: Callable[[str, str], None],
+    ) -> str:  # fmt: skip
+        """``rctl push``: upload an image; returns the manifest digest."""
+        image = self.images.get(name)
+        ref = parse_reference(destination or name)
+        with RegistryClient(
+            ref.registry,
+            credentials=lookup(ref.registry),
+            tls_verify=tls_verify,
+            insecure_registries=self.settings.insecure_registries,
+        ) as client:
+            return push(self.store, image, client, ref.repository, ref.tag or "latest", progress)
+
+
+def _ignore(_event: PullEvent) -> None:
+    """Progress sink for loads and imports (they have nothing to download)."""

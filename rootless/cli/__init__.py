@@ -35,12 +35,14 @@ def register_commands() -> None:
     from rootless.cli import images  # noqa: PLC0415 - keeps `rctl --version` fast
 
     for command in (images.pull, images.images, images.tag, images.rmi, images.history,
-                    images.login, images.logout, images.unshare):  # fmt: skip
+                    images.login, images.logout, images.unshare, images.save, images.load,
+                    images.import_, images.push):  # fmt: skip
         cli.add_command(command)
 
     image = click.Group("image", help="Manage images.")
     for command in (images.pull, images.image_ls, images.image_inspect, images.history,
-                    images.tag, images.image_prune):  # fmt: skip
+                    images.tag, images.image_prune, images.save, images.load, images.import_,
+                    images.push):  # fmt: skip
         image.add_command(command)
     image.add_command(images.rmi, "rm")
     cli.add_command(image)

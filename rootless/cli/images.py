@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -329,3 +330,113 @@ def system_df(ctx: click.Context, fmt: str | None) -> None:
 def unshare(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Run a command in rctl's user namespace (uid 0 there), like podman unshare."""
     ctx.exit(engine(ctx).unshare(command))
+
+
+@click.command("save")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write to this file (default: standard output).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["docker-archive", "oci-archive"]),
+    default="docker-archive",
+    show_default=True,
+)
+@click.pass_context
+def save(ctx: click.Context, names: tuple[str, ...], output: str | None, fmt: str) -> None:
+    """Save images to a tar archive."""
+    if output is None:
+        if sys.stdout.isatty():
+            raise click.UsageError(
+                "refusing to write an archive to a terminal: use -o FILE or a redirect"
+            )
+        engine(ctx).save(names, sys.stdout.buffer, fmt)
+        return
+    tmp = f"{output}.rctl-partial"
+    try:
+        with open(tmp, "wb") as fh:
+            engine(ctx).save(names, fh, fmt)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@click.command("load")
+@click.option(
+    "-i",
+    "--input",
+    "source",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read from this file (default: standard input).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image IDs.")
+@click.pass_context
+def load(ctx: click.Context, source: str | None, quiet: bool) -> None:
+    """Load images from a docker-archive or oci-archive tar."""
+    if source is None:
+        loaded = engine(ctx).load(sys.stdin.buffer)
+    else:
+        with open(source, "rb") as fh:
+            loaded = engine(ctx).load(fh)
+    for image in loaded:
+        if quiet:
+            click.echo(image.id)
+            continue
+        for name in image.names or (image.id,):
+            click.echo(f"Loaded image: {name}")
+
+
+@click.command("import")
+@click.argument("source")
+@click.argument("name", required=False)
+@click.option(
+    "-c",
+    "--change",
+    "changes",
+    multiple=True,
+    help='Dockerfile instruction, e.g. --change "CMD [\\"sh\\"]".',
+)
+@click.option("-m", "--message", default="", help="Commit message for the history.")
+@click.pass_context
+def import_(
+    ctx: click.Context, source: str, name: str | None, changes: tuple[str, ...], message: str
+) -> None:
+    """Create an image from a root filesystem tarball (FILE or - for standard input)."""
+    if source == "-":
+        image = engine(ctx).import_image(sys.stdin.buffer, name, changes, message)
+    else:
+        try:
+            fh = open(source, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise click.BadParameter(f"{source}: {exc.strerror}", param_hint="SOURCE") from exc
+        with fh:
+            image = engine(ctx).import_image(fh, name, changes, message)
+    click.echo(image.id)
+
+
+@click.command("push")
+@click.argument("name")
+@click.argument("destination", required=False)
+@click.option("--tls-verify/--no-tls-verify", default=None, help=TLS_HELP)
+@click.option("-q", "--quiet", is_flag=True, help="Don't print progress.")
+@click.pass_context
+def push(
+    ctx: click.Context, name: str, destination: str | None, tls_verify: bool | None, quiet: bool
+) -> None:
+    """Push an image to a registry (optionally under another name)."""
+
+    def progress(what: str, digest: str) -> None:
+        if not quiet:
+            short = digest.removeprefix("sha256:")[:12]
+            click.echo(
+                f"Blob {short}: {'already exists' if what == 'exists' else 'pushed'}", err=True
+            )
+
+    digest = engine(ctx).push(name, destination, tls_verify, progress)
+    click.echo(digest)

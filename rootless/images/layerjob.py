@@ -71,7 +71,7 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
             fh,
             dest,
             compression=layer_compression(job.media_type),
-            whiteout_format=WhiteoutFormat(job.whiteout_format),
+            whiteouts=WhiteoutFormat(job.whiteout_format),
             expected_diff_id=job.diff_id,
         )
     return {"dest": job.dest, "entries": result.entries, "warnings": list(result.warnings)}

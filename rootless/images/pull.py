@@ -149,13 +149,11 @@ class Puller:
         for layer in layers:
             if layer not in missing:
                 self.events(PullEvent("exists", digest=layer.digest, total=layer.size))
-        if not missing:
-            return layers
         downloads = [layer for layer in missing if not self.store.has_blob(layer.digest)]
         with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
             for _ in pool.map(lambda layer: self.download(client, ref, layer), downloads):
                 pass
-        self.unpack(layers, missing)
+        unpack_missing(self.store, layers, self.run_jobs, self.whiteout_format, self.events)
         return layers
 
     def download(self, client: RegistryClient, ref: ImageReference, layer: LayerRecord) -> None:
@@ -177,30 +175,42 @@ class Puller:
         self.store.commit_blob(layer.digest, partial)
         self.events(PullEvent("done", digest=layer.digest, done=layer.size, total=layer.size))
 
-    def unpack(self, layers: tuple[LayerRecord, ...], missing: list[LayerRecord]) -> None:
-        """Unpack the missing layers bottom-up in one user-namespace process."""
-        jobs: Jobs = [RemoveJob(str(stale)) for stale in self.store.stale_layer_dirs()]
-        tmp_dirs: dict[str, Path] = {}
-        previous: Path | None = None
-        for layer in layers:
-            if layer in missing:
-                tmp = self.store.layer_tmp_dir(layer.chain_id)
-                tmp_dirs[layer.chain_id] = tmp
-                parent = previous if self.whiteout_format == "vfs" else None
-                jobs.append(
-                    UnpackJob(
-                        blob=str(self.store.blob_path(layer.digest)),
-                        media_type=layer.media_type,
-                        dest=str(tmp / "diff"),
-                        diff_id=layer.diff_id,
-                        whiteout_format=self.whiteout_format,
-                        parent=str(parent) if parent else None,
-                    )
-                )
-                previous = tmp / "diff"
-                self.events(PullEvent("unpacking", digest=layer.digest, total=layer.size))
-            else:
-                previous = self.store.layer_dir(layer.chain_id) / "diff"
-        self.run_jobs(jobs)
-        for chain_id, tmp in tmp_dirs.items():
-            self.store.commit_layer(chain_id, tmp)
+
+def unpack_missing(
+    store: Store,
+    layers: tuple[LayerRecord, ...],
+    run_jobs: Callable[[Jobs], None],
+    whiteout_format: str,
+    events: Callable[[PullEvent], None],
+) -> None:
+    """Unpack the layers whose directories are missing, bottom-up, in one user-namespace
+    process; stale unpacks of interrupted pulls are removed in the same process."""
+    jobs: Jobs = [RemoveJob(str(stale)) for stale in store.stale_layer_dirs()]
+    tmp_dirs: dict[str, Path] = {}
+    previous: Path | None = None
+    for layer in layers:
+        if store.has_layer(layer.chain_id):
+            previous = store.layer_dir(layer.chain_id) / "diff"
+            continue
+        if layer.chain_id in tmp_dirs:  # the same layer twice in one image
+            continue
+        tmp = store.layer_tmp_dir(layer.chain_id)
+        tmp_dirs[layer.chain_id] = tmp
+        parent = previous if whiteout_format == "vfs" else None
+        jobs.append(
+            UnpackJob(
+                blob=str(store.blob_path(layer.digest)),
+                media_type=layer.media_type,
+                dest=str(tmp / "diff"),
+                diff_id=layer.diff_id,
+                whiteout_format=whiteout_format,
+                parent=str(parent) if parent else None,
+            )
+        )
+        previous = tmp / "diff"
+        events(PullEvent("unpacking", digest=layer.digest, total=layer.size))
+    if not tmp_dirs:
+        return
+    run_jobs(jobs)
+    for chain_id, tmp in tmp_dirs.items():
+        store.commit_layer(chain_id, tmp)

@@ -46,7 +46,7 @@ class ImageService:
 
     def get(self, name: str) -> ImageRecord:
         """An image by ID, ID prefix, full name or short name."""
-        return find_image(self.store.load_images(), name, self._candidates(name))
+        return find_image(self.store.load_images(), name, self.candidate_names(name))
 
     def summaries(
         self, *, all_images: bool = False, dangling: bool | None = None
@@ -148,8 +148,10 @@ class ImageService:
             images = self.store.load_images()
             in_use = self.images_in_use()
             for name in names:
-                image = find_image(images, name, self._candidates(name))
-                full = next((n for n in [name, *self._candidates(name)] if n in image.names), None)
+                image = find_image(images, name, self.candidate_names(name))
+                full = next(
+                    (n for n in [name, *self.candidate_names(name)] if n in image.names), None
+                )
                 by_name = full is not None and len(image.names) > 1 and not force
                 if by_name and full is not None:
                     images[image.id] = untag(image, full)
@@ -219,7 +221,8 @@ class ImageService:
             reclaimable=reclaimable,
         )
 
-    def _candidates(self, name: str) -> list[str]:
+    def candidate_names(self, name: str) -> list[str]:
+        """The full names a (short) reference may stand for; none for an ID."""
         try:
             return [ref.name for ref in candidates(name, self.search)]
         except UsageError:  # not a reference: it may still be an ID prefix

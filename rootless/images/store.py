@@ -121,7 +121,8 @@ class Store:
 
     def ensure(self) -> None:
         """Create the directories, owner-only."""
-        for path in (self.root, self.blobs, self.partial, self.layers):
+        for path in (self.root, self.blobs.parent, self.blobs, self.partial,
+                     self.layers.parent, self.layers):  # fmt: skip
             ensure_private_dir(path)
 
     @contextlib.contextmanager

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from hostkit import UserNamespace
+from hostkit import Rctl, UserNamespace
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,3 +43,11 @@ def userns() -> Iterator[Callable[..., UserNamespace]]:
     yield make
     for ns in made:
         ns.kill()
+
+
+@pytest.fixture
+def rctl(tmp_path: Path) -> Iterator[Rctl]:
+    """The rctl CLI with a store of its own, removed (inside the user namespace) afterwards."""
+    tool = Rctl(tmp_path / "rctl")
+    yield tool
+    tool.cleanup()

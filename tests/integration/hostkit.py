@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def run(*argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -77,3 +78,44 @@ class UserNamespace:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class Rctl:
+    """The rctl CLI with a private store (XDG_DATA_HOME/XDG_CONFIG_HOME under ``root``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {
+            **os.environ,
+            "XDG_DATA_HOME": str(root / "data"),
+            "XDG_CONFIG_HOME": str(root / "config"),
+            "REGISTRY_AUTH_FILE": str(root / "auth.json"),
+        }
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 300, input_data: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["rctl", *args], capture_output=True, text=input_data is None, env=self.env,
+            timeout=timeout, check=False, input=input_data,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"rctl {args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(["rctl", *args], env=self.env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / "rctl"
+
+    def cleanup(self) -> None:
+        """Files of mapped IDs can only be deleted inside the user namespace."""
+        if self.root.exists():
+            subprocess.run(
+                ["rctl", "unshare", "rm", "-rf", str(self.root)], env=self.env, check=False
+            )

@@ -1,0 +1,162 @@
+"""Running a program in a new user namespace mapped with a plan (``rctl unshare``).
+
+The sequence, without ctypes (what podman does in C before its Go runtime starts)::
+
+    rctl ──spawn──> unshare --user --mount [--net] -- python -I -m uidmap.enter R -- ARGV
+      │                 unshare(2) makes the namespaces, then execs python (same pid)
+      ├─ poll /proc/PID/ns/user until it differs from ours
+      ├─ newuidmap/newgidmap PID ...            (uidmap.userns.apply_plan)
+      └─ write one byte to the pipe ──────────> enter reads it, execs ARGV as root inside
+
+If rctl fails or dies before the byte, the pipe's write end closes and enter exits 125
+without running ARGV; when mapping fails the child is also killed and reaped here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from rctlbase.errors import HostError, ProgramNotFound
+from rctlbase.run import last_line, spawn_program
+from uidmap.mapping import UsernsPlan
+from uidmap.userns import apply_plan, userns_problems
+
+NAMESPACE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsernsResult:
+    """How a program run in a user namespace ended; output only when captured."""
+
+    returncode: int
+    stdout: bytes | None = None
+    stderr: bytes | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's view: a death by signal N is 128+N (docker run does the same)."""
+        return 128 - self.returncode if self.returncode < 0 else self.returncode
+
+
+def user_ns_of(pid: int) -> str | None:
+    """The user namespace of ``pid`` (``user:[4026531837]``), None once it is gone."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/user")
+    except OSError:
+        return None
+
+
+def wait_for_new_userns(pid: int, exited: Callable[[], bool], timeout: float) -> bool:
+    """Poll until ``pid`` is in a user namespace other than ours; False if it exited first.
+
+    unshare(1) calls unshare(2) just before it execs, so the window is short; mapping
+    before it would write our own namespace's map, which the kernel refuses.
+    """
+    ours = user_ns_of(os.getpid())
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while not exited():
+        if user_ns_of(pid) not in (ours, None):
+            return True
+        if time.monotonic() > deadline:
+            raise HostError(f"unshare made no user namespace within {timeout:g} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+    return False
+
+
+def unshare_failure(stderr: bytes | None) -> HostError:
+    """The error for unshare exiting before making the namespaces, with the likely cause."""
+    problems = userns_problems()
+    if problems:
+        hint = "; ".join(f"{p.message}: {p.fix}" for p in problems)
+    else:
+        hint = "rctl doctor checks what the host lacks for user namespaces"
+    said = last_line(stderr) if stderr else ""
+    return HostError(
+        f"unshare could not create a user namespace{f': {said}' if said else ''}", hint=hint
+    )
+
+
+def run_in_userns(
+    argv: Sequence[str],
+    plan: UsernsPlan,
+    *,
+    net: bool = False,
+    env: Mapping[str, str] | None = None,
+    stdin: int | IO[bytes] | None = None,
+    input_data: bytes | None = None,
+    capture_output: bool = False,
+) -> UsernsResult:
+    """Run ``argv`` in new user and mount namespaces (and a network one with ``net``).
+
+    The namespace is mapped with ``plan``; ARGV runs as uid 0 inside (or as the user with a
+    keep-id plan) with ``RCTL_USERNS=1`` in its environment (``env``, or ours). Streams are
+    inherited unless ``stdin`` (a file or fd) or ``input_data`` is given or ``capture_output``.
+    The exit code is ARGV's, or 125/126/127 from :mod:`uidmap.enter`. Raises HostError or
+    ProgramNotFound when the namespace cannot be made or mapped; no child is left behind.
+    """
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise ProgramNotFound(
+            "unshare is not installed",
+            hint="install it: sudo apt-get install util-linux (dnf install util-linux on Fedora)",
+        )
+    read_end, write_end = os.pipe()
+    command = [
+        unshare,
+        "--user",
+        "--mount",
+        *(["--net"] if net else []),
+        "--",
+        # -I: no PYTHON* variables, user site or current directory can change what runs.
+        sys.executable,
+        "-I",
+        "-m",
+        "uidmap.enter",
+        str(read_end),
+        "--",
+        *argv,
+    ]
+    try:
+        proc = spawn_program(
+            command,
+            pass_fds=(read_end,),
+            stdin="pipe" if input_data is not None else stdin,
+            stdout="pipe" if capture_output else None,
+            stderr="pipe" if capture_output else None,
+            env=env,
+        )
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    try:
+        try:
+            if not wait_for_new_userns(
+                proc.pid, lambda: proc.poll() is not None, NAMESPACE_TIMEOUT
+            ):
+                _, err = proc.communicate()
+                raise unshare_failure(err)
+            apply_plan(proc.pid, plan)
+            os.write(write_end, b"\n")
+        finally:
+            # Without the byte, enter reads end of file and exits 125 without running argv.
+            os.close(write_end)
+        out, err = proc.communicate(input_data)
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        raise
+    return UsernsResult(proc.returncode, out, err)
