@@ -20,12 +20,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING, Literal
 
 from rctlbase.errors import HostError, ProgramNotFound
 from rctlbase.run import last_line, spawn_program
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import apply_plan, userns_problems
+
+if TYPE_CHECKING:
+    import subprocess  # the Popen type only: programs start through rctlbase.run
 
 NAMESPACE_TIMEOUT = 10.0
 
@@ -102,14 +105,60 @@ def run_in_userns(
     The exit code is ARGV's, or 125/126/127 from :mod:`uidmap.enter`. Raises HostError or
     ProgramNotFound when the namespace cannot be made or mapped; no child is left behind.
     """
+    read_end, write_end = os.pipe()
+    command = _unshare_command(argv, read_end, net=net)
+    proc = _spawn_mapped(
+        command,
+        read_end,
+        write_end,
+        plan,
+        stdin="pipe" if input_data is not None else stdin,
+        stdout="pipe" if capture_output else None,
+        stderr="pipe" if capture_output else None,
+        env=env,
+    )
+    try:
+        out, err = proc.communicate(input_data)
+    except BaseException:
+        _reap(proc)
+        raise
+    return UsernsResult(proc.returncode, out, err)
+
+
+def start_in_userns(
+    argv: Sequence[str],
+    plan: UsernsPlan,
+    *,
+    net: bool = False,
+    env: Mapping[str, str] | None = None,
+    stdin: int | IO[bytes] | None = None,
+    stdout: int | IO[bytes] | None = None,
+    stderr: int | IO[bytes] | None = None,
+    before_release: Callable[[int], None] | None = None,
+) -> int:
+    """Like :func:`run_in_userns` but return ARGV's pid once it runs, without waiting.
+
+    ``before_release(pid)`` runs after the mapping and before ARGV starts: the moment to
+    attach a network helper to the new network namespace. If it raises, the child is killed.
+    The caller may exit; the child lives on (a systemd service's forking start).
+    """
+    read_end, write_end = os.pipe()
+    command = _unshare_command(argv, read_end, net=net)
+    proc = _spawn_mapped(
+        command, read_end, write_end, plan, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+        before_release=before_release,
+    )  # fmt: skip
+    return proc.pid
+
+
+def _unshare_command(argv: Sequence[str], read_end: int, *, net: bool) -> list[str]:
     unshare = shutil.which("unshare")
     if unshare is None:
         raise ProgramNotFound(
             "unshare is not installed",
             hint="install it: sudo apt-get install util-linux (dnf install util-linux on Fedora)",
         )
-    read_end, write_end = os.pipe()
-    command = [
+    return [
         unshare,
         "--user",
         "--mount",
@@ -124,14 +173,24 @@ def run_in_userns(
         "--",
         *argv,
     ]
+
+
+def _spawn_mapped(
+    command: list[str],
+    read_end: int,
+    write_end: int,
+    plan: UsernsPlan,
+    *,
+    stdin: int | IO[bytes] | Literal["pipe"] | None,
+    stdout: int | IO[bytes] | Literal["pipe"] | None,
+    stderr: int | IO[bytes] | Literal["pipe"] | None,
+    env: Mapping[str, str] | None,
+    before_release: Callable[[int], None] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Spawn the paused ``unshare ... uidmap.enter`` command, map it, release it."""
     try:
         proc = spawn_program(
-            command,
-            pass_fds=(read_end,),
-            stdin="pipe" if input_data is not None else stdin,
-            stdout="pipe" if capture_output else None,
-            stderr="pipe" if capture_output else None,
-            env=env,
+            command, pass_fds=(read_end,), stdin=stdin, stdout=stdout, stderr=stderr, env=env
         )
     except BaseException:
         os.close(write_end)
@@ -146,17 +205,22 @@ def run_in_userns(
                 _, err = proc.communicate()
                 raise unshare_failure(err)
             apply_plan(proc.pid, plan)
+            if before_release is not None:
+                before_release(proc.pid)
             os.write(write_end, b"\n")
         finally:
             # Without the byte, enter reads end of file and exits 125 without running argv.
             os.close(write_end)
-        out, err = proc.communicate(input_data)
     except BaseException:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _reap(proc)
         raise
-    return UsernsResult(proc.returncode, out, err)
+    return proc
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

@@ -141,3 +141,48 @@ def test_checker_allows_the_designed_imports(tmp_path: Path) -> None:
     (tmp_path / "units" / "dbus.py").write_text("import dbus_fast\nfrom rctlbase import run\n")
     (tmp_path / "netns" / "bridge.py").write_text("from pyroute2 import IPRoute\n")
     assert check(tmp_path) == []
+
+
+# STYLE.md rule 1: one door to external programs, one module for syscalls.
+DOORS = {"subprocess": "rctlbase/run.py", "ctypes": "rctlbase/syscalls.py"}
+
+
+def door_violations(root: Path) -> list[str]:
+    problems = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            rel = str(path.relative_to(root))
+            tree = ast.parse(path.read_text(), rel)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                    for child in ast.walk(node):
+                        setattr(child, "type_checking_only", True)  # noqa: B010
+            for node in ast.walk(tree):
+                if getattr(node, "type_checking_only", False):
+                    continue
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                for name in names:
+                    door = DOORS.get(name.split(".", 1)[0])
+                    if door and rel != door:
+                        problems.append(f"{rel}:{node.lineno}: imports {name}; only {door} may")
+    return problems
+
+
+def test_programs_and_syscalls_go_through_their_one_module() -> None:
+    assert door_violations(ROOT) == []
+
+
+def test_door_check_catches_a_stray_subprocess(tmp_path: Path) -> None:
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+    (tmp_path / "units" / "sneaky.py").write_text("import subprocess\n")
+    (tmp_path / "netns" / "typed.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import subprocess\n"
+    )
+    assert door_violations(tmp_path) == [
+        "units/sneaky.py:1: imports subprocess; only rctlbase/run.py may"
+    ]
