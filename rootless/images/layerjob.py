@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rctlbase.errors import RctlError
+from rctlbase.run import run_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +63,9 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
 
     dest = Path(job.dest)
     if job.parent:
-        # vfs: a layer is a full copy of its parent with its own changes applied.
-        shutil.copytree(job.parent, dest, symlinks=True, dirs_exist_ok=True)
+        # vfs: a layer is a full copy of its parent with its own changes applied. cp -a keeps
+        # owners, modes, hard links, device nodes and xattrs (shutil.copytree keeps none).
+        run_program(["cp", "-a", "--reflink=auto", job.parent, str(dest)])
     else:
         dest.mkdir(exist_ok=True)
     with open(job.blob, "rb") as fh:

@@ -96,14 +96,16 @@ class UnpackResult:
     warnings: tuple[str, ...]
 
 
-class _Readable(Protocol):
+class Readable(Protocol):
+    """What :func:`unpack_layer` reads from: a file, a socket stream, a response body."""
+
     def read(self, size: int = -1, /) -> bytes: ...
 
 
 class _HashingReader:
     """A read-only stream that hashes and counts what passes through it."""
 
-    def __init__(self, raw: _Readable) -> None:
+    def __init__(self, raw: Readable) -> None:
         self._raw = raw
         self._sha = hashlib.sha256()
         self.size = 0
@@ -125,7 +127,7 @@ class _HashingReader:
 
 
 def unpack_layer(
-    stream: BinaryIO,
+    stream: Readable,
     dest: Path,
     *,
     compression: Compression = Compression.NONE,
@@ -192,7 +194,7 @@ def unpack_layer(
 
 
 @contextlib.contextmanager
-def _decompressed(raw: _HashingReader, compression: Compression) -> Iterator[_Readable]:
+def _decompressed(raw: _HashingReader, compression: Compression) -> Iterator[Readable]:
     """The uncompressed tar stream of a layer blob, read incrementally."""
     if compression is Compression.GZIP:
         with gzip.GzipFile(fileobj=cast(BinaryIO, raw), mode="rb") as unzipped:
