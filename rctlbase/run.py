@@ -9,6 +9,7 @@ becomes :class:`~rctlbase.errors.ProgramNotFound` with an install hint, and a fa
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -122,3 +123,14 @@ def last_line(data: bytes) -> str:
     """The last non-empty line of a program's output, for one-line error messages."""
     lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+def exec_program(argv: Sequence[str]) -> None:
+    """Replace this process with ``argv`` (found on PATH); raises ProgramNotFound on failure."""
+    log.debug("exec: %s", shlex.join(argv))
+    try:
+        os.execvp(argv[0], list(argv))  # noqa: S606 - argv, never a shell line
+    except FileNotFoundError as exc:
+        raise ProgramNotFound(f"{argv[0]} is not installed", hint=install_hint(argv[0])) from exc
+    except PermissionError as exc:
+        raise ProgramNotFound(f"{argv[0]} is not executable") from exc
