@@ -1,0 +1,143 @@
+"""Container records: what ``rctl create`` decided, kept under ``$XDG_DATA_HOME/rctl``.
+
+::
+
+    containers/ID/container.json   the record (name, image, command, options, unit)
+    containers/ID/upper, work      the container's r/w layer (overlay drivers)
+    containers/ID/rootfs           its copied root (vfs)
+    containers/ID/merged           where the root is mounted inside the container's namespace
+    containers/ID/etc/             generated hosts, hostname, resolv.conf
+
+Names are unique per user: a record is created under the store lock after checking every
+other record's name. A container's state (running, exited, exit code) is not stored here:
+systemd knows it, through the container's unit ``rctl-ID.service``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rctlbase.errors import ConflictError, NotFoundError, UsageError
+
+NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nifty", "proud", "quiet")
+NOUNS = ("turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "dijkstra", "hamilton")
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRecord:
+    """A container as created; its live state comes from its unit."""
+
+    id: str
+    name: str
+    image_id: str
+    image_name: str
+    command: tuple[str, ...]
+    created: float
+    driver: str
+    auto_remove: bool = False
+    detach: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: tuple[tuple[str, str, int, int], ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)  # docker-style, for inspect
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def unit(self) -> str:
+        return f"rctl-{self.id}.service"
+
+
+def new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def random_name(taken: set[str]) -> str:
+    """A docker-like ``adjective_name`` not used yet."""
+    while True:
+        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NOUNS)}"
+        if name not in taken:
+            return name
+        name += f"{secrets.randbelow(100)}"
+        if name not in taken:
+            return name
+
+
+def check_name(name: str) -> str:
+    if not NAME.fullmatch(name):
+        raise UsageError(
+            f"invalid container name {name!r}",
+            hint="use letters, digits, '_', '.', '-', starting with a letter or digit",
+        )
+    return name
+
+
+class ContainerStore:
+    """Records under ``root`` (``$XDG_DATA_HOME/rctl/containers``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def dir(self, container_id: str) -> Path:
+        return self.root / container_id
+
+    def all(self) -> list[ContainerRecord]:
+        records: list[ContainerRecord] = []
+        if not self.root.is_dir():
+            return records
+        for path in self.root.iterdir():
+            try:
+                raw = json.loads((path / "container.json").read_text())
+            except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+                continue  # being created or removed
+            raw["command"] = tuple(raw["command"])
+            raw["ports"] = tuple(tuple(p) for p in raw.get("ports", ()))
+            records.append(ContainerRecord(**raw))
+        return sorted(records, key=lambda r: r.created, reverse=True)
+
+    def save(self, record: ContainerRecord) -> None:
+        """Write the record atomically (the directory must exist)."""
+        path = self.dir(record.id)
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".container-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(record), fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path / "container.json")
+
+    def get(self, ref: str) -> ContainerRecord:
+        """A container by full ID, name or unique ID prefix."""
+        records = self.all()
+        for record in records:
+            if ref in (record.id, record.name):
+                return record
+        matches = [r for r in records if r.id.startswith(ref)] if len(ref) >= 3 else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ConflictError(
+                f"container ID prefix {ref!r} is ambiguous", hint="use more characters"
+            )
+        raise NotFoundError(f"no such container: {ref}", hint="list containers with 'rctl ps -a'")
+
+    def check_free(self, name: str) -> None:
+        for record in self.all():
+            if record.name == name:
+                raise ConflictError(
+                    f'the container name "{name}" is already in use by {record.short_id}',
+                    hint=f"remove it (rctl rm -f {name}) or choose another --name",
+                )
+
+
+def now() -> float:
+    return time.time()
