@@ -92,7 +92,7 @@ class PullReporter:
         progress = self.progress
         assert progress is not None
         if ev.kind == "resolved":
-            progress.console.print(f"Resolved {ev.text}")
+            progress.console.print(f"Resolved {ev.text}", highlight=False, markup=False)
         elif ev.kind in ("start", "exists"):
             label = "present" if ev.kind == "exists" else "layer"
             task = progress.add_task(

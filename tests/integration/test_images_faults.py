@@ -1,0 +1,184 @@
+"""Images when things go wrong: wrong credentials, a registry that dies mid-pull, a TTY.
+
+A second registry process (the same docker-registry binary, read-only over the seeded
+storage, optionally with htpasswd auth) runs as the test user on a free port, so a test can
+require a password or kill it halfway through a download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import socket
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hostkit import Rctl, wait_for
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    # deprecated, but the only stdlib bcrypt; docker-registry's htpasswd needs bcrypt
+    import crypt
+
+USER, PASSWORD = "tester", "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SideRegistry:
+    def __init__(self, root: Path, *, auth: bool) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        config = [
+            "version: 0.1",
+            "log: {level: error}",
+            "storage:",
+            "  filesystem: {rootdirectory: /var/lib/docker-registry}",
+            "  maintenance: {readonly: {enabled: true}}",
+            f"http: {{addr: '{self.address}'}}",
+        ]
+        if auth:
+            htpasswd = root / "htpasswd"
+            htpasswd.write_text(
+                f"{USER}:{crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))}\n"
+            )
+            config += ["auth:", f"  htpasswd: {{realm: test, path: {htpasswd}}}"]
+        self.config = root / f"registry-{self.port}.yml"
+        self.config.write_text("\n".join(config) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(self.config)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_for(f"the side registry on {self.address}", listening)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def side_registry(tmp_path: Path) -> Iterator[SideRegistry]:
+    registry = SideRegistry(tmp_path, auth=False)
+    registry.start()
+    yield registry
+    registry.kill()
+
+
+@pytest.fixture
+def auth_registry(tmp_path: Path) -> Iterator[SideRegistry]:
+    registry = SideRegistry(tmp_path, auth=True)
+    registry.start()
+    yield registry
+    registry.kill()
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert proc.returncode == 125, proc
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-2].startswith("Error: ") and needle in lines[-2], proc.stderr
+    assert lines[-1].startswith("Hint: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_wrong_credentials_are_refused_and_right_ones_pull(
+    rctl: Rctl, auth_registry: SideRegistry
+) -> None:
+    image = f"{auth_registry.address}/test/busybox"
+    anonymous = rctl("pull", image, check=False)
+    one_line_error(anonymous, "")
+    assert "rctl login" in anonymous.stderr
+    wrong = rctl(
+        "login",
+        "-u",
+        USER,
+        "--password-stdin",
+        auth_registry.address,
+        input_data=b"wrong\n",
+        check=False,
+    )
+    assert wrong.returncode == 125
+    assert b"Error: " in wrong.stderr and b"Traceback" not in wrong.stderr
+    assert (
+        not Path(rctl.env["REGISTRY_AUTH_FILE"]).exists()
+        or auth_registry.address not in Path(rctl.env["REGISTRY_AUTH_FILE"]).read_text()
+    )
+    rctl(
+        "login",
+        "-u",
+        USER,
+        "--password-stdin",
+        auth_registry.address,
+        input_data=f"{PASSWORD}\n".encode(),
+    )
+    assert rctl("pull", "-q", image).stdout.startswith("sha256:")
+
+
+def test_registry_dying_mid_pull_leaves_the_store_as_it_was(
+    rctl: Rctl, side_registry: SideRegistry
+) -> None:
+    rctl("pull", "-q", f"{side_registry.address}/test/busybox")
+    before = rctl("images", "--format", "json").stdout
+    proc = rctl.popen("pull", f"{side_registry.address}/test/big")
+    partial = rctl.data / "blobs/partial"
+    try:
+        wait_for(
+            "part of test/big",
+            lambda: any(p.stat().st_size > 1 << 20 for p in partial.iterdir()),
+            timeout=60,
+        )
+    finally:
+        side_registry.kill()
+    _, err = proc.communicate(timeout=120)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "", err)
+    one_line_error(result, "")
+    assert rctl("images", "--format", "json").stdout == before
+    # The next pull, once the registry is back, resumes and completes.
+    side_registry.start()
+    image_id = rctl("pull", "-q", f"{side_registry.address}/test/big").stdout.strip()
+    ids = [row["id"] for row in json.loads(rctl("images", "--format", "json").stdout)]
+    assert image_id in ids and len(ids) == 2
+
+
+def test_progress_bars_on_a_tty_and_plain_lines_off_it(rctl: Rctl) -> None:
+    plain = rctl("pull", "127.0.0.1:5000/test/httpd")
+    assert "downloading" in plain.stderr and "\x1b[" not in plain.stderr
+    rctl("rmi", "127.0.0.1:5000/test/httpd")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(rctl.env)
+        os.environ["COLUMNS"] = "120"
+        os.execvp("rctl", ["rctl", "pull", "127.0.0.1:5000/test/httpd"])
+    output = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    text = output.decode(errors="replace")
+    assert "━" in text  # rich's bar
+    assert "Resolved 127.0.0.1:5000/test/httpd:latest" in text
