@@ -343,7 +343,9 @@ class RegistryAuth:
         # The challenge's scope and the one we'll need next (push after a HEAD asked only
         # pull), like containers/image; none at all for a login check on /v2/.
         query += [("scope", s) for s in dict.fromkeys((challenge.scope, scope)) if s]
-        url = challenge.realm + ("&" if realm.query else "?") + urlencode(query)
+        url = challenge.realm
+        if query:
+            url += ("&" if realm.query else "?") + urlencode(query)
         headers = {"Accept": "application/json"}
         if self.credentials:
             headers["Authorization"] = self.credentials.basic_authorization()

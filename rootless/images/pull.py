@@ -166,7 +166,8 @@ class Puller:
         def progress(done: int) -> None:
             self.events(PullEvent("progress", digest=layer.digest, done=done, total=layer.size))
 
-        with open(partial, "ab" if offset else "wb") as fh:
+        # a+b: the client re-reads the prefix to hash it before resuming with Range.
+        with open(partial, "a+b" if offset else "wb") as fh:
             if not offset:
                 fh.truncate(0)
             client.fetch_blob(

@@ -24,3 +24,5 @@ push layered
 push debian
 push big
 push multiarch --all
+# The registry runs as docker-registry: it must own what the pushes above created (as root).
+chown -R docker-registry:docker-registry /var/lib/docker-registry
