@@ -31,7 +31,7 @@ from rootless.images.manifest import (
     select_platform,
 )
 from rootless.images.reference import ImageReference, candidates, is_short_name
-from rootless.images.registry import RegistryClient
+from rootless.images.registry import DigestMismatchError, RegistryClient
 from rootless.images.store import ImageRecord, LayerRecord, Store, chain_ids
 from rootless.models import PullEvent
 
@@ -170,9 +170,13 @@ class Puller:
         with open(partial, "a+b" if offset else "wb") as fh:
             if not offset:
                 fh.truncate(0)
-            client.fetch_blob(
-                ref.repository, layer.digest, layer.size, fh, offset=offset, progress=progress
-            )
+            try:
+                client.fetch_blob(
+                    ref.repository, layer.digest, layer.size, fh, offset=offset, progress=progress
+                )
+            except DigestMismatchError:
+                partial.unlink(missing_ok=True)  # wrong bytes: never resume from them
+                raise
         self.store.commit_blob(layer.digest, partial)
         self.events(PullEvent("done", digest=layer.digest, done=layer.size, total=layer.size))
 
