@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, cast
 
 import zstandard
 
@@ -69,12 +69,18 @@ def sha256_file(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def decompressed(fh: IO[bytes], compression: Compression) -> IO[bytes]:
+class Reader(Protocol):
+    """Anything with ``read(size)``: files, decompressors."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def decompressed(fh: IO[bytes], compression: Compression) -> Reader:
     """A reader of the uncompressed tar inside a layer blob."""
     if compression is Compression.GZIP:
         return gzip.GzipFile(fileobj=fh, mode="rb")
     if compression is Compression.ZSTD:
-        return zstandard.ZstdDecompressor().stream_reader(fh)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(fh)
     return fh
 
 
@@ -388,13 +394,14 @@ def import_rootfs(
         with os.fdopen(fd, "wb") as out:
             digest = hashlib.sha256()
             head = source.read(4)
-            rest: IO[bytes]
+            whole = cast(IO[bytes], io.BufferedReader(_Prefixed(head, source)))
+            rest: Reader
             if head[:2] == b"\x1f\x8b":
-                rest = gzip.GzipFile(fileobj=_Prefixed(head, source), mode="rb")
+                rest = gzip.GzipFile(fileobj=whole, mode="rb")
             elif head == b"\x28\xb5\x2f\xfd":
-                rest = zstandard.ZstdDecompressor().stream_reader(_Prefixed(head, source))  # type: ignore[assignment]
+                rest = zstandard.ZstdDecompressor().stream_reader(whole)
             else:
-                rest = _Prefixed(head, source)
+                rest = whole
             while chunk := rest.read(CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
