@@ -23,6 +23,7 @@ from harness.guest import Endpoint
 
 PIDFILE = STATE / "nspawn.pid"
 CGROUPFILE = STATE / "nspawn.cgroups"
+TREEFILE = STATE / "nspawn.tree"  # which cached tree the running boot was copied from
 ROOT = VARLIB / "nspawn" / "root"
 DEVDIR = VARLIB / "nspawn" / "dev"
 LOG = VARLIB / "nspawn" / "boot.log"
@@ -66,14 +67,18 @@ def endpoint() -> Endpoint | None:
     leader = find_leader(nspawn_pid)
     if leader is None:
         return None
-    return Endpoint("nspawn", build.tree_path() / "root/harness-key", 22, netns_pid=leader)
+    # The key of the tree this boot was copied from (the cache may hold a newer tree already).
+    return Endpoint("nspawn", ROOT / "root/harness-key", 22, netns_pid=leader)
 
 
 def up() -> Endpoint:
     """Boot the tier unless it is running; return its endpoint once ssh works."""
     running = endpoint()
     if running is not None:
-        return running
+        if TREEFILE.exists() and TREEFILE.read_text() == build.tree_path().name:
+            return running
+        say("the recipe changed since this tier booted: rebooting it")
+        down()
     tree = build.build()
     cleanup()
     say("copying the tree for this boot")
@@ -107,6 +112,7 @@ def up() -> Endpoint:
             env={**os.environ, **build.NSPAWN_ENV},
         )
     PIDFILE.write_text(f"{proc.pid}\n")
+    TREEFILE.write_text(tree.name)
     # nspawn makes payload/ and supervisor/ below the cgroups it started in (ours) and
     # moves itself there, so ours is where down() looks for them.
     CGROUPFILE.write_text(Path("/proc/self/cgroup").read_text())
@@ -173,6 +179,7 @@ def cleanup() -> None:
                 remove_cgroup_tree(mount / path.lstrip("/") / child)
     PIDFILE.unlink(missing_ok=True)
     CGROUPFILE.unlink(missing_ok=True)
+    TREEFILE.unlink(missing_ok=True)
     shutil.rmtree("/run/systemd/nspawn", ignore_errors=True)
     for sock in STATE.glob("ssh-nspawn-*"):
         sock.unlink(missing_ok=True)

@@ -35,6 +35,8 @@ from harness.guest import Endpoint
 
 PIDFILE = STATE / "vm.pid"
 PORTFILE = STATE / "vm.port"
+IMAGEFILE = STATE / "vm.image"  # which cached image the running vm resumed
+KEYFILE = STATE / "vm.key"  # the key of the image this vm runs (the cache may move on)
 MONITOR = STATE / "vm.monitor"
 RUNDIR = VARLIB / "vm"
 SNAPSHOT = "ready"
@@ -115,6 +117,7 @@ def build_image() -> Path:
         if not kernels or not initrds:
             raise HarnessError(f"no kernel/initrd in {tree}/boot")
         shutil.copy(kernels[-1], tmp / "vmlinuz")
+        shutil.copy(tree / "root/harness-key", tmp / "harness-key")
         shutil.copy(initrds[-1], tmp / "initrd.img")
         sh(["mkfs.ext4", "-q", "-F", "-L", "rctlroot", "-E", "root_owner=0:0", "-d", tree,
             tmp / "root.img", DISK_SIZE], capture=True)  # fmt: skip
@@ -154,7 +157,9 @@ def _boot(imgdir: Path, disk: Path, *, loadvm: bool) -> Endpoint:
         )
     PIDFILE.write_text(f"{proc.pid}\n")
     PORTFILE.write_text(f"{port}\n")
-    ep = Endpoint("vm", build.tree_path() / "root/harness-key", port)
+    shutil.copy(imgdir / "harness-key", KEYFILE)
+    IMAGEFILE.write_text(imgdir.name)
+    ep = Endpoint("vm", KEYFILE, port)
 
     def ready() -> bool:
         if proc.poll() is not None:
@@ -170,14 +175,17 @@ def endpoint() -> Endpoint | None:
     if read_pid(PIDFILE) is None:
         return None
     port = int(PORTFILE.read_text())
-    return Endpoint("vm", build.tree_path() / "root/harness-key", port)
+    return Endpoint("vm", KEYFILE, port)
 
 
 def up() -> Endpoint:
     """Resume the vm from its snapshot unless it is running."""
     running = endpoint()
     if running is not None:
-        return running
+        if IMAGEFILE.exists() and IMAGEFILE.read_text() == image_dir().name:
+            return running
+        say("the recipe changed since this vm started: restarting it")
+        down()
     imgdir = build_image()
     RUNDIR.mkdir(parents=True, exist_ok=True)
     disk = RUNDIR / "run.qcow2"
@@ -208,7 +216,7 @@ def _stop_qemu(*, graceful: bool) -> None:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         wait_until("qemu to exit", lambda: not pid_alive(pid), 30)
-    for path in (PIDFILE, PORTFILE, MONITOR, *STATE.glob("ssh-vm-*")):
+    for path in (PIDFILE, PORTFILE, MONITOR, KEYFILE, IMAGEFILE, *STATE.glob("ssh-vm-*")):
         path.unlink(missing_ok=True)
 
 
