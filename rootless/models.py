@@ -72,3 +72,57 @@ class PullEvent:
     done: int = 0
     total: int = 0
     text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """``rctl run`` / ``rctl create``: docker's flags as given; the engine validates them."""
+
+    image: str
+    command: tuple[str, ...] = ()
+    detach: bool = False
+    interactive: bool = False
+    tty: bool = False
+    remove: bool = False
+    name: str | None = None
+    env: tuple[str, ...] = ()
+    env_files: tuple[str, ...] = ()
+    workdir: str | None = None
+    user: str | None = None
+    entrypoint: str | None = None
+    hostname: str | None = None
+    labels: tuple[str, ...] = ()
+    read_only: bool = False
+    tmpfs: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    init: bool = False
+    userns: str | None = None
+    pull: str = "missing"
+    memory: str | None = None
+    memory_swap: str | None = None
+    cpus: str | None = None
+    cpu_shares: int | None = None
+    pids_limit: str | None = None
+    restart: str = "no"
+    stop_timeout: int | None = None
+    stop_signal: str | None = None
+    publish: tuple[str, ...] = ()
+    network: str | None = None
+    storage_driver: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSummary:
+    """One row of ``rctl ps``."""
+
+    id: str
+    name: str
+    image: str
+    command: str
+    created: float
+    state: str  # created | running | exited | paused
+    status: str  # docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"
+    exit_code: int | None
+    ports: tuple[str, ...] = ()
