@@ -20,6 +20,7 @@ from typing import IO
 from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, ensure_private_dir, load_settings
+from rootless.containers.service import ContainerService
 from rootless.images.archive import image_record, import_rootfs, load, push, save
 from rootless.images.auth import lookup, remove_credentials, store_credentials
 from rootless.images.layerjob import RemoveJob, UnpackJob, encode_jobs
@@ -30,6 +31,7 @@ from rootless.images.registry import RegistryClient
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
 from rootless.models import PullEvent, PullOptions
+from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.unshare import run_in_userns
 from uidmap.userns import current_user, load_plan
@@ -45,6 +47,20 @@ class Engine:
         self.layer_format = "vfs" if driver == "vfs" else "overlay"
         self.store = Store(self.paths.data, self.layer_format)
         self.images = ImageService(self.store, self.settings.search_registries, self.run_layer_jobs)
+
+    @functools.cached_property
+    def containers(self) -> ContainerService:
+        """Container use cases (units over D-Bus are connected on first use)."""
+        driver = parse_driver(self.settings.storage_driver or "overlay")
+        return ContainerService(
+            self.paths.data,
+            ensure_private_dir(self.paths.runtime),
+            self.images,
+            lambda: self.userns_plan,
+            driver,
+            self.run_layer_jobs,
+            lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
+        )
 
     # -- the user namespace ----------------------------------------------------------------
 

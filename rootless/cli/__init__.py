@@ -32,7 +32,18 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def register_commands() -> None:
     """Short commands (docker's top level) and the grouped ones (``rctl image ...``)."""
-    from rootless.cli import images  # noqa: PLC0415 - keeps `rctl --version` fast
+    from rootless.cli import containers, images  # noqa: PLC0415 - keeps `rctl --version` fast
+
+    short = (containers.run, containers.create, containers.start, containers.stop,
+             containers.restart, containers.kill, containers.rm, containers.ps, containers.logs,
+             containers.wait, containers.inspect)  # fmt: skip
+    for command in short:
+        cli.add_command(command)
+    container = click.Group("container", help="Manage containers.")
+    for command in (*short[:-1], containers.container_inspect):
+        container.add_command(command)
+    container.add_command(containers.ps, "ls")
+    cli.add_command(container)
 
     for command in (images.pull, images.images, images.tag, images.rmi, images.history,
                     images.login, images.logout, images.unshare, images.save, images.load,

@@ -38,6 +38,9 @@ def main() -> int:
         command = mount_command(rootfs)
         if command is not None:
             run_program(command, cwd=rootfs.layers_root)
+        # A runtime killed by SIGKILL (stop timeout) leaves its state behind.
+        state = [plan.runtime, "--root", plan.runtime_root]
+        run_program([*state, "delete", "--force", plan.container_id], check=False)
         os.environ.pop("RCTL_USERNS", None)
         exec_program(
             [plan.runtime, "--root", plan.runtime_root, "--cgroup-manager=disabled",

@@ -1,0 +1,298 @@
+"""Container commands: ``run``, ``create``, ``start``, ``stop``, ``kill``, ``rm``, ``ps``,
+``logs``, ``wait``, ``inspect``, ``restart``."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+import click
+
+from rootless.cli.images import engine
+from rootless.cli.render import print_json, table
+from rootless.models import RunOptions
+
+RUN_OPTIONS = [
+    click.option(
+        "-d", "--detach", is_flag=True, help="Run in the background and print the container ID."
+    ),
+    click.option("-i", "--interactive", is_flag=True, help="Keep standard input open."),
+    click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal."),
+    click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits."),
+    click.option("--name", help="Name the container."),
+    click.option(
+        "-e", "--env", multiple=True, help="Set an environment variable (KEY=VALUE or KEY)."
+    ),
+    click.option(
+        "--env-file", "env_files", multiple=True, help="Read environment variables from a file."
+    ),
+    click.option("-w", "--workdir", help="Working directory inside the container."),
+    click.option("-u", "--user", help="UID[:GID] or name to run as."),
+    click.option("--entrypoint", help="Override the image's entrypoint."),
+    click.option("-h", "--hostname", help="The container's host name."),
+    click.option("-l", "--label", "labels", multiple=True, help="Set a label (KEY=VALUE)."),
+    click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
+    click.option("--tmpfs", multiple=True, help="Mount a tmpfs (PATH[:OPTIONS])."),
+    click.option("--cap-add", multiple=True, help="Add a capability."),
+    click.option("--cap-drop", multiple=True, help="Drop a capability."),
+    click.option(
+        "--security-opt", multiple=True, help="no-new-privileges, seccomp=unconfined|PATH."
+    ),
+    click.option(
+        "--init", is_flag=True, help="Run an init as PID 1 that forwards signals and reaps."
+    ),
+    click.option("--userns", help="User namespace mode: keep-id."),
+    click.option(
+        "--pull",
+        default="missing",
+        show_default=True,
+        help="Pull the image: missing, always, never.",
+    ),
+    click.option("-m", "--memory", help="Memory limit (e.g. 512m, 1g)."),
+    click.option("--memory-swap", help="Memory plus swap limit; -1 for unlimited swap."),
+    click.option("--cpus", help="Number of CPUs (e.g. 1.5)."),
+    click.option("--cpu-shares", type=int, help="Relative CPU weight (default 1024)."),
+    click.option("--pids-limit", help="Maximum number of processes; -1 for unlimited."),
+    click.option(
+        "--restart",
+        default="no",
+        show_default=True,
+        help="no, on-failure[:N], always, unless-stopped.",
+    ),
+    click.option("--stop-timeout", type=int, help="Seconds to wait for a stop before SIGKILL."),
+    click.option("--stop-signal", help="Signal that stops the container."),
+    click.option(
+        "-p", "--publish", multiple=True, help="[HOSTIP:][HOSTPORT:]CONTAINERPORT[/PROTO]."
+    ),
+    click.option("--network", "--net", "network", help="pasta (default), none or host."),
+]
+
+
+def with_run_options(func: Callable[..., None]) -> Callable[..., None]:
+    """docker run's flags, then IMAGE and the COMMAND (everything after the image)."""
+    for option in reversed(RUN_OPTIONS):
+        func = option(func)
+    func = click.argument("command", nargs=-1, type=click.UNPROCESSED)(func)
+    return click.argument("image")(func)
+
+
+def run_options(image: str, command: tuple[str, ...], **kw: object) -> RunOptions:
+    return RunOptions(image=image, command=command, **kw)  # type: ignore[arg-type]
+
+
+CONTEXT = {"ignore_unknown_options": False, "allow_interspersed_args": False}
+
+
+@click.command("run", context_settings=CONTEXT)
+@with_run_options
+@click.pass_context
+def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: object) -> None:
+    """Run a command in a new container."""
+    options = run_options(image, command, **kw)
+    if options.tty:
+        raise click.UsageError("-t/--tty is not supported yet; run without it")
+    stdin = 0 if options.interactive else os.open(os.devnull, os.O_RDONLY)
+    eng = engine(ctx)
+
+    def forward(unit: str) -> None:
+        # Ctrl-C and SIGTERM go to the container, like docker run's --sig-proxy.
+        def relay(signum: int, _frame: object) -> None:
+            threading.Thread(
+                target=eng.containers.manager.kill, args=(unit, signum), daemon=True
+            ).start()
+
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, relay)
+
+    record, code = eng.containers.run(options, (stdin, 1, 2), forward)
+    if code is None:
+        click.echo(record.id)
+        return
+    ctx.exit(code)
+
+
+@click.command("create", context_settings=CONTEXT)
+@with_run_options
+@click.pass_context
+def create(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: object) -> None:
+    """Create a container without starting it."""
+    record = engine(ctx).containers.create(run_options(image, command, **kw))
+    click.echo(record.id)
+
+
+@click.command("start")
+@click.argument("containers", nargs=-1, required=True)
+@click.option(
+    "-a", "--attach", is_flag=True, help="Wait for the container and return its exit code."
+)
+@click.pass_context
+def start(ctx: click.Context, containers: tuple[str, ...], attach: bool) -> None:
+    """Start stopped containers."""
+    service = engine(ctx).containers
+    for ref in containers:
+        record = service.start(
+            ref, stdio=(os.open(os.devnull, os.O_RDONLY), 1, 2) if attach else None
+        )
+        if attach:
+            ctx.exit(service.wait(record.id))
+        click.echo(ref)
+
+
+@click.command("stop")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing it.")
+@click.pass_context
+def stop(ctx: click.Context, containers: tuple[str, ...], timeout: int | None) -> None:
+    """Stop running containers (the stop signal, then SIGKILL after the timeout)."""
+    for ref in containers:
+        engine(ctx).containers.stop(ref, timeout)
+        click.echo(ref)
+
+
+@click.command("restart")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def restart(ctx: click.Context, containers: tuple[str, ...]) -> None:
+    """Restart containers."""
+    service = engine(ctx).containers
+    for ref in containers:
+        state = [
+            s
+            for s in service.summaries(all_containers=True)
+            if ref in (s.id, s.name) or s.id.startswith(ref)
+        ]
+        if state and state[0].state == "running":
+            service.stop(ref)
+        service.start(ref)
+        click.echo(ref)
+
+
+@click.command("kill")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-s", "--signal", "sig", default="KILL", show_default=True, help="Signal to send.")
+@click.pass_context
+def kill(ctx: click.Context, containers: tuple[str, ...], sig: str) -> None:
+    """Send a signal to containers' main process."""
+    name = sig.upper().removeprefix("SIG")
+    try:
+        signum = int(name) if name.isdigit() else int(signal.Signals[f"SIG{name}"])
+    except KeyError:
+        raise click.BadParameter(f"unknown signal {sig!r}", param_hint="--signal") from None
+    for ref in containers:
+        engine(ctx).containers.kill(ref, signum)
+        click.echo(ref)
+
+
+@click.command("rm")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Kill running containers first.")
+@click.option("-v", "--volumes", is_flag=True, help="Also remove anonymous volumes.")
+@click.pass_context
+def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bool) -> None:
+    """Remove containers."""
+    for ref in containers:
+        engine(ctx).containers.remove(ref, force=force)
+        click.echo(ref)
+
+
+@click.command("ps")
+@click.option("-a", "--all", "all_containers", is_flag=True, help="Show stopped containers too.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only IDs.")
+@click.option("--format", "fmt", help="'json' for programs.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate IDs and commands.")
+@click.pass_context
+def ps(
+    ctx: click.Context, all_containers: bool, quiet: bool, fmt: str | None, no_trunc: bool
+) -> None:
+    """List containers."""
+    rows = engine(ctx).containers.summaries(all_containers=all_containers)
+    if quiet:
+        for row in rows:
+            click.echo(row.id if no_trunc else row.id[:12])
+    elif fmt == "json":
+        print_json(rows)
+    else:
+
+        def cut(text: str) -> str:
+            return text if no_trunc or len(text) <= 20 else text[:19] + "…"
+
+        cells = [
+            [r.id if no_trunc else r.id[:12], r.image, f'"{cut(r.command)}"', created(r.created),
+             r.status, ", ".join(r.ports), r.name]
+            for r in rows
+        ]  # fmt: skip
+        table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
+
+
+def created(moment: float) -> str:
+    from rootless.cli.render import age  # noqa: PLC0415
+
+    return age(datetime.datetime.fromtimestamp(moment, datetime.UTC).isoformat())
+
+
+@click.command("logs")
+@click.argument("container")
+@click.option("-f", "--follow", is_flag=True, help="Follow new output until the container stops.")
+@click.option("--since", help="Since a timestamp or a duration ago (10m).")
+@click.option("--until", help="Until a timestamp or a duration ago.")
+@click.option("-n", "--tail", type=int, help="Only the last N lines.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps.")
+@click.pass_context
+def logs(
+    ctx: click.Context,
+    container: str,
+    follow: bool,
+    since: str | None,
+    until: str | None,
+    tail: int | None,
+    timestamps: bool,
+) -> None:
+    """Show a container's output (from the journal)."""
+    out = sys.stdout.buffer
+    for entry in engine(ctx).containers.logs(
+        container, since=since, until=until, tail=tail, follow=follow
+    ):
+        message = entry.message if isinstance(entry.message, bytes) else str(entry.message).encode()
+        if timestamps:
+            moment = datetime.datetime.fromtimestamp(entry.timestamp_usec / 1e6, datetime.UTC)
+            out.write(moment.isoformat().encode() + b" ")
+        out.write(message + b"\n")
+        out.flush()
+
+
+@click.command("wait")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def wait(ctx: click.Context, containers: tuple[str, ...]) -> None:
+    """Wait for containers to stop and print their exit codes."""
+    for ref in containers:
+        click.echo(engine(ctx).containers.wait(ref))
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Show containers (or images) as JSON."""
+    from rctlbase.errors import NotFoundError  # noqa: PLC0415
+
+    eng = engine(ctx)
+    results = []
+    for name in names:
+        try:
+            results.append(eng.containers.inspect(name))
+        except NotFoundError:
+            results.append(eng.images.inspect(name))
+    print_json(results)
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def container_inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Show containers as JSON."""
+    print_json([engine(ctx).containers.inspect(name) for name in names])

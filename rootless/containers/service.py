@@ -1,0 +1,632 @@
+"""Container use cases: create, start, run, ps, stop, kill, rm, logs, wait, inspect.
+
+A container is a record (:mod:`rootless.containers.record`), an OCI bundle and a transient
+systemd user unit ``rctl-ID.service`` whose forking start (:mod:`rootless.containers.launch`)
+leaves crun as the main process. systemd supervises it: restart policy, stop timeout,
+limits, logs (journal fields CONTAINER_ID, CONTAINER_NAME, IMAGE_NAME). The exit status is
+written into the container's directory by the unit's ``ExecStopPost=``, so it survives the
+unit being garbage-collected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers.launch import LaunchPlan
+from rootless.containers.ocispec import EtcFiles, plan_oci_config, render_oci_config
+from rootless.containers.ports import check_available, describe, parse_publish
+from rootless.containers.record import (
+    ContainerRecord,
+    ContainerStore,
+    check_name,
+    new_id,
+    now,
+    random_name,
+)
+from rootless.containers.spec import (
+    ContainerSpec,
+    Limits,
+    parse_capability,
+    parse_cpus,
+    parse_entrypoint,
+    parse_env,
+    parse_env_file,
+    parse_label,
+    parse_memory,
+    parse_memory_swap,
+    parse_pids_limit,
+    parse_restart,
+    parse_signal,
+    parse_tmpfs,
+    parse_user,
+    parse_userns,
+)
+from rootless.images.layerjob import RemoveJob, UnpackJob
+from rootless.images.manifest import parse_image_config
+from rootless.images.service import ImageService
+from rootless.models import ContainerSummary, RunOptions
+from rootless.storage.drivers import Driver, plan_rootfs
+from units.journal import JournalEntry, JournalFollower, JournalQuery, read_journal
+from units.manager import KillWhom, UserManager
+from units.properties import (
+    CollectMode,
+    ExecCommand,
+    RestartPolicy,
+    ServiceSpec,
+    ServiceType,
+    StartLimit,
+)
+
+Jobs = list[UnpackJob | RemoveJob]
+USEC = 1_000_000
+EXIT_FILE = "exit.json"
+
+
+def plan_spec(
+    options: RunOptions,
+    name: str,
+    image_ref: str,
+    image_id: str,
+    image: Any,
+    environ: dict[str, str],
+) -> ContainerSpec:
+    """Validate docker-style options into a spec (every error names its flag)."""
+    env: list[str] = []
+    for path in options.env_files:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise UsageError(
+                f"--env-file {path}: {exc.strerror}", hint="give a readable file"
+            ) from exc
+        env += parse_env_file(text, environ, source=f"--env-file {path}")
+    env += [e for e in (parse_env(value, environ) for value in options.env) if e is not None]
+    limits = Limits(
+        memory=parse_memory(options.memory) if options.memory else None,
+        memory_swap=parse_memory_swap(options.memory_swap) if options.memory_swap else None,
+        cpus=parse_cpus(options.cpus) if options.cpus else None,
+        cpu_shares=options.cpu_shares,
+        pids_limit=parse_pids_limit(options.pids_limit) if options.pids_limit else None,
+    )
+    no_new_privileges = False
+    for opt in options.security_opt:
+        if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
+            no_new_privileges = True
+        elif not opt.startswith("seccomp="):
+            raise UsageError(
+                f"--security-opt {opt!r} is not supported",
+                hint="use no-new-privileges or seccomp=unconfined|PATH",
+            )
+    return ContainerSpec(
+        name=name,
+        image_ref=image_ref,
+        image_id=image_id,
+        image=image,
+        command=options.command,
+        entrypoint=parse_entrypoint(options.entrypoint) if options.entrypoint is not None else None,
+        env=tuple(env),
+        workdir=options.workdir,
+        user=parse_user(options.user) if options.user else None,
+        hostname=options.hostname,
+        labels=dict(parse_label(label) for label in options.labels),
+        read_only=options.read_only,
+        tmpfs=tuple(parse_tmpfs(t) for t in options.tmpfs),
+        cap_add=tuple(parse_capability(c) for c in options.cap_add),
+        cap_drop=tuple(parse_capability(c, flag="--cap-drop") for c in options.cap_drop),
+        no_new_privileges=no_new_privileges,
+        init=options.init,
+        userns=parse_userns(options.userns) if options.userns else parse_userns(""),
+        tty=options.tty,
+        stdin_open=options.interactive,
+        limits=limits,
+        restart=parse_restart(options.restart),
+        stop_signal=parse_signal(options.stop_signal) if options.stop_signal else None,
+        stop_timeout=options.stop_timeout if options.stop_timeout is not None else 10,
+        network=options.network or "",
+    )
+
+
+def service_spec(
+    record: ContainerRecord,
+    spec: ContainerSpec,
+    launch_json: Path,
+    pidfile: Path,
+    *,
+    stdio: tuple[int, int, int] | None,
+) -> ServiceSpec:
+    """The container's unit: forking start of the launcher, crun as main process."""
+    py = [sys.executable, "-I", "-m"]
+    policy = spec.restart
+    restart = {
+        "no": RestartPolicy.NO,
+        "on-failure": RestartPolicy.ON_FAILURE,
+        "always": RestartPolicy.ALWAYS,
+        "unless-stopped": RestartPolicy.ALWAYS,
+    }[str(policy.name)]
+    start_limit = None
+    if restart is not RestartPolicy.NO:
+        start_limit = (
+            StartLimit.max_restarts(policy.max_retries)
+            if policy.max_retries
+            else StartLimit.unlimited()
+        )
+    limits = spec.limits
+    return ServiceSpec(
+        name=record.unit,
+        description=f"rctl container {record.name} ({record.image_name})",
+        exec_start=(*py, "rootless.containers.launch", str(launch_json)),
+        service_type=ServiceType.FORKING,
+        pid_file=str(pidfile),
+        exec_stop_post=(
+            ExecCommand(
+                (*py, "rootless.containers.exited", str(launch_json.parent)), ignore_failure=True
+            ),
+        ),
+        restart=restart,
+        restart_usec=100_000 if restart is not RestartPolicy.NO else None,
+        start_limit=start_limit,
+        timeout_stop_usec=spec.stop_timeout * USEC,
+        kill_signal=spec.kill_signal,
+        delegate=True,
+        memory_max=limits.memory,
+        memory_swap_max=(limits.memory_swap - limits.memory)
+        if limits.memory_swap and limits.memory and limits.memory_swap > 0
+        else None,
+        cpu_quota_per_sec_usec=int(limits.cpus * USEC) if limits.cpus else None,
+        cpu_weight=max(1, min(10000, limits.cpu_shares * 100 // 1024))
+        if limits.cpu_shares
+        else None,
+        tasks_max=limits.pids_limit,
+        syslog_identifier=record.name,
+        log_extra_fields={
+            "CONTAINER_ID": record.id,
+            "CONTAINER_NAME": record.name,
+            "IMAGE_NAME": record.image_name,
+        },
+        stdin_fd=stdio[0] if stdio else None,
+        stdout_fd=stdio[1] if stdio else None,
+        stderr_fd=stdio[2] if stdio else None,
+        collect_mode=CollectMode.INACTIVE_OR_FAILED,
+    )
+
+
+class ContainerService:
+    """Containers of one user."""
+
+    def __init__(
+        self,
+        data: Path,
+        runtime: Path,
+        images: ImageService,
+        plan_userns: Callable[[], Any],
+        driver: Driver,
+        run_jobs: Callable[[Jobs], None],
+        pull: Callable[[str], Any],
+    ) -> None:
+        self.store = ContainerStore(data / "containers")
+        self.runtime = runtime
+        self.images = images
+        self.plan_userns = plan_userns
+        self.driver = driver
+        self.run_jobs = run_jobs
+        self.pull = pull
+        self._manager: UserManager | None = None
+
+    @property
+    def manager(self) -> UserManager:
+        if self._manager is None:
+            self._manager = UserManager()
+        return self._manager
+
+    # -- create ------------------------------------------------------------------------------
+
+    def resolve_image(self, name: str, policy: str) -> Any:
+        if policy not in ("missing", "always", "never"):
+            raise UsageError(f"invalid --pull {policy!r}", hint="use missing, always or never")
+        if policy == "always":
+            return self.pull(name)
+        try:
+            return self.images.get(name)
+        except NotFoundError:
+            if policy == "never":
+                raise
+            return self.pull(name)
+
+    def create(self, options: RunOptions) -> ContainerRecord:
+        """``rctl create``: record, bundle and r/w layer; nothing runs yet."""
+        image = self.resolve_image(options.image, options.pull)
+        config = parse_image_config(self.images.store.read_blob(image.id))
+        ports = [p for spec in options.publish for p in parse_publish(spec)]
+        check_available(ports)  # before anything exists: a taken port leaves nothing behind
+        taken = {r.name for r in self.store.all()}
+        name = check_name(options.name) if options.name else random_name(taken)
+        spec = plan_spec(options, name, options.image, image.id, config.config, dict(os.environ))
+        if options.network not in (None, "", "pasta", "none", "host"):
+            raise UsageError(
+                f"--network {options.network}: not supported yet",
+                hint="use pasta (default), none or host",
+            )
+        network = options.network or "pasta"
+        if options.remove and options.restart not in ("", "no"):
+            raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
+        if network != "pasta" and ports:
+            raise UsageError(
+                f"--publish needs a network of its own, not --network {network}",
+                hint="drop -p or use the default network",
+            )
+        self.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self.images.store.locked():
+            self.store.check_free(name)
+            record = ContainerRecord(
+                id=new_id(),
+                name=name,
+                image_id=image.id,
+                image_name=image.names[0] if image.names else image.id,
+                command=spec.process_args,
+                created=now(),
+                driver=str(self.driver),
+                auto_remove=options.remove,
+                detach=options.detach,
+                labels=dict(spec.all_labels),
+                ports=tuple(ports),
+                options={
+                    "Tty": options.tty,
+                    "OpenStdin": options.interactive,
+                    "Env": list(spec.process_env),
+                    "WorkingDir": spec.process_cwd,
+                    "Hostname": spec.hostname or "",
+                },
+            )
+            directory = self.store.dir(record.id)
+            directory.mkdir(mode=0o700)
+            try:
+                self.write_bundle(record, spec, image, network)
+                self.save_unit_inputs(record, options, spec)
+                self.store.save(record)
+            except BaseException:
+                self.run_jobs([RemoveJob(str(directory))])
+                raise
+        return record
+
+    def write_bundle(
+        self, record: ContainerRecord, spec: ContainerSpec, image: Any, network: str
+    ) -> None:
+        directory = self.store.dir(record.id)
+        chains = tuple(layer.chain_id.removeprefix("sha256:") for layer in image.layers)
+        rootfs = plan_rootfs(self.driver, self.images.store.layers, chains, directory)
+        for path in (
+            rootfs.upper,
+            rootfs.work,
+            rootfs.merged,
+            directory / "etc",
+            directory / "bundle",
+        ):
+            path.mkdir(mode=0o755 if path != directory / "bundle" else 0o700)
+        hostname = spec.hostname or record.short_id
+        etc = directory / "etc"
+        (etc / "hostname").write_text(f"{hostname}\n")
+        (etc / "hosts").write_text(
+            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n127.0.1.1\t{hostname}\n"
+        )
+        (etc / "resolv.conf").write_text(resolv_conf(network))
+        plan = self.plan_userns()
+        maps = [(m.container_id, m.host_id, m.size) for m in plan.uid_maps]
+        gmaps = [(m.container_id, m.host_id, m.size) for m in plan.gid_maps]
+        doc = plan_oci_config(
+            spec.with_resolved_user(*self.image_user_files(image)),
+            rootfs_path=str(rootfs.rootfs),
+            hostname=hostname,
+            uid_maps=[(c, c, s) for c, _, s in maps],
+            gid_maps=[(c, c, s) for c, _, s in gmaps],
+            etc_files=EtcFiles(
+                hosts=str(etc / "hosts"),
+                hostname=str(etc / "hostname"),
+                resolv_conf=str(etc / "resolv.conf"),
+            ),
+            nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+        )
+        (directory / "bundle" / "config.json").write_text(render_oci_config(doc))
+        launch = LaunchPlan(
+            container_id=record.id,
+            uid_maps=tuple(maps),
+            gid_maps=tuple(gmaps),
+            network=network,
+            ports=record.ports,
+            pidfile=str(directory / "bundle" / "pid"),
+            bundle=str(directory / "bundle"),
+            runtime="crun",
+            runtime_root=str(self.runtime / "crun"),
+            rootfs={
+                "driver": str(rootfs.driver),
+                "layers_root": str(rootfs.layers_root),
+                "lowers": list(rootfs.lowers),
+                "upper": str(rootfs.upper),
+                "work": str(rootfs.work),
+                "merged": str(rootfs.merged),
+            },
+        )
+        (directory / "bundle" / "launch.json").write_text(launch.to_json())
+
+    def image_user_files(self, image: Any) -> tuple[str | None, str | None]:
+        """The image's /etc/passwd and /etc/group (topmost layer that has them)."""
+        found: list[str | None] = []
+        for name in ("passwd", "group"):
+            text = None
+            for layer in reversed(image.layers):
+                path = self.images.store.layer_dir(layer.chain_id) / "diff" / "etc" / name
+                try:
+                    text = path.read_text(errors="replace")
+                    break
+                except OSError:
+                    continue
+            found.append(text)
+        return found[0], found[1]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, ref: str, *, stdio: tuple[int, int, int] | None = None) -> ContainerRecord:
+        """Start the container's unit; returns once crun runs (the forking start is done)."""
+        record = self.store.get(ref)
+        state = self.manager.unit_state(record.unit)
+        if state is not None and state.active_state in ("active", "activating", "reloading"):
+            return record
+        if state is not None:
+            self.manager.reset_failed(record.unit)
+        (self.store.dir(record.id) / EXIT_FILE).unlink(missing_ok=True)
+        bundle = self.store.dir(record.id) / "bundle"
+        spec = self._spec_for_unit(record)
+        unit = service_spec(record, spec, bundle / "launch.json", bundle / "pid", stdio=stdio)
+        self.manager.start_transient(unit, wait=True)
+        return record
+
+    def _spec_for_unit(self, record: ContainerRecord) -> ContainerSpec:
+        raw = json.loads((self.store.dir(record.id) / "spec.json").read_text())
+        return ContainerSpec(
+            name=record.name,
+            image_ref=record.image_name,
+            image_id=record.image_id,
+            command=record.command,
+            restart=parse_restart(raw["restart"]),
+            stop_timeout=raw["stop_timeout"],
+            stop_signal=raw["stop_signal"],
+            limits=Limits(**raw["limits"]),
+        )
+
+    def save_unit_inputs(
+        self, record: ContainerRecord, options: RunOptions, spec: ContainerSpec
+    ) -> None:
+        """What the unit needs on every (re)start, independent of the image."""
+        raw = {
+            "restart": options.restart,
+            "stop_timeout": spec.stop_timeout,
+            "stop_signal": spec.kill_signal,
+            "limits": {k: getattr(spec.limits, k) for k in spec.limits.__slots__},
+        }
+        (self.store.dir(record.id) / "spec.json").write_text(json.dumps(raw))
+
+    def run(
+        self,
+        options: RunOptions,
+        stdio: tuple[int, int, int] | None,
+        forward: Callable[[str], None],
+    ) -> tuple[ContainerRecord, int | None]:
+        """``rctl run``: create and start; attached, wait and return the exit code.
+
+        ``forward(unit)`` is called once the unit runs, for the CLI to forward signals.
+        Nothing is left behind when the start fails (no unit, no record, no r/w layer).
+        """
+        record = self.create(options)
+        try:
+            self.start(record.id, stdio=None if options.detach else stdio)
+        except BaseException:
+            self.remove(record.id, force=True)
+            raise
+        if options.detach:
+            return record, None
+        forward(record.unit)
+        code = self.wait(record.id)
+        if options.remove:
+            with contextlib.suppress(NotFoundError):
+                self.remove(record.id, force=True)
+        return record, code
+
+    def wait(self, ref: str) -> int:
+        """Block until the container stops; its exit code (docker's: 128+N for signal N)."""
+        record = self.store.get(ref)
+        self.manager.wait_inactive(record.unit)
+        return self.exit_code(record) or 0
+
+    def exit_code(self, record: ContainerRecord) -> int | None:
+        try:
+            raw = json.loads((self.store.dir(record.id) / EXIT_FILE).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        code: int = raw["exit_code"]
+        return code
+
+    def stop(self, ref: str, timeout: int | None = None) -> ContainerRecord:
+        record = self.store.get(ref)
+        state = self.manager.unit_state(record.unit)
+        if state is None or state.active_state not in ("active", "activating"):
+            raise ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
+        self.manager.stop(record.unit, timeout=None if timeout is None else float(timeout) + 5)
+        return record
+
+    def kill(self, ref: str, signum: int) -> ContainerRecord:
+        record = self.store.get(ref)
+        state = self.manager.unit_state(record.unit)
+        if state is None or state.active_state != "active":
+            raise ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
+        self.manager.kill(record.unit, signum)
+        return record
+
+    def remove(self, ref: str, *, force: bool = False) -> ContainerRecord:
+        record = self.store.get(ref)
+        state = self.manager.unit_state(record.unit)
+        if state is not None and state.active_state in ("active", "activating", "deactivating"):
+            if not force:
+                raise ConflictError(
+                    f"container {record.name} is running",
+                    hint=f"stop it first (rctl stop {record.name}) or use rm -f",
+                )
+            self.manager.kill(record.unit, signal.SIGKILL, whom=KillWhom.ALL)
+            self.manager.wait_inactive(record.unit, timeout=30)
+        if state is not None:
+            self.manager.reset_failed(record.unit)
+        # The r/w layer holds files of mapped IDs: delete it inside the user namespace.
+        self.run_jobs([RemoveJob(str(self.store.dir(record.id)))])
+        return record
+
+    # -- reports -----------------------------------------------------------------------------
+
+    def summaries(self, *, all_containers: bool = False) -> list[ContainerSummary]:
+        states = {s.name: s for s in self.manager.list_units("rctl-")}
+        rows = []
+        for record in self.store.all():
+            state = states.get(record.unit)
+            code = self.exit_code(record)
+            if state is not None and state.active_state in ("active", "activating", "reloading"):
+                since = (
+                    state.active_enter_usec / USEC if state.active_enter_usec else record.created
+                )
+                status, kind = f"Up {ago(since, suffix=False)}", "running"
+            elif code is not None:
+                finished = (self.store.dir(record.id) / EXIT_FILE).stat().st_mtime
+                status, kind = f"Exited ({code}) {ago(finished)}", "exited"
+            else:
+                status, kind = "Created", "created"
+            if kind != "running" and not all_containers:
+                continue
+            rows.append(
+                ContainerSummary(
+                    id=record.id,
+                    name=record.name,
+                    image=record.image_name,
+                    command=" ".join(record.command),
+                    created=record.created,
+                    state=kind,
+                    status=status,
+                    exit_code=code,
+                    ports=tuple(describe(p) for p in record.ports),
+                )
+            )
+        return rows
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        record = self.store.get(ref)
+        state = self.manager.unit_state(record.unit)
+        running = state is not None and state.active_state == "active"
+        return {
+            "Id": record.id,
+            "Name": record.name,
+            "Created": record.created,
+            "Image": record.image_id,
+            "ImageName": record.image_name,
+            "Path": record.command[0] if record.command else "",
+            "Args": list(record.command[1:]),
+            "State": {
+                "Status": "running"
+                if running
+                else ("exited" if self.exit_code(record) is not None else "created"),
+                "Running": running,
+                "Pid": state.main_pid if state and running else 0,
+                "ExitCode": self.exit_code(record) or 0,
+            },
+            "Config": {**record.options, "Labels": record.labels, "Image": record.image_name},
+            "HostConfig": {
+                "AutoRemove": record.auto_remove,
+                "PortBindings": [describe(p) for p in record.ports],
+            },
+            "Driver": record.driver,
+            "Unit": record.unit,
+        }
+
+    def logs(
+        self,
+        ref: str,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        tail: int | None = None,
+        follow: bool = False,
+    ) -> Iterator[JournalEntry]:
+        record = self.store.get(ref)
+        query = JournalQuery(
+            matches={"CONTAINER_ID": record.id},
+            since=parse_time(since, "--since") if since else None,
+            until=parse_time(until, "--until") if until else None,
+            lines=tail,
+        )
+        if not follow:
+            yield from read_journal(query)
+            return
+
+        def ended() -> bool:
+            state = self.manager.unit_state(record.unit)
+            return state is None or state.active_state in ("inactive", "failed")
+
+        with JournalFollower(query, should_stop=ended) as entries:
+            yield from entries
+
+
+def parse_time(text: str, flag: str) -> datetime.datetime:
+    """docker's --since/--until: RFC 3339, a Unix timestamp, or a duration ago (10m, 1h30m)."""
+    try:
+        return datetime.datetime.fromtimestamp(float(text), datetime.UTC)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+    except ValueError:
+        pass
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not text or match is None:
+        raise UsageError(
+            f"invalid {flag} {text!r}",
+            hint="give a timestamp (2024-01-31T10:00:00) or a duration (10m, 1h30m)",
+        )
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    delta = datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    return datetime.datetime.now(datetime.UTC) - delta
+
+
+def resolv_conf(network: str) -> str:
+    """The container's resolv.conf: pasta forwards DNS to the host's resolvers at the
+    gateway address it configures; without a network of its own, the host's file."""
+    try:
+        host = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        host = ""
+    if network == "none":
+        return ""
+    servers = [
+        line for line in host.splitlines() if line.startswith(("nameserver", "search", "options"))
+    ]
+    return "\n".join(servers) + "\n" if servers else "nameserver 127.0.0.1\n"
+
+
+def ago(moment: float, *, suffix: bool = True) -> str:
+    seconds = max(0, int(time.time() - moment))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            text = f"{n} {unit}{'s' if n > 1 else ''}"
+            break
+    else:
+        text = (
+            "Less than a second" if seconds < 1 else f"{seconds} second{'s' if seconds > 1 else ''}"
+        )
+    return f"{text} ago" if suffix else text
