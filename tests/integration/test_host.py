@@ -229,7 +229,8 @@ def registry_get(path: str, accept: str = MANIFEST_TYPES) -> tuple[bytes, str]:
 
 def test_registry_serves_the_seeded_images() -> None:
     catalog = json.loads(registry_get("/v2/_catalog", "application/json")[0])
-    assert sorted(catalog["repositories"]) == sorted(f"test/{name}" for name in TEST_IMAGES)
+    # Other tests push more repositories; the seeded ones must all be there.
+    assert {f"test/{name}" for name in TEST_IMAGES} <= set(catalog["repositories"])
     for name in TEST_IMAGES:
         tags = json.loads(registry_get(f"/v2/test/{name}/tags/list", "application/json")[0])
         assert tags["tags"] == ["latest"]
