@@ -1,6 +1,6 @@
 """units.manager's logic against a scripted service manager (no bus).
 
-``FakeSystemd`` replaces the one method that talks to the bus (``_Core.call``) and
+``FakeSystemd`` replaces the one method that talks to the bus (``AsyncManager.call``) and
 delivers signals through the real handler, with serials like sd-bus's, so the waiting
 logic (subscribe, read, confirm an end, merge by serial) runs as it does on a real bus.
 """
@@ -15,8 +15,14 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from rctlbase.errors import ConflictError, NotFoundError
-from units.manager import UnitStartFailed, UnitStillActive, _Core, _glob_escape, _match_rule
+from rctlbase.errors import ConflictError, ExternalError, NotFoundError
+from units.asyncmanager import (
+    AsyncManager,
+    UnitStartFailed,
+    UnitStillActive,
+    glob_escape,
+    match_rule,
+)
 from units.properties import ServiceSpec
 from units.state import unit_object_path
 
@@ -41,7 +47,7 @@ def variant(value: Any) -> Variant:
     return Variant("s", value)
 
 
-class FakeSystemd(_Core):
+class FakeSystemd(AsyncManager):
     def __init__(self) -> None:
         super().__init__(cast(MessageBus, FakeBus()), call_timeout=5)
         self.serial = 0
@@ -284,6 +290,33 @@ def test_a_signal_newer_than_the_read_wins_even_when_handled_first() -> None:
     asyncio.run(scenario())
 
 
+def test_waits_fail_when_the_connection_is_lost() -> None:
+    async def scenario() -> None:
+        sd = FakeSystemd()
+        sd.add("a.service", ActiveState="active", SubState="running")
+        gone = asyncio.get_running_loop().create_future()
+        sd.watch_disconnect(gone)
+        later(0.01, gone.set_result, None)
+        with pytest.raises(ExternalError) as caught:
+            await asyncio.wait_for(sd.wait_inactive("a.service", timeout=None), 2)
+        assert "lost the connection" in caught.value.message
+
+        with pytest.raises(ExternalError):  # a job started after the loss
+            await asyncio.wait_for(sd.stop("a.service", timeout=None), 2)
+
+    async def while_a_job_runs() -> None:
+        sd = FakeSystemd()
+        sd.add("a.service", ActiveState="active", SubState="running")
+        gone = asyncio.get_running_loop().create_future()
+        sd.watch_disconnect(gone)
+        later(0.05, gone.set_result, None)
+        with pytest.raises(ExternalError):
+            await asyncio.wait_for(sd.stop("a.service", timeout=None), 2)
+
+    asyncio.run(scenario())
+    asyncio.run(while_a_job_runs())
+
+
 def test_wait_on_an_unknown_unit() -> None:
     async def scenario() -> None:
         sd = FakeSystemd()
@@ -357,6 +390,29 @@ def test_a_failed_start_job_reports_the_unit_result() -> None:
     asyncio.run(scenario())
 
 
+def test_a_program_that_exited_before_its_start_was_seen_did_start() -> None:
+    spec = ServiceSpec(name="a.service", exec_start=("sh", "-c", "exit 3"))
+
+    async def scenario() -> str:
+        sd = FakeSystemd()
+
+        def exit_at_once(_: list[Any]) -> None:
+            sd.add(
+                "a.service",
+                ActiveState="failed",
+                SubState="failed",
+                Result="exit-code",
+                ExecMainCode=1,
+                ExecMainStatus=3,
+            )
+            later(0.01, sd.job_removed, "/org/freedesktop/systemd1/job/7", "a.service", "failed")
+
+        sd.on_call["StartTransientUnit"] = exit_at_once
+        return await sd.start_transient(spec, wait=True)
+
+    assert asyncio.run(scenario()) == "/org/freedesktop/systemd1/job/7"
+
+
 def test_stop_kills_after_the_timeout_only_while_the_main_process_runs() -> None:
     async def scenario(sub_state: str) -> list[str]:
         sd = FakeSystemd()
@@ -369,8 +425,8 @@ def test_stop_kills_after_the_timeout_only_while_the_main_process_runs() -> None
     assert "KillUnit" not in asyncio.run(scenario("stop-post"))
 
 
-def test_match_rules_and_glob_escaping() -> None:
-    assert _match_rule(path="/p", member="M") == (
+def testmatch_rules_and_glob_escaping() -> None:
+    assert match_rule(path="/p", member="M") == (
         "type='signal',sender='org.freedesktop.systemd1',path='/p',member='M'"
     )
-    assert _glob_escape("rctl-a*b?[c]\\") == "rctl-a\\*b\\?\\[c\\]\\\\"
+    assert glob_escape("rctl-a*b?[c]\\") == "rctl-a\\*b\\?\\[c\\]\\\\"

@@ -29,6 +29,7 @@ FULL = ServiceSpec(
     exec_start=("/usr/bin/crun", "run", "--bundle", "/run/user/1000/rctl/web", "web"),
     description="rctl container web",
     service_type=ServiceType.NOTIFY,
+    pid_file="/run/user/1000/rctl/web/pid",
     environment={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
     working_directory="/var/lib/rctl",
     exec_stop_post=(
@@ -63,6 +64,7 @@ FULL = ServiceSpec(
 FULL_PROPERTIES: list[tuple[str, tuple[str, Any]]] = [
     ("Description", ("s", "rctl container web")),
     ("Type", ("s", "notify")),
+    ("PIDFile", ("s", "/run/user/1000/rctl/web/pid")),
     (
         "ExecStart",
         (
@@ -138,6 +140,7 @@ def test_a_minimal_spec_sends_only_the_command_type_and_restart() -> None:
     [
         ({"description": "web"}, ("Description", ("s", "web"))),
         ({"service_type": ServiceType.ONESHOT}, ("Type", ("s", "oneshot"))),
+        ({"pid_file": "/run/x.pid"}, ("PIDFile", ("s", "/run/x.pid"))),
         ({"environment": {"A": "b=c"}}, ("Environment", ("as", ["A=b=c"]))),
         ({"working_directory": "/srv"}, ("WorkingDirectory", ("s", "/srv"))),
         ({"restart": RestartPolicy.ALWAYS}, ("Restart", ("s", "always"))),
@@ -235,6 +238,7 @@ def test_spec_is_immutable_including_its_mappings() -> None:
         ({"log_extra_fields": {"1ABC": "1"}}, "log_extra_fields"),
         ({"log_extra_fields": {"A": "x\0"}}, "log_extra_fields"),
         ({"working_directory": "srv"}, "working_directory"),
+        ({"pid_file": "x.pid"}, "pid_file"),
         ({"slice": "rctl"}, "slice"),
         ({"syslog_identifier": ""}, "syslog_identifier"),
         ({"memory_max": -1}, "memory_max"),

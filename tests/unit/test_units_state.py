@@ -108,3 +108,32 @@ def test_interface_of_unit_types() -> None:
     assert interface_of("a.scope") == "org.freedesktop.systemd1.Scope"
     assert interface_of("a.slice") == "org.freedesktop.systemd1.Slice"
     assert interface_of("a.bogus") is None
+
+
+@pytest.mark.parametrize(
+    ("pid", "code", "status", "ran"),
+    [
+        (7, 0, 0, True),  # running
+        (0, 1, 0, True),
+        (0, 1, 3, True),
+        (0, 1, 199, True),
+        (0, 1, 203, False),  # EXIT_EXEC: the program was not found or not executable
+        (0, 1, 200, False),  # EXIT_CHDIR
+        (0, 1, 245, False),  # EXIT_BPF
+        (0, 1, 246, True),
+        (0, 2, 9, True),
+        (0, 3, 11, True),
+        (0, 0, 0, False),  # never forked
+    ],
+)
+def test_main_ran(pid: int, code: int, status: int, ran: bool) -> None:
+    state = UnitState(
+        "a.service",
+        "loaded",
+        "failed",
+        "failed",
+        main_pid=pid,
+        exec_main_code=code,
+        exec_main_status=status,
+    )
+    assert state.main_ran is ran
