@@ -9,6 +9,7 @@
     ├── HostError             the host lacks something (a program, an entry in /etc/subuid...)
     │   └── ProgramNotFound   an external program is not installed
     ├── CommandFailed         an external program ran and failed
+    ├── CommandNotRunnable    the container's command is missing (127) or not executable (126)
     └── ExternalError         a foreign failure (D-Bus, netlink, HTTP) translated where it entered
 
 Every error carries a one-line ``message`` and an optional ``hint`` telling the user what to
@@ -71,3 +72,11 @@ class CommandFailed(RctlError):
 
 class ExternalError(RctlError):
     """A failure of a foreign library (D-Bus, netlink, HTTP), translated at its entry."""
+
+
+class CommandNotRunnable(RctlError):
+    """The container's command is missing (exit 127) or not executable (126), as in docker."""
+
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code

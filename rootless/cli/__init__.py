@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="rctl", standalone_mode=False)
+        # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(args=args, prog_name="rctl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
@@ -89,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             click.echo(f"Hint: {exc.hint}", err=True)
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0

@@ -11,6 +11,7 @@ unit being garbage-collected.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -23,8 +24,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rctlbase.errors import CommandNotRunnable, ConflictError, NotFoundError, UsageError
 from rootless.containers.launch import LaunchPlan
+from rootless.containers.lookup import Layers, check_command
 from rootless.containers.ocispec import EtcFiles, plan_oci_config, render_oci_config
 from rootless.containers.ports import check_available, describe, parse_publish
 from rootless.containers.record import (
@@ -253,6 +255,17 @@ class ContainerService:
         taken = {r.name for r in self.store.all()}
         name = check_name(options.name) if options.name else random_name(taken)
         spec = plan_spec(options, name, options.image, image.id, config.config, dict(os.environ))
+        diffs = [
+            self.images.store.layer_dir(layer.chain_id) / "diff" for layer in reversed(image.layers)
+        ]
+        problem = check_command(
+            Layers(diffs), spec.process_args[0], spec.process_env, spec.process_cwd
+        )
+        if problem is not None:
+            code, message = problem
+            raise CommandNotRunnable(
+                message, exit_code=code, hint="check the command and the image's PATH"
+            )
         if options.network not in (None, "", "pasta", "none", "host"):
             raise UsageError(
                 f"--network {options.network}: not supported yet",
@@ -330,6 +343,8 @@ class ContainerService:
             hostname=hostname,
             uid_maps=[(c, c, s) for c, _, s in maps],
             gid_maps=[(c, c, s) for c, _, s in gmaps],
+            # crun joins the namespace it runs in, the one pasta serves (not a new one).
+            netns_path=None if network == "host" else "/proc/self/ns/net",
             etc_files=EtcFiles(
                 hosts=str(etc / "hosts"),
                 hostname=str(etc / "hostname"),
@@ -388,6 +403,9 @@ class ContainerService:
         bundle = self.store.dir(record.id) / "bundle"
         spec = self._spec_for_unit(record)
         unit = service_spec(record, spec, bundle / "launch.json", bundle / "pid", stdio=stdio)
+        if stdio is not None:
+            # Keep the ended unit readable until we have its exit status (CollectMode).
+            unit = dataclasses.replace(unit, add_ref=True)
         self.manager.start_transient(unit, wait=True)
         return record
 
@@ -445,8 +463,13 @@ class ContainerService:
     def wait(self, ref: str) -> int:
         """Block until the container stops; its exit code (docker's: 128+N for signal N)."""
         record = self.store.get(ref)
-        self.manager.wait_inactive(record.unit)
-        return self.exit_code(record) or 0
+        state = self.manager.wait_inactive(record.unit)
+        # The unit's own record first: with --rm, ExecStopPost may already have removed
+        # the directory holding exit.json (attached runs hold a reference on the unit).
+        if state.exit_status is not None:
+            return state.exit_status
+        code = self.exit_code(record)
+        return 125 if code is None else code
 
     def exit_code(self, record: ContainerRecord) -> int | None:
         try:
@@ -563,9 +586,14 @@ class ContainerService:
         follow: bool = False,
     ) -> Iterator[JournalEntry]:
         record = self.store.get(ref)
+        # systemd 252's user manager does not hand LogExtraFields (CONTAINER_ID...) to
+        # journald (systemd#29956), so the container's lines are found by their syslog
+        # identifier (the container's name) from its creation on.
+        created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        start = parse_time(since, "--since") if since else created
         query = JournalQuery(
-            matches={"CONTAINER_ID": record.id},
-            since=parse_time(since, "--since") if since else None,
+            matches={"SYSLOG_IDENTIFIER": record.name},
+            since=max(start, created),
             until=parse_time(until, "--until") if until else None,
             lines=tail,
         )
