@@ -109,9 +109,9 @@ def plan_journalctl_argv(query: JournalQuery, *, follow: bool = False) -> list[s
         argv.append(f"--until={_timestamp_arg(query.until)}")
     if query.after_cursor is not None:
         argv.append(f"--after-cursor={query.after_cursor}")
-    if query.lines is not None:
+    if query.lines is not None and query.since is None:
         argv.append(f"--lines={query.lines}")
-    elif follow:
+    elif query.lines is None and follow:
         argv.append("--lines=all")  # --follow alone would start with the last 10 entries
     if follow:
         argv.append("--follow")
@@ -168,7 +168,9 @@ def read_journal(query: JournalQuery, *, timeout: float | None = 60) -> list[Jou
     """The entries matching ``query``, oldest first (journalctl runs to completion)."""
     proc = run_program(plan_journalctl_argv(query), timeout=timeout)
     entries = (parse_journal_line(line) for line in proc.stdout.splitlines())
-    return [entry for entry in entries if entry is not None]
+    found = [entry for entry in entries if entry is not None]
+    # With --since, journalctl's --lines counts from the start: the tail is taken here.
+    return found[-query.lines :] if query.lines else ([] if query.lines == 0 else found)
 
 
 class JournalFollower:

@@ -398,7 +398,8 @@ class ContainerService:
         if state is not None and state.active_state in ("active", "activating", "reloading"):
             return record
         if state is not None:
-            self.manager.reset_failed(record.unit)
+            with contextlib.suppress(NotFoundError):
+                self.manager.reset_failed(record.unit)
         (self.store.dir(record.id) / EXIT_FILE).unlink(missing_ok=True)
         bundle = self.store.dir(record.id) / "bundle"
         spec = self._spec_for_unit(record)
@@ -507,7 +508,8 @@ class ContainerService:
             self.manager.kill(record.unit, signal.SIGKILL, whom=KillWhom.ALL)
             self.manager.wait_inactive(record.unit, timeout=30)
         if state is not None:
-            self.manager.reset_failed(record.unit)
+            with contextlib.suppress(NotFoundError):  # collected once it ended
+                self.manager.reset_failed(record.unit)
         # The r/w layer holds files of mapped IDs: delete it inside the user namespace.
         self.run_jobs([RemoveJob(str(self.store.dir(record.id)))])
         return record

@@ -47,10 +47,18 @@ def test_argv_for_field_matches_time_window_and_tail() -> None:
         "--since=@1704164645.678901",
         "--until=@1704164646.000000",
         "--after-cursor=s=abc;i=1",
-        "--lines=20",
         "CONTAINER_NAME=web",
         "_SYSTEMD_USER_UNIT=x.service",
     ]
+
+
+def test_tail_without_since_is_journalctl_s_and_with_since_is_ours() -> None:
+    # journalctl --since S --lines N shows the first N entries after S, not the last N.
+    assert "--lines=5" in plan_journalctl_argv(JournalQuery(lines=5))
+    since = datetime(2024, 1, 2, tzinfo=UTC)
+    assert not any(
+        a.startswith("--lines") for a in plan_journalctl_argv(JournalQuery(lines=5, since=since))
+    )
 
 
 def test_follow_shows_everything_unless_tailed() -> None:

@@ -1,0 +1,322 @@
+"""Containers in the test host, as uid 1000: transient units, user namespaces, overlay roots,
+crun, pasta, the journal (issue: containers).
+
+Each test has a store of its own (the ``rctl`` fixture); containers are removed with it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from hostkit import Rctl, run, wait_for
+
+R = "127.0.0.1:5000/test"
+
+
+def units() -> list[str]:
+    out = run(
+        "systemctl", "--user", "list-units", "rctl-*", "--all", "--no-legend", "--plain"
+    ).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def mounts_under(path: Path) -> list[str]:
+    return [
+        line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(path) in line
+    ]
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_units(rctl: Rctl) -> None:
+    before = set(units())
+    yield
+    for record in json.loads(rctl("ps", "-a", "--format", "json", check=False).stdout or "[]"):
+        rctl("rm", "-f", record["id"], check=False)
+    assert set(units()) <= before, "a container unit outlived its test"
+
+
+def test_exit_codes_are_docker_s(rctl: Rctl) -> None:
+    assert rctl("run", "--rm", f"{R}/busybox", "true").returncode == 0
+    assert rctl("run", "--rm", f"{R}/busybox", "sh", "-c", "exit 8", check=False).returncode == 8
+    missing = rctl("run", "--rm", f"{R}/busybox", "nosuchcmd", check=False)
+    assert missing.returncode == 127 and "not found" in missing.stderr
+    not_exec = rctl("run", "--rm", f"{R}/busybox", "/etc/passwd", check=False)
+    assert not_exec.returncode == 126
+    no_image = rctl("run", "--rm", f"{R}/nope", "true", check=False)
+    assert no_image.returncode == 125 and no_image.stderr.startswith("Error: image not found")
+    assert rctl("ps", "-aq").stdout == ""
+
+
+def test_output_and_stdin_are_the_container_s(rctl: Rctl) -> None:
+    out = rctl("run", "--rm", f"{R}/busybox", "sh", "-c", "echo out; echo err >&2")
+    assert out.stdout == "out\n" and out.stderr == "err\n"
+    piped = rctl("run", "--rm", "-i", f"{R}/busybox", "tr", "a-z", "A-Z", input_data=b"hello\n")
+    assert piped.stdout == b"HELLO\n"
+
+
+def test_bad_flags_fail_in_one_line_and_create_nothing(rctl: Rctl) -> None:
+    for flags in (
+        ["--memory=lots"],
+        ["--cpus=-1"],
+        ["--restart=sometimes"],
+        ["-p", "99999:80"],
+        ["--rm", "--restart=always"],
+    ):
+        failed = rctl("run", *flags, f"{R}/busybox", "true", check=False)
+        assert failed.returncode == 125, (flags, failed)
+        lines = failed.stderr.strip().splitlines()
+        assert (
+            lines[0].startswith("Error: ") and lines[1].startswith("Hint: ") and len(lines) == 2
+        ), failed.stderr
+    assert rctl("ps", "-aq").stdout == ""
+    assert (
+        not list((rctl.data / "containers").glob("*"))
+        if (rctl.data / "containers").exists()
+        else True
+    )
+
+
+def test_detached_httpd_serves_its_page_on_a_published_port(rctl: Rctl) -> None:
+    port = 18000 + int(time.time()) % 1000
+    cid = rctl("run", "-d", "-p", f"{port}:80", "--name", "web", f"{R}/httpd").stdout.strip()
+    assert len(cid) == 64
+
+    def page() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                return str(response.read().decode())
+        except OSError:
+            return None
+
+    assert wait_for("the page", page) == "<h1>rctl test httpd</h1>\n"
+    rows = json.loads(rctl("ps", "--format", "json").stdout)
+    assert [(r["name"], r["state"], r["ports"]) for r in rows] == [
+        ("web", "running", [f"0.0.0.0:{port}->80/tcp"])
+    ]
+    # The unit is systemd's: status, cgroup and the journal know the container.
+    unit = f"rctl-{cid}.service"
+    assert run("systemctl", "--user", "is-active", unit).stdout.strip() == "active"
+    assert wait_for("httpd's log line", lambda: "response:200" in rctl("logs", "web").stdout)
+    # Duplicate names are refused.
+    dup = rctl("run", "-d", "--name", "web", f"{R}/busybox", "sleep", "10", check=False)
+    assert dup.returncode == 125 and "already in use" in dup.stderr
+    busy = rctl("rm", "web", check=False)
+    assert busy.returncode == 125 and "is running" in busy.stderr
+    rctl("stop", "-t", "1", "web")
+    assert json.loads(rctl("ps", "-a", "--format", "json").stdout)[0]["state"] == "exited"
+    again = rctl("stop", "web", check=False)
+    assert again.returncode == 125 and "not running" in again.stderr
+    rctl("rm", "web")
+    assert rctl("ps", "-aq").stdout == ""
+    assert unit not in units()
+
+
+def test_a_taken_port_fails_before_anything_starts(rctl: Rctl) -> None:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        failed = rctl("run", "-d", "-p", f"{port}:80", f"{R}/httpd", check=False)
+    assert failed.returncode == 125 and f"host port {port}/tcp is already in use" in failed.stderr
+    assert rctl("ps", "-aq").stdout == ""
+
+
+def test_files_inside_belong_to_mapped_ids_outside(rctl: Rctl) -> None:
+    cid = rctl(
+        "run",
+        "-d",
+        f"{R}/busybox",
+        "sh",
+        "-c",
+        "touch /root-file; touch /u1000; chown 1000:1000 /u1000; sleep 30",
+    ).stdout.strip()
+    upper = rctl.data / "containers" / cid / "upper"
+    wait_for("the files in the r/w layer", (upper / "u1000").exists)
+    assert (upper / "root-file").stat().st_uid == 1000  # uid 0 inside is the user
+    assert (upper / "u1000").stat().st_uid == 100999  # uid 1000 inside is subuid 100000 + 999
+    inside = rctl("run", "--rm", f"{R}/busybox", "cat", "/proc/self/uid_map").stdout.split()
+    assert inside == ["0", "1000", "1", "1", "100000", "65536"]
+    rctl("rm", "-f", cid)
+
+
+def test_capabilities_seccomp_and_masked_paths_are_visible_inside(rctl: Rctl) -> None:
+    status = rctl("run", "--rm", f"{R}/busybox", "cat", "/proc/self/status").stdout
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert int(fields["CapEff"], 16) == 0x00000000800405FB  # podman's 11 default capabilities
+    assert fields["Seccomp"].strip() == "2"
+    assert fields["NoNewPrivs"].strip() == "0"
+    nnp = rctl(
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        "--cap-drop",
+        "CHOWN",
+        f"{R}/busybox",
+        "cat",
+        "/proc/self/status",
+    ).stdout
+    fields = dict(line.split(":\t", 1) for line in nnp.splitlines() if ":\t" in line)
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert int(fields["CapEff"], 16) == 0x00000000800405FA
+    # Masked paths that exist on this kernel read as empty (/dev/null or an empty tmpfs).
+    masked = rctl(
+        "run",
+        "--rm",
+        f"{R}/busybox",
+        "sh",
+        "-c",
+        "cat /proc/timer_list /proc/keys | wc -c; ls /proc/acpi | wc -l",
+    ).stdout.split()
+    assert masked == ["0", "0"]
+    assert run("sh", "-c", "cat /proc/keys | wc -c").stdout.strip() != "0"
+    ro = rctl(
+        "run",
+        "--rm",
+        f"{R}/busybox",
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/kernel/domainname",
+        check=False,
+    )
+    assert ro.returncode != 0
+
+
+def test_rm_cleanup_survives_the_cli_being_killed(rctl: Rctl) -> None:
+    proc = rctl.popen("run", "--rm", "--name", "doomed", f"{R}/busybox", "sleep", "2")
+    wait_for("the container to run", lambda: "doomed" in rctl("ps").stdout)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    wait_for(
+        "systemd's ExecStopPost to remove it", lambda: rctl("ps", "-aq").stdout == "", timeout=30
+    )
+    assert not any((rctl.data / "containers").iterdir())
+
+
+def test_restart_on_failure_restarts_a_crashing_container(rctl: Rctl) -> None:
+    cid = rctl(
+        "run", "-d", "--restart", "on-failure:2", f"{R}/busybox", "sh", "-c", "sleep 0.3; exit 3"
+    ).stdout.strip()
+    unit = f"rctl-{cid}.service"
+
+    def restarts() -> int:
+        out = run(
+            "systemctl", "--user", "show", "-p", "NRestarts", "--value", unit, check=False
+        ).stdout.strip()
+        return int(out) if out.isdigit() else -1
+
+    wait_for("two restarts", lambda: restarts() >= 2 or rctl("ps", "-q").stdout == "", timeout=30)
+    wait_for("the container to give up", lambda: rctl("ps", "-q").stdout == "", timeout=30)
+    row = json.loads(rctl("ps", "-a", "--format", "json").stdout)[0]
+    assert row["exit_code"] == 3
+
+
+def test_stop_escalates_to_sigkill_after_the_timeout(rctl: Rctl) -> None:
+    rctl(
+        "run",
+        "-d",
+        "--name",
+        "stubborn",
+        f"{R}/busybox",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    )
+    wait_for("it to run", lambda: "stubborn" in rctl("ps").stdout)
+    start = time.monotonic()
+    rctl("stop", "-t", "1", "stubborn")
+    assert time.monotonic() - start < 10
+    row = json.loads(rctl("ps", "-a", "--format", "json").stdout)[0]
+    assert row["exit_code"] == 137
+
+
+@pytest.mark.parametrize("driver", ["overlay", "fuse-overlayfs"])
+def test_each_overlay_storage_driver_runs_and_leaves_no_mount(rctl: Rctl, driver: str) -> None:
+    config = Path(rctl.env["XDG_CONFIG_HOME"]) / "rctl"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "rctl.toml").write_text(f'[storage]\ndriver = "{driver}"\n')
+    out = rctl(
+        "run",
+        "--rm",
+        f"{R}/layered",
+        "sh",
+        "-c",
+        "cat /data/changed.txt; echo new > /data/x; cat /data/x; grep ' / ' /proc/mounts",
+    )
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["v3", "new"]
+    assert ("fuse" in lines[2]) == (driver == "fuse-overlayfs")
+    assert mounts_under(rctl.data) == []
+
+
+def test_fifty_create_rm_cycles_leak_nothing(rctl: Rctl) -> None:
+    before_units = set(units())
+    for _ in range(50):
+        cid = rctl("create", f"{R}/busybox", "true").stdout.strip()
+        rctl("rm", cid)
+    assert set(units()) == before_units
+    assert rctl("ps", "-aq").stdout == ""
+    assert list((rctl.data / "containers").iterdir()) == []
+    assert mounts_under(rctl.data) == []
+
+
+def test_inspect_and_wait(rctl: Rctl) -> None:
+    cid = rctl(
+        "run",
+        "-d",
+        "-e",
+        "A=b",
+        "-w",
+        "/tmp",
+        "-l",
+        "k=v",
+        f"{R}/busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 4",
+    ).stdout.strip()
+    info = json.loads(rctl("inspect", cid).stdout)[0]
+    assert info["Id"] == cid and "A=b" in info["Config"]["Env"]
+    assert info["Config"]["WorkingDir"] == "/tmp" and info["Config"]["Labels"]["k"] == "v"
+    assert rctl("wait", cid).stdout.strip() == "4"
+    assert json.loads(rctl("inspect", cid).stdout)[0]["State"]["ExitCode"] == 4
+
+
+def test_logs_come_from_the_journal(rctl: Rctl) -> None:
+    # Detached, the output goes to the journal (an attached run's goes to the terminal).
+    rctl(
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        f"{R}/busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line $i; done",
+    )
+    expected = [f"line {i}" for i in range(1, 6)]
+    seen: list[str] = []
+
+    def five_lines() -> bool:
+        seen[:] = rctl("logs", "talker").stdout.splitlines()
+        return seen == expected
+
+    try:
+        wait_for("five lines", five_lines)
+    except AssertionError:
+        raise AssertionError(f"rctl logs printed {seen}") from None
+    assert rctl("logs", "--tail", "2", "talker").stdout.splitlines() == ["line 4", "line 5"]
+    stamped = rctl("logs", "-t", "talker").stdout.splitlines()[0]
+    assert stamped.endswith(" line 1") and stamped[:4].isdigit()
+    follower = subprocess.Popen(
+        ["rctl", "logs", "-f", "talker"], env=rctl.env, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = follower.communicate(timeout=30)  # the container ended: -f returns
+    assert out.count("line") == 5
