@@ -135,7 +135,100 @@ def pull_warm(image: str, rounds: int, tier: str, work: Path) -> Result:
     return summarize(f"warm pull {image}", "s", times, tier, "")
 
 
+def run_rm(rounds: int, tier: str, work: Path) -> Result:
+    """``run --rm test/busybox true`` wall time, the image already present."""
+    tools = {name: Tool(name, work / name) for name in ("rctl", "podman")}
+    for tool in tools.values():
+        tool.reset()
+        tool.run("pull", "-q", f"{REG}/test/busybox")
+    steps = {
+        name: (
+            lambda: None,
+            lambda tool=tool: tool.run("run", "--rm", f"{REG}/test/busybox", "true"),
+        )  # type: ignore[misc]
+        for name, tool in tools.items()
+    }
+    times = measure(rounds, steps)
+    for tool in tools.values():
+        tool.reset()
+    return summarize("run --rm test/busybox true", "s", times, tier, "<= 0.5")
+
+
+def pids_of_user() -> set[int]:
+    return {
+        int(p.name)
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and p.stat().st_uid == os.getuid()
+    }
+
+
+def rss_kib(pids: set[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def container_pids(tool: Tool) -> set[int]:
+    """Processes inside containers (their own): those in a child PID namespace of ours."""
+    own = os.readlink("/proc/self/ns/pid")
+    found = set()
+    for pid in pids_of_user():
+        try:
+            if os.readlink(f"/proc/{pid}/ns/pid") != own:
+                found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
+def idle_rss(rounds: int, tier: str, work: Path, count: int = 20) -> Result:
+    """Extra RSS per idle ``run -d`` container: every process of the user that is not a
+    container's own and did not exist before, summed, divided by the number of containers."""
+    results: dict[str, list[float]] = {"rctl": [], "podman": []}
+    for name in ("rctl", "podman"):
+        tool = Tool(name, work / name)
+        tool.reset()
+        tool.run("pull", "-q", f"{REG}/test/busybox")
+        before = pids_of_user()
+        for _ in range(count):
+            tool.run("run", "-d", f"{REG}/test/busybox", "sleep", "600")
+        time.sleep(2)
+        extra = pids_of_user() - before - container_pids(tool)
+        results[name].append(rss_kib(extra) / count)
+        subprocess.run(
+            [*tool.argv("rm", "-f", "-a" if name == "podman" else "--all")],
+            env=tool.env,
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if name == "rctl":
+            ids = subprocess.run(
+                tool.argv("ps", "-aq"), env=tool.env, capture_output=True, text=True, check=False
+            ).stdout.split()
+            if ids:
+                subprocess.run(
+                    tool.argv("rm", "-f", *ids),
+                    env=tool.env,
+                    check=False,
+                    stdout=subprocess.DEVNULL,
+                )
+        tool.reset()
+    return summarize(
+        f"extra RSS per idle container ({count} running)", "KiB", results, tier, "<= 0.3"
+    )
+
+
 SCENARIOS: dict[str, Callable[[int, str, Path], Result]] = {
+    "run-rm": run_rm,
+    "idle-rss": idle_rss,
     "pull-debian": lambda r, t, w: pull_cold("test/debian", r, t, w),
     "pull-big": lambda r, t, w: pull_cold("test/big", r, t, w),
     "pull-warm": lambda r, t, w: pull_warm("test/debian", r, t, w),
