@@ -20,6 +20,7 @@ from typing import IO
 from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, ensure_private_dir, load_settings
+from rootless.containers.record import ContainerStore
 from rootless.containers.service import ContainerService
 from rootless.images.archive import image_record, import_rootfs, load, push, save
 from rootless.images.auth import lookup, remove_credentials, store_credentials
@@ -61,6 +62,11 @@ class Engine:
             self.run_layer_jobs,
             lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
         )
+
+    def images_in_use(self) -> set[str]:
+        """IDs of images some container (running or not) is made from."""
+        records = ContainerStore(self.paths.data / "containers").all()
+        return {record.image_id for record in records}
 
     # -- the user namespace ----------------------------------------------------------------
 

@@ -157,11 +157,16 @@ class ImageService:
                     images[image.id] = untag(image, full)
                     untagged.append(full)
                     continue
-                if image.id in in_use and not force:
-                    raise ConflictError(
-                        f"image {image.short_id} is used by a container",
-                        hint="remove the container first, or use rmi -f",
-                    )
+                if image.id in in_use:
+                    if not force:
+                        raise ConflictError(
+                            f"image {image.short_id} is used by a container",
+                            hint="remove the container first, or use rmi -f to untag it",
+                        )
+                    # docker: -f untags an image a container uses; its layers stay.
+                    untagged += image.names
+                    images[image.id] = replace(image, names=())
+                    continue
                 untagged += image.names
                 del images[image.id]
                 deleted.append(image.id)

@@ -320,3 +320,14 @@ def test_logs_come_from_the_journal(rctl: Rctl) -> None:
     )
     out, _ = follower.communicate(timeout=30)  # the container ended: -f returns
     assert out.count("line") == 5
+
+
+def test_an_image_a_container_uses_is_kept(rctl: Rctl) -> None:
+    cid = rctl("create", "--name", "user", f"{R}/busybox", "true").stdout.strip()
+    refused = rctl("rmi", f"{R}/busybox", check=False)
+    assert refused.returncode == 125 and "used by a container" in refused.stderr
+    assert rctl("rmi", "-f", f"{R}/busybox").stdout.strip() == f"Untagged: {R}/busybox:latest"
+    assert rctl("image", "prune", "-a", "-f").stdout == ""
+    rctl("start", "-a", cid)  # its layers are still there
+    rctl("rm", cid)
+    assert rctl("image", "prune", "-f").stdout.startswith("Deleted: sha256:")
