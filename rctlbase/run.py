@@ -8,11 +8,12 @@ becomes :class:`~rctlbase.errors.ProgramNotFound` with an install hint, and a fa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
@@ -32,6 +33,19 @@ PACKAGES: Mapping[str, str] = {
     "pasta": "passt",
     "skopeo": "skopeo",
 }
+
+
+@contextlib.contextmanager
+def starting(program: str) -> Iterator[None]:
+    """Translate the OS's refusal to start ``program`` into ProgramNotFound with a hint."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise ProgramNotFound(f"{program} is not installed", hint=install_hint(program)) from exc
+    except PermissionError as exc:
+        raise ProgramNotFound(
+            f"{program} is not executable", hint="check its mode and the filesystem's noexec"
+        ) from exc
 
 
 def install_hint(program: str) -> str:
@@ -56,21 +70,16 @@ def run_program(
     """
     log.debug("run: %s", shlex.join(argv))
     try:
-        proc = subprocess.run(
-            list(argv),
-            input=input_data,
-            capture_output=True,
-            env=None if env is None else dict(env),
-            cwd=cwd,
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise ProgramNotFound(f"{argv[0]} is not installed", hint=install_hint(argv[0])) from exc
-    except PermissionError as exc:
-        raise ProgramNotFound(
-            f"{argv[0]} is not executable", hint="check its mode and the filesystem's noexec"
-        ) from exc
+        with starting(argv[0]):
+            proc = subprocess.run(
+                list(argv),
+                input=input_data,
+                capture_output=True,
+                env=None if env is None else dict(env),
+                cwd=cwd,
+                timeout=timeout,
+                check=False,
+            )
     except subprocess.TimeoutExpired as exc:
         raise CommandFailed(f"{argv[0]} did not finish within {timeout} s") from exc
     if check and proc.returncode != 0:
@@ -101,7 +110,7 @@ def spawn_program(
     """
     streams = {"pipe": subprocess.PIPE, "devnull": subprocess.DEVNULL}
     log.debug("spawn: %s", shlex.join(argv))
-    try:
+    with starting(argv[0]):
         return subprocess.Popen(
             list(argv),
             stdin=streams[stdin] if isinstance(stdin, str) else stdin,
@@ -111,12 +120,6 @@ def spawn_program(
             env=None if env is None else dict(env),
             cwd=cwd,
         )
-    except FileNotFoundError as exc:
-        raise ProgramNotFound(f"{argv[0]} is not installed", hint=install_hint(argv[0])) from exc
-    except PermissionError as exc:
-        raise ProgramNotFound(
-            f"{argv[0]} is not executable", hint="check its mode and the filesystem's noexec"
-        ) from exc
 
 
 def last_line(data: bytes) -> str:
@@ -128,9 +131,5 @@ def last_line(data: bytes) -> str:
 def exec_program(argv: Sequence[str]) -> None:
     """Replace this process with ``argv`` (found on PATH); raises ProgramNotFound on failure."""
     log.debug("exec: %s", shlex.join(argv))
-    try:
+    with starting(argv[0]):
         os.execvp(argv[0], list(argv))  # noqa: S606 - argv, never a shell line
-    except FileNotFoundError as exc:
-        raise ProgramNotFound(f"{argv[0]} is not installed", hint=install_hint(argv[0])) from exc
-    except PermissionError as exc:
-        raise ProgramNotFound(f"{argv[0]} is not executable") from exc

@@ -47,7 +47,9 @@ class Engine:
         driver = self.settings.storage_driver
         self.layer_format = "vfs" if driver == "vfs" else "overlay"
         self.store = Store(self.paths.data, self.layer_format)
-        self.images = ImageService(self.store, self.settings.search_registries, self.run_layer_jobs)
+        self.images = ImageService(
+            self.store, self.settings.search_registries, self.run_layer_jobs, self.images_in_use
+        )
 
     @functools.cached_property
     def containers(self) -> ContainerService:
