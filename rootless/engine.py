@@ -22,6 +22,7 @@ from rctlbase.run import last_line
 from rootless.config import Paths, Settings, ensure_private_dir, load_settings
 from rootless.containers.record import ContainerStore
 from rootless.containers.service import ContainerService
+from rootless.doctor import Finding, run_checks
 from rootless.images.archive import image_record, import_rootfs, load, push, save
 from rootless.images.auth import lookup, remove_credentials, store_credentials
 from rootless.images.layerjob import RemoveJob, UnpackJob, encode_jobs
@@ -64,6 +65,10 @@ class Engine:
             self.run_layer_jobs,
             lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
         )
+
+    def doctor(self) -> list[Finding]:
+        """``rctl doctor``: what this host lacks, each with its fix."""
+        return run_checks()
 
     def images_in_use(self) -> set[str]:
         """IDs of images some container (running or not) is made from."""

@@ -36,13 +36,16 @@ def register_commands() -> None:
 
     short = (containers.run, containers.create, containers.start, containers.stop,
              containers.restart, containers.kill, containers.rm, containers.ps, containers.logs,
-             containers.wait, containers.inspect)  # fmt: skip
+             containers.wait, containers.exec_, containers.pause, containers.unpause,
+             containers.rename, containers.inspect)  # fmt: skip
     for command in short:
         cli.add_command(command)
     container = click.Group("container", help="Manage containers.")
     for command in (*short[:-1], containers.container_inspect):
         container.add_command(command)
     container.add_command(containers.ps, "ls")
+    container.add_command(containers.container_prune)
+    cli.add_command(containers.doctor)
     cli.add_command(container)
 
     for command in (images.pull, images.images, images.tag, images.rmi, images.history,

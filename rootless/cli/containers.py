@@ -296,3 +296,75 @@ def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
 def container_inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Show containers as JSON."""
     print_json([engine(ctx).containers.inspect(name) for name in names])
+
+
+@click.command("exec", context_settings=CONTEXT)
+@click.option("-i", "--interactive", is_flag=True, help="Keep standard input open.")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-terminal (not yet).")
+@click.option("-e", "--env", multiple=True, help="Set an environment variable.")
+@click.option("-u", "--user", help="UID[:GID] to run as.")
+@click.option("-w", "--workdir", help="Working directory.")
+@click.argument("container")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def exec_(ctx: click.Context, interactive: bool, tty: bool, env: tuple[str, ...], user: str | None,
+          workdir: str | None, container: str, command: tuple[str, ...]) -> None:  # fmt: skip
+    """Run a command in a running container."""
+    if tty:
+        raise click.UsageError("-t/--tty is not supported yet; run without it")
+    code = engine(ctx).containers.exec(container, command, env=env, user=user, workdir=workdir,
+                                       interactive=interactive)  # fmt: skip
+    ctx.exit(code)
+
+
+@click.command("pause")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def pause(ctx: click.Context, containers: tuple[str, ...]) -> None:
+    """Freeze all processes of containers."""
+    for ref in containers:
+        engine(ctx).containers.pause(ref)
+        click.echo(ref)
+
+
+@click.command("unpause")
+@click.argument("containers", nargs=-1, required=True)
+@click.pass_context
+def unpause(ctx: click.Context, containers: tuple[str, ...]) -> None:
+    """Thaw paused containers."""
+    for ref in containers:
+        engine(ctx).containers.unpause(ref)
+        click.echo(ref)
+
+
+@click.command("rename")
+@click.argument("container")
+@click.argument("new_name")
+@click.pass_context
+def rename(ctx: click.Context, container: str, new_name: str) -> None:
+    """Rename a container."""
+    engine(ctx).containers.rename(container, new_name)
+
+
+@click.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Don't ask for confirmation.")
+@click.pass_context
+def container_prune(ctx: click.Context, force: bool) -> None:
+    """Remove all stopped containers."""
+    if not force and sys.stdin.isatty():
+        click.confirm("WARNING! This will remove all stopped containers. Continue?", abort=True)
+    for container_id in engine(ctx).containers.prune():
+        click.echo(container_id)
+
+
+@click.command("doctor")
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check this host for rootless containers; print the fix for each problem."""
+    findings = engine(ctx).doctor()
+    for finding in findings:
+        mark = "ok  " if finding.ok else "FAIL"
+        click.echo(f"{mark} {finding.check}: {finding.detail}")
+        if not finding.ok and finding.fix:
+            click.echo(f"     fix: {finding.fix}")
+    ctx.exit(0 if all(f.ok for f in findings) else 1)

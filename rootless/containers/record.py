@@ -48,6 +48,7 @@ class ContainerRecord:
     labels: dict[str, str] = field(default_factory=dict)
     ports: tuple[tuple[str, str, int, int], ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # docker-style, for inspect
+    log_tag: str = ""  # the journal's SYSLOG_IDENTIFIER when it differs from name (renamed)
 
     @property
     def short_id(self) -> str:

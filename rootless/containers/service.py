@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import CommandNotRunnable, ConflictError, NotFoundError, UsageError
+from rctlbase.run import spawn_program
 from rootless.containers.launch import LaunchPlan
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.ocispec import EtcFiles, plan_oci_config, render_oci_config
@@ -191,7 +192,7 @@ def service_spec(
         if limits.cpu_shares
         else None,
         tasks_max=limits.pids_limit,
-        syslog_identifier=record.name,
+        syslog_identifier=record.log_tag or record.name,
         log_extra_fields={
             "CONTAINER_ID": record.id,
             "CONTAINER_NAME": record.name,
@@ -514,6 +515,86 @@ class ContainerService:
         self.run_jobs([RemoveJob(str(self.store.dir(record.id)))])
         return record
 
+    def running_state(self, record: ContainerRecord) -> Any:
+        state = self.manager.unit_state(record.unit)
+        if state is None or state.active_state != "active":
+            raise ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
+        return state
+
+    def pause(self, ref: str) -> ContainerRecord:
+        """Freeze every process of the container (the unit's cgroup freezer)."""
+        record = self.store.get(ref)
+        self.running_state(record)
+        self.manager.freeze(record.unit)
+        return record
+
+    def unpause(self, ref: str) -> ContainerRecord:
+        record = self.store.get(ref)
+        self.running_state(record)
+        self.manager.thaw(record.unit)
+        return record
+
+    def rename(self, ref: str, new_name: str) -> ContainerRecord:
+        """A new name; the journal keeps tagging the container's lines with its first name
+        (``log_tag``), so ``rctl logs`` finds them all."""
+        record = self.store.get(ref)
+        with self.images.store.locked():
+            self.store.check_free(check_name(new_name))
+            renamed = dataclasses.replace(
+                record, name=new_name, log_tag=record.log_tag or record.name
+            )
+            self.store.save(renamed)
+        return renamed
+
+    def prune(self) -> list[str]:
+        """Remove every container that is not running."""
+        doomed = [row.id for row in self.summaries(all_containers=True) if row.state != "running"]
+        for container_id in doomed:
+            self.remove(container_id)
+        return doomed
+
+    def exec(
+        self,
+        ref: str,
+        argv: tuple[str, ...],
+        *,
+        env: tuple[str, ...] = (),
+        user: str | None = None,
+        workdir: str | None = None,
+        interactive: bool = False,
+    ) -> int:
+        """Run a command in a running container: enter its user and mount namespaces (ours
+        to enter: we own them) and let crun join the rest."""
+        if not argv:
+            raise UsageError("exec needs a command", hint="rctl exec CONTAINER COMMAND [ARG...]")
+        record = self.store.get(ref)
+        state = self.running_state(record)
+        plan = LaunchPlan.from_json(
+            (self.store.dir(record.id) / "bundle" / "launch.json").read_text()
+        )
+        command = [
+            "nsenter",
+            "-t",
+            str(state.main_pid),
+            "-U",
+            "-m",
+            "--preserve-credentials",
+            "--",
+            plan.runtime,
+            "--root",
+            plan.runtime_root,
+            "exec",
+        ]
+        for entry in env:
+            value = entry if "=" in entry else f"{entry}={os.environ.get(entry, '')}"
+            command += ["--env", value]
+        if user:
+            command += ["--user", user]
+        if workdir:
+            command += ["--cwd", workdir]
+        command += [record.id, *argv]
+        return spawn_program(command, stdin=None if interactive else "devnull").wait()
+
     # -- reports -----------------------------------------------------------------------------
 
     def summaries(self, *, all_containers: bool = False) -> list[ContainerSummary]:
@@ -594,7 +675,7 @@ class ContainerService:
         created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
         start = parse_time(since, "--since") if since else created
         query = JournalQuery(
-            matches={"SYSLOG_IDENTIFIER": record.name},
+            matches={"SYSLOG_IDENTIFIER": record.log_tag or record.name},
             since=max(start, created),
             until=parse_time(until, "--until") if until else None,
             lines=tail,

@@ -331,3 +331,37 @@ def test_an_image_a_container_uses_is_kept(rctl: Rctl) -> None:
     rctl("start", "-a", cid)  # its layers are still there
     rctl("rm", cid)
     assert rctl("image", "prune", "-f").stdout.startswith("Deleted: sha256:")
+
+
+def test_exec_pause_rename_and_prune(rctl: Rctl) -> None:
+    rctl("run", "-d", "--name", "box", f"{R}/busybox", "sleep", "300")
+    out = rctl("exec", "-e", "X=1", "-w", "/tmp", "box", "sh", "-c", "echo $X $(pwd) $(id -u)")
+    assert out.stdout == "1 /tmp 0\n"
+    assert rctl("exec", "box", "sh", "-c", "exit 5", check=False).returncode == 5
+    assert (
+        rctl("exec", "-i", "box", "cat", input_data=b"through stdin\n").stdout == b"through stdin\n"
+    )
+    rctl("pause", "box")
+    assert "(Paused)" in rctl("ps").stdout
+    rctl("unpause", "box")
+    assert "(Paused)" not in rctl("ps").stdout
+    rctl("rename", "box", "crate")
+    assert [r["name"] for r in json.loads(rctl("ps", "--format", "json").stdout)] == ["crate"]
+    taken = rctl("run", "-d", "--name", "other", f"{R}/busybox", "true")
+    assert taken.returncode == 0
+    wait_for("other to exit", lambda: "other" not in rctl("ps").stdout)
+    assert rctl("rename", "crate", "other", check=False).returncode == 125
+    pruned = rctl("container", "prune", "-f").stdout.split()
+    assert len(pruned) == 1 and rctl("ps", "-aq").stdout.split() == [
+        rctl("ps", "-q").stdout.strip()
+    ]
+    rctl("rm", "-f", "crate")
+
+
+def test_doctor_finds_this_host_ready() -> None:
+    out = run("rctl", "doctor")
+    lines = out.stdout.splitlines()
+    assert all(line.startswith("ok  ") for line in lines if not line.startswith("     ")), (
+        out.stdout
+    )
+    assert any("user manager" in line for line in lines)

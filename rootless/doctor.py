@@ -1,0 +1,128 @@
+"""``rctl doctor``: everything this host lacks for rootless containers, each with its fix.
+
+Checks, in order: subordinate IDs and newuidmap/newgidmap (through ``uidmap``), the user's
+systemd manager and bus, linger, the cgroup controllers delegated to the user, /dev/fuse,
+/dev/net/tun, and the programs rctl runs (crun, fuse-overlayfs, pasta or slirp4netns).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rctlbase.errors import RctlError
+from uidmap.userns import check_host, current_user
+
+WANTED_CONTROLLERS = ("cpu", "io", "memory", "pids")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One check: what was checked, whether it passed, and how to fix it when not."""
+
+    check: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+
+
+def user_manager_finding(env: dict[str, str]) -> Finding:
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if not runtime:
+        how = "log in through a real session (ssh, login, machinectl shell USER@)"
+        return Finding("user session", False, "XDG_RUNTIME_DIR is not set", how)
+    bus = Path(runtime) / "bus"
+    if not bus.is_socket():
+        return Finding(
+            "user bus",
+            False,
+            f"{bus} does not exist",
+            "sudo apt-get install dbus-user-session, then log in again",
+        )
+    try:
+        from units.manager import UserManager  # noqa: PLC0415 - connects to D-Bus
+
+        with UserManager() as manager:
+            manager.list_units("rctl-")
+    except RctlError as exc:
+        return Finding("user manager", False, exc.message, exc.hint or "systemctl --user status")
+    return Finding("user manager", True, "reachable over D-Bus")
+
+
+def linger_finding(user: str) -> Finding:
+    if Path(f"/var/lib/systemd/linger/{user}").exists():
+        return Finding("linger", True, "containers can start at boot")
+    return Finding(
+        "linger",
+        False,
+        "containers stop when you log out and don't start at boot",
+        f"sudo loginctl enable-linger {user}",
+    )
+
+
+def cgroup_finding(uid: int) -> Finding:
+    manager = f"user.slice/user-{uid}.slice/user@{uid}.service"
+    path = Path("/sys/fs/cgroup") / manager / "cgroup.controllers"
+    try:
+        have = set(path.read_text().split())
+    except OSError:
+        return Finding(
+            "cgroup v2 controllers",
+            False,
+            f"{path} is not readable (cgroup v1 host?)",
+            "boot with systemd.unified_cgroup_hierarchy=1",
+        )
+    missing = [c for c in WANTED_CONTROLLERS if c not in have]
+    if not missing:
+        return Finding("cgroup v2 controllers", True, " ".join(sorted(have)))
+    dropin = "/etc/systemd/system/user@.service.d"
+    fix = (
+        f"sudo mkdir -p {dropin} && printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n'"
+        f" | sudo tee {dropin}/delegate.conf && sudo systemctl daemon-reload"
+    )
+    return Finding(
+        "cgroup v2 controllers",
+        False,
+        f"not delegated: {', '.join(missing)} (limits won't apply)",
+        fix,
+    )
+
+
+def device_finding(path: str, package: str) -> Finding:
+    if os.access(path, os.R_OK | os.W_OK):
+        return Finding(path, True, "usable")
+    return Finding(
+        path,
+        False,
+        "missing or not accessible",
+        f"sudo modprobe {package} && sudo chmod 0666 {path}",
+    )
+
+
+def program_finding(names: tuple[str, ...], package: str) -> Finding:
+    found = [name for name in names if shutil.which(name)]
+    if found:
+        return Finding(" or ".join(names), True, shutil.which(found[0]) or "")
+    return Finding(" or ".join(names), False, "not installed", f"sudo apt-get install {package}")
+
+
+def run_checks(env: dict[str, str] | None = None) -> list[Finding]:
+    """Every check; the CLI prints them and exits 1 when one failed."""
+    env = dict(os.environ if env is None else env)
+    user = current_user()
+    findings = [
+        Finding(f"user namespaces ({p.kind})", False, p.message, p.fix) for p in check_host(user)
+    ] or [Finding("user namespaces", True, "subordinate IDs and newuidmap/newgidmap are usable")]
+    findings += [
+        user_manager_finding(env),
+        linger_finding(user),
+        cgroup_finding(os.getuid()),
+        device_finding("/dev/fuse", "fuse"),
+        device_finding("/dev/net/tun", "tun"),
+        program_finding(("crun", "runc"), "crun"),
+        program_finding(("fuse-overlayfs",), "fuse-overlayfs"),
+        program_finding(("pasta", "slirp4netns"), "passt"),
+    ]
+    return findings
