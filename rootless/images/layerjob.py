@@ -20,9 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rctlbase.errors import RctlError
-from rctlbase.run import run_program, spawn_program
-
-CHUNK = 1 << 20
+from rctlbase.run import run_program
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +58,8 @@ def decode_jobs(text: str) -> list[UnpackJob | RemoveJob]:
 
 def run_unpack(job: UnpackJob) -> dict[str, object]:
     """Unpack one layer; returns what the engine records about it."""
-    from rootless.images.manifest import Compression, layer_compression  # noqa: PLC0415
-    from rootless.images.unpack import LayerError, WhiteoutFormat, unpack_layer  # noqa: PLC0415
+    from rootless.images.manifest import layer_compression  # noqa: PLC0415 (heavy, only here)
+    from rootless.images.unpack import WhiteoutFormat, unpack_layer  # noqa: PLC0415
 
     dest = Path(job.dest)
     if job.parent:
@@ -70,37 +68,14 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
         run_program(["cp", "-a", "--reflink=auto", job.parent, str(dest)])
     else:
         dest.mkdir(exist_ok=True)
-    compression = layer_compression(job.media_type)
     with open(job.blob, "rb") as fh:
-        if compression is not Compression.GZIP:
-            result = unpack_layer(
-                fh,
-                dest,
-                compression=compression,
-                whiteouts=WhiteoutFormat(job.whiteout_format),
-                expected_diff_id=job.diff_id,
-            )
-        else:
-            # gunzip in a process of its own: it runs on another core while this one parses
-            # and writes (zlib is a third of the unpack's CPU). The blob's digest was
-            # verified when it was downloaded; the diff_id is checked here.
-            gunzip = spawn_program(["gzip", "-dc"], stdin=fh, stdout="pipe")
-            assert gunzip.stdout is not None
-            try:
-                with open(gunzip.stdout.fileno(), "rb", buffering=CHUNK, closefd=False) as plain:
-                    result = unpack_layer(
-                        plain,
-                        dest,
-                        whiteouts=WhiteoutFormat(job.whiteout_format),
-                        expected_diff_id=job.diff_id,
-                    )
-            finally:
-                gunzip.stdout.close()
-                if gunzip.wait() != 0:
-                    raise LayerError(
-                        f"layer {job.blob} is not valid gzip (gzip exit {gunzip.returncode})",
-                        hint="pull the image again",
-                    )
+        result = unpack_layer(
+            fh,
+            dest,
+            compression=layer_compression(job.media_type),
+            whiteouts=WhiteoutFormat(job.whiteout_format),
+            expected_diff_id=job.diff_id,
+        )
     return {"dest": job.dest, "entries": result.entries, "warnings": list(result.warnings)}
 
 
