@@ -41,6 +41,7 @@ from rootless.containers.record import (
 from rootless.containers.spec import (
     ContainerSpec,
     Limits,
+    merge_env,
     parse_capability,
     parse_cpus,
     parse_entrypoint,
@@ -585,8 +586,13 @@ class ContainerService:
             plan.runtime_root,
             "exec",
         ]
-        for entry in env:
-            value = entry if "=" in entry else f"{entry}={os.environ.get(entry, '')}"
+        # Like docker exec: the container's environment, with -e entries over it (crun's
+        # --env replaces the whole environment when given).
+        wanted = [
+            *record.options.get("Env", []),
+            *(e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in env),
+        ]
+        for value in merge_env((), wanted):
             command += ["--env", value]
         if user:
             command += ["--user", user]
@@ -608,6 +614,8 @@ class ContainerService:
                     state.active_enter_usec / USEC if state.active_enter_usec else record.created
                 )
                 status, kind = f"Up {ago(since, suffix=False)}", "running"
+                if state.freezer_state in ("frozen", "freezing"):
+                    status += " (Paused)"
             elif code is not None:
                 finished = (self.store.dir(record.id) / EXIT_FILE).stat().st_mtime
                 status, kind = f"Exited ({code}) {ago(finished)}", "exited"
