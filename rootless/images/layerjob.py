@@ -58,7 +58,8 @@ def decode_jobs(text: str) -> list[UnpackJob | RemoveJob]:
 
 def run_unpack(job: UnpackJob) -> dict[str, object]:
     """Unpack one layer; returns what the engine records about it."""
-    from rootless.images.manifest import layer_compression  # noqa: PLC0415 (heavy, only here)
+    from rootless.images.gunzip import ThreadedGunzip  # noqa: PLC0415
+    from rootless.images.manifest import Compression, layer_compression  # noqa: PLC0415
     from rootless.images.unpack import WhiteoutFormat, unpack_layer  # noqa: PLC0415
 
     dest = Path(job.dest)
@@ -68,14 +69,25 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
         run_program(["cp", "-a", "--reflink=auto", job.parent, str(dest)])
     else:
         dest.mkdir(exist_ok=True)
+    compression = layer_compression(job.media_type)
     with open(job.blob, "rb") as fh:
-        result = unpack_layer(
-            fh,
-            dest,
-            compression=layer_compression(job.media_type),
-            whiteouts=WhiteoutFormat(job.whiteout_format),
-            expected_diff_id=job.diff_id,
-        )
+        if compression is Compression.GZIP:
+            # Inflate on a second core while this one parses and writes.
+            with ThreadedGunzip(fh) as plain:
+                result = unpack_layer(
+                    plain,
+                    dest,
+                    whiteouts=WhiteoutFormat(job.whiteout_format),
+                    expected_diff_id=job.diff_id,
+                )
+        else:
+            result = unpack_layer(
+                fh,
+                dest,
+                compression=compression,
+                whiteouts=WhiteoutFormat(job.whiteout_format),
+                expected_diff_id=job.diff_id,
+            )
     return {"dest": job.dest, "entries": result.entries, "warnings": list(result.warnings)}
 
 
