@@ -24,7 +24,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rctlbase.errors import CommandNotRunnable, ConflictError, NotFoundError, UsageError
+from rctlbase.errors import (
+    CommandNotRunnable,
+    ConflictError,
+    NotFoundError,
+    RctlError,
+    UsageError,
+)
 from rctlbase.run import spawn_program
 from rootless.containers.launch import LaunchPlan
 from rootless.containers.lookup import Layers, check_command
@@ -452,7 +458,10 @@ class ContainerService:
         try:
             self.start(record.id, stdio=None if options.detach else stdio)
         except BaseException:
-            self.remove(record.id, force=True)
+            # Leave nothing behind, but report the start's failure, not the cleanup's
+            # (with --rm, ExecStopPost may have removed the container already).
+            with contextlib.suppress(RctlError):
+                self.remove(record.id, force=True)
             raise
         if options.detach:
             return record, None

@@ -43,7 +43,10 @@ CONF
 # user manager are up. Tier nspawn: a tap device with a default route, which pasta needs to
 # find an upstream interface inside --private-network.
 mkdir -p /etc/systemd/network
-printf '[Match]\nName=en* eth*\n[Network]\nDHCP=yes\n' > /etc/systemd/network/80-vm.network
+# qemu's restricted user network hands out no router; pasta and slirp4netns need a default
+# route to pick their upstream interface (traffic past it still goes nowhere: restrict=on).
+printf '[Match]\nName=en* eth*\n[Network]\nDHCP=yes\n[Route]\nGateway=10.0.2.2\nGatewayOnLink=yes\n' \
+    > /etc/systemd/network/80-vm.network
 systemctl enable systemd-networkd.service
 cat > /etc/systemd/system/rctl-ready.service <<'UNIT'
 [Unit]
