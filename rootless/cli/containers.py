@@ -158,16 +158,8 @@ def stop(ctx: click.Context, containers: tuple[str, ...], timeout: int | None) -
 @click.pass_context
 def restart(ctx: click.Context, containers: tuple[str, ...]) -> None:
     """Restart containers."""
-    service = engine(ctx).containers
     for ref in containers:
-        state = [
-            s
-            for s in service.summaries(all_containers=True)
-            if ref in (s.id, s.name) or s.id.startswith(ref)
-        ]
-        if state and state[0].state == "running":
-            service.stop(ref)
-        service.start(ref)
+        engine(ctx).containers.restart(ref)
         click.echo(ref)
 
 

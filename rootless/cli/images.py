@@ -33,6 +33,17 @@ def engine(ctx: click.Context) -> Engine:
     return result
 
 
+# One line per pull event off a TTY ("progress" events are only drawn as bars).
+PLAIN_EVENTS = {
+    "resolved": "Resolved {text}",
+    "exists": "Layer {short}: already present",
+    "start": "Layer {short}: downloading {size}",
+    "done": "Layer {short}: downloaded",
+    "unpacking": "Layer {short}: unpacking",
+    "stored": "Stored {text} as {short}",
+}
+
+
 class PullReporter:
     """Pull progress: rich bars per layer on a TTY, one line per layer event otherwise."""
 
@@ -75,18 +86,11 @@ class PullReporter:
         short = ev.digest.removeprefix("sha256:")[:12]
         if self.progress is not None:
             self.rich_event(ev, short)
-        elif ev.kind == "resolved":
-            click.echo(f"Resolved {ev.text}", err=True)
-        elif ev.kind == "exists":
-            click.echo(f"Layer {short}: already present", err=True)
-        elif ev.kind == "start":
-            click.echo(f"Layer {short}: downloading {human_size(ev.total)}", err=True)
-        elif ev.kind == "done":
-            click.echo(f"Layer {short}: downloaded", err=True)
-        elif ev.kind == "unpacking":
-            click.echo(f"Layer {short}: unpacking", err=True)
-        elif ev.kind == "stored":
-            click.echo(f"Stored {ev.text} as {short}", err=True)
+        elif ev.kind in PLAIN_EVENTS:
+            line = PLAIN_EVENTS[ev.kind].format(
+                text=ev.text, short=short, size=human_size(ev.total)
+            )
+            click.echo(line, err=True)
 
     def rich_event(self, ev: PullEvent, short: str) -> None:
         progress = self.progress

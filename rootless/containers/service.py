@@ -499,6 +499,14 @@ class ContainerService:
         self.manager.stop(record.unit, timeout=None if timeout is None else float(timeout) + 5)
         return record
 
+    def restart(self, ref: str) -> ContainerRecord:
+        """Stop the container if it runs, then start it again."""
+        record = self.store.get(ref)
+        state = self.manager.unit_state(record.unit)
+        if state is not None and state.active_state in ("active", "activating"):
+            self.manager.stop(record.unit)
+        return self.start(record.id)
+
     def kill(self, ref: str, signum: int) -> ContainerRecord:
         record = self.store.get(ref)
         state = self.manager.unit_state(record.unit)

@@ -370,3 +370,12 @@ def test_doctor_checks_the_host_and_names_the_fix(tier: str) -> None:
         assert out.returncode == 1
     else:
         assert failed == [] and out.returncode == 0, out.stdout
+
+
+def test_restart_runs_the_container_again(rctl: Rctl) -> None:
+    rctl("run", "-d", "--name", "again", f"{R}/busybox", "sh", "-c", "date +%s%N; sleep 300")
+    wait_for("the first run's line", lambda: len(rctl("logs", "again").stdout.split()) == 1)
+    rctl("restart", "again")
+    wait_for("the second run's line", lambda: len(rctl("logs", "again").stdout.split()) == 2)
+    assert json.loads(rctl("ps", "--format", "json").stdout)[0]["state"] == "running"
+    rctl("rm", "-f", "again")
