@@ -25,7 +25,7 @@ from rootless.containers.service import ContainerService
 from rootless.doctor import Finding, run_checks
 from rootless.images.archive import image_record, import_rootfs, load, push, save
 from rootless.images.auth import lookup, remove_credentials, store_credentials
-from rootless.images.layerjob import RemoveJob, UnpackJob, encode_jobs
+from rootless.images.layerjob import Jobs, encode_jobs
 from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.pull import Puller, PullRequest, unpack_missing
 from rootless.images.reference import parse_reference
@@ -64,6 +64,9 @@ class Engine:
             driver,
             self.run_layer_jobs,
             lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
+            lambda image: unpack_missing(
+                self.store, image.layers, self.run_layer_jobs, self.layer_format, _ignore
+            ),
         )
 
     def doctor(self) -> list[Finding]:
@@ -82,7 +85,7 @@ class Engine:
         """The user's ID mapping (0 → the user, 1.. → the subordinate ranges)."""
         return load_plan(current_user(), os.getuid(), os.getgid())
 
-    def run_layer_jobs(self, jobs: list[UnpackJob | RemoveJob]) -> None:
+    def run_layer_jobs(self, jobs: Jobs) -> None:
         """Run layer jobs in one process inside the user namespace."""
         if not jobs:
             return

@@ -63,7 +63,7 @@ from rootless.containers.spec import (
     parse_user,
     parse_userns,
 )
-from rootless.images.layerjob import RemoveJob, UnpackJob
+from rootless.images.layerjob import CopyJob, Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.service import ImageService
 from rootless.models import ContainerSummary, RunOptions
@@ -79,7 +79,6 @@ from units.properties import (
     StartLimit,
 )
 
-Jobs = list[UnpackJob | RemoveJob]
 USEC = 1_000_000
 EXIT_FILE = "exit.json"
 
@@ -224,6 +223,7 @@ class ContainerService:
         driver: Driver,
         run_jobs: Callable[[Jobs], None],
         pull: Callable[[str], Any],
+        ensure_layers: Callable[[Any], None],
     ) -> None:
         self.store = ContainerStore(data / "containers")
         self.runtime = runtime
@@ -232,6 +232,7 @@ class ContainerService:
         self.driver = driver
         self.run_jobs = run_jobs
         self.pull = pull
+        self.ensure_layers = ensure_layers
         self._manager: UserManager | None = None
 
     @property
@@ -263,6 +264,10 @@ class ContainerService:
         taken = {r.name for r in self.store.all()}
         name = check_name(options.name) if options.name else random_name(taken)
         spec = plan_spec(options, name, options.image, image.id, config.config, dict(os.environ))
+        if not all(self.images.store.has_layer(layer.chain_id) for layer in image.layers):
+            # Pulled for another storage driver's layer format: unpack this one's.
+            with self.images.store.locked():
+                self.ensure_layers(image)
         diffs = [
             self.images.store.layer_dir(layer.chain_id) / "diff" for layer in reversed(image.layers)
         ]
@@ -335,6 +340,10 @@ class ContainerService:
             directory / "bundle",
         ):
             path.mkdir(mode=0o755 if path != directory / "bundle" else 0o700)
+        if rootfs.driver is Driver.VFS:
+            # vfs: the container's root is a copy of its image's top layer (a full tree).
+            top = self.images.store.layer_dir(image.layers[-1].chain_id) / "diff"
+            self.run_jobs([CopyJob(str(top), str(rootfs.upper))])
         hostname = spec.hostname or record.short_id
         etc = directory / "etc"
         (etc / "hostname").write_text(f"{hostname}\n")

@@ -42,17 +42,31 @@ class RemoveJob:
     path: str
 
 
-def encode_jobs(jobs: list[UnpackJob | RemoveJob]) -> str:
+@dataclass(frozen=True, slots=True)
+class CopyJob:
+    """Copy a layer's tree into a container's root (vfs), keeping owners, modes and links."""
+
+    source: str
+    dest: str
+
+
+Job = UnpackJob | RemoveJob | CopyJob
+Jobs = list[Job]
+JOB_TYPES: dict[str, type[UnpackJob] | type[RemoveJob] | type[CopyJob]] = {
+    cls.__name__: cls for cls in (UnpackJob, RemoveJob, CopyJob)
+}
+
+
+def encode_jobs(jobs: list[Job]) -> str:
     """The job file's JSON."""
     return json.dumps([{"op": type(job).__name__, **asdict(job)} for job in jobs])
 
 
-def decode_jobs(text: str) -> list[UnpackJob | RemoveJob]:
+def decode_jobs(text: str) -> list[Job]:
     """Parse a job file written by :func:`encode_jobs`."""
-    jobs: list[UnpackJob | RemoveJob] = []
+    jobs: list[Job] = []
     for raw in json.loads(text):
-        op = raw.pop("op")
-        jobs.append(UnpackJob(**raw) if op == "UnpackJob" else RemoveJob(**raw))
+        jobs.append(JOB_TYPES[raw.pop("op")](**raw))
     return jobs
 
 
@@ -101,6 +115,9 @@ def main(argv: list[str]) -> int:
         try:
             if isinstance(job, UnpackJob):
                 report = run_unpack(job)
+            elif isinstance(job, CopyJob):
+                run_program(["cp", "-a", "--reflink=auto", f"{job.source}/.", job.dest])
+                report = {"copied": job.dest}
             else:
                 shutil.rmtree(job.path, ignore_errors=True)
                 report = {"removed": job.path}

@@ -18,7 +18,7 @@ from pathlib import Path
 from rctlbase.errors import NotFoundError
 from rootless.config import Settings
 from rootless.images.auth import lookup
-from rootless.images.layerjob import RemoveJob, UnpackJob
+from rootless.images.layerjob import Jobs, RemoveJob, UnpackJob
 from rootless.images.manifest import (
     Descriptor,
     ImageConfig,
@@ -37,7 +37,6 @@ from rootless.models import PullEvent
 
 log = logging.getLogger("rctl.pull")
 PARALLEL_DOWNLOADS = 4
-Jobs = list[UnpackJob | RemoveJob]
 
 
 @dataclass(frozen=True, slots=True)

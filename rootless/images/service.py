@@ -12,13 +12,11 @@ from dataclasses import replace
 from typing import Any
 
 from rctlbase.errors import ConflictError, UsageError
-from rootless.images.layerjob import RemoveJob, UnpackJob
+from rootless.images.layerjob import Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.reference import candidates, parse_reference
 from rootless.images.store import ImageRecord, Store, find_image, untag
 from rootless.models import DiskUsage, HistoryRow, ImageSummary, RemovedImage
-
-Jobs = list[UnpackJob | RemoveJob]
 
 
 def split_name(name: str) -> tuple[str, str]:

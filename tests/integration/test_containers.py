@@ -237,8 +237,8 @@ def test_stop_escalates_to_sigkill_after_the_timeout(rctl: Rctl) -> None:
     assert row["exit_code"] == 137
 
 
-@pytest.mark.parametrize("driver", ["overlay", "fuse-overlayfs"])
-def test_each_overlay_storage_driver_runs_and_leaves_no_mount(rctl: Rctl, driver: str) -> None:
+@pytest.mark.parametrize("driver", ["overlay", "fuse-overlayfs", "vfs"])
+def test_each_storage_driver_runs_and_leaves_no_mount(rctl: Rctl, driver: str) -> None:
     config = Path(rctl.env["XDG_CONFIG_HOME"]) / "rctl"
     config.mkdir(parents=True, exist_ok=True)
     (config / "rctl.toml").write_text(f'[storage]\ndriver = "{driver}"\n')
@@ -248,11 +248,18 @@ def test_each_overlay_storage_driver_runs_and_leaves_no_mount(rctl: Rctl, driver
         f"{R}/layered",
         "sh",
         "-c",
-        "cat /data/changed.txt; echo new > /data/x; cat /data/x; grep ' / ' /proc/mounts",
+        "cat /data/changed.txt; ls /data/delete-me.txt; echo new > /data/x; cat /data/x;"
+        " grep ' / ' /proc/mounts",
+        check=False,
     )
     lines = out.stdout.splitlines()
-    assert lines[:2] == ["v3", "new"]
-    assert ("fuse" in lines[2]) == (driver == "fuse-overlayfs")
+    # The whiteout and the later layers apply whichever driver merges them.
+    assert lines[:2] == ["v3", "new"], out
+    assert "No such file" in out.stderr
+    fstype = lines[2].split()[2]
+    assert fstype == {"overlay": "overlay", "fuse-overlayfs": "fuse.fuse-overlayfs"}.get(
+        driver, fstype
+    )
     assert mounts_under(rctl.data) == []
 
 
