@@ -37,7 +37,7 @@ def register_commands() -> None:
     short = (containers.run, containers.create, containers.start, containers.stop,
              containers.restart, containers.kill, containers.rm, containers.ps, containers.logs,
              containers.wait, containers.exec_, containers.pause, containers.unpause,
-             containers.rename, containers.inspect)  # fmt: skip
+             containers.rename, containers.top, containers.inspect)  # fmt: skip
     for command in short:
         cli.add_command(command)
     container = click.Group("container", help="Manage containers.")

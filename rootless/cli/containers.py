@@ -360,3 +360,12 @@ def doctor(ctx: click.Context) -> None:
         if not finding.ok and finding.fix:
             click.echo(f"     fix: {finding.fix}")
     ctx.exit(0 if all(f.ok for f in findings) else 1)
+
+
+@click.command("top", context_settings=CONTEXT)
+@click.argument("container")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def top(ctx: click.Context, container: str, ps_args: tuple[str, ...]) -> None:
+    """Show a running container's processes (ps options may follow)."""
+    click.echo(engine(ctx).containers.top(container, ps_args), nl=False)

@@ -31,7 +31,7 @@ from rctlbase.errors import (
     RctlError,
     UsageError,
 )
-from rctlbase.run import spawn_program
+from rctlbase.run import run_program, spawn_program
 from rootless.containers.launch import LaunchPlan
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.ocispec import EtcFiles, plan_oci_config, render_oci_config
@@ -626,6 +626,26 @@ class ContainerService:
             command += ["--cwd", workdir]
         command += [record.id, *argv]
         return spawn_program(command, stdin=None if interactive else "devnull").wait()
+
+    def top(self, ref: str, ps_args: tuple[str, ...] = ()) -> str:
+        """``ps`` output for the container's own processes: those of its unit's cgroup that
+        live in the container's PID namespace (not crun or pasta)."""
+        record = self.store.get(ref)
+        state = self.running_state(record)
+        group = Path("/sys/fs/cgroup") / state.control_group.lstrip("/")
+        own_ns = os.readlink("/proc/self/ns/pid")
+        pids = []
+        for procs in sorted(group.rglob("cgroup.procs")):
+            for pid in procs.read_text().split():
+                try:
+                    if os.readlink(f"/proc/{pid}/ns/pid") != own_ns:
+                        pids.append(pid)
+                except OSError:
+                    continue  # ended meanwhile
+        if not pids:
+            raise ConflictError(f"container {record.name} has no processes yet", hint="try again")
+        argv = ["ps", *(ps_args or ("-o", "user,pid,ppid,etime,time,args")), "-p", ",".join(pids)]
+        return run_program(argv).stdout.decode(errors="replace")
 
     # -- reports -----------------------------------------------------------------------------
 

@@ -386,3 +386,13 @@ def test_restart_runs_the_container_again(rctl: Rctl) -> None:
     wait_for("the second run's line", lambda: len(rctl("logs", "again").stdout.split()) == 2)
     assert json.loads(rctl("ps", "--format", "json").stdout)[0]["state"] == "running"
     rctl("rm", "-f", "again")
+
+
+def test_top_lists_the_container_s_processes_only(rctl: Rctl) -> None:
+    rctl("run", "-d", "--name", "busy", f"{R}/busybox", "sh", "-c", "sleep 301 & sleep 302")
+    wait_for("both sleeps", lambda: "sleep 302" in rctl("top", "busy", check=False).stdout)
+    out = rctl("top", "busy").stdout
+    assert "sleep 301" in out and "sleep 302" in out
+    assert "crun" not in out and "pasta" not in out
+    assert out.splitlines()[0].split()[:3] == ["USER", "PID", "PPID"]
+    rctl("rm", "-f", "busy")
