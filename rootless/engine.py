@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
@@ -68,6 +69,11 @@ class Engine:
                 self.store, image.layers, self.run_layer_jobs, self.layer_format, _ignore
             ),
         )
+
+    def console_socket_path(self) -> Path:
+        """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""
+        runtime = ensure_private_dir(self.paths.runtime)
+        return runtime / f"console-{os.getpid()}-{time.monotonic_ns()}.sock"
 
     def doctor(self) -> list[Finding]:
         """``rctl doctor``: what this host lacks, each with its fix."""

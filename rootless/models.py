@@ -111,6 +111,7 @@ class RunOptions:
     publish: tuple[str, ...] = ()
     network: str | None = None
     storage_driver: str | None = None
+    console_socket: str | None = None  # -t: where crun sends the terminal's master side
 
 
 @dataclass(frozen=True, slots=True)

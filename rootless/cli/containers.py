@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import signal
@@ -14,6 +15,7 @@ import click
 
 from rootless.cli.images import engine
 from rootless.cli.render import print_json, table
+from rootless.cli.terminal import ConsoleRelay
 from rootless.models import RunOptions
 
 RUN_OPTIONS = [
@@ -93,12 +95,22 @@ CONTEXT = {"ignore_unknown_options": False, "allow_interspersed_args": False}
 def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: object) -> None:
     """Run a command in a new container."""
     options = run_options(image, command, **kw)
-    if options.tty:
-        raise click.UsageError("-t/--tty is not supported yet; run without it")
     stdin = 0 if options.interactive else os.open(os.devnull, os.O_RDONLY)
     eng = engine(ctx)
+    console = None
+    if options.tty and not options.detach:
+        if options.interactive and not sys.stdin.isatty():
+            raise click.UsageError("the input device is not a TTY: drop -t, or run from a terminal")
+        socket_path = eng.console_socket_path()
+        console = ConsoleRelay(socket_path, options.interactive)
+        options = dataclasses.replace(options, console_socket=str(socket_path))
+    elif options.tty:
+        raise click.UsageError("-t with -d is not supported yet: nothing would hold the terminal")
 
     def forward(unit: str) -> None:
+        if console is not None:
+            console.attach()
+
         # Ctrl-C and SIGTERM go to the container, like docker run's --sig-proxy.
         def relay(signum: int, _frame: object) -> None:
             threading.Thread(
@@ -108,7 +120,11 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: objec
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, relay)
 
-    record, code = eng.containers.run(options, (stdin, 1, 2), forward)
+    try:
+        record, code = eng.containers.run(options, (stdin, 1, 2), forward)
+    finally:
+        if console is not None:
+            console.close()
     if code is None:
         click.echo(record.id)
         return

@@ -42,9 +42,10 @@ def main() -> int:
         state = [plan.runtime, "--root", plan.runtime_root]
         run_program([*state, "delete", "--force", plan.container_id], check=False)
         os.environ.pop("RCTL_USERNS", None)
+        console = ["--console-socket", plan.console_socket] if plan.console_socket else []
         exec_program(
-            [plan.runtime, "--root", plan.runtime_root, "--cgroup-manager=disabled",
-             "run", "--bundle", plan.bundle, plan.container_id]
+            [*state, "--cgroup-manager=disabled", "run", *console,
+             "--bundle", plan.bundle, plan.container_id]
         )  # fmt: skip
     except RctlError as exc:
         print(f"rctl: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)

@@ -36,6 +36,7 @@ class LaunchPlan:
     runtime: str
     runtime_root: str
     rootfs: dict[str, Any]
+    console_socket: str | None = None  # run -t: crun sends the terminal's master here
 
     def to_json(self) -> str:
         return json.dumps({k: getattr(self, k) for k in self.__slots__}, indent=1)

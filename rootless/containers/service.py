@@ -102,6 +102,8 @@ def plan_spec(
             ) from exc
         env += parse_env_file(text, environ, source=f"--env-file {path}")
     env += [e for e in (parse_env(value, environ) for value in options.env) if e is not None]
+    if options.tty and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")  # docker sets it for -t
     limits = Limits(
         memory=parse_memory(options.memory) if options.memory else None,
         memory_swap=parse_memory_swap(options.memory_swap) if options.memory_swap else None,
@@ -318,7 +320,7 @@ class ContainerService:
             directory = self.store.dir(record.id)
             directory.mkdir(mode=0o700)
             try:
-                self.write_bundle(record, spec, image, network)
+                self.write_bundle(record, spec, image, network, options.console_socket)
                 self.save_unit_inputs(record, options, spec)
                 self.store.save(record)
             except BaseException:
@@ -327,7 +329,12 @@ class ContainerService:
         return record
 
     def write_bundle(
-        self, record: ContainerRecord, spec: ContainerSpec, image: Any, network: str
+        self,
+        record: ContainerRecord,
+        spec: ContainerSpec,
+        image: Any,
+        network: str,
+        console_socket: str | None = None,
     ) -> None:
         directory = self.store.dir(record.id)
         chains = tuple(layer.chain_id.removeprefix("sha256:") for layer in image.layers)
@@ -377,6 +384,7 @@ class ContainerService:
             network=network,
             ports=record.ports,
             pidfile=str(directory / "bundle" / "pid"),
+            console_socket=console_socket,
             bundle=str(directory / "bundle"),
             runtime="crun",
             runtime_root=str(self.runtime / "crun"),

@@ -7,6 +7,9 @@ Each test has a store of its own (the ``rctl`` fixture); containers are removed 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import signal
 import socket
 import subprocess
@@ -396,3 +399,29 @@ def test_top_lists_the_container_s_processes_only(rctl: Rctl) -> None:
     assert "crun" not in out and "pasta" not in out
     assert out.splitlines()[0].split()[:3] == ["USER", "PID", "PPID"]
     rctl("rm", "-f", "busy")
+
+
+def test_run_it_is_an_interactive_shell_on_a_real_terminal(rctl: Rctl) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(rctl.env)
+        os.execvp("rctl", ["rctl", "run", "--rm", "-it", f"{R}/busybox", "sh"])
+    output = b""
+
+    def read_until(marker: bytes, timeout: float = 30) -> None:
+        nonlocal output
+        deadline = time.monotonic() + timeout
+        while marker not in output and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                try:
+                    output += os.read(fd, 65536)
+                except OSError:
+                    return
+
+    read_until(b"# ")  # the shell's prompt: it believes it is interactive
+    os.write(fd, b"tty; echo $TERM; exit 7\r")
+    read_until(b"xterm")
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert "/dev/pts/0" in text and "xterm" in text, text
+    assert os.waitstatus_to_exitcode(status) == 7
