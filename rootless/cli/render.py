@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -42,15 +40,6 @@ def to_jsonable(value: Any) -> Any:
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(to_jsonable(value), indent=4, sort_keys=False))
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
-
-
-@contextmanager
-def no_progress() -> Iterator[None]:
-    yield
 
 
 def age(created: str, now: datetime.datetime | None = None) -> str:

@@ -49,7 +49,11 @@ class ImageService:
     def summaries(
         self, *, all_images: bool = False, dangling: bool | None = None
     ) -> list[ImageSummary]:
-        """Rows of ``rctl images``: one per name, one for an untagged (dangling) image."""
+        """Rows of ``rctl images``: one per name, one for an untagged (dangling) image.
+
+        ``all_images`` is accepted for docker's ``-a``; rctl keeps no intermediate images,
+        so it lists the same rows.
+        """
         rows: list[ImageSummary] = []
         images = sorted(self.store.load_images().values(), key=lambda i: i.pulled, reverse=True)
         for image in images:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hostkit import UserNamespace, run, wait_for
+from hostkit import UserNamespace, free_port, run, wait_for
 
 REGISTRY = "http://127.0.0.1:5000"
 TEST_IMAGES = ("busybox", "layered", "httpd", "debian", "big", "multiarch")
@@ -159,12 +159,6 @@ def fetch_eventually(url: str) -> str:
             return None
 
     return str(wait_for(url, attempt))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_pasta_forwards_a_port_into_a_namespace(

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostkit import Rctl, wait_for
+from hostkit import Rctl, free_port, wait_for
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -27,12 +27,6 @@ with warnings.catch_warnings():
     import crypt
 
 USER, PASSWORD = "tester", "s3cret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SideRegistry:
