@@ -7,16 +7,106 @@ any other exception is a bug and keeps its traceback. ``--debug`` shows tracebac
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+from typing import Any
 
 import click
 
 from rctlbase.errors import RctlError
 from rootless import __version__
 
+# The command tables: name -> "module:attribute" under rootless.cli. Modules are imported
+# only when their command runs (or for --help), so that `rctl ps` doesn't pay for `rctl pull`.
+SHORT: dict[str, str] = {
+    "run": "containers:run",
+    "create": "containers:create",
+    "start": "containers:start",
+    "stop": "containers:stop",
+    "restart": "containers:restart",
+    "kill": "containers:kill",
+    "rm": "containers:rm",
+    "ps": "containers:ps",
+    "logs": "containers:logs",
+    "wait": "containers:wait",
+    "exec": "containers:exec_",
+    "pause": "containers:pause",
+    "unpause": "containers:unpause",
+    "rename": "containers:rename",
+    "top": "containers:top",
+    "inspect": "containers:inspect",
+    "doctor": "containers:doctor",
+    "pull": "images:pull",
+    "images": "images:images",
+    "tag": "images:tag",
+    "rmi": "images:rmi",
+    "history": "images:history",
+    "login": "images:login",
+    "logout": "images:logout",
+    "unshare": "images:unshare",
+    "save": "images:save",
+    "load": "images:load",
+    "import": "images:import_",
+    "push": "images:push",
+}
+GROUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "container": (
+        "Manage containers.",
+        {
+            **{name: SHORT[name] for name in (
+                "run", "create", "start", "stop", "restart", "kill", "rm", "logs", "wait",
+                "exec", "pause", "unpause", "rename", "top")},
+            "ls": "containers:ps",
+            "ps": "containers:ps",
+            "inspect": "containers:container_inspect",
+            "prune": "containers:container_prune",
+        },
+    ),
+    "image": (
+        "Manage images.",
+        {
+            "pull": "images:pull",
+            "ls": "images:image_ls",
+            "inspect": "images:image_inspect",
+            "history": "images:history",
+            "tag": "images:tag",
+            "rm": "images:rmi",
+            "prune": "images:image_prune",
+            "save": "images:save",
+            "load": "images:load",
+            "import": "images:import_",
+            "push": "images:push",
+        },
+    ),
+    "system": ("Manage rctl itself.", {"df": "images:system_df"}),
+}  # fmt: skip
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported from a table when first needed."""
+
+    def __init__(self, *args: Any, table: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = table
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.table, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = self.table.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f"rootless.cli.{module}"), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, table={}, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-v", "--version", prog_name="rctl")
 @click.option("--debug", is_flag=True, help="Log every program run and show tracebacks.")
 @click.pass_context
@@ -32,38 +122,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def register_commands() -> None:
     """Short commands (docker's top level) and the grouped ones (``rctl image ...``)."""
-    from rootless.cli import containers, images  # noqa: PLC0415 - keeps `rctl --version` fast
-
-    short = (containers.run, containers.create, containers.start, containers.stop,
-             containers.restart, containers.kill, containers.rm, containers.ps, containers.logs,
-             containers.wait, containers.exec_, containers.pause, containers.unpause,
-             containers.rename, containers.top, containers.inspect)  # fmt: skip
-    for command in short:
-        cli.add_command(command)
-    container = click.Group("container", help="Manage containers.")
-    for command in (*short[:-1], containers.container_inspect):
-        container.add_command(command)
-    container.add_command(containers.ps, "ls")
-    container.add_command(containers.container_prune)
-    cli.add_command(containers.doctor)
-    cli.add_command(container)
-
-    for command in (images.pull, images.images, images.tag, images.rmi, images.history,
-                    images.login, images.logout, images.unshare, images.save, images.load,
-                    images.import_, images.push):  # fmt: skip
-        cli.add_command(command)
-
-    image = click.Group("image", help="Manage images.")
-    for command in (images.pull, images.image_ls, images.image_inspect, images.history,
-                    images.tag, images.image_prune, images.save, images.load, images.import_,
-                    images.push):  # fmt: skip
-        image.add_command(command)
-    image.add_command(images.rmi, "rm")
-    cli.add_command(image)
-
-    system = click.Group("system", help="Manage rctl itself.")
-    system.add_command(images.system_df)
-    cli.add_command(system)
+    cli.table = dict(SHORT)
+    for name, (help_text, table) in GROUPS.items():
+        cli.add_command(LazyGroup(name, help=help_text, table=table))
 
 
 register_commands()
