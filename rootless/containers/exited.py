@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from rootless.containers.launch import LaunchPlan
+from rootless.containers.plan import LaunchPlan
 from uidmap.unshare import run_in_userns
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rctlbase.errors import RctlError
 from rctlbase.run import exec_program, run_program
-from rootless.containers.launch import LaunchPlan
+from rootless.containers.plan import LaunchPlan
 from rootless.storage.drivers import Driver, RootfsPlan, mount_command
 
 

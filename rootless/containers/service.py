@@ -32,9 +32,9 @@ from rctlbase.errors import (
     UsageError,
 )
 from rctlbase.run import run_program, spawn_program
-from rootless.containers.launch import LaunchPlan
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.ocispec import EtcFiles, plan_oci_config, render_oci_config
+from rootless.containers.plan import LaunchPlan
 from rootless.containers.ports import check_available, describe, parse_publish
 from rootless.containers.record import (
     ContainerRecord,
