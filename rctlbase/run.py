@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -100,6 +101,7 @@ def spawn_program(
     stderr: int | IO[bytes] | Literal["pipe", "devnull"] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    new_session: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` without waiting for it: long-lived helpers, a namespace's first process.
 
@@ -107,6 +109,8 @@ def spawn_program(
     through the returned Popen) or ``"devnull"``. Only ``pass_fds`` (besides 0-2) reach the
     program. The caller owns the process: it must wait for it (or kill and wait) so no
     zombie is left. A missing program raises ProgramNotFound as in :func:`run_program`.
+    ``new_session`` starts it in a session of its own (setsid(2)): a helper meant to
+    outlive its starter, which the service manager reaps once the starter has exited.
     """
     streams = {"pipe": subprocess.PIPE, "devnull": subprocess.DEVNULL}
     log.debug("spawn: %s", shlex.join(argv))
@@ -119,6 +123,7 @@ def spawn_program(
             pass_fds=tuple(pass_fds),
             env=None if env is None else dict(env),
             cwd=cwd,
+            start_new_session=new_session,
         )
 
 
@@ -131,5 +136,9 @@ def last_line(data: bytes) -> str:
 def exec_program(argv: Sequence[str]) -> None:
     """Replace this process with ``argv`` (found on PATH); raises ProgramNotFound on failure."""
     log.debug("exec: %s", shlex.join(argv))
+    # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across execve(2):
+    # give the program the defaults, as subprocess's restore_signals does.
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
     with starting(argv[0]):
         os.execvp(argv[0], list(argv))  # noqa: S606 - argv, never a shell line

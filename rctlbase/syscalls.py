@@ -7,6 +7,9 @@ one-line :class:`~rctlbase.errors.HostError` whose hint says what EPERM or ENOSY
 means on a rootless host.
 
 - :func:`openat2` is openat2(2) through ``syscall(SYS_openat2, ...)``: glibc has no wrapper.
+- :func:`unshare` and :func:`setns` make or join namespaces (Python 3.11's ``os`` has
+  neither), and :func:`make_mounts_private` stops mount propagation out of a new mount
+  namespace (what ``unshare --propagation private`` does).
 - :func:`open_beneath` opens a path below a directory fd without ever following a symbolic
   link or leaving the directory: openat2 with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
   RESOLVE_NO_MAGICLINKS`` where the kernel has it (Linux >= 5.6), else a walk one component
@@ -156,3 +159,49 @@ def syscall_error(exc: OSError, action: str) -> HostError:
     """
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     return HostError(f"cannot {action}: {reason}", hint=_HINTS.get(exc.errno or 0))
+
+
+# sched.h / mount.h
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+
+
+def unshare(flags: int) -> None:
+    """unshare(2): move this (single-threaded) process into new namespaces."""
+    if _libc.unshare(ctypes.c_int(flags)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare: {os.strerror(err)}")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """setns(2): join the namespace ``fd`` refers to (an open ``/proc/PID/ns/...``)."""
+    if _libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def make_mounts_private() -> None:
+    """Make every mount of this mount namespace private (``mount --make-rprivate /``)."""
+    if _libc.mount(None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount --make-rprivate /: {os.strerror(err)}")
+
+
+def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
+    """mount(2), e.g. an overlay filesystem (what ``mount -t TYPE -o DATA SOURCE TARGET`` does
+    without the program)."""
+    if (
+        _libc.mount(
+            os.fsencode(source),
+            os.fsencode(target),
+            fstype.encode(),
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        )
+        != 0
+    ):
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {fstype} on {target}: {os.strerror(err)}")

@@ -10,19 +10,28 @@ The sequence, without ctypes (what podman does in C before its Go runtime starts
 
 If rctl fails or dies before the byte, the pipe's write end closes and enter exits 125
 without running ARGV; when mapping fails the child is also killed and reaped here.
+
+:func:`fork_in_userns` is the same without any program in between, for the container
+launcher, where every process started costs start-up time: the forked child calls
+unshare(2) itself, tells the parent, waits for the maps, and runs a function that ends in
+exec (the OCI runtime). It can also join an existing user namespace instead (bridge networks,
+where every container shares the user namespace of the per-user network namespace).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal, NoReturn
 
-from rctlbase.errors import HostError, ProgramNotFound
+from rctlbase import syscalls
+from rctlbase.errors import HostError, ProgramNotFound, RctlError
 from rctlbase.run import last_line, spawn_program
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import apply_plan, userns_problems
@@ -224,3 +233,89 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def fork_in_userns(
+    plan: UsernsPlan,
+    child: Callable[[], object],
+    *,
+    net: bool = False,
+    join: str | None = None,
+    before_release: Callable[[int], None] | None = None,
+) -> int:
+    """Fork a child into new user and mount namespaces (and network with ``net``); its pid.
+
+    The child makes the namespaces with unshare(2) (or joins the user namespace at path
+    ``join``, already mapped, then makes the others), the parent maps it with ``plan``
+    (newuidmap/newgidmap) and calls ``before_release(pid)``, then the child runs ``child()``
+    as uid 0 there with the full capability set. ``child`` should exec; if it returns or
+    raises, the child exits 125 (an RctlError's message on stderr). Raises HostError when
+    the namespaces cannot be made or mapped; no child is left behind then.
+    """
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, covered by the integration tests
+        os.close(ready_r)
+        os.close(go_w)
+        _child(child, ready_w, go_r, net=net, join=join)
+    os.close(ready_w)
+    os.close(go_r)
+    try:
+        try:
+            said = os.read(ready_r, 4096)
+        finally:
+            os.close(ready_r)
+        if said != b"\n":
+            os.waitpid(pid, 0)
+            message = said.decode(errors="replace").strip() or "the child exited"
+            raise unshare_failure(message.encode())
+        if join is None:
+            apply_plan(pid, plan)
+        if before_release is not None:
+            before_release(pid)
+        os.write(go_w, b"\n")
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(go_w)
+    return pid
+
+
+def _child(
+    child: Callable[[], object], ready_w: int, go_r: int, *, net: bool, join: str | None
+) -> NoReturn:  # pragma: no cover - runs in the forked child
+    code = 125
+    try:
+        flags = syscalls.CLONE_NEWNS | (syscalls.CLONE_NEWNET if net else 0)
+        try:
+            if join is not None:
+                fd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    syscalls.setns(fd, syscalls.CLONE_NEWUSER)
+                finally:
+                    os.close(fd)
+            else:
+                flags |= syscalls.CLONE_NEWUSER
+            syscalls.unshare(flags)
+        except OSError as exc:
+            os.write(ready_w, f"{exc.strerror or exc}".encode())
+            os._exit(125)
+        os.write(ready_w, b"\n")
+        os.close(ready_w)
+        if os.read(go_r, 1) != b"\n":
+            os._exit(125)  # the parent failed (and kills us anyway)
+        os.close(go_r)
+        syscalls.make_mounts_private()
+        child()
+    except RctlError as exc:
+        sys.stderr.write(f"rctl: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
+    except BaseException as exc:
+        sys.stderr.write(f"rctl: {exc!r}\n")
+    finally:
+        sys.stderr.flush()
+        os._exit(code)

@@ -4,6 +4,9 @@ remove it. Runs after every stop, even when the CLI that started it was killed.
 systemd passes ``SERVICE_RESULT``, ``EXIT_CODE`` (exited, killed, dumped) and
 ``EXIT_STATUS`` (the status or the signal name) to ``ExecStopPost=`` (systemd.exec(5),
 "Environment variables in spawned processes").
+
+It runs once per container stop, so it imports next to nothing (every module costs
+start-up time on each ``run --rm``); only removal loads the user-namespace code.
 """
 
 from __future__ import annotations
@@ -13,10 +16,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
-
-from rootless.containers.plan import LaunchPlan
-from uidmap.unshare import run_in_userns
 
 
 def exit_code(code: str, status: str) -> int:
@@ -34,23 +33,44 @@ def exit_code(code: str, status: str) -> int:
 
 
 def main() -> int:
-    bundle = Path(sys.argv[1])
-    directory = bundle.parent
-    record = json.loads((directory / "container.json").read_text())
+    directory = os.path.dirname(os.path.abspath(sys.argv[1]))
+    with open(os.path.join(directory, "container.json")) as file:
+        record = json.load(file)
+    code, status = os.environ.get("EXIT_CODE", ""), os.environ.get("EXIT_STATUS", "")
     result = {
         "result": os.environ.get("SERVICE_RESULT", ""),
-        "code": os.environ.get("EXIT_CODE", ""),
-        "status": os.environ.get("EXIT_STATUS", ""),
-        "exit_code": exit_code(os.environ.get("EXIT_CODE", ""), os.environ.get("EXIT_STATUS", "")),
+        "code": code,
+        "status": status,
+        "exit_code": exit_code(code, status),
         "finished": time.time(),
     }
-    tmp = directory / "exit.json.tmp"
-    tmp.write_text(json.dumps(result))
-    tmp.replace(directory / "exit.json")
+    tmp = os.path.join(directory, "exit.json.tmp")
+    with open(tmp, "w") as file:
+        json.dump(result, file)
+    os.replace(tmp, os.path.join(directory, "exit.json"))
     if record.get("auto_remove"):
-        plan = LaunchPlan.from_json((bundle / "launch.json").read_text()).userns
-        run_in_userns(["rm", "-rf", str(directory)], plan)
+        remove_container_dir(directory)
     return 0
+
+
+def remove_container_dir(directory: str) -> None:
+    """``--rm``: delete the container's directory (its r/w layer holds files of mapped IDs,
+    so from inside a user namespace mapped like the container's)."""
+    import shutil  # noqa: PLC0415 - only --rm pays for these imports
+    from pathlib import Path  # noqa: PLC0415
+
+    from rootless.containers.netattach import userns_to_join  # noqa: PLC0415
+    from rootless.containers.plan import LaunchPlan  # noqa: PLC0415
+    from uidmap.unshare import fork_in_userns  # noqa: PLC0415
+
+    plan = LaunchPlan.from_json((Path(directory) / "bundle" / "launch.json").read_text())
+
+    def remove() -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+        os._exit(0 if not os.path.exists(directory) else 1)
+
+    pid = fork_in_userns(plan.userns, remove, join=userns_to_join(plan))
+    os.waitpid(pid, 0)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,24 @@
 """Inside the container's namespaces, as uid 0 there: mount the root filesystem, then become
 the OCI runtime (``exec``), which runs the container and returns its exit status to systemd.
 
-Runs as ``python -I -m rootless.containers.inner LAUNCH_JSON`` (see
-:mod:`rootless.containers.launch`). The mounts belong to this mount namespace: they vanish
-with the container, whatever kills it.
+:func:`enter_container` runs in the launcher's forked child (see
+:mod:`rootless.containers.launch`) once the namespaces are mapped. The mounts belong to
+this mount namespace: they vanish with the container, whatever kills it. No program is run
+that a system call can replace: loopback up is an ioctl, the kernel overlay a mount(2);
+only fuse-overlayfs, and ``crun delete`` when a killed runtime left its state, are programs.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-from rctlbase.errors import RctlError
+from netns.loopback import loopback_up
+from rctlbase import syscalls
+from rctlbase.errors import HostError
 from rctlbase.run import exec_program, run_program
 from rootless.containers.plan import LaunchPlan
-from rootless.storage.drivers import Driver, RootfsPlan, mount_command
+from rootless.storage.drivers import Driver, RootfsPlan, mount_command, mount_options
 
 
 def rootfs_plan(raw: dict[str, object]) -> RootfsPlan:
@@ -29,29 +32,37 @@ def rootfs_plan(raw: dict[str, object]) -> RootfsPlan:
     )
 
 
-def main() -> int:
-    plan = LaunchPlan.from_json(Path(sys.argv[1]).read_text())
-    try:
-        if plan.network != "host":
-            run_program(["ip", "link", "set", "lo", "up"])
-        rootfs = rootfs_plan(plan.rootfs)
-        command = mount_command(rootfs)
-        if command is not None:
-            run_program(command, cwd=rootfs.layers_root)
+def mount_rootfs(rootfs: RootfsPlan) -> None:
+    """Mount the container's root (nothing for vfs, whose root is a plain directory)."""
+    if rootfs.driver is Driver.OVERLAY:
+        os.chdir(rootfs.layers_root)  # the lower directories are relative to it
+        try:
+            syscalls.mount("overlay", str(rootfs.merged), "overlay", 0, mount_options(rootfs))
+        except OSError as exc:
+            raise HostError(
+                f"cannot mount the container's overlay: {exc.strerror}",
+                hint='set [storage] driver = "fuse-overlayfs" in ~/.config/rctl/rctl.toml',
+            ) from exc
+        finally:
+            os.chdir("/")
+        return
+    command = mount_command(rootfs)
+    if command is not None:
+        run_program(command, cwd=rootfs.layers_root)
+
+
+def enter_container(plan: LaunchPlan) -> None:
+    """Set up the namespaces' insides and exec the OCI runtime; returns only on failure."""
+    if plan.network != "host":
+        loopback_up()
+    mount_rootfs(rootfs_plan(plan.rootfs))
+    state = [plan.runtime, "--root", plan.runtime_root]
+    if os.path.exists(os.path.join(plan.runtime_root, plan.container_id)):
         # A runtime killed by SIGKILL (stop timeout) leaves its state behind.
-        state = [plan.runtime, "--root", plan.runtime_root]
         run_program([*state, "delete", "--force", plan.container_id], check=False)
-        os.environ.pop("RCTL_USERNS", None)
-        console = ["--console-socket", plan.console_socket] if plan.console_socket else []
-        exec_program(
-            [*state, "--cgroup-manager=disabled", "run", *console,
-             "--bundle", plan.bundle, plan.container_id]
-        )  # fmt: skip
-    except RctlError as exc:
-        print(f"rctl: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
-        return 125
-    return 125  # not reached: exec_program replaces this process
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    os.environ.pop("RCTL_USERNS", None)
+    console = ["--console-socket", plan.console_socket] if plan.console_socket else []
+    exec_program(
+        [*state, "--cgroup-manager=disabled", "run", *console,
+         "--bundle", plan.bundle, plan.container_id]
+    )  # fmt: skip
