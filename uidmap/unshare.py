@@ -245,7 +245,8 @@ def fork_in_userns(
 ) -> int:
     """Fork a child into new user and mount namespaces (and network with ``net``); its pid.
 
-    The child makes the namespaces with unshare(2) (or joins the user namespace at path
+    ``child`` ends in exec, or returns the exit status (an int). The child makes the
+    namespaces with unshare(2) (or joins the user namespace at path
     ``join``, already mapped, then makes the others), the parent maps it with ``plan``
     (newuidmap/newgidmap) and calls ``before_release(pid)``, then the child runs ``child()``
     as uid 0 there with the full capability set. ``child`` should exec; if it returns or
@@ -311,7 +312,9 @@ def _child(
             os._exit(125)  # the parent failed (and kills us anyway)
         os.close(go_r)
         syscalls.make_mounts_private()
-        child()
+        result = child()
+        if isinstance(result, int):
+            code = result
     except RctlError as exc:
         sys.stderr.write(f"rctl: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
     except BaseException as exc:
@@ -319,3 +322,34 @@ def _child(
     finally:
         sys.stderr.flush()
         os._exit(code)
+
+
+def fork_joined(pid: int, child: Callable[[], int]) -> int:
+    """Fork a child into the user and mount namespaces of process ``pid`` (which this user
+    made: a container's); it runs ``child()`` there and exits with its status. Returns the
+    child's pid. After setns(2) into the mount namespace the child's root and working
+    directory are that namespace's root: paths resolve as the container sees them, and only
+    descriptors opened before the fork reach the host's files.
+    """
+    try:
+        user_fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        mnt_fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise HostError(f"cannot open the namespaces of process {pid}: {exc.strerror}") from exc
+    child_pid = os.fork()
+    if child_pid == 0:  # pragma: no cover - runs in the child, covered by integration tests
+        code = 125
+        try:
+            syscalls.setns(user_fd, syscalls.CLONE_NEWUSER)
+            syscalls.setns(mnt_fd, syscalls.CLONE_NEWNS)
+            code = child()
+        except RctlError as exc:
+            sys.stderr.write(f"rctl: {exc.message}\n")
+        except BaseException as exc:  # a forked child must not unwind
+            sys.stderr.write(f"rctl: {exc!r}\n")
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(user_fd)
+    os.close(mnt_fd)
+    return child_pid

@@ -73,6 +73,7 @@ class WhiteoutFormat(enum.StrEnum):
 
     OVERLAY = "overlay"  # each layer in its own directory, stacked by (fuse-)overlayfs
     VFS = "vfs"  # each layer extracted over a full copy of its parent
+    NONE = "none"  # not a layer (``rctl cp``): ``.wh.`` names are ordinary files
 
 
 class LayerError(ExternalError):
@@ -193,6 +194,27 @@ def unpack_layer(
     )
 
 
+def unpack_tree(stream: Readable, root_fd: int, *, max_id: int = DEFAULT_MAX_ID) -> int:
+    """Extract a plain tar stream (not a layer: no whiteouts, no digests) below the
+    directory ``root_fd``, with the same guarantees as :func:`unpack_layer`; the number of
+    entries. ``rctl cp`` uses it on both sides: into a container and onto the host.
+    """
+    unpacker = _Unpacker(root_fd, WhiteoutFormat.NONE, max_id, devices=True)
+    try:
+        with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|") as tar:
+            while (member := tar.next()) is not None:
+                unpacker.extract(tar, member)
+                tar.members.clear()  # type: ignore[attr-defined]
+        unpacker.finish()
+    except _CORRUPT as exc:
+        raise LayerError(f"the copied data is corrupt near {unpacker.current!r}: {exc}") from exc
+    except OSError as exc:
+        raise syscall_error(exc, f"copy {unpacker.current!r}") from exc
+    finally:
+        unpacker.close()
+    return unpacker.entries
+
+
 @contextlib.contextmanager
 def _decompressed(raw: _HashingReader, compression: Compression) -> Iterator[Readable]:
     """The uncompressed tar stream of a layer blob, read incrementally."""
@@ -283,7 +305,12 @@ class _Unpacker:
         self.entries += 1
         parts = split_name(member.name)
         path = "/".join(parts)
-        if any(part.startswith(_AUFS_PREFIX) for part in parts) and parts[-1] != OPAQUE_MARKER:
+        layer = self.whiteouts is not WhiteoutFormat.NONE
+        if (
+            layer
+            and any(part.startswith(_AUFS_PREFIX) for part in parts)
+            and parts[-1] != OPAQUE_MARKER
+        ):
             self.warn(f"skipped aufs metadata {path!r}")  # docker skips it too
             return
         self._check_owner(member)
@@ -294,7 +321,7 @@ class _Unpacker:
             return
         parent = self._open_parent(parts[:-1], path)
         base = parts[-1]
-        if base.startswith(WHITEOUT_PREFIX):
+        if layer and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(parent, parts[:-1], base, path)
             return
         if member.isdir():

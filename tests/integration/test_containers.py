@@ -235,7 +235,9 @@ def test_stop_escalates_to_sigkill_after_the_timeout(rctl: Rctl) -> None:
     wait_for("it to run", lambda: "stubborn" in rctl("ps").stdout)
     start = time.monotonic()
     rctl("stop", "-t", "1", "stubborn")
-    assert time.monotonic() - start < 10
+    elapsed = time.monotonic() - start
+    # docker's meaning: the stop signal, one second, then SIGKILL (not the unit's 10 s).
+    assert 0.9 < elapsed < 4, elapsed
     row = json.loads(rctl("ps", "-a", "--format", "json").stdout)[0]
     assert row["exit_code"] == 137
 
@@ -425,3 +427,69 @@ def test_run_it_is_an_interactive_shell_on_a_real_terminal(rctl: Rctl) -> None:
     text = output.decode(errors="replace")
     assert "/dev/pts/0" in text and "xterm" in text, text
     assert os.waitstatus_to_exitcode(status) == 7
+
+
+def test_init_is_pid_1_and_passes_the_stop_signal_on(rctl: Rctl) -> None:
+    out = rctl("run", "--rm", "--init", f"{R}/busybox", "sh", "-c", "tr '\\0' ' ' </proc/1/cmdline")
+    assert out.stdout.startswith("/run/rctl-init -- sh -c"), out
+    # Without an init, sleep as PID 1 ignores SIGTERM and waits for the SIGKILL; with one,
+    # the signal reaches it and the stop is quick.
+    rctl("run", "-d", "--init", "--name", "inited", f"{R}/busybox", "sleep", "300")
+    wait_for("it to run", lambda: "inited" in rctl("ps").stdout)
+    start = time.monotonic()
+    rctl("stop", "inited")
+    assert time.monotonic() - start < 5
+    row = json.loads(rctl("ps", "-a", "--format", "json").stdout)[0]
+    assert row["exit_code"] == 143  # 128 + SIGTERM, passed on by the init
+
+
+def test_cp_both_ways_running_or_stopped_and_symlink_safe(rctl: Rctl, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    (site / "index.html").write_text("hello")
+    (site / "sub" / "x").write_text("x")
+    rctl("run", "-d", "--name", "box", f"{R}/busybox", "sleep", "300")
+    wait_for("it to run", lambda: "box" in rctl("ps").stdout)
+
+    # Host -> container: a directory into an existing directory; owners become root there.
+    rctl("cp", str(site), "box:/tmp")
+    out = rctl("exec", "box", "sh", "-c", "cat /tmp/site/index.html /tmp/site/sub/x; echo;"
+               " stat -c %u:%g /tmp/site/index.html").stdout  # fmt: skip
+    assert out == "hellox\n0:0\n"
+    # SRC/. copies the contents into an existing directory.
+    rctl("exec", "box", "mkdir", "/tmp/into")
+    rctl("cp", f"{site}/.", "box:/tmp/into")
+    assert rctl("exec", "box", "cat", "/tmp/into/sub/x").stdout == "x"
+
+    # Container -> host: a file the container made, owned by the user here.
+    rctl("exec", "box", "sh", "-c", "echo made-inside > /tmp/made; ln -s /etc/passwd /tmp/link")
+    rctl("cp", "box:/tmp/made", str(tmp_path / "made.txt"))
+    assert (tmp_path / "made.txt").read_text() == "made-inside\n"
+    assert (tmp_path / "made.txt").stat().st_uid == os.getuid()
+    # A link is copied as a link, never followed.
+    rctl("cp", "box:/tmp/link", str(tmp_path / "link"))
+    assert os.readlink(tmp_path / "link") == "/etc/passwd"
+
+    # A link the container planted resolves inside the container, never on the host.
+    rctl("exec", "box", "ln", "-s", "/", "/tmp/evil")
+    rctl("cp", str(site / "index.html"), "box:/tmp/evil/planted.html")
+    assert rctl("exec", "box", "cat", "/planted.html").stdout == "hello"
+    assert not Path("/planted.html").exists()
+    rctl("exec", "box", "ln", "-s", str(tmp_path), "/tmp/hostdir")
+    rctl("cp", str(site / "index.html"), "box:/tmp/hostdir/", check=False)
+    assert not (tmp_path / "index.html").exists()
+
+    # A stopped container: its root is mounted for the copy.
+    rctl("stop", "-t", "0", "box")
+    rctl("cp", "box:/tmp/site/index.html", str(tmp_path / "after-stop.html"))
+    assert (tmp_path / "after-stop.html").read_text() == "hello"
+    rctl("cp", str(site / "sub" / "x"), "box:/tmp/x2")
+    rctl("start", "box")
+    wait_for("it to run", lambda: "box" in rctl("ps").stdout)
+    assert rctl("exec", "box", "cat", "/tmp/x2").stdout == "x"
+
+    missing = rctl("cp", "box:/nope", str(tmp_path / "n"), check=False)
+    assert missing.returncode == 125 and "could not find the file /nope" in missing.stderr
+    onto_file = rctl("cp", str(site), "box:/tmp/made", check=False)
+    assert onto_file.returncode == 125 and "directory to a file" in onto_file.stderr
+    assert not mounts_under(Path(rctl.env["XDG_DATA_HOME"]))
