@@ -353,3 +353,88 @@ def fork_joined(pid: int, child: Callable[[], int]) -> int:
     os.close(user_fd)
     os.close(mnt_fd)
     return child_pid
+
+
+def enter_userns(
+    plan: UsernsPlan,
+    *,
+    net: bool = False,
+    join: str | None = None,
+    after_map: Callable[[int], None] | None = None,
+) -> None:
+    """Move this process itself into new user and mount namespaces (and network with
+    ``net``), mapped with ``plan``; it is uid 0 there with every capability on return.
+
+    A forked helper, still outside, waits until this process has called unshare(2), writes
+    its maps (newuidmap/newgidmap need an outside writer) and calls ``after_map(pid)`` (the
+    network helper attaches here), then exits. With ``join`` (a ``/proc/PID/ns/user`` path)
+    the existing, mapped user namespace is joined instead. This is what lets a container's
+    launcher exec the OCI runtime itself: the unit's main process never changes. Raises
+    HostError (or what ``after_map`` raised, as an RctlError's text) on failure.
+    """
+    me = os.getpid()
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    helper = os.fork()
+    if helper == 0:  # pragma: no cover - the helper, covered by the integration tests
+        os.close(ready_w)
+        os.close(done_r)
+        _map_parent(me, plan, ready_r, done_w, join=join, after_map=after_map)
+    os.close(ready_r)
+    os.close(done_w)
+    try:
+        _make_namespaces(net=net, join=join)
+    except OSError as exc:
+        os.close(ready_w)  # the helper reads end of file and exits
+        os.close(done_r)
+        os.waitpid(helper, 0)
+        raise unshare_failure(str(exc.strerror or exc).encode()) from exc
+    os.write(ready_w, b"\n")
+    os.close(ready_w)
+    with os.fdopen(done_r, "rb") as done:
+        said = done.read()
+    os.waitpid(helper, 0)
+    if said != b"\n":
+        message, _, hint = said[1:].decode(errors="replace").partition("\0")
+        raise HostError(message or "the user namespace could not be mapped", hint=hint or None)
+    syscalls.make_mounts_private()
+
+
+def _make_namespaces(*, net: bool, join: str | None) -> None:
+    """unshare(2) user (or setns into ``join``), mount and maybe network namespaces."""
+    flags = syscalls.CLONE_NEWNS | (syscalls.CLONE_NEWNET if net else 0)
+    if join is not None:
+        fd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(fd, syscalls.CLONE_NEWUSER)
+        finally:
+            os.close(fd)
+    else:
+        flags |= syscalls.CLONE_NEWUSER
+    syscalls.unshare(flags)
+
+
+def _map_parent(
+    parent: int,
+    plan: UsernsPlan,
+    ready_r: int,
+    done_w: int,
+    *,
+    join: str | None,
+    after_map: Callable[[int], None] | None,
+) -> NoReturn:  # pragma: no cover - the helper of enter_userns, in a forked child
+    code = 125
+    try:
+        if os.read(ready_r, 1) == b"\n":
+            if join is None:
+                apply_plan(parent, plan)
+            if after_map is not None:
+                after_map(parent)
+            os.write(done_w, b"\n")
+            code = 0
+    except RctlError as exc:
+        os.write(done_w, f"E{exc.message}\0{exc.hint or ''}".encode(errors="replace"))
+    except BaseException as exc:  # a forked child must never unwind into the parent
+        os.write(done_w, f"E{exc!r}\0".encode(errors="replace"))
+    finally:
+        os._exit(code)

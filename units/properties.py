@@ -148,6 +148,7 @@ class ServiceSpec:
     description: str = ""
     service_type: ServiceType = ServiceType.EXEC
     pid_file: str | None = None
+    notify_access: str | None = None  # NotifyAccess= of a notify service: main, all...
     environment: Mapping[str, str] = field(default_factory=dict)
     working_directory: str | None = None
     exec_stop_post: tuple[ExecCommand, ...] = ()
@@ -286,6 +287,7 @@ def plan_properties(spec: ServiceSpec) -> list[Property]:
     add("Description", "s", spec.description, bool(spec.description))
     add("Type", "s", str(spec.service_type))
     add("PIDFile", "s", spec.pid_file, spec.pid_file is not None)
+    add("NotifyAccess", "s", spec.notify_access, spec.notify_access is not None)
     add("ExecStart", "a(sasb)", [exec_command_value(spec.exec_start)])
     add(
         "ExecStopPost",

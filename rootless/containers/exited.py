@@ -59,7 +59,6 @@ def remove_container_dir(directory: str) -> None:
     import shutil  # noqa: PLC0415 - only --rm pays for these imports
     from pathlib import Path  # noqa: PLC0415
 
-    from rootless.containers.netattach import userns_to_join  # noqa: PLC0415
     from rootless.containers.plan import LaunchPlan  # noqa: PLC0415
     from uidmap.unshare import fork_in_userns  # noqa: PLC0415
 
@@ -69,7 +68,9 @@ def remove_container_dir(directory: str) -> None:
         shutil.rmtree(directory, ignore_errors=True)
         os._exit(0 if not os.path.exists(directory) else 1)
 
-    pid = fork_in_userns(plan.userns, remove, join=userns_to_join(plan))
+    # A namespace of its own, mapped like the container's: a bridged container's shared
+    # one may be gone already (the last container out stops it).
+    pid = fork_in_userns(plan.userns, remove)
     os.waitpid(pid, 0)
 
 

@@ -53,9 +53,19 @@ def mount_rootfs(rootfs: RootfsPlan) -> None:
 
 def enter_container(plan: LaunchPlan) -> None:
     """Set up the namespaces' insides and exec the OCI runtime; returns only on failure."""
+    prepare_container(plan)
+    exec_runtime(plan)
+
+
+def prepare_container(plan: LaunchPlan) -> None:
+    """Inside the namespaces: loopback up, the root filesystem mounted."""
     if plan.network != "host":
         loopback_up()
     mount_rootfs(rootfs_plan(plan.rootfs))
+
+
+def exec_runtime(plan: LaunchPlan) -> None:
+    """Become the OCI runtime running the container (returns only on failure)."""
     state = [plan.runtime, "--root", plan.runtime_root]
     if os.path.exists(os.path.join(plan.runtime_root, plan.container_id)):
         # A runtime killed by SIGKILL (stop timeout) leaves its state behind.

@@ -1,41 +1,164 @@
-"""The first process of a container's systemd unit (``Type=forking``).
+"""The main process of a container's systemd unit (``Type=notify``): it becomes the runtime.
 
-``python -m rootless.containers.launch LAUNCH_JSON`` forks a child into the container's new
-user, mount and network namespaces (mapped from the subordinate IDs), attaches the network
-helper to them, and lets the child mount the root filesystem and exec the OCI runtime
-(:mod:`rootless.containers.inner`). It writes the runtime's PID to the unit's ``PIDFile=``
-and exits: from then on systemd supervises the runtime directly, and no process of rctl's
-own stays per container. One Python process and no helper programs between systemd and
-crun (beyond newuidmap/newgidmap and the network helper): start-up time is the product.
+``python -m rootless.containers.launch LAUNCH_JSON`` moves itself into the container's new
+user, mount and network namespaces (mapped from the subordinate IDs by a forked helper,
+which also attaches the network helper: :func:`uidmap.unshare.enter_userns`), mounts the
+root filesystem, tells systemd it is ready (``READY=1`` on ``$NOTIFY_SOCKET``) and execs
+the OCI runtime (:mod:`rootless.containers.inner`). The unit's main process is the same
+process from start to end: systemd supervises crun directly, with no PID file to read and
+no window in which the runtime could end before systemd knows it, and no process of rctl's
+own stays per container. One Python process between systemd and crun (beyond
+newuidmap/newgidmap and the network helper): start-up time is the product.
+
+With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher does not
+send ``READY=1`` itself: crun passes ``$NOTIFY_SOCKET`` into the container, whose own
+``READY=1`` then marks the unit started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
+import signal
+import socket
 import sys
 from pathlib import Path
 
 from rctlbase.errors import RctlError
-from rootless.containers.inner import enter_container
+from rootless.containers.inner import exec_runtime, prepare_container
 from rootless.containers.netattach import attach_network, userns_to_join
 from rootless.containers.plan import LaunchPlan
-from uidmap.unshare import fork_in_userns
+from uidmap.unshare import enter_userns
+from units.journalsend import MAX_MESSAGE, JournalSender
+from units.notify import notify
 
 
 def launch(plan_path: Path) -> int:
-    """Start the container described by ``plan_path``; returns once its runtime runs."""
+    """Run the container described by ``plan_path``: returns only on failure."""
     plan = LaunchPlan.from_json(plan_path.read_text())
-    pid = fork_in_userns(
+    if plan.hold_console and plan.console_socket:
+        hold_console(plan.console_socket)
+    if plan.tee_output and "JOURNAL_STREAM" not in os.environ:
+        # Attached (run, start -a): systemd sets JOURNAL_STREAM when output goes to the journal.
+        tee_output(dict(plan.log_fields))
+    enter_userns(
         plan.userns,
-        lambda: enter_container(plan),
         net=plan.network != "host",
         join=userns_to_join(plan),
-        before_release=lambda pid: attach_network(plan, pid),
+        after_map=lambda pid: attach_network(plan, pid),
     )
-    tmp = f"{plan.pidfile}.tmp"
-    Path(tmp).write_text(f"{pid}\n")
-    os.replace(tmp, plan.pidfile)
-    return 0
+    prepare_container(plan)
+    container_notifies = os.environ.pop("RCTL_CONTAINER_NOTIFY", "") == "1"
+    socket_path = os.environ.get("NOTIFY_SOCKET")
+    if socket_path and not container_notifies:
+        del os.environ["NOTIFY_SOCKET"]  # crun would wait for the container's READY=1
+        notify(socket_path, "READY=1")
+    exec_runtime(plan)
+    return 125  # not reached: exec_runtime replaces this process or raises
+
+
+def fork_aside() -> bool:
+    """Fork a process that is not our child (True in it, False here): this process becomes
+    crun, which must not find children it did not make (it would wait for them). The
+    intermediate child exits at once; the user manager, a subreaper, adopts the grandchild,
+    which stays in the unit's cgroup."""
+    middle = os.fork()
+    if middle == 0:  # pragma: no cover - the intermediate child
+        if os.fork() != 0:
+            os._exit(0)
+        return True
+    os.waitpid(middle, 0)
+    return False
+
+
+def tee_output(fields: dict[str, str]) -> None:
+    """An attached run: the unit's output is the CLI's terminal, so the journal would get
+    nothing. Put pipes between the container and it, and leave a process in the unit
+    (forked: nothing to start) that copies each stream to where it went and each line to
+    the journal, with the container's fields (``CONTAINER_NAME=``...). It outlives a killed
+    CLI (it stops writing to the terminal, not to the journal), ignores the unit's SIGTERM
+    to drain what is left, and ends when the container's side of the pipes closes. Only
+    attached runs have it."""
+    pipes = [os.pipe(), os.pipe()]
+    if not fork_aside():
+        for fd, (_, write_end) in zip((1, 2), pipes, strict=True):
+            os.dup2(write_end, fd)  # crun and the container inherit these
+        for read_end, write_end in pipes:
+            os.close(read_end)
+            os.close(write_end)
+        return
+    try:  # pragma: no cover - the tee process, covered by the integration tests
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        for _, write_end in pipes:
+            os.close(write_end)
+        copy_streams({pipes[0][0]: 1, pipes[1][0]: 2}, JournalSender(), fields)
+    finally:
+        os._exit(0)
+
+
+def copy_streams(streams: dict[int, int], journal: JournalSender, fields: dict[str, str]) -> None:
+    """Copy each readable fd to its terminal fd and its lines to the journal, until EOF."""
+    pending = {fd: b"" for fd in streams}
+    priority = {fd: "6" if out == 1 else "3" for fd, out in streams.items()}
+    alive = dict(streams)  # read fd -> terminal fd still writable (or -1)
+    while pending:
+        ready, _, _ = select.select(list(pending), [], [])
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if alive.get(fd, -1) >= 0 and data:
+                try:
+                    os.write(alive[fd], data)
+                except OSError:
+                    alive[fd] = -1  # the CLI is gone: the journal still gets everything
+            buffered = pending[fd] + data
+            *lines, rest = buffered.split(b"\n")
+            if not data and rest:
+                lines, rest = [*lines, rest], b""
+            while len(rest) > MAX_MESSAGE:
+                lines.append(rest[:MAX_MESSAGE])
+                rest = rest[MAX_MESSAGE:]
+            for line in lines:
+                journal.send({"MESSAGE": line, "PRIORITY": priority[fd], **fields})
+            if data:
+                pending[fd] = rest
+            else:
+                del pending[fd]
+                os.close(fd)
+
+
+def hold_console(path: str) -> None:
+    """``run -dt``: nobody is attached, yet the container's terminal needs a reader, or its
+    writes block and closing the master hangs it up. Leave a process in the unit (forked
+    from this one: nothing to start) that takes the master from crun and copies what the
+    container writes to the unit's output, the journal. It ends with the unit; only
+    containers with -t and -d have it (docker's and podman's keep conmon for every one)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    if not fork_aside():
+        listener.close()
+        return
+    try:  # pragma: no cover - the holder process, covered by the integration tests
+        listener.settimeout(60)
+        conn, _ = listener.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+        listener.close()
+        os.unlink(path)
+        while True:
+            try:
+                data = os.read(fds[0], 65536)
+            except OSError:  # EIO: the container's side is closed
+                break
+            if not data:
+                break
+            os.write(1, data)
+    finally:
+        os._exit(0)
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ class LaunchPlan:
     container_id: str
     uid_maps: tuple[tuple[int, int, int], ...]
     gid_maps: tuple[tuple[int, int, int], ...]
-    network: str  # pasta | none | host
+    network: str  # pasta | slirp4netns | none | host (a bridge network: see netattach)
     ports: tuple[tuple[str, str, int, int], ...]  # (protocol, host ip, host port, ctr port)
     pidfile: str
     bundle: str
@@ -29,6 +29,16 @@ class LaunchPlan:
     runtime_root: str
     rootfs: dict[str, Any]
     console_socket: str | None = None  # run -t: crun sends the terminal's master here
+    hold_console: bool = False  # run -dt: the launcher leaves a holder of the terminal
+    tee_output: bool = False  # attached runs (not -t): output to the CLI and the journal
+    log_fields: tuple[tuple[str, str], ...] = ()  # journal fields of the container's lines
+    network_options: tuple[str, ...] = ()  # pasta's argv / slirp4netns's KEY=VALUE
+    host_loopback: bool = False  # pasta: map the gateway address to the host's loopback
+    # Bridge networks (network == "bridge"): the store's network state and the rootless
+    # namespace's unit (rootless.networks.attach.NetworkPaths).
+    network_store: str = ""
+    network_state: str = ""
+    network_unit: str = ""
 
     def to_json(self) -> str:
         return json.dumps({k: getattr(self, k) for k in self.__slots__}, indent=1)
@@ -38,6 +48,7 @@ class LaunchPlan:
         raw = json.loads(text)
         for key in ("uid_maps", "gid_maps", "ports"):
             raw[key] = tuple(tuple(item) for item in raw[key])
+        raw["network_options"] = tuple(raw.get("network_options", ()))
         return cls(**raw)
 
     @property
