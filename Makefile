@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 TESTHOST := tests/host/testhost
 
-.PHONY: setup lint typecheck unit hostbuild integration test demo down clean-cache
+.PHONY: setup lint typecheck unit hostbuild integration test demo down clean-cache bench
 
 setup:
 	@tests/host/setup-host
@@ -33,6 +33,12 @@ demo: setup
 	$(TESTHOST) build
 	$(TESTHOST) run -- tests/host/demo
 	$(TESTHOST) down --all
+
+# rctl against podman in the nspawn tier (not part of `make test`; at most 30 minutes):
+# bench/results.json, bench/charts/ and bench/RESULTS.md. BENCH_ARGS go to bench/bench.py.
+BENCH_ARGS ?=
+bench: setup
+	bench/make-bench $(BENCH_ARGS)
 
 down:
 	$(TESTHOST) down --all

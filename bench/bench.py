@@ -3,271 +3,193 @@
 Each scenario runs rctl and podman interleaved (A B A B ...) after a warm-up round and
 reports the median and spread of each and the ratio rctl/podman. Machines here are noisy,
 so only ratios measured in one run, in one tier, are comparable. ``make bench`` runs this in
-the nspawn tier and writes ``bench/results.json`` and ``bench/RESULTS.md``.
+the nspawn tier; this program prints one JSON document on stdout (progress goes to stderr),
+which ``bench/report.py`` turns into ``bench/results.json``, charts and ``bench/RESULTS.md``.
+
+    python bench/bench.py [--rounds N] [--only SCENARIO ...] [--budget SECONDS]
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
+import shlex
 import shutil
-import statistics
-import subprocess
+import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
-REG = "127.0.0.1:5000"
+import lifecycle
+import memory
+import network
+import pulls
+import storage
+from kit import STORAGE_DRIVERS, Result, StepFailed, Tool, not_run, run_cmd, say
+
+Runner = Callable[[int, Path], list[Result]]
 
 
-@dataclass
-class Result:
+@dataclass(frozen=True)
+class Scenario:
+    """A scenario as ``--only`` names it, its default rounds, and its row if it can't run."""
+
     name: str
-    unit: str
-    rctl: float | None
-    podman: float | None
-    ratio: float | None
+    run: Runner
     rounds: int
-    tier: str
-    date: str
-    rctl_spread: float | None = None
-    podman_spread: float | None = None
+    title: str
+    group: str
+    unit: str
     target: str = ""
-    note: str = ""
 
 
-def sh(*argv: str, env: dict[str, str] | None = None) -> None:
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+# In the order they run, 10 rounds each after the warm-up: about 20 minutes in the nspawn
+# tier. --budget stops starting new ones before make bench can pass 30 minutes.
+SCENARIOS = [
+    Scenario("run-rm", lifecycle.run_rm, 10, "run --rm test/busybox true", "lifecycle", "s",
+             "ratio <= 0.5"),
+    Scenario("httpd", lifecycle.run_stop_rm, 10, "run -d + stop + rm test/httpd", "lifecycle",
+             "s"),
+    Scenario("pull-debian", partial(pulls.pull_cold, "test/debian"), 10,
+             "cold pull test/debian", "pull", "s", "ratio <= 0.8"),
+    Scenario("pull-big", partial(pulls.pull_cold, "test/big"), 10, "cold pull test/big", "pull",
+             "s", "ratio <= 0.8"),
+    Scenario("pull-warm", partial(pulls.pull_warm, "test/debian"), 10, "warm pull test/debian",
+             "pull", "s"),
+    Scenario("idle-rss", memory.idle_rss, 10, "extra RSS per idle container (20 running)",
+             "memory", "KiB", "ratio <= 0.3"),
+    Scenario("concurrent-50", lifecycle.concurrent_run, 10, "50 concurrent run -d", "lifecycle",
+             "s", "ratio <= 0.7"),
+    Scenario("ps-200", lifecycle.ps_many, 10, "ps -a with 200 containers", "lifecycle", "s",
+             "rctl <= 0.3"),
+    Scenario("iperf-slirp4netns", partial(network.port_throughput, "slirp4netns", base_port=15210),
+             10, "iperf3 host → container, -p, slirp4netns", "network", "Gbit/s",
+             "ratio >= 0.95"),
+    Scenario("iperf-pasta", partial(network.port_throughput, "pasta", base_port=15220), 10,
+             "iperf3 host → container, -p, pasta", "network", "Gbit/s", "ratio >= 0.95"),
+    *(
+        Scenario(f"fs-{driver}", partial(storage.driver_io, driver), 10,
+                 f"write inside the container, {driver}", "storage", "MiB/s")
+        for driver in STORAGE_DRIVERS
+    ),
+    Scenario("fs-host", storage.host_io, 10, "write in a host directory", "storage", "MiB/s"),
+]  # fmt: skip
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 
 
-class Tool:
-    """A store of its own for one tool, emptied between rounds."""
-
-    def __init__(self, name: str, root: Path) -> None:
-        self.name, self.root = name, root
-        self.env = {
-            **os.environ,
-            "XDG_DATA_HOME": str(root / "data"),
-            "XDG_CONFIG_HOME": str(root / "config"),
-        }
-
-    def argv(self, *args: str) -> list[str]:
-        if self.name == "podman":
-            return [
-                "podman",
-                "--root",
-                str(self.root / "storage"),
-                "--runroot",
-                str(self.root / "run"),
-                *args,
-            ]
-        return ["rctl", *args]
-
-    def run(self, *args: str) -> None:
-        sh(*self.argv(*args), env=self.env)
-
-    def reset(self) -> None:
-        if self.name == "podman" and self.root.exists():
-            # podman keeps its storage mounted; let it unmount and delete what it made.
-            subprocess.run([*self.argv("system", "reset", "-f")], check=False, env=self.env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        if self.root.exists():
-            unshare = ["podman", "unshare"] if self.name == "podman" else ["rctl", "unshare"]
-            subprocess.run([*unshare, "rm", "-rf", str(self.root)], check=False, env=self.env)
-        self.root.mkdir(parents=True, exist_ok=True)
-        # Deleting a store leaves its writeback to the disk: let it land before the next
-        # timed run, whichever tool that is, rather than slow it down.
-        os.sync()
+def version(argv: list[str], keyword: str = "") -> str:
+    """The first line of a ``--version`` output (the first naming ``keyword`` if given)."""
+    try:
+        lines = run_cmd(argv).strip().splitlines()
+    except StepFailed as exc:
+        return f"unknown ({exc})"
+    lines = [line for line in lines if keyword in line] or lines
+    return lines[0] if lines else "unknown"
 
 
-def measure(
-    rounds: int, steps: dict[str, tuple[Callable[[], None], Callable[[], None]]]
-) -> dict[str, list[float]]:
-    """Interleave the tools: for each round, each tool's (setup, timed action)."""
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for index in range(rounds + 1):  # round 0 is the warm-up
-        for name, (setup, action) in steps.items():
-            setup()
-            start = time.perf_counter()
-            action()
-            if index:
-                times[name].append(time.perf_counter() - start)
-    return times
-
-
-def summarize(
-    name: str, unit: str, times: dict[str, list[float]], tier: str, target: str
-) -> Result:
-    med = {k: statistics.median(v) for k, v in times.items()}
-    spread = {k: (max(v) - min(v)) for k, v in times.items()}
-    return Result(
-        name=name, unit=unit, rctl=med["rctl"], podman=med["podman"], ratio=med["rctl"] / med["podman"],
-        rounds=len(times["rctl"]), tier=tier, date=datetime.date.today().isoformat(),
-        rctl_spread=spread["rctl"], podman_spread=spread["podman"], target=target,
-    )  # fmt: skip
-
-
-def pull_cold(image: str, rounds: int, tier: str, work: Path) -> Result:
-    tools = {name: Tool(name, work / name) for name in ("rctl", "podman")}
-    steps = {
-        name: (tool.reset, lambda tool=tool: tool.run("pull", "-q", f"{REG}/{image}"))  # type: ignore[misc]
-        for name, tool in tools.items()
-    }
-    times = measure(rounds, steps)
-    for tool in tools.values():
-        tool.reset()
-    return summarize(f"cold pull {image}", "s", times, tier, "<= 0.8")
-
-
-def pull_warm(image: str, rounds: int, tier: str, work: Path) -> Result:
-    tools = {name: Tool(name, work / name) for name in ("rctl", "podman")}
-    for tool in tools.values():
-        tool.reset()
-        tool.run("pull", "-q", f"{REG}/{image}")
-    steps = {
-        name: (lambda: None, lambda tool=tool: tool.run("pull", "-q", f"{REG}/{image}"))  # type: ignore[misc]
-        for name, tool in tools.items()
-    }
-    times = measure(rounds, steps)
-    for tool in tools.values():
-        tool.reset()
-    return summarize(f"warm pull {image}", "s", times, tier, "")
-
-
-def run_rm(rounds: int, tier: str, work: Path) -> Result:
-    """``run --rm test/busybox true`` wall time, the image already present."""
-    tools = {name: Tool(name, work / name) for name in ("rctl", "podman")}
-    for tool in tools.values():
-        tool.reset()
-        tool.run("pull", "-q", f"{REG}/test/busybox")
-    steps = {
-        name: (
-            lambda: None,
-            lambda tool=tool: tool.run("run", "--rm", f"{REG}/test/busybox", "true"),
-        )  # type: ignore[misc]
-        for name, tool in tools.items()
-    }
-    times = measure(rounds, steps)
-    for tool in tools.values():
-        tool.reset()
-    return summarize("run --rm test/busybox true", "s", times, tier, "<= 0.5")
-
-
-def pids_of_user() -> set[int]:
+def environment() -> dict[str, str]:
+    """What the numbers were measured with; podman's store is checked to be overlay + crun."""
+    podman = Tool("podman", Path(tempfile.mkdtemp(prefix="rctl-bench-info-", dir=Path.home())))
+    fmt = "{{.Store.GraphDriverName}} {{.Host.OCIRuntime.Name}} {{.Host.NetworkBackend}}"
+    try:
+        driver, runtime, backend = podman.run("info", "--format", fmt).split()
+        podman.reset()
+    finally:
+        shutil.rmtree(podman.root, ignore_errors=True)
+    if (driver, runtime) != ("overlay", "crun"):
+        raise StepFailed(f"podman uses {driver} and {runtime}, not overlay and crun")
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
     return {
-        int(p.name)
-        for p in Path("/proc").iterdir()
-        if p.name.isdigit() and p.stat().st_uid == os.getuid()
+        "tier": os.environ.get("RCTL_TESTHOST", "unknown"),
+        "kernel": os.uname().release,
+        "cpus": str(os.cpu_count()),
+        "memory": f"{mem_kib // 1024} MiB",
+        "rctl": version(["rctl", "--version"]),
+        "podman": version(["podman", "--version"]),
+        "podman store": f"{driver} (native overlay unless a row says fuse-overlayfs), "
+        f"runtime {runtime}, network backend {backend}",
+        "crun": version(["crun", "--version"]),
+        "pasta": version(["dpkg-query", "-W", "-f", "passt ${Version}", "passt"]),
+        "slirp4netns": version(["slirp4netns", "--version"]),
+        "fuse-overlayfs": version(["fuse-overlayfs", "--version"], "fuse-overlayfs"),
+        "iperf3": version(["iperf3", "--version"]),
+        "default networks": "rctl: pasta; podman 4.3 rootless: slirp4netns",
     }
 
 
-def rss_kib(pids: set[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total
+def run_scenario(scenario: Scenario, rounds: int, work: Path) -> list[Result]:
+    """The scenario's rows; if it fails as a whole, one row saying why."""
+    say(f"{scenario.name} ({rounds} rounds)")
+    start = time.monotonic()
+    try:
+        results = scenario.run(rounds, work)
+    except StepFailed as exc:
+        say(f"{scenario.name} could not run: {exc}")
+        results = [not_run(scenario.title, scenario.group, scenario.unit, str(exc),
+                           scenario.target)]  # fmt: skip
+    except Exception as exc:  # a bug of the bench: keep the other scenarios' numbers
+        traceback.print_exc()
+        why = f"the bench failed: {type(exc).__name__}: {exc}"
+        results = [not_run(scenario.title, scenario.group, scenario.unit, why, scenario.target)]
+    say(f"{scenario.name} took {time.monotonic() - start:.0f} s")
+    return results
 
 
-def container_pids(tool: Tool) -> set[int]:
-    """Processes inside containers (their own): those in a child PID namespace of ours."""
-    own = os.readlink("/proc/self/ns/pid")
-    found = set()
-    for pid in pids_of_user():
-        try:
-            if os.readlink(f"/proc/{pid}/ns/pid") != own:
-                found.add(pid)
-        except OSError:
-            continue
-    return found
-
-
-def idle_rss(rounds: int, tier: str, work: Path, count: int = 20) -> Result:
-    """Extra RSS per idle ``run -d`` container: every process of the user that is not a
-    container's own and did not exist before, summed, divided by the number of containers."""
-    results: dict[str, list[float]] = {"rctl": [], "podman": []}
-    for name in ("rctl", "podman"):
-        tool = Tool(name, work / name)
-        tool.reset()
-        tool.run("pull", "-q", f"{REG}/test/busybox")
-        before = pids_of_user()
-        for _ in range(count):
-            tool.run("run", "-d", f"{REG}/test/busybox", "sleep", "600")
-        time.sleep(2)
-        extra = pids_of_user() - before - container_pids(tool)
-        results[name].append(rss_kib(extra) / count)
-        subprocess.run(
-            [*tool.argv("rm", "-f", "-a" if name == "podman" else "--all")],
-            env=tool.env,
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if name == "rctl":
-            ids = subprocess.run(
-                tool.argv("ps", "-aq"), env=tool.env, capture_output=True, text=True, check=False
-            ).stdout.split()
-            if ids:
-                subprocess.run(
-                    tool.argv("rm", "-f", *ids),
-                    env=tool.env,
-                    check=False,
-                    stdout=subprocess.DEVNULL,
-                )
-        tool.reset()
-    return summarize(
-        f"extra RSS per idle container ({count} running)", "KiB", results, tier, "<= 0.3"
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--rounds", type=int, help="rounds for every scenario (default: each its own)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="SCENARIO",
+        help=f"run only these (repeat or comma-separate): {', '.join(BY_NAME)}",
+    )
+    parser.add_argument("--budget", type=float, default=1500,
+                        help="seconds; scenarios that would start later are recorded as not run")  # fmt: skip
+    args = parser.parse_args(argv)
+    args.only = [name for item in args.only for name in item.split(",") if name]
+    unknown = [name for name in args.only if name not in BY_NAME]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r}; known: {', '.join(BY_NAME)}")
+    return args
 
 
-SCENARIOS: dict[str, Callable[[int, str, Path], Result]] = {
-    "run-rm": run_rm,
-    "idle-rss": idle_rss,
-    "pull-debian": lambda r, t, w: pull_cold("test/debian", r, t, w),
-    "pull-big": lambda r, t, w: pull_cold("test/big", r, t, w),
-    "pull-warm": lambda r, t, w: pull_warm("test/debian", r, t, w),
-}
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=Path("bench/out/results.json"))
-    parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS))
-    args = parser.parse_args()
-    tier = os.environ.get("RCTL_TESTHOST", "unknown")
-    results = []
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]
+    started = time.monotonic()
+    env = environment()
+    results: list[Result] = []
     work = Path(tempfile.mkdtemp(prefix="rctl-bench-", dir=Path.home()))
     try:
-        for name in args.scenarios:
-            print(f"bench: {name} ({args.rounds} rounds)", flush=True)
-            try:
-                result = SCENARIOS[name](args.rounds, tier, work)
-            except subprocess.CalledProcessError as exc:
-                reason = (
-                    exc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-                    if exc.stderr
-                    else []
-                )
-                result = Result(name, "s", None, None, None, 0, tier, datetime.date.today().isoformat(),
-                                note=f"could not run: {' '.join(exc.cmd[:3])}...: {' '.join(reason)}")  # fmt: skip
-            print(json.dumps(asdict(result)), flush=True)
-            results.append(asdict(result))
+        for scenario in chosen:
+            if time.monotonic() - started > args.budget:
+                why = f"the time budget ({args.budget:.0f} s) was spent before it started"
+                results.append(not_run(scenario.title, scenario.group, scenario.unit, why,
+                                       scenario.target))  # fmt: skip
+                continue
+            results += run_scenario(scenario, args.rounds or scenario.rounds, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    document = {
+        "command": shlex.join(["python", "bench/bench.py", *argv]),
+        "seconds": round(time.monotonic() - started),
+        "environment": env,
+        "results": [asdict(result) for result in results],
+    }
+    print(json.dumps(document, indent=2, ensure_ascii=False))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -46,6 +46,7 @@ class Settings:
     storage_driver: str | None = None
     runtime: str = "crun"
     network: str | None = None
+    host_loopback: bool = False  # [network] host_loopback: host.containers.internal
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,7 +73,15 @@ def load_settings(paths: Paths) -> Settings:
         storage_driver=raw.get("storage", {}).get("driver"),
         runtime=raw.get("engine", {}).get("runtime", "crun"),
         network=raw.get("network", {}).get("default"),
+        host_loopback=_network_bool(raw.get("network", {}), "host_loopback", path),
     )
+
+
+def _network_bool(table: dict[str, Any], key: str, path: Path) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise UsageError(f"{path}: [network] {key} must be true or false", hint=f"{key} = true")
+    return value
 
 
 def ensure_private_dir(path: Path) -> Path:

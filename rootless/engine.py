@@ -16,21 +16,17 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, ensure_private_dir, load_settings
+from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerStore
 from rootless.containers.service import ContainerService
-from rootless.doctor import Finding, run_checks
-from rootless.images.archive import image_record, import_rootfs, load, push, save
-from rootless.images.auth import lookup, remove_credentials, store_credentials
 from rootless.images.layerjob import Jobs, encode_jobs
 from rootless.images.manifest import host_platform, parse_platform
-from rootless.images.pull import Puller, PullRequest, unpack_missing
 from rootless.images.reference import parse_reference
-from rootless.images.registry import RegistryClient
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
 from rootless.models import PullEvent, PullOptions
@@ -38,6 +34,13 @@ from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.unshare import run_in_userns
 from uidmap.userns import current_user, load_plan
+
+if TYPE_CHECKING:
+    from rootless.definitions.service import DefinitionService
+    from rootless.doctor import Finding
+    from rootless.networks.service import NetworkService
+    from rootless.volumes.service import VolumeService
+    from rootless.volumes.userjob import VolumeJob
 
 
 class Engine:
@@ -65,10 +68,55 @@ class Engine:
             driver,
             self.run_layer_jobs,
             lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
-            lambda image: unpack_missing(
-                self.store, image.layers, self.run_layer_jobs, self.layer_format, _ignore
+            self.unpack_missing,
+            volumes=self.volumes,
+            network_defaults=NetworkDefaults(
+                self.settings.network or "pasta", self.settings.host_loopback
             ),
         )
+
+    @functools.cached_property
+    def volumes(self) -> VolumeService:
+        """Volume use cases (``rctl volume``; mounts of containers)."""
+        from rootless.volumes.service import VolumeService  # noqa: PLC0415 - start-up time
+
+        return VolumeService(
+            self.paths.data,
+            self.run_volume_jobs,
+            self.store.locked,
+            lambda ref: self.containers.remove(ref, force=True),
+        )
+
+    def unpack_missing(self, image: ImageRecord) -> None:
+        """Unpack the layers of ``image`` that the storage driver in use lacks."""
+        from rootless.images.pull import unpack_missing  # noqa: PLC0415 - imported when used
+
+        unpack_missing(self.store, image.layers, self.run_layer_jobs, self.layer_format, _ignore)
+
+    @property
+    def networks(self) -> NetworkService:
+        """Bridge network use cases (``rctl network``); they share the containers' store."""
+        return self.containers.networks
+
+    @functools.cached_property
+    def definitions(self) -> DefinitionService:
+        """Definition use cases (``rctl apply``, ``down``, ``generate systemd``, units)."""
+        from rootless.definitions.service import DefinitionService  # noqa: PLC0415
+
+        return DefinitionService(
+            self.containers,
+            self.images,
+            lambda: self.volumes,
+            lambda: self.networks,
+            self.paths.config.parent,
+        )
+
+    def healthcheck_run(self, ref: str) -> tuple[bool, str]:
+        """``rctl healthcheck run``: one check now; whether it passed, and the health."""
+        from rootless.containers.health import run_check  # noqa: PLC0415 - start-up time
+
+        state = run_check(self.containers, ref)
+        return state.log[-1]["ExitCode"] == 0, state.status
 
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""
@@ -77,6 +125,8 @@ class Engine:
 
     def doctor(self) -> list[Finding]:
         """``rctl doctor``: what this host lacks, each with its fix."""
+        from rootless.doctor import run_checks  # noqa: PLC0415 - start-up time
+
         return run_checks()
 
     def images_in_use(self) -> set[str]:
@@ -108,6 +158,21 @@ class Engine:
                 hint="run with --debug for details; 'rctl doctor' checks the host",
             )
 
+    def run_volume_jobs(self, jobs: Sequence[VolumeJob]) -> None:
+        """Run volume jobs (``:U`` chown, copy-up, removal) inside the user namespace."""
+        from rootless.volumes.userjob import encode_jobs as encode_volume_jobs  # noqa: PLC0415
+
+        if not jobs:
+            return
+        argv = [sys.executable, "-I", "-m", "rootless.volumes.userjob", encode_volume_jobs(jobs)]
+        result = run_in_userns(argv, self.userns_plan, capture_output=True)
+        if result.returncode != 0:
+            said = last_line(result.stderr or b"") or f"exit {result.exit_code}"
+            raise ExternalError(
+                f"volume work in the user namespace failed: {said}",
+                hint="run with --debug for details; 'rctl doctor' checks the host",
+            )
+
     def unshare(self, argv: Sequence[str]) -> int:
         """``rctl unshare CMD``: run CMD in the user's namespace, as uid 0 there."""
         command = list(argv) or [os.environ.get("SHELL", "/bin/sh")]
@@ -118,13 +183,16 @@ class Engine:
 
     def pull(self, options: PullOptions, events: Callable[[PullEvent], None]) -> ImageRecord:
         """Pull an image (short names through the search registries)."""
+        from rootless.images.pull import Puller, PullRequest  # noqa: PLC0415 - start-up time
+
         platform = parse_platform(options.platform) if options.platform else host_platform()
         puller = Puller(self.store, self.settings, self.run_layer_jobs, events, self.layer_format)
         return puller.pull(PullRequest(options.name, platform, options.tls_verify))
 
     def login(self, registry: str, username: str, password: str, tls_verify: bool | None) -> Path:
         """Check the credentials against the registry, then store them (auth.json, 0600)."""
-        from rootless.images.auth import Credentials  # noqa: PLC0415
+        from rootless.images.auth import Credentials, store_credentials  # noqa: PLC0415
+        from rootless.images.registry import RegistryClient  # noqa: PLC0415 - start-up time
 
         credentials = Credentials(username, password)
         with RegistryClient(
@@ -138,6 +206,8 @@ class Engine:
 
     def logout(self, registry: str) -> bool:
         """Forget the credentials of ``registry``; False when there were none."""
+        from rootless.images.auth import remove_credentials  # noqa: PLC0415 - start-up time
+
         return remove_credentials(registry)
 
     def resolve_name(self, name: str) -> str:
@@ -149,6 +219,9 @@ class Engine:
     def _store_loaded(
         self, manifest: bytes, media_type: str, names: tuple[str, ...]
     ) -> ImageRecord:
+        from rootless.images.archive import image_record  # noqa: PLC0415 - imported when used
+        from rootless.images.pull import unpack_missing  # noqa: PLC0415
+
         record = image_record(self.store, manifest, media_type)
         unpack_missing(self.store, record.layers, self.run_layer_jobs, self.layer_format, _ignore)
         stored = self.store.add_image(record, None, None)
@@ -158,6 +231,8 @@ class Engine:
 
     def save(self, names: Sequence[str], output: IO[bytes], fmt: str) -> None:
         """``rctl save``: images (by name or ID) into one archive."""
+        from rootless.images.archive import save  # noqa: PLC0415 - start-up time
+
         chosen = []
         for name in names:
             image = self.images.get(name)
@@ -167,6 +242,8 @@ class Engine:
 
     def load(self, source: IO[bytes]) -> list[ImageRecord]:
         """``rctl load``: every image of a docker-archive or oci-archive."""
+        from rootless.images.archive import load  # noqa: PLC0415 - start-up time
+
         with self.store.locked():
             return [
                 self._store_loaded(item.manifest, item.manifest_media_type, item.names)
@@ -177,6 +254,8 @@ class Engine:
         self, source: IO[bytes], name: str | None, changes: Sequence[str], message: str
     ) -> ImageRecord:
         """``rctl import``: a root filesystem tarball as a one-layer image."""
+        from rootless.images.archive import import_rootfs  # noqa: PLC0415 - start-up time
+
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         arch = host_platform().architecture
         with self.store.locked():
@@ -190,6 +269,10 @@ class Engine:
         progress: Callable[[str, str], None],
     ) -> str:  # fmt: skip
         """``rctl push``: upload an image; returns the manifest digest."""
+        from rootless.images.archive import push  # noqa: PLC0415 - start-up time
+        from rootless.images.auth import lookup  # noqa: PLC0415 - start-up time
+        from rootless.images.registry import RegistryClient  # noqa: PLC0415 - start-up time
+
         image = self.images.get(name)
         ref = parse_reference(destination or name)
         with RegistryClient(

@@ -110,8 +110,26 @@ class RunOptions:
     stop_signal: str | None = None
     publish: tuple[str, ...] = ()
     network: str | None = None
+    networks: tuple[str, ...] = ()  # several --network NAME (bridge networks); one is `network`
+    network_aliases: tuple[str, ...] = ()  # --network-alias, on every bridge network
+    links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
+    publish_all: bool = False  # -P: every port the image exposes, on random host ports
+    add_host: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_option: tuple[str, ...] = ()
     storage_driver: str | None = None
     console_socket: str | None = None  # -t: where crun sends the terminal's master side
+    volumes: tuple[str, ...] = ()  # -v [SOURCE:]DEST[:OPTIONS]
+    mounts: tuple[str, ...] = ()  # --mount type=...,src=...,dst=...
+    volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
+    health_cmd: str | None = None  # --health-cmd: a shell command, or a JSON array (CMD form)
+    health_interval: str | None = None  # --health-interval 30s
+    health_timeout: str | None = None
+    health_retries: int | None = None
+    health_start_period: str | None = None
+    health_on_failure: str | None = None  # none | restart (podman's kill/stop not offered)
+    no_healthcheck: bool = False  # --no-healthcheck: not even the image's HEALTHCHECK
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +145,49 @@ class ContainerSummary:
     status: str  # docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"
     exit_code: int | None
     ports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionAction:
+    """One step of ``rctl apply`` / ``rctl down``: ``verb`` create | recreate | start | keep |
+    remove, ``kind`` container | volume | network, ``keys`` what changed (recreate)."""
+
+    verb: str
+    kind: str
+    name: str
+    keys: tuple[str, ...] = ()
+    container_id: str = ""
+
+    def describe(self) -> str:
+        """``recreate container web (image, ports)``."""
+        text = f"{self.verb} {self.kind} {self.name}"
+        if self.keys:
+            text += f" ({', '.join(self.keys)})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkCreateOptions:
+    """``rctl network create``."""
+
+    name: str
+    subnet: str | None = None
+    gateway: str | None = None
+    internal: bool = False
+    labels: tuple[str, ...] = ()
+    driver: str = "bridge"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSummary:
+    """One row of ``rctl network ls``."""
+
+    id: str
+    name: str
+    driver: str
+    subnet: str
+    gateway: str
+    internal: bool
+    labels: dict[str, str]
+    created: float
+    bridge: str

@@ -36,7 +36,9 @@ SHORT: dict[str, str] = {
     "rename": "containers:rename",
     "top": "containers:top",
     "inspect": "containers:inspect",
+    "port": "ports:port",
     "doctor": "containers:doctor",
+    "cp": "containers:cp",
     "pull": "images:pull",
     "images": "images:images",
     "tag": "images:tag",
@@ -49,6 +51,8 @@ SHORT: dict[str, str] = {
     "load": "images:load",
     "import": "images:import_",
     "push": "images:push",
+    "apply": "definitions:apply",
+    "down": "definitions:down",
 }
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "container": (
@@ -56,11 +60,14 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         {
             **{name: SHORT[name] for name in (
                 "run", "create", "start", "stop", "restart", "kill", "rm", "logs", "wait",
-                "exec", "pause", "unpause", "rename", "top")},
+                "exec", "pause", "unpause", "rename", "top", "cp")},
             "ls": "containers:ps",
             "ps": "containers:ps",
             "inspect": "containers:container_inspect",
             "prune": "containers:container_prune",
+            "run-unit": "definitions:run_unit",
+            "stopped-unit": "definitions:stopped_unit",
+            "port": "ports:port",
         },
     ),
     "image": (
@@ -79,7 +86,34 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "push": "images:push",
         },
     ),
+    "network": (
+        "Manage bridge networks.",
+        {
+            "create": "networks:create",
+            "ls": "networks:ls",
+            "list": "networks:ls",
+            "inspect": "networks:inspect",
+            "rm": "networks:rm",
+            "prune": "networks:prune",
+            "connect": "networks:connect",
+            "disconnect": "networks:disconnect",
+        },
+    ),
     "system": ("Manage rctl itself.", {"df": "images:system_df"}),
+    "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),
+    "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),
+    "volume": (
+        "Manage volumes.",
+        {
+            "create": "volumes:create",
+            "ls": "volumes:ls",
+            "list": "volumes:ls",
+            "inspect": "volumes:inspect",
+            "rm": "volumes:rm",
+            "remove": "volumes:rm",
+            "prune": "volumes:prune",
+        },
+    ),
 }  # fmt: skip
 
 

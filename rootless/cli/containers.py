@@ -39,6 +39,24 @@ RUN_OPTIONS = [
     click.option("-l", "--label", "labels", multiple=True, help="Set a label (KEY=VALUE)."),
     click.option("--read-only", is_flag=True, help="Mount the root filesystem read-only."),
     click.option("--tmpfs", multiple=True, help="Mount a tmpfs (PATH[:OPTIONS])."),
+    click.option(
+        "-v",
+        "--volume",
+        "volumes",
+        multiple=True,
+        help="Mount a host path or volume: [SOURCE:]/PATH[:ro|rw][,U][,z].",
+    ),
+    click.option(
+        "--mount",
+        "mounts",
+        multiple=True,
+        help="Mount: type=bind|volume|tmpfs,src=...,dst=...[,readonly].",
+    ),
+    click.option(
+        "--volumes-from",
+        multiple=True,
+        help="Mount another container's volumes: CONTAINER[:ro|rw].",
+    ),
     click.option("--cap-add", multiple=True, help="Add a capability."),
     click.option("--cap-drop", multiple=True, help="Drop a capability."),
     click.option(
@@ -70,7 +88,32 @@ RUN_OPTIONS = [
     click.option(
         "-p", "--publish", multiple=True, help="[HOSTIP:][HOSTPORT:]CONTAINERPORT[/PROTO]."
     ),
-    click.option("--network", "--net", "network", help="pasta (default), none or host."),
+    click.option(
+        "-P", "--publish-all", is_flag=True, help="Publish every exposed port to a random port."
+    ),
+    click.option(
+        "--network",
+        "--net",
+        "network",
+        multiple=True,
+        help="pasta[:OPTS], slirp4netns[:OPTS], none, host (default: rctl.toml, else pasta), "
+        "or bridge networks' names (repeat for several).",
+    ),
+    click.option(
+        "--network-alias", "network_aliases", multiple=True, help="Another name on its networks."
+    ),
+    click.option("--link", "links", multiple=True, help="NAME[:ALIAS]: reach NAME as ALIAS."),
+    click.option("--add-host", multiple=True, help="Add NAME:IP (or NAME:host-gateway) to hosts."),
+    click.option("--dns", multiple=True, help="Set a DNS server."),
+    click.option("--dns-search", multiple=True, help="Set a DNS search domain."),
+    click.option("--dns-option", multiple=True, help="Set a resolv.conf option."),
+    click.option("--health-cmd", help="Healthcheck command (shell), or a JSON array."),
+    click.option("--health-interval", help="Time between healthchecks (default 30s)."),
+    click.option("--health-timeout", help="A healthcheck running longer fails (default 30s)."),
+    click.option("--health-retries", type=int, help="Failures in a row that mean unhealthy."),
+    click.option("--health-start-period", help="Failures don't count before this (e.g. 1m)."),
+    click.option("--health-on-failure", help="none, or restart the unhealthy container."),
+    click.option("--no-healthcheck", is_flag=True, help="No healthcheck, not even the image's."),
 ]
 
 
@@ -83,6 +126,11 @@ def with_run_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def run_options(image: str, command: tuple[str, ...], **kw: object) -> RunOptions:
+    # --network repeats (podman): one value is `network`, several are bridge networks.
+    given = kw.pop("network", None)
+    values: tuple[str, ...] = tuple(given) if isinstance(given, tuple) else ()
+    kw["network"] = values[0] if len(values) == 1 else None
+    kw["networks"] = values if len(values) > 1 else ()
     return RunOptions(image=image, command=command, **kw)  # type: ignore[arg-type]
 
 
@@ -104,8 +152,6 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: objec
         socket_path = eng.console_socket_path()
         console = ConsoleRelay(socket_path, options.interactive)
         options = dataclasses.replace(options, console_socket=str(socket_path))
-    elif options.tty:
-        raise click.UsageError("-t with -d is not supported yet: nothing would hold the terminal")
 
     def forward(unit: str) -> None:
         if console is not None:
@@ -203,7 +249,7 @@ def kill(ctx: click.Context, containers: tuple[str, ...], sig: str) -> None:
 def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bool) -> None:
     """Remove containers."""
     for ref in containers:
-        engine(ctx).containers.remove(ref, force=force)
+        engine(ctx).containers.remove(ref, force=force, volumes=volumes)
         click.echo(ref)
 
 
@@ -318,10 +364,22 @@ def container_inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
 def exec_(ctx: click.Context, interactive: bool, tty: bool, env: tuple[str, ...], user: str | None,
           workdir: str | None, container: str, command: tuple[str, ...]) -> None:  # fmt: skip
     """Run a command in a running container."""
+    eng = engine(ctx)
+    console = None
     if tty:
-        raise click.UsageError("-t/--tty is not supported yet; run without it")
-    code = engine(ctx).containers.exec(container, command, env=env, user=user, workdir=workdir,
-                                       interactive=interactive)  # fmt: skip
+        if interactive and not sys.stdin.isatty():
+            raise click.UsageError("the input device is not a TTY: drop -t, or run from a terminal")
+        socket_path = eng.console_socket_path()
+        console = ConsoleRelay(socket_path, interactive)
+    try:
+        code = eng.containers.exec(
+            container, command, env=env, user=user, workdir=workdir, interactive=interactive,
+            console_socket=str(console.path) if console else None,
+            started=console.attach if console else None,
+        )  # fmt: skip
+    finally:
+        if console is not None:
+            console.close()
     ctx.exit(code)
 
 
@@ -352,6 +410,21 @@ def unpause(ctx: click.Context, containers: tuple[str, ...]) -> None:
 def rename(ctx: click.Context, container: str, new_name: str) -> None:
     """Rename a container."""
     engine(ctx).containers.rename(container, new_name)
+
+
+@click.command("cp")
+@click.argument("source")
+@click.argument("destination")
+@click.option("-a", "--archive", is_flag=True, help="Keep owners (default: root of the container).")
+@click.pass_context
+def cp(ctx: click.Context, source: str, destination: str, archive: bool) -> None:
+    """Copy files between a container and the host.
+
+    rctl cp CONTAINER:SRC DEST, or rctl cp SRC CONTAINER:DEST. Paths in the container
+    start at its root and resolve as the container sees them (symbolic links included);
+    SRC/. copies a directory's contents.
+    """
+    engine(ctx).containers.copy(source, destination, archive=archive)
 
 
 @click.command("prune")

@@ -2,20 +2,68 @@
 
 Called by the launcher (:mod:`rootless.containers.launch`) once the namespaces exist and are
 mapped, with the pid of a process inside them. Whatever starts here (pasta, slirp4netns)
-runs in the container's unit, so it ends with it.
+runs in the container's unit, so it ends with it: pasta daemonizes, slirp4netns is started
+in a session of its own (see :mod:`netns.slirp4netns`); both stay in the unit's cgroup,
+which systemd kills whole when the unit stops (also after ``kill -9`` of the container).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from netns.pasta import PortMapping, Protocol, start_pasta
+from netns.slirp4netns import start_slirp4netns
+from rootless.containers.netmode import PASTA_DNS_FORWARD, parse_slirp_options
 from rootless.containers.plan import LaunchPlan
+
+if TYPE_CHECKING:
+    from rootless.networks.attach import NetworkPaths
 
 
 def attach_network(plan: LaunchPlan, pid: int) -> None:
     """Give ``pid``'s network namespace the network ``plan`` names (none/host: nothing)."""
     if plan.network == "pasta":
-        ports = [PortMapping(h, c, Protocol(p), ip) for p, ip, h, c in plan.ports]
-        start_pasta(pid, ports)
+        attach_pasta(plan, pid)
+    elif plan.network == "slirp4netns":
+        attach_slirp4netns(plan, pid)
+    elif plan.network == "bridge":
+        from rootless.networks.attach import attach  # noqa: PLC0415 - bridged containers only
+
+        attach(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id, pid, plan.ports)
+
+
+def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
+    """The plan's published ports as the network adapter's values."""
+    return [PortMapping(h, c, Protocol(p), ip) for p, ip, h, c in plan.ports]
+
+
+def attach_pasta(plan: LaunchPlan, pid: int) -> None:
+    """pasta with the published ports; DNS sent to 169.254.1.1 goes to the host's resolver."""
+    extra = ("--dns-forward", PASTA_DNS_FORWARD, *plan.network_options)
+    start_pasta(pid, port_mappings(plan), extra=extra, map_host_loopback=plan.host_loopback)
+
+
+def slirp4netns_socket(plan: LaunchPlan) -> Path:
+    """The API socket's path: in the runtime directory, short enough for sun_path."""
+    return Path(plan.runtime_root).parent / f"slirp4netns-{plan.container_id[:16]}.sock"
+
+
+def attach_slirp4netns(plan: LaunchPlan, pid: int) -> None:
+    """slirp4netns as the port handler: ports are added through its API socket, which is
+    removed again once they are (nothing else talks to it)."""
+    socket_path = slirp4netns_socket(plan)
+    start_slirp4netns(
+        pid,
+        parse_slirp_options(plan.network_options),
+        port_mappings(plan),
+        api_socket=str(socket_path),
+        log_file=str(Path(plan.bundle) / "slirp4netns.log"),
+    )
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)
 
 
 def userns_to_join(plan: LaunchPlan) -> str | None:
@@ -26,5 +74,25 @@ def userns_to_join(plan: LaunchPlan) -> str | None:
     moved between the two network namespaces. Called by the launcher before the
     container's namespaces are made.
     """
-    del plan
-    return None
+    if plan.network != "bridge":
+        return None
+    from rootless.networks.attach import reserve  # noqa: PLC0415 - bridged containers only
+
+    return reserve(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id)
+
+
+def detach_network(plan: LaunchPlan) -> None:
+    """After the container stopped (its unit's ``ExecStopPost=``): leave its bridge
+    networks, stopping the rootless network namespace when it was the last one there."""
+    if plan.network != "bridge":
+        return
+    from rootless.networks.attach import detach  # noqa: PLC0415 - bridged containers only
+
+    detach(bridge_paths(plan), plan.container_id)
+
+
+def bridge_paths(plan: LaunchPlan) -> NetworkPaths:
+    """Where the plan's store keeps its bridge networks' state."""
+    from rootless.networks.attach import NetworkPaths  # noqa: PLC0415
+
+    return NetworkPaths(Path(plan.network_store), Path(plan.network_state), plan.network_unit)

@@ -52,7 +52,7 @@ from the unit (systemd's default 1024 soft). Other limits are inherited.
 **--init.** A static init (catatonit or tini) bind-mounted read-only at
 ``/run/rctl-init`` runs as PID 1 with the command after ``--``. The engine finds it and
 passes ``init_path``; without one, ``--init`` is refused.
-TODO: ship or locate a static catatonit in packaging, so --init works without it installed.
+The engine looks for catatonit where podman and the distributions put it (``find_init``).
 
 ``tests/integration/test_ocispec_crun.py`` runs these configs with the test host's crun
 1.8.1, in both user-namespace modes.

@@ -1,102 +1,222 @@
 """``-p/--publish`` in docker's syntax: ``[hostIP:][hostPort:]containerPort[/tcp|/udp]``,
-ranges (``8000-8010:80-90``), and a random host port when only the container's is given."""
+ranges (``8000-8010:80-90``), and a random host port when only the container's is given.
+
+The rules are docker's (``github.com/docker/go-connections/nat.ParsePortSpec``): host and
+container ranges have the same length, except that a host range with a single container
+port means "any free port of that range"; host port 0 or none means a random free port.
+Every host port is chosen when the container is created and recorded, so ``rctl port``,
+``ps`` and a restart all see the same one.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable, Sequence
 
-from rctlbase.errors import UsageError
+from rctlbase.errors import NotFoundError, UsageError
 
 Port = tuple[str, str, int, int]  # (protocol, host ip, host port, container port)
+PROTOCOLS = ("tcp", "udp")
+_SYNTAX = "-p [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]"
 
 
-def _port(text: str, spec: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+def _port(text: str, spec: str, *, zero: bool = False) -> int:
+    if not text.isdigit() or not (0 if zero else 1) <= int(text) <= 65535:
         raise UsageError(
             f"invalid port {text!r} in --publish {spec}",
-            hint="ports are 1-65535: -p [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]",
+            hint=f"ports are 1-65535: {_SYNTAX}",
         )
     return int(text)
 
 
-def _range(text: str, spec: str) -> list[int]:
+def _range(text: str, spec: str, *, zero: bool = False) -> tuple[int, int]:
     first, sep, last = text.partition("-")
-    start = _port(first, spec)
+    start = _port(first, spec, zero=zero)
     end = _port(last, spec) if sep else start
     if end < start:
         raise UsageError(f"invalid port range {text!r} in --publish {spec}", hint="write LOW-HIGH")
-    return list(range(start, end + 1))
+    return start, end
+
+
+def _family(host_ip: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+
+
+def _bindable(protocol: str, host_ip: str, port: int) -> OSError | None:
+    """None when ``port`` can be bound now on ``host_ip``, else the bind's error."""
+    kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
+    with socket.socket(_family(host_ip), kind) as s:
+        if kind == socket.SOCK_STREAM:
+            # As the port handlers do: a port in TIME_WAIT is free, one with a listener isn't.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host_ip or "0.0.0.0", port))  # noqa: S104 - asking the kernel, not serving
+        except OSError as exc:
+            return exc
+    return None
 
 
 def free_port(protocol: str, host_ip: str) -> int:
     """A port the kernel says is free now (docker's behaviour for ``-p 80``)."""
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, kind) as s:
+    with socket.socket(_family(host_ip), kind) as s:
         s.bind((host_ip or "0.0.0.0", 0))  # noqa: S104 - asking the kernel, not serving
         return int(s.getsockname()[1])
 
 
-def parse_publish(spec: str) -> list[Port]:
-    """Expand one ``-p`` value into single port mappings."""
+def _free_in_range(protocol: str, host_ip: str, low: int, high: int, spec: str) -> int:
+    for port in range(low, high + 1):
+        if _bindable(protocol, host_ip, port) is None:
+            return port
+    raise UsageError(
+        f"--publish {spec}: no free {protocol} port in {low}-{high}",
+        hint="widen the range or stop what listens there",
+    )
+
+
+def _split(spec: str) -> tuple[str, str, str, str]:
+    """``spec`` as (host ip, host port(s), container port(s), protocol), like splitParts."""
     body, _, protocol = spec.partition("/")
-    protocol = protocol or "tcp"
-    if protocol not in ("tcp", "udp"):
+    if body.startswith("["):  # [::1]:8080:80
+        end = body.find("]")
+        if end < 0 or body[end + 1 : end + 2] != ":":
+            raise UsageError(f"invalid host IP in --publish {spec}", hint="write [IPV6]:PORT:PORT")
+        host_ip, rest = body[1:end], body[end + 2 :]
+        host_port, sep, ctr = rest.rpartition(":")
+        if not sep:
+            raise UsageError(f"invalid --publish {spec}", hint=_SYNTAX)
+        return host_ip, host_port, ctr, protocol
+    parts = body.split(":")
+    if len(parts) == 1:
+        return "", "", parts[0], protocol
+    if len(parts) == 2:
+        return "", parts[0], parts[1], protocol
+    return ":".join(parts[:-2]), parts[-2], parts[-1], protocol
+
+
+def parse_publish(spec: str) -> list[Port]:
+    """Expand one ``-p`` value into single port mappings, host ports chosen."""
+    host_ip, host_part, ctr_part, protocol = _split(spec)
+    protocol = (protocol or "tcp").lower()
+    if protocol not in PROTOCOLS:
         raise UsageError(
             f"invalid protocol {protocol!r} in --publish {spec}", hint="use /tcp or /udp"
         )
-    host_ip = ""
-    if body.startswith("["):  # [::1]:8080:80
-        end = body.find("]")
-        host_ip, body = body[1:end], body[end + 2 :]
-    else:
-        parts = body.split(":")
-        if len(parts) == 3:
-            host_ip, body = parts[0], ":".join(parts[1:])
     if host_ip:
         try:
-            ipaddress.ip_address(host_ip)
+            host_ip = str(ipaddress.ip_address(host_ip))
         except ValueError:
             raise UsageError(
                 f"invalid host IP {host_ip!r} in --publish {spec}", hint="give an IP address"
             ) from None
-    host_part, sep, ctr_part = body.rpartition(":")
-    if not sep:
-        host_part, ctr_part = "", body
-    ctr_ports = _range(ctr_part, spec)
-    if not host_part:
+    if not ctr_part:
+        raise UsageError(f"no container port in --publish {spec}", hint=_SYNTAX)
+    ctr_low, ctr_high = _range(ctr_part, spec)
+    ctr_ports = range(ctr_low, ctr_high + 1)
+    if not host_part or host_part == "0":
         return [(protocol, host_ip, free_port(protocol, host_ip), p) for p in ctr_ports]
-    host_ports = _range(host_part, spec)
-    if len(host_ports) != len(ctr_ports):
-        raise UsageError(
-            f"--publish {spec}: {len(host_ports)} host ports for {len(ctr_ports)} container ports",
-            hint="give ranges of the same length",
-        )
-    return [(protocol, host_ip, h, c) for h, c in zip(host_ports, ctr_ports, strict=True)]
+    low, high = _range(host_part, spec)
+    if high - low != ctr_high - ctr_low:
+        if ctr_low != ctr_high:
+            raise UsageError(
+                f"--publish {spec}: {high - low + 1} host ports for {len(ctr_ports)} "
+                "container ports",
+                hint="give ranges of the same length (or one container port for a host range)",
+            )
+        # docker: a host range for one container port is where to pick a free port.
+        return [(protocol, host_ip, _free_in_range(protocol, host_ip, low, high, spec), ctr_low)]
+    return [(protocol, host_ip, low + i, p) for i, p in enumerate(ctr_ports)]
 
 
-def check_available(ports: list[Port]) -> None:
+def parse_exposed(exposed: Iterable[str]) -> list[tuple[str, int]]:
+    """An image's ``ExposedPorts`` keys (``80/tcp``, ``53/udp``, ``8000-8002``) as
+    (protocol, container port) pairs; ones rctl can't publish (sctp) are left out."""
+    found: list[tuple[str, int]] = []
+    for key in exposed:
+        number, _, protocol = key.partition("/")
+        protocol = (protocol or "tcp").lower()
+        first, _, last = number.partition("-")
+        if protocol not in PROTOCOLS or not first.isdigit() or not (last or first).isdigit():
+            continue
+        found += [(protocol, p) for p in range(int(first), int(last or first) + 1)]
+    return found
+
+
+def publish_all(exposed: Iterable[str], published: Sequence[Port]) -> list[Port]:
+    """``-P``: every exposed port not published already, each on a random host port."""
+    taken = {(protocol, ctr) for protocol, _, _, ctr in published}
+    return [
+        (protocol, "", free_port(protocol, ""), ctr)
+        for protocol, ctr in parse_exposed(exposed)
+        if (protocol, ctr) not in taken
+    ]
+
+
+def check_available(ports: Sequence[Port]) -> None:
     """Fail before anything starts when a host port is taken, naming it."""
-    seen: set[tuple[str, int]] = set()
+    seen: dict[tuple[str, int], set[str]] = {}
     for protocol, host_ip, host_port, _ in ports:
-        if (protocol, host_port) in seen:
+        ips = seen.setdefault((protocol, host_port), set())
+        wildcard = {"", "0.0.0.0", "::"}  # noqa: S104 - comparing, not binding
+        if host_ip in ips or (ips and (host_ip in wildcard or ips & wildcard)):
             raise UsageError(
                 f"host port {host_port}/{protocol} is published twice",
                 hint="publish each host port once",
             )
-        seen.add((protocol, host_port))
-        kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind((host_ip or "0.0.0.0", host_port))  # noqa: S104
-            except OSError as exc:
-                raise UsageError(
-                    f"host port {host_port}/{protocol} is already in use ({exc.strerror})",
-                    hint="choose another host port, or stop what listens there",
-                ) from exc
+        ips.add(host_ip)
+        error = _bindable(protocol, host_ip, host_port)
+        if error is not None:
+            where = f"{host_ip}:" if host_ip else ""
+            raise UsageError(
+                f"host port {where}{host_port}/{protocol} is already in use ({error.strerror})",
+                hint="choose another host port, or stop what listens there",
+            ) from error
+
+
+def _host(host_ip: str) -> str:
+    shown = host_ip or "0.0.0.0"  # noqa: S104 - display only
+    return f"[{shown}]" if ":" in shown else shown
 
 
 def describe(port: Port) -> str:
     """``0.0.0.0:8080->80/tcp`` as docker ps shows it."""
     protocol, host_ip, host_port, ctr_port = port
-    return f"{host_ip or '0.0.0.0'}:{host_port}->{ctr_port}/{protocol}"  # noqa: S104 - display only
+    return f"{_host(host_ip)}:{host_port}->{ctr_port}/{protocol}"
+
+
+def port_lines(ports: Sequence[Port], private: str | None = None, *, name: str = "") -> list[str]:
+    """``rctl port``'s lines: ``80/tcp -> 0.0.0.0:8080`` (docker's format), or only the
+    host addresses of ``private`` (``80`` or ``80/udp``) as ``0.0.0.0:8080``."""
+    ordered = sorted(ports, key=lambda p: (p[3], p[0], p[2]))
+    if private is None:
+        return [f"{c}/{proto} -> {_host(ip)}:{h}" for proto, ip, h, c in ordered]
+    number, _, protocol = private.partition("/")
+    protocol = (protocol or "tcp").lower()
+    if not number.isdigit() or protocol not in PROTOCOLS:
+        raise UsageError(f"invalid port {private!r}", hint="give PORT or PORT/tcp or PORT/udp")
+    lines = [
+        f"{_host(ip)}:{h}" for proto, ip, h, c in ordered if (c, proto) == (int(number), protocol)
+    ]
+    if not lines:
+        raise NotFoundError(
+            f"no public port '{number}/{protocol}' published for {name or 'the container'}",
+            hint="'rctl port CONTAINER' lists what is published",
+        )
+    return lines
+
+
+def network_settings_ports(
+    ports: Sequence[Port], exposed: Iterable[str] = ()
+) -> dict[str, list[dict[str, str]] | None]:
+    """inspect's ``NetworkSettings.Ports`` (and ``HostConfig.PortBindings``) as docker has
+    them: ``{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}``, exposed but
+    unpublished ports mapped to null."""
+    result: dict[str, list[dict[str, str]] | None] = {
+        f"{ctr}/{protocol}": None for protocol, ctr in parse_exposed(exposed)
+    }
+    for protocol, host_ip, host_port, ctr in sorted(ports, key=lambda p: (p[3], p[0])):
+        entry = {"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)}  # noqa: S104
+        bindings = result.get(f"{ctr}/{protocol}") or []
+        result[f"{ctr}/{protocol}"] = [*bindings, entry]
+    return result

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.volumes.model import MountPoint
 
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nifty", "proud", "quiet")
@@ -49,6 +50,8 @@ class ContainerRecord:
     ports: tuple[tuple[str, str, int, int], ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # docker-style, for inspect
     log_tag: str = ""  # the journal's SYSLOG_IDENTIFIER when it differs from name (renamed)
+    mounts: tuple[MountPoint, ...] = ()  # binds and volumes (-v, --mount, image VOLUMEs)
+    unit_name: str = ""  # a generated unit's name (rctl-NAME.service) when one runs it
 
     @property
     def short_id(self) -> str:
@@ -56,7 +59,9 @@ class ContainerRecord:
 
     @property
     def unit(self) -> str:
-        return f"rctl-{self.id}.service"
+        """The systemd unit that runs the container: its transient ``rctl-ID.service``, or
+        the unit generated from its definition (``rctl generate systemd``)."""
+        return self.unit_name or f"rctl-{self.id}.service"
 
 
 def new_id() -> str:
@@ -103,6 +108,7 @@ class ContainerStore:
                 continue  # being created or removed
             raw["command"] = tuple(raw["command"])
             raw["ports"] = tuple(tuple(p) for p in raw.get("ports", ()))
+            raw["mounts"] = tuple(MountPoint.from_json(m) for m in raw.get("mounts", ()))
             records.append(ContainerRecord(**raw))
         return sorted(records, key=lambda r: r.created, reverse=True)
 

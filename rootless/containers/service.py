@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import (
     CommandNotRunnable,
@@ -32,10 +33,20 @@ from rctlbase.errors import (
     UsageError,
 )
 from rctlbase.run import run_program, spawn_program
+from rootless.containers import health
 from rootless.containers.lookup import Layers, check_command
+from rootless.containers.netmode import (
+    ContainerNetwork,
+    NetworkDefaults,
+    NetworkMode,
+    hosts_file,
+    network_for,
+    read_host_resolv_conf,
+    resolv_conf,
+)
 from rootless.containers.ocispec import EtcFiles, plan_oci_config, render_oci_config
 from rootless.containers.plan import LaunchPlan
-from rootless.containers.ports import check_available, describe, parse_publish
+from rootless.containers.ports import describe, network_settings_ports, port_lines
 from rootless.containers.record import (
     ContainerRecord,
     ContainerStore,
@@ -45,8 +56,10 @@ from rootless.containers.record import (
     random_name,
 )
 from rootless.containers.spec import (
+    BindMount,
     ContainerSpec,
     Limits,
+    TmpfsMount,
     merge_env,
     parse_capability,
     parse_cpus,
@@ -68,6 +81,7 @@ from rootless.images.manifest import parse_image_config
 from rootless.images.service import ImageService
 from rootless.models import ContainerSummary, RunOptions
 from rootless.storage.drivers import Driver, plan_rootfs
+from rootless.volumes.plan import bind_mounts
 from units.journal import JournalEntry, JournalFollower, JournalQuery, read_journal
 from units.manager import KillWhom, UserManager
 from units.properties import (
@@ -78,6 +92,11 @@ from units.properties import (
     ServiceType,
     StartLimit,
 )
+
+if TYPE_CHECKING:
+    from rootless.networks.attach import ContainerNetworks
+    from rootless.networks.service import NetworkService
+    from rootless.volumes.service import VolumeService
 
 USEC = 1_000_000
 EXIT_FILE = "exit.json"
@@ -90,8 +109,15 @@ def plan_spec(
     image_id: str,
     image: Any,
     environ: dict[str, str],
+    *,
+    mounts: tuple[BindMount, ...] = (),
+    extra_tmpfs: tuple[TmpfsMount, ...] = (),
 ) -> ContainerSpec:
-    """Validate docker-style options into a spec (every error names its flag)."""
+    """Validate docker-style options into a spec (every error names its flag).
+
+    ``mounts`` are the container's binds and volumes, resolved by the volume service;
+    ``extra_tmpfs`` the tmpfs mounts ``--mount type=tmpfs`` asked for.
+    """
     env: list[str] = []
     for path in options.env_files:
         try:
@@ -133,7 +159,8 @@ def plan_spec(
         hostname=options.hostname,
         labels=dict(parse_label(label) for label in options.labels),
         read_only=options.read_only,
-        tmpfs=tuple(parse_tmpfs(t) for t in options.tmpfs),
+        tmpfs=tuple(parse_tmpfs(t) for t in options.tmpfs) + extra_tmpfs,
+        mounts=mounts,
         cap_add=tuple(parse_capability(c) for c in options.cap_add),
         cap_drop=tuple(parse_capability(c, flag="--cap-drop") for c in options.cap_drop),
         no_new_privileges=no_new_privileges,
@@ -178,9 +205,23 @@ def service_spec(
         name=record.unit,
         description=f"rctl container {record.name} ({record.image_name})",
         exec_start=(*py, "rootless.containers.launch", str(launch_json)),
-        service_type=ServiceType.FORKING,
-        pid_file=str(pidfile),
+        # The launcher becomes crun and says READY=1 just before: the main process never
+        # changes, so no PID file and no race with a container that ends at once.
+        service_type=ServiceType.NOTIFY,
+        notify_access="main",
         exec_stop_post=(
+            # --rm: the anonymous volumes go with the container (docker), before exited
+            # removes the record that lists them.
+            *(
+                (
+                    ExecCommand(
+                        (*py, "rootless.volumes.cleanup", str(launch_json.parent.parent)),
+                        ignore_failure=True,
+                    ),
+                )
+                if record.auto_remove and any(m.anonymous for m in record.mounts)
+                else ()
+            ),
             ExecCommand(
                 (*py, "rootless.containers.exited", str(launch_json.parent)), ignore_failure=True
             ),
@@ -226,8 +267,11 @@ class ContainerService:
         run_jobs: Callable[[Jobs], None],
         pull: Callable[[str], Any],
         ensure_layers: Callable[[Any], None],
+        network_defaults: NetworkDefaults | None = None,
+        volumes: VolumeService | None = None,
     ) -> None:
         self.store = ContainerStore(data / "containers")
+        self.network_defaults = network_defaults or NetworkDefaults()
         self.runtime = runtime
         self.images = images
         self.plan_userns = plan_userns
@@ -235,7 +279,55 @@ class ContainerService:
         self.run_jobs = run_jobs
         self.pull = pull
         self.ensure_layers = ensure_layers
+        self._volumes = volumes
         self._manager: UserManager | None = None
+
+    @property
+    def volumes(self) -> VolumeService:
+        """The volume service (the engine gives it; containers record their mounts)."""
+        if self._volumes is None:
+            raise RuntimeError("ContainerService was made without a volume service")
+        return self._volumes
+
+    @functools.cached_property
+    def networks(self) -> NetworkService:
+        """Bridge networks of this store (``rctl network``, ``--network NAME``, ``--link``)."""
+        from rootless.networks.attach import NetworkPaths  # noqa: PLC0415 - start-up time
+        from rootless.networks.service import NetworkService  # noqa: PLC0415
+
+        paths = NetworkPaths.for_store(self.store.root.parent, self.runtime)
+        return NetworkService(paths, self.store, lambda ref: self.remove(ref, force=True))
+
+    def bridge_networks(self, options: RunOptions) -> ContainerNetworks | None:
+        """The bridge networks and links ``options`` ask for, checked; None for a mode."""
+        from rootless.networks.service import bridge_request  # noqa: PLC0415
+
+        request = bridge_request(
+            options.network, options.networks, options.network_aliases, options.links
+        )
+        if request is None:
+            return None
+        if options.userns:
+            raise UsageError(
+                f"--userns {options.userns} can't be used with bridge networks",
+                hint="bridged containers share the rootless network namespace's user namespace",
+            )
+        return self.networks.plan_container(request)
+
+    def save_bridge_networks(self, directory: Path, networks: ContainerNetworks) -> None:
+        """The container's networks.json, and where its launch plan finds their state."""
+        from rootless.networks.attach import save_container_networks  # noqa: PLC0415
+
+        save_container_networks(directory, networks)
+        paths = self.networks.paths
+        launch = directory / "bundle" / "launch.json"
+        plan = dataclasses.replace(
+            LaunchPlan.from_json(launch.read_text()),
+            network_store=str(paths.store),
+            network_state=str(paths.state),
+            network_unit=paths.unit,
+        )
+        launch.write_text(plan.to_json())
 
     @property
     def manager(self) -> UserManager:
@@ -261,11 +353,22 @@ class ContainerService:
         """``rctl create``: record, bundle and r/w layer; nothing runs yet."""
         image = self.resolve_image(options.image, options.pull)
         config = parse_image_config(self.images.store.read_blob(image.id))
-        ports = [p for spec in options.publish for p in parse_publish(spec)]
-        check_available(ports)  # before anything exists: a taken port leaves nothing behind
+        # Before anything exists: a taken host port leaves nothing behind.
+        bridged = self.bridge_networks(options)  # bridge networks: rootless.networks
+        if bridged is None:
+            net = network_for(options, self.network_defaults, config.config.exposed_ports)
+        else:
+            from rootless.networks.service import bridge_network_for  # noqa: PLC0415
+
+            net = bridge_network_for(options, config.config.exposed_ports)
         taken = {r.name for r in self.store.all()}
         name = check_name(options.name) if options.name else random_name(taken)
-        spec = plan_spec(options, name, options.image, image.id, config.config, dict(os.environ))
+        mounts, extra_tmpfs = self.volumes.plan_run(options, config.config.volumes)
+        spec = plan_spec(
+            options, name, options.image, image.id, config.config, dict(os.environ),
+            mounts=bind_mounts(mounts), extra_tmpfs=extra_tmpfs,
+        )  # fmt: skip
+        spec = dataclasses.replace(spec, network=str(net.mode))
         if not all(self.images.store.has_layer(layer.chain_id) for layer in image.layers):
             # Pulled for another storage driver's layer format: unpack this one's.
             with self.images.store.locked():
@@ -281,19 +384,8 @@ class ContainerService:
             raise CommandNotRunnable(
                 message, exit_code=code, hint="check the command and the image's PATH"
             )
-        if options.network not in (None, "", "pasta", "none", "host"):
-            raise UsageError(
-                f"--network {options.network}: not supported yet",
-                hint="use pasta (default), none or host",
-            )
-        network = options.network or "pasta"
         if options.remove and options.restart not in ("", "no"):
             raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
-        if network != "pasta" and ports:
-            raise UsageError(
-                f"--publish needs a network of its own, not --network {network}",
-                hint="drop -p or use the default network",
-            )
         self.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.images.store.locked():
             self.store.check_free(name)
@@ -308,8 +400,11 @@ class ContainerService:
                 auto_remove=options.remove,
                 detach=options.detach,
                 labels=dict(spec.all_labels),
-                ports=tuple(ports),
+                ports=net.ports,
+                mounts=mounts.mounts,
                 options={
+                    "NetworkMode": options.network or self.network_defaults.default,
+                    "ExposedPorts": {port: {} for port in config.config.exposed_ports},
                     "Tty": options.tty,
                     "OpenStdin": options.interactive,
                     "Env": list(spec.process_env),
@@ -319,11 +414,37 @@ class ContainerService:
             )
             directory = self.store.dir(record.id)
             directory.mkdir(mode=0o700)
+            made: list[str] = []
             try:
-                self.write_bundle(record, spec, image, network, options.console_socket)
+                user = (
+                    spec.with_resolved_user(*self.image_user_files(image)).resolved_user
+                    if mounts.chown
+                    else None
+                )
+                made = self.volumes.prepare(
+                    mounts,
+                    # copy-up reads the image's files; vfs layers are full trees: the top one.
+                    [str(d) for d in (diffs[:1] if self.driver is Driver.VFS else diffs)],
+                    user.uid if user else 0,
+                    user.gid if user else 0,
+                )
+                console = options.console_socket
+                if options.tty and options.detach:
+                    # -dt: the unit's launcher leaves a holder of the terminal (see launch).
+                    console = str(self.runtime / f"console-{record.id[:16]}.sock")
+                self.write_bundle(record, spec, image, net, console)
+                if bridged is not None:
+                    extra = tuple((h.address, h.hostname) for h in net.hosts)
+                    self.save_bridge_networks(
+                        directory, dataclasses.replace(bridged, extra_hosts=extra)
+                    )
                 self.save_unit_inputs(record, options, spec)
+                health.save_config(
+                    directory, health.plan_health(options, config.config.healthcheck)
+                )
                 self.store.save(record)
             except BaseException:
+                self.volumes.discard(made)
                 self.run_jobs([RemoveJob(str(directory))])
                 raise
         return record
@@ -333,7 +454,7 @@ class ContainerService:
         record: ContainerRecord,
         spec: ContainerSpec,
         image: Any,
-        network: str,
+        network: ContainerNetwork,
         console_socket: str | None = None,
     ) -> None:
         directory = self.store.dir(record.id)
@@ -354,10 +475,8 @@ class ContainerService:
         hostname = spec.hostname or record.short_id
         etc = directory / "etc"
         (etc / "hostname").write_text(f"{hostname}\n")
-        (etc / "hosts").write_text(
-            f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n127.0.1.1\t{hostname}\n"
-        )
-        (etc / "resolv.conf").write_text(resolv_conf(network))
+        (etc / "hosts").write_text(hosts_file(hostname, network.hosts))
+        (etc / "resolv.conf").write_text(resolv_conf(network, read_host_resolv_conf()))
         plan = self.plan_userns()
         maps = [(m.container_id, m.host_id, m.size) for m in plan.uid_maps]
         gmaps = [(m.container_id, m.host_id, m.size) for m in plan.gid_maps]
@@ -368,23 +487,34 @@ class ContainerService:
             uid_maps=[(c, c, s) for c, _, s in maps],
             gid_maps=[(c, c, s) for c, _, s in gmaps],
             # crun joins the namespace it runs in, the one pasta serves (not a new one).
-            netns_path=None if network == "host" else "/proc/self/ns/net",
+            netns_path=None if network.mode is NetworkMode.HOST else "/proc/self/ns/net",
             etc_files=EtcFiles(
                 hosts=str(etc / "hosts"),
                 hostname=str(etc / "hostname"),
                 resolv_conf=str(etc / "resolv.conf"),
             ),
             nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+            init_path=find_init() if spec.init else None,
         )
         (directory / "bundle" / "config.json").write_text(render_oci_config(doc))
         launch = LaunchPlan(
             container_id=record.id,
             uid_maps=tuple(maps),
             gid_maps=tuple(gmaps),
-            network=network,
+            network=str(network.mode),
+            network_options=network.helper_options,
+            host_loopback=network.host_loopback,
             ports=record.ports,
             pidfile=str(directory / "bundle" / "pid"),
             console_socket=console_socket,
+            hold_console=bool(console_socket) and spec.tty and record.detach,
+            tee_output=not spec.tty,
+            log_fields=(
+                ("SYSLOG_IDENTIFIER", record.log_tag or record.name),
+                ("CONTAINER_ID", record.id),
+                ("CONTAINER_NAME", record.name),
+                ("IMAGE_NAME", record.image_name),
+            ),
             bundle=str(directory / "bundle"),
             runtime="crun",
             runtime_root=str(self.runtime / "crun"),
@@ -422,18 +552,124 @@ class ContainerService:
         state = self.manager.unit_state(record.unit)
         if state is not None and state.active_state in ("active", "activating", "reloading"):
             return record
+        if record.unit_name:  # run by its generated unit (definitions): start that
+            run_program(["systemctl", "--user", "start", record.unit])
+            return record
         if state is not None:
             with contextlib.suppress(NotFoundError):
                 self.manager.reset_failed(record.unit)
         (self.store.dir(record.id) / EXIT_FILE).unlink(missing_ok=True)
+        health.reset_state(self.store.dir(record.id))
         bundle = self.store.dir(record.id) / "bundle"
         spec = self._spec_for_unit(record)
         unit = service_spec(record, spec, bundle / "launch.json", bundle / "pid", stdio=stdio)
+        if json.loads((bundle / "launch.json").read_text()).get("network") == "bridge":
+            # bridge networks: detach (leases, peers' hosts, the rootless namespace's end)
+            # before anything else of the stop, --rm included.
+            detach = ExecCommand(
+                (sys.executable, "-I", "-m", "rootless.networks.detach", str(bundle.parent)),
+                ignore_failure=True,
+            )
+            unit = dataclasses.replace(unit, exec_stop_post=(detach, *unit.exec_stop_post))
         if stdio is not None:
             # Keep the ended unit readable until we have its exit status (CollectMode).
             unit = dataclasses.replace(unit, add_ref=True)
         self.manager.start_transient(unit, wait=True)
+        self.start_health_timer(record)
         return record
+
+    def start_health_timer(self, record: ContainerRecord) -> None:
+        """Start the transient timer of the container's healthcheck, if it has one
+        (:mod:`rootless.containers.health`); it stops with the container's unit."""
+        config = health.load_config(self.store.dir(record.id))
+        if config is None:
+            return
+        timer = health.timer_unit(record.unit)
+        active = run_program(["systemctl", "--user", "is-active", f"{timer}.timer"], check=False)
+        if active.returncode == 0:
+            return  # restarted with the container's unit (BindsTo= propagates restarts)
+        # A previous run's units (a failed last check) would make the name taken.
+        run_program(
+            ["systemctl", "--user", "reset-failed", f"{timer}.timer", f"{timer}.service"],
+            check=False,
+        )
+        run_program(health.timer_argv(record.unit, record.id, config, os.environ))
+
+    def copy(self, source: str, destination: str, *, archive: bool = False) -> None:
+        """``rctl cp``: between the host and a container, running (its namespaces are
+        joined) or not (its root is mounted in a user namespace of its own)."""
+        from rootless.containers.copy import Enter, parse_copy_args, run_copy  # noqa: PLC0415
+        from rootless.containers.inner import mount_rootfs, rootfs_plan  # noqa: PLC0415
+        from uidmap.unshare import fork_in_userns, fork_joined  # noqa: PLC0415
+
+        src, dst = parse_copy_args(source, destination)
+        record = self.store.get(str(src.container or dst.container))
+        state = self.manager.unit_state(record.unit)
+        plan = LaunchPlan.from_json(
+            (self.store.dir(record.id) / "bundle" / "launch.json").read_text()
+        )
+        enter: Enter
+        if state is not None and state.active_state == "active" and state.main_pid:
+            init = container_init_pid(state.main_pid)
+
+            def enter(child: Callable[[], int]) -> int:
+                return fork_joined(init, child)
+        else:
+            rootfs = rootfs_plan(plan.rootfs)
+
+            def enter(child: Callable[[], int]) -> int:
+                def in_root() -> int:
+                    mount_rootfs(rootfs)
+                    os.chroot(rootfs.rootfs)
+                    os.chdir("/")
+                    return child()
+
+                return fork_in_userns(plan.userns, in_root)
+
+        run_copy(source, destination, enter, archive=archive)
+
+    def exec_argv(
+        self,
+        record: ContainerRecord,
+        main_pid: int,
+        argv: tuple[str, ...],
+        *,
+        env: tuple[str, ...] = (),
+        user: str | None = None,
+        workdir: str | None = None,
+    ) -> list[str]:
+        """The command that runs ``argv`` in the running container whose runtime is
+        ``main_pid``: enter its user and mount namespaces (ours to enter: we own them) and
+        let crun join the rest."""
+        plan = LaunchPlan.from_json(
+            (self.store.dir(record.id) / "bundle" / "launch.json").read_text()
+        )
+        command = [
+            "nsenter",
+            "-t",
+            str(main_pid),
+            "-U",
+            "-m",
+            "--preserve-credentials",
+            "--",
+            plan.runtime,
+            "--root",
+            plan.runtime_root,
+            "exec",
+        ]
+        # Like docker exec: the container's environment, with -e entries over it (crun's
+        # --env replaces the whole environment when given).
+        wanted = [
+            *record.options.get("Env", []),
+            *(e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in env),
+        ]
+        for value in merge_env((), wanted):
+            command += ["--env", value]
+        if user:
+            command += ["--user", user]
+        if workdir:
+            command += ["--cwd", workdir]
+        return [*command, record.id, *argv]
 
     def _spec_for_unit(self, record: ContainerRecord) -> ContainerSpec:
         raw = json.loads((self.store.dir(record.id) / "spec.json").read_text())
@@ -479,6 +715,8 @@ class ContainerService:
             # (with --rm, ExecStopPost may have removed the container already).
             with contextlib.suppress(RctlError):
                 self.remove(record.id, force=True)
+            with contextlib.suppress(RctlError):
+                self.volumes.remove_anonymous(record)  # the ones this run made
             raise
         if options.detach:
             return record, None
@@ -487,7 +725,13 @@ class ContainerService:
         if options.remove:
             with contextlib.suppress(NotFoundError):
                 self.remove(record.id, force=True)
+            self.volumes.remove_anonymous(record)  # the unit's stop hook may have done it
         return record, code
+
+    def port(self, ref: str, private: str | None = None) -> list[str]:
+        """``rctl port``: the container's published ports, docker's lines."""
+        record = self.store.get(ref)
+        return port_lines(record.ports, private, name=record.name)
 
     def wait(self, ref: str) -> int:
         """Block until the container stops; its exit code (docker's: 128+N for signal N)."""
@@ -513,7 +757,7 @@ class ContainerService:
         state = self.manager.unit_state(record.unit)
         if state is None or state.active_state not in ("active", "activating"):
             raise ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
-        self.manager.stop(record.unit, timeout=None if timeout is None else float(timeout) + 5)
+        self.manager.stop(record.unit, timeout=None if timeout is None else float(timeout))
         return record
 
     def restart(self, ref: str) -> ContainerRecord:
@@ -532,7 +776,9 @@ class ContainerService:
         self.manager.kill(record.unit, signum)
         return record
 
-    def remove(self, ref: str, *, force: bool = False) -> ContainerRecord:
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> ContainerRecord:
+        """``rm``: the unit, the record and the r/w layer; with ``volumes`` (``rm -v``), the
+        anonymous volumes no other container uses. Named volumes are always kept."""
         record = self.store.get(ref)
         state = self.manager.unit_state(record.unit)
         if state is not None and state.active_state in ("active", "activating", "deactivating"):
@@ -541,13 +787,18 @@ class ContainerService:
                     f"container {record.name} is running",
                     hint=f"stop it first (rctl stop {record.name}) or use rm -f",
                 )
-            self.manager.kill(record.unit, signal.SIGKILL, whom=KillWhom.ALL)
-            self.manager.wait_inactive(record.unit, timeout=30)
+            if record.unit_name:  # its generated unit would restart after a kill
+                self.manager.stop(record.unit, timeout=0)
+            else:
+                self.manager.kill(record.unit, signal.SIGKILL, whom=KillWhom.ALL)
+                self.manager.wait_inactive(record.unit, timeout=30)
         if state is not None:
             with contextlib.suppress(NotFoundError):  # collected once it ended
                 self.manager.reset_failed(record.unit)
         # The r/w layer holds files of mapped IDs: delete it inside the user namespace.
         self.run_jobs([RemoveJob(str(self.store.dir(record.id)))])
+        if volumes:
+            self.volumes.remove_anonymous(record)
         return record
 
     def running_state(self, record: ContainerRecord) -> Any:
@@ -597,43 +848,34 @@ class ContainerService:
         user: str | None = None,
         workdir: str | None = None,
         interactive: bool = False,
+        console_socket: str | None = None,
+        started: Callable[[], None] | None = None,
     ) -> int:
         """Run a command in a running container: enter its user and mount namespaces (ours
-        to enter: we own them) and let crun join the rest."""
+        to enter: we own them) and let crun join the rest. With ``console_socket`` (exec
+        -t) crun gives the command a terminal and sends its master there; ``started`` runs
+        once the command is on its way (the CLI receives the terminal then)."""
         if not argv:
             raise UsageError("exec needs a command", hint="rctl exec CONTAINER COMMAND [ARG...]")
         record = self.store.get(ref)
         state = self.running_state(record)
-        plan = LaunchPlan.from_json(
-            (self.store.dir(record.id) / "bundle" / "launch.json").read_text()
+        if console_socket is not None and not any(e.startswith("TERM=") for e in env):
+            env = (*env, "TERM=xterm")  # docker exec -t sets it too
+        command = self.exec_argv(record, state.main_pid, argv, env=env, user=user, workdir=workdir)
+        if console_socket is not None:
+            at = command.index("exec") + 1
+            command[at:at] = ["--tty", "--console-socket", console_socket]
+        proc = spawn_program(
+            command, stdin=None if interactive and not console_socket else "devnull"
         )
-        command = [
-            "nsenter",
-            "-t",
-            str(state.main_pid),
-            "-U",
-            "-m",
-            "--preserve-credentials",
-            "--",
-            plan.runtime,
-            "--root",
-            plan.runtime_root,
-            "exec",
-        ]
-        # Like docker exec: the container's environment, with -e entries over it (crun's
-        # --env replaces the whole environment when given).
-        wanted = [
-            *record.options.get("Env", []),
-            *(e if "=" in e else f"{e}={os.environ.get(e, '')}" for e in env),
-        ]
-        for value in merge_env((), wanted):
-            command += ["--env", value]
-        if user:
-            command += ["--user", user]
-        if workdir:
-            command += ["--cwd", workdir]
-        command += [record.id, *argv]
-        return spawn_program(command, stdin=None if interactive else "devnull").wait()
+        if started is not None:
+            try:
+                started()
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+        return proc.wait()
 
     def top(self, ref: str, ps_args: tuple[str, ...] = ()) -> str:
         """``ps`` output for the container's own processes: those of its unit's cgroup that
@@ -668,6 +910,7 @@ class ContainerService:
                     state.active_enter_usec / USEC if state.active_enter_usec else record.created
                 )
                 status, kind = f"Up {ago(since, suffix=False)}", "running"
+                status += health.status_suffix(self.store.dir(record.id))
                 if state.freezer_state in ("frozen", "freezing"):
                     status += " (Paused)"
             elif code is not None:
@@ -711,12 +954,21 @@ class ContainerService:
                 "Running": running,
                 "Pid": state.main_pid if state and running else 0,
                 "ExitCode": self.exit_code(record) or 0,
+                **_health_field(self.store.dir(record.id)),
             },
             "Config": {**record.options, "Labels": record.labels, "Image": record.image_name},
             "HostConfig": {
                 "AutoRemove": record.auto_remove,
-                "PortBindings": [describe(p) for p in record.ports],
+                "NetworkMode": record.options.get("NetworkMode", ""),
+                "PortBindings": network_settings_ports(record.ports),
             },
+            "NetworkSettings": {
+                "Ports": network_settings_ports(
+                    record.ports, record.options.get("ExposedPorts", ())
+                ),
+                "Networks": self.networks.container_networks(record.id),
+            },
+            "Mounts": [m.inspect() for m in record.mounts],
             "Driver": record.driver,
             "Unit": record.unit,
         }
@@ -754,6 +1006,12 @@ class ContainerService:
             yield from entries
 
 
+def _health_field(directory: Path) -> dict[str, Any]:
+    """``{"Health": ...}`` for inspect's State, or nothing without a healthcheck."""
+    found = health.inspect_health(directory)
+    return {} if found is None else {"Health": found}
+
+
 def parse_time(text: str, flag: str) -> datetime.datetime:
     """docker's --since/--until: RFC 3339, a Unix timestamp, or a duration ago (10m, 1h30m)."""
     try:
@@ -776,21 +1034,6 @@ def parse_time(text: str, flag: str) -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC) - delta
 
 
-def resolv_conf(network: str) -> str:
-    """The container's resolv.conf: pasta forwards DNS to the host's resolvers at the
-    gateway address it configures; without a network of its own, the host's file."""
-    try:
-        host = Path("/etc/resolv.conf").read_text()
-    except OSError:
-        host = ""
-    if network == "none":
-        return ""
-    servers = [
-        line for line in host.splitlines() if line.startswith(("nameserver", "search", "options"))
-    ]
-    return "\n".join(servers) + "\n" if servers else "nameserver 127.0.0.1\n"
-
-
 def ago(moment: float, *, suffix: bool = True) -> str:
     seconds = max(0, int(time.time() - moment))
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
@@ -803,3 +1046,32 @@ def ago(moment: float, *, suffix: bool = True) -> str:
             "Less than a second" if seconds < 1 else f"{seconds} second{'s' if seconds > 1 else ''}"
         )
     return f"{text} ago" if suffix else text
+
+
+# Static inits for --init, where distributions put them (podman's catatonit first).
+INIT_CANDIDATES = (
+    "/usr/libexec/podman/catatonit",
+    "/usr/libexec/catatonit/catatonit",
+    "/usr/bin/catatonit",
+    "/usr/bin/tini-static",
+    "/usr/bin/docker-init",
+)
+
+
+def find_init() -> str | None:
+    """The host's static init for ``--init`` (bind-mounted into the container), or None."""
+    for candidate in INIT_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def container_init_pid(runtime_pid: int) -> int:
+    """The container's first process: the OCI runtime's child (crun run waits for it)."""
+    try:
+        children = Path(f"/proc/{runtime_pid}/task/{runtime_pid}/children").read_text().split()
+    except OSError:
+        children = []
+    if not children:
+        raise ConflictError("the container is not running any more", hint="see 'rctl ps -a'")
+    return int(children[0])

@@ -64,6 +64,21 @@ def test_output_and_stdin_are_the_container_s(rctl: Rctl) -> None:
     assert piped.stdout == b"HELLO\n"
 
 
+def test_attached_output_reaches_the_terminal_and_the_journal(rctl: Rctl) -> None:
+    out = rctl("run", "--name", "att", f"{R}/busybox", "sh", "-c",
+               "echo to-out; echo to-err >&2; seq 1 20000")  # fmt: skip
+    lines = out.stdout.splitlines()
+    assert lines[0] == "to-out" and len(lines) == 20001 and lines[-1] == "20000"
+    assert out.stderr == "to-err\n"
+    wait_for("the lines in the journal", lambda: "20000" in rctl("logs", "att").stdout)
+    logged = rctl("logs", "att").stdout.splitlines()
+    assert logged[:2] == ["to-out", "to-err"] or set(logged[:2]) == {"to-out", "to-err"}
+    assert len(logged) == 20002
+    # rctl writes these fields itself for attached runs (systemd 252 drops LogExtraFields=).
+    fields = run("journalctl", "--user", "CONTAINER_NAME=att", "-o", "cat", "--no-pager").stdout
+    assert "to-err" in fields.splitlines()
+
+
 def test_bad_flags_fail_in_one_line_and_create_nothing(rctl: Rctl) -> None:
     for flags in (
         ["--memory=lots"],
@@ -403,11 +418,13 @@ def test_top_lists_the_container_s_processes_only(rctl: Rctl) -> None:
     rctl("rm", "-f", "busy")
 
 
-def test_run_it_is_an_interactive_shell_on_a_real_terminal(rctl: Rctl) -> None:
+def drive_terminal(rctl: Rctl, argv: list[str], typed: bytes) -> tuple[str, int]:
+    """Run ``rctl ARGV`` on a new pseudo-terminal, wait for a shell prompt, type ``typed``;
+    return everything it showed and its exit code."""
     pid, fd = pty.fork()
     if pid == 0:
         os.environ.update(rctl.env)
-        os.execvp("rctl", ["rctl", "run", "--rm", "-it", f"{R}/busybox", "sh"])
+        os.execvp("rctl", ["rctl", *argv])
     output = b""
 
     def read_until(marker: bytes, timeout: float = 30) -> None:
@@ -421,12 +438,38 @@ def test_run_it_is_an_interactive_shell_on_a_real_terminal(rctl: Rctl) -> None:
                     return
 
     read_until(b"# ")  # the shell's prompt: it believes it is interactive
-    os.write(fd, b"tty; echo $TERM; exit 7\r")
-    read_until(b"xterm")
+    os.write(fd, typed)
+    read_until(b"the-end")
     _, status = os.waitpid(pid, 0)
-    text = output.decode(errors="replace")
+    os.close(fd)
+    return output.decode(errors="replace"), os.waitstatus_to_exitcode(status)
+
+
+def test_run_it_is_an_interactive_shell_on_a_real_terminal(rctl: Rctl) -> None:
+    text, code = drive_terminal(
+        rctl,
+        ["run", "--rm", "-it", f"{R}/busybox", "sh"],
+        b"tty; echo $TERM; echo 'the''-end'; exit 7\r",
+    )
     assert "/dev/pts/0" in text and "xterm" in text, text
-    assert os.waitstatus_to_exitcode(status) == 7
+    assert code == 7
+
+
+def test_exec_it_and_run_dt(rctl: Rctl) -> None:
+    # -dt: a terminal with nobody attached; its output reaches the journal and the
+    # container keeps running (no hang-up when the launcher exits).
+    rctl("run", "-dt", "--name", "termd", f"{R}/busybox", "sh", "-c",
+         "tty; echo hello-from-a-tty; exec sleep 300")  # fmt: skip
+    wait_for("its output", lambda: "hello-from-a-tty" in rctl("logs", "termd").stdout)
+    assert "/dev/pts/0" in rctl("logs", "termd").stdout
+    time.sleep(1)
+    assert "termd" in rctl("ps").stdout
+    text, code = drive_terminal(
+        rctl, ["exec", "-it", "termd", "sh"], b"tty; echo $TERM; echo 'the''-end'; exit 5\r"
+    )
+    assert "/dev/pts/" in text and "xterm" in text, text
+    assert code == 5
+    rctl("rm", "-f", "termd")
 
 
 def test_init_is_pid_1_and_passes_the_stop_signal_on(rctl: Rctl) -> None:

@@ -161,6 +161,9 @@ def sync_project(endpoint: Endpoint) -> None:
         f"tar -xzf - -C {GUEST_SRC} --no-same-owner; "
         f"{GUEST_VENV}/bin/pip install -q --no-deps --no-build-isolation --no-index {GUEST_SRC} "
         f">/var/tmp/rctl-install.log 2>&1 || {{ cat /var/tmp/rctl-install.log; exit 1; }}; "
+        # What packaging/ installs beside the package: the systemd user generator.
+        f"sh {GUEST_SRC}/packaging/install.sh --python {GUEST_VENV}/bin/python "
+        f">>/var/tmp/rctl-install.log 2>&1 || {{ cat /var/tmp/rctl-install.log; exit 1; }}; "
         f"rm -rf {GUEST_SRC}/build {GUEST_SRC}/*.egg-info; chown -R {USER}:{USER} {GUEST_SRC}; "
         f"echo {digest} > {stamp}"
     )

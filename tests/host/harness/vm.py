@@ -206,6 +206,31 @@ def up() -> Endpoint:
     return ep
 
 
+def reboot() -> None:
+    """Reboot the running vm (a real reboot: systemd, the user's lingering manager and its
+    enabled units start again) and wait until it answers again."""
+    ep = endpoint()
+    if ep is None:
+        raise HarnessError("the vm tier is not running: nothing to reboot")
+    before = ep.run(["cat", "/proc/sys/kernel/random/boot_id"], root=True, capture=True,
+                    input_data=b"").stdout  # fmt: skip
+    say("rebooting the vm tier")
+    ep.run(["systemctl", "reboot"], root=True, capture=True, input_data=b"")
+    for path in STATE.glob("ssh-vm-*"):
+        path.unlink(missing_ok=True)  # the old connections are gone with the guest's sshd
+
+    def back() -> bool:
+        pid = read_pid(PIDFILE)
+        if pid is None or not pid_alive(pid):
+            raise HarnessError(f"qemu exited during the reboot: see {RUNDIR / 'qemu.log'}")
+        now = ep.run(["cat", "/proc/sys/kernel/random/boot_id"], root=True, capture=True,
+                     input_data=b"")  # fmt: skip
+        return now.returncode == 0 and bool(now.stdout.strip()) and now.stdout != before
+
+    wait_until("the vm to come back", back, 600, interval=2)
+    say("vm tier is back")
+
+
 def _stop_qemu(*, graceful: bool) -> None:
     pid = read_pid(PIDFILE)
     if pid is not None:

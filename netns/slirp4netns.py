@@ -1,0 +1,205 @@
+"""slirp4netns: user-mode networking (libslirp) for a network namespace, ports over its API.
+
+The sequence, for the namespaces of a paused process ``PID`` (slirp4netns(1), 1.2.0)::
+
+    slirp4netns --configure --mtu=65520 --disable-host-loopback \\
+                --api-socket SOCK --ready-fd W PID tap0
+      │  joins PID's user and network namespaces in a child, makes tap0, configures
+      │  10.0.2.100/24, default route via 10.0.2.2, lo up; DNS at 10.0.2.3
+      ├─ writes "1" to W once the network and the API socket are ready
+      └─ add_hostfwd requests on SOCK (one JSON request per connection, then SHUT_WR):
+         slirp4netns itself listens on the host port and forwards (the port handler)
+
+slirp4netns does not daemonize. It is started in a session of its own
+(``setsid``), so that nothing aimed at the launcher's process group or session (a hangup,
+a signal to the group) reaches it when the launcher exits after the container starts; it is
+reparented to the service manager and stays in the unit's cgroup, which systemd kills
+whole when the unit stops. That cgroup is its lifetime: no ``--exit-fd`` is given, because
+no process of rctl's own lives as long as the container to hold the other end.
+
+libslirp terminates a published port's connections on the host and opens new ones inside
+with the client's address as their source, so a remote client's address reaches the
+container (measured in the test host); clients on the host's loopback arrive from the
+gateway (10.0.2.2), and a client whose address lies inside ``cidr`` can't be answered (the
+namespace takes it for a neighbour on tap0). rootlesskit's port handler is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import select
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netns.pasta import PortMapping
+from rctlbase.errors import CommandFailed, ExternalError
+from rctlbase.run import last_line, spawn_program
+
+READY_TIMEOUT = 10.0
+TAP = "tap0"
+DEFAULT_CIDR = "10.0.2.0/24"
+
+
+@dataclass(frozen=True, slots=True)
+class SlirpOptions:
+    """podman's ``slirp4netns:`` options, validated (the defaults are podman's)."""
+
+    mtu: int = 65520
+    cidr: str = DEFAULT_CIDR
+    allow_host_loopback: bool = False
+    enable_ipv6: bool = False
+    outbound_addr: str = ""
+    outbound_addr6: str = ""
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    @property
+    def gateway(self) -> str:
+        """The host as the namespace sees it (network address + 2)."""
+        return str(self.network[2])
+
+    @property
+    def dns(self) -> str:
+        """slirp4netns's built-in DNS forwarder (network address + 3)."""
+        return str(self.network[3])
+
+    @property
+    def guest(self) -> str:
+        """The address ``--configure`` gives tap0 (network address + 100)."""
+        return str(self.network[100])
+
+
+def slirp4netns_argv(
+    pid: int, options: SlirpOptions, *, api_socket: str, ready_fd: int
+) -> list[str]:
+    """The slirp4netns command for ``pid``'s network namespace."""
+    argv = ["slirp4netns", "--configure", f"--mtu={options.mtu}"]
+    if options.cidr != DEFAULT_CIDR:
+        argv.append(f"--cidr={options.cidr}")
+    if not options.allow_host_loopback:
+        argv.append("--disable-host-loopback")
+    if options.enable_ipv6:
+        argv.append("--enable-ipv6")
+    if options.outbound_addr:
+        argv.append(f"--outbound-addr={options.outbound_addr}")
+    if options.outbound_addr6:
+        argv.append(f"--outbound-addr6={options.outbound_addr6}")
+    argv += [f"--api-socket={api_socket}", f"--ready-fd={ready_fd}", str(pid), TAP]
+    return argv
+
+
+def hostfwd_request(port: PortMapping, guest: str) -> dict[str, Any]:
+    """The API request publishing ``port`` (slirp4netns(1), "API SOCKET")."""
+    return {
+        "execute": "add_hostfwd",
+        "arguments": {
+            "proto": str(port.protocol),
+            "host_addr": port.host_ip or "0.0.0.0",  # noqa: S104 - what -p without an IP means
+            "host_port": port.host_port,
+            "guest_addr": guest,
+            "guest_port": port.container_port,
+        },
+    }
+
+
+def api_request(path: str, request: dict[str, Any], *, timeout: float = 5.0) -> dict[str, Any]:
+    """Send one request to slirp4netns's API socket; its ``return`` value.
+
+    The API reads a request until the client shuts down its writing side, answers, and
+    closes. An ``error`` answer becomes ExternalError carrying slirp4netns's description.
+    """
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(json.dumps(request).encode())
+            sock.shutdown(socket.SHUT_WR)
+            chunks = []
+            while chunk := sock.recv(4096):
+                chunks.append(chunk)
+    except OSError as exc:
+        raise ExternalError(
+            f"slirp4netns API {path}: {exc.strerror or exc}",
+            hint="slirp4netns may have exited; see the container's journal",
+        ) from exc
+    try:
+        answer = json.loads(b"".join(chunks))
+    except json.JSONDecodeError as exc:
+        raise ExternalError(f"slirp4netns API answered {b''.join(chunks)[:100]!r}") from exc
+    if "error" in answer:
+        error = answer["error"]
+        said = error.get("desc", error) if isinstance(error, dict) else error
+        raise ExternalError(f"slirp4netns refused {request['execute']}: {said}")
+    result: dict[str, Any] = answer.get("return", {})
+    return result
+
+
+def start_slirp4netns(
+    pid: int,
+    options: SlirpOptions,
+    ports: Sequence[PortMapping],
+    *,
+    api_socket: str,
+    log_file: str,
+    timeout: float = READY_TIMEOUT,
+) -> int:
+    """Attach slirp4netns to ``pid``'s namespaces and publish ``ports``; its pid.
+
+    Returns once the network is configured and every port is forwarded. slirp4netns's
+    output goes to ``log_file``. On any failure it is killed and reaped before the error is
+    raised, so nothing is left running.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(api_socket)  # left by a previous start of the same container
+    read_end, write_end = os.pipe()
+    try:
+        log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        try:
+            argv = slirp4netns_argv(pid, options, api_socket=api_socket, ready_fd=write_end)
+            proc = spawn_program(
+                argv, pass_fds=(write_end,), stdin="devnull", stdout=log, stderr=log,
+                new_session=True,
+            )  # fmt: skip
+        finally:
+            os.close(log)
+            os.close(write_end)
+        try:
+            if not _wait_ready(read_end, timeout):
+                code = proc.poll()
+                said = last_line(Path(log_file).read_bytes())
+                raise CommandFailed(
+                    "slirp4netns failed: "
+                    + (said or (f"exit {code}" if code is not None else "not ready in time")),
+                    hint=f"its output is in {log_file}",
+                    returncode=code or 1,
+                )
+            for port in ports:
+                api_request(api_socket, hostfwd_request(port, options.guest))
+        except BaseException:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            raise
+    finally:
+        os.close(read_end)
+    return proc.pid
+
+
+def _wait_ready(fd: int, timeout: float) -> bool:
+    """True once slirp4netns wrote "1" on its ready pipe; False on end of file or timeout."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        readable, _, _ = select.select([fd], [], [], left)
+        if readable:
+            data = os.read(fd, 16)
+            return data.startswith(b"1")
+    return False

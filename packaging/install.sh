@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install what rctl needs beside its Python package (run as root, after `pip install`):
+#
+#   packaging/install.sh [--prefix /usr/local] [--python /opt/rctl/venv/bin/python]
+#
+# - the systemd user generator, PREFIX/lib/systemd/user-generators/rctl-user-generator,
+#   which turns ~/.config/rctl/definitions/*.toml and /etc/rctl/definitions/USER/*.toml
+#   into rctl-NAME.service units in every user's manager at daemon-reload;
+# - /etc/rctl/definitions/, where an administrator puts definitions for named users.
+#
+# --python defaults to the interpreter of the `rctl` on PATH (its shebang: a venv works).
+set -eu
+prefix=/usr
+python=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) prefix=$2; shift 2 ;;
+        --python) python=$2; shift 2 ;;
+        *) echo "usage: $0 [--prefix DIR] [--python PATH]" >&2; exit 2 ;;
+    esac
+done
+if [ -z "$python" ]; then
+    rctl=$(command -v rctl) || { echo "rctl is not on PATH: pip install it first" >&2; exit 1; }
+    python=$(head -n 1 "$rctl" | sed -n 's/^#! *//p' | cut -d' ' -f1)
+fi
+"$python" -I -c 'import rootless.definitions.generator' || {
+    echo "$python cannot import rctl's generator" >&2; exit 1; }
+here=$(dirname "$0")
+dest="$prefix/lib/systemd/user-generators"
+install -d "$dest" /etc/rctl/definitions
+sed "s|@PYTHON@|$python|" "$here/rctl-user-generator.in" > "$dest/rctl-user-generator.tmp"
+chmod 0755 "$dest/rctl-user-generator.tmp"
+mv "$dest/rctl-user-generator.tmp" "$dest/rctl-user-generator"
+echo "installed $dest/rctl-user-generator (Python: $python)"
+echo "users: systemctl --user daemon-reload"

@@ -1,0 +1,85 @@
+"""Volume commands: ``rctl volume create``, ``ls``, ``inspect``, ``rm``, ``prune``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from rootless.cli.images import engine
+from rootless.cli.render import print_json, table
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out = {}
+    for value in values:
+        key, _, val = value.partition("=")
+        if not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint=flag)
+        out[key] = val
+    return out
+
+
+@click.command("create")
+@click.argument("name", required=False)
+@click.option("-l", "--label", "labels", multiple=True, help="Set a label (KEY=VALUE).")
+@click.option("-o", "--opt", "opts", multiple=True, help="Driver option: o=uid=N,gid=N.")
+@click.option("-d", "--driver", default="local", show_default=True, help="Volume driver.")
+@click.pass_context
+def create(
+    ctx: click.Context, name: str | None, labels: tuple[str, ...], opts: tuple[str, ...],
+    driver: str,
+) -> None:  # fmt: skip
+    """Create a volume (a random name when NAME is not given)."""
+    record = engine(ctx).volumes.create(name, _pairs(labels, "--label"), opts, driver)
+    click.echo(record.name)
+
+
+@click.command("ls")
+@click.option("-q", "--quiet", is_flag=True, help="Print only names.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "-f", "--filter", "filters", multiple=True, help="name=TEXT, label=KEY[=VALUE], dangling=true."
+)
+@click.pass_context
+def ls(ctx: click.Context, quiet: bool, fmt: str, filters: tuple[str, ...]) -> None:
+    """List volumes."""
+    records = engine(ctx).volumes.ls(filters)
+    if quiet:
+        for record in records:
+            click.echo(record.name)
+    elif fmt == "json":
+        print_json([record.inspect() for record in records])
+    else:
+        table(["DRIVER", "VOLUME NAME"], [[r.driver, r.name] for r in records])
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Show volumes as JSON."""
+    volumes = engine(ctx).volumes
+    print_json([volumes.inspect(name) for name in names])
+
+
+@click.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Also remove the containers using the volumes.")
+@click.pass_context
+def rm(ctx: click.Context, names: tuple[str, ...], force: bool) -> None:
+    """Remove volumes (refused while a container uses one, unless -f)."""
+    for name in engine(ctx).volumes.remove(names, force=force):
+        click.echo(name)
+
+
+@click.command("prune")
+@click.option("-f", "--force", is_flag=True, help="Don't ask for confirmation.")
+@click.pass_context
+def prune(ctx: click.Context, force: bool) -> None:
+    """Remove every volume no container uses."""
+    if not force and sys.stdin.isatty():
+        click.confirm("WARNING! This will remove all volumes not used by a container. Continue?",
+                      abort=True)  # fmt: skip
+    for name in engine(ctx).volumes.prune():
+        click.echo(name)

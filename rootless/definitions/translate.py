@@ -1,0 +1,293 @@
+"""Pure translations of a definition: to ``rctl run`` options, to a hash, to a unit file.
+
+Nothing here reads the host: golden tests (tests/unit/golden/definitions/) hold an input
+file and the expected unit text and options. The container's identity for ``rctl apply`` is
+the hash of its normalised definition, restricted to the keys that change the container
+itself (not ``wanted_by``, ``depends_on``, ``notify`` or the unit pass-through, which only
+change the unit), stored in labels of the container next to short per-key hashes, so that a
+later apply can say which keys changed without keeping the old file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rootless.containers.spec import (
+    parse_cpus,
+    parse_memory,
+    parse_memory_swap,
+    parse_pids_limit,
+    parse_restart,
+    parse_signal,
+)
+from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, VolumeDef
+from rootless.models import NetworkCreateOptions, RunOptions
+from units.unitfile import UnitSection, quote_argv, render_unit_file
+
+LABEL_HASH = "io.rctl.definition.hash"
+LABEL_FILE = "io.rctl.definition.file"
+LABEL_KEYS = "io.rctl.definition.keys"
+LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
+UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
+NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
+
+
+def unit_name(name: str) -> str:
+    """The generated unit of container ``name``."""
+    return f"rctl-{name}.service"
+
+
+def _plain(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _digest(value: object) -> str:
+    text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def container_keys(container: ContainerDef) -> dict[str, object]:
+    """The keys that make the container (what the hash covers), by name."""
+    return {
+        f.name: getattr(container, f.name)
+        for f in dataclasses.fields(container)
+        if f.name not in UNIT_ONLY_KEYS
+    }
+
+
+def definition_hash(container: ContainerDef) -> str:
+    """sha256 of the container's normalised definition (container keys only)."""
+    return _digest(container_keys(container))
+
+
+def key_hashes(container: ContainerDef) -> dict[str, str]:
+    """Short hashes of each key that differs from its default (the others are implied)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(ContainerDef)}
+    return {
+        key: _digest(value)[:10]
+        for key, value in container_keys(container).items()
+        if key in ("name", "image") or value != defaults.get(key)
+    }
+
+
+def encode_key_hashes(hashes: dict[str, str]) -> str:
+    return ",".join(f"{key}:{value}" for key, value in sorted(hashes.items()))
+
+
+def changed_keys(labels: dict[str, str], container: ContainerDef) -> list[str]:
+    """The keys whose value differs from what made the container with ``labels``."""
+    old = dict(item.split(":", 1) for item in labels.get(LABEL_KEYS, "").split(",") if ":" in item)
+    new = key_hashes(container)
+    defaults = {
+        f.name: _digest(f.default)[:10]
+        for f in dataclasses.fields(ContainerDef)
+        if f.default is not dataclasses.MISSING
+    }
+    keys = sorted(set(old) | set(new))
+    return [k for k in keys if old.get(k, defaults.get(k)) != new.get(k, defaults.get(k))]
+
+
+def definition_labels(container: ContainerDef) -> dict[str, str]:
+    """The labels ``rctl apply`` puts on a container made from ``container``."""
+    return {
+        LABEL_HASH: definition_hash(container),
+        LABEL_FILE: container.file,
+        LABEL_KEYS: encode_key_hashes(key_hashes(container)),
+    }
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def health_options(check: HealthcheckDef | None) -> dict[str, object]:
+    """``--health-*`` option values for a definition's healthcheck."""
+    if check is None:
+        return {}
+    kind, *argv = check.test
+    cmd = argv[0] if kind == "CMD-SHELL" else json.dumps(argv)
+    return {
+        "health_cmd": cmd,
+        "health_interval": _seconds(check.interval),
+        "health_timeout": _seconds(check.timeout),
+        "health_retries": check.retries,
+        "health_start_period": _seconds(check.start_period),
+        "health_on_failure": check.on_failure,
+    }
+
+
+def run_options(
+    container: ContainerDef, *, extra_labels: dict[str, str] | None = None
+) -> RunOptions:
+    """The options ``rctl run -d`` would be given for ``container`` (labels included)."""
+    labels = [f"{k}={v}" for k, v in container.labels]
+    labels += [
+        f"{k}={v}" for k, v in {**definition_labels(container), **(extra_labels or {})}.items()
+    ]
+    entrypoint = None
+    if container.entrypoint is not None:
+        entrypoint = json.dumps(list(container.entrypoint))
+    names = tuple(ref.name for ref in container.networks)
+    aliases = tuple(dict.fromkeys(a for ref in container.networks for a in ref.aliases))
+    return RunOptions(
+        image=container.image,
+        command=container.command or (),
+        detach=True,
+        name=container.name,
+        env=tuple(f"{k}={v}" for k, v in container.env),
+        env_files=container.env_files,
+        workdir=container.workdir,
+        user=container.user,
+        entrypoint=entrypoint,
+        hostname=container.hostname,
+        labels=tuple(labels),
+        read_only=container.read_only,
+        tmpfs=container.tmpfs,
+        cap_add=container.cap_add,
+        cap_drop=container.cap_drop,
+        security_opt=container.security_opt,
+        init=container.init,
+        pull=container.pull,
+        memory=container.memory,
+        memory_swap=container.memory_swap,
+        cpus=container.cpus,
+        cpu_shares=container.cpu_shares,
+        pids_limit=container.pids_limit,
+        restart=container.restart,
+        stop_timeout=container.stop_timeout,
+        stop_signal=container.stop_signal,
+        publish=container.ports,
+        # As the CLI does with repeated --network: one is `network`, several `networks`.
+        network=names[0] if len(names) == 1 else None,
+        networks=names if len(names) > 1 else (),
+        network_aliases=aliases,
+        volumes=container.volumes,
+        mounts=container.mounts,
+        no_healthcheck=container.no_healthcheck,
+        **health_options(container.healthcheck),  # type: ignore[arg-type]
+    )
+
+
+def volume_create_kwargs(volume: VolumeDef) -> dict[str, Any]:
+    """Keyword arguments of the volume service's ``create`` (``rctl volume create``)."""
+    return {
+        "name": volume.name,
+        "labels": dict(volume.labels),
+        "options": [f"{k}={v}" for k, v in volume.options],
+        "driver": volume.driver,
+    }
+
+
+def network_create_options(network: NetworkDef) -> NetworkCreateOptions:
+    """What ``rctl network create`` would be given for ``network``."""
+    return NetworkCreateOptions(
+        name=network.name,
+        subnet=network.subnet,
+        gateway=network.gateway,
+        internal=network.internal,
+        labels=tuple(f"{k}={v}" for k, v in network.labels),
+        driver=network.driver,
+    )
+
+
+# ---- the unit ------------------------------------------------------------------------------
+
+
+def _restart_lines(policy_text: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """([Unit] lines, [Service] lines) for docker's restart policy."""
+    policy = parse_restart(policy_text)
+    name = str(policy.name)
+    if name == "no":
+        return [], [("Restart", "no")]
+    restart = "on-failure" if name == "on-failure" else "always"
+    if name == "on-failure" and policy.max_retries:
+        unit = [
+            ("StartLimitIntervalSec", "infinity"),
+            ("StartLimitBurst", str(policy.max_retries + 1)),
+        ]
+    else:
+        unit = [("StartLimitIntervalSec", "0")]
+    return unit, [("Restart", restart), ("RestartSec", "100ms")]
+
+
+def _limit_lines(container: ContainerDef) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
+    memory = parse_memory(container.memory) if container.memory else None
+    if memory:
+        lines.append(("MemoryMax", str(memory)))
+    if container.memory_swap and memory:
+        swap = parse_memory_swap(container.memory_swap)
+        if swap and swap > 0:
+            lines.append(("MemorySwapMax", str(swap - memory)))
+        elif swap == -1:
+            lines.append(("MemorySwapMax", "infinity"))
+    if container.cpus:
+        lines.append(("CPUQuota", f"{parse_cpus(container.cpus) * 100:g}%"))
+    if container.cpu_shares:
+        lines.append(("CPUWeight", str(max(1, min(10000, container.cpu_shares * 100 // 1024)))))
+    if container.pids_limit:
+        pids = parse_pids_limit(container.pids_limit)
+        lines.append(("TasksMax", "infinity" if pids is None else str(pids)))
+    return lines
+
+
+def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
+    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl.
+
+    The unit runs the container in itself (``Type=notify``): ``rctl container run-unit``
+    (re)creates the container from the definition when needed, launches it, and tells
+    systemd the runtime's PID and that it is ready (or leaves READY=1 to the container with
+    ``notify = true``). Stopping is systemd's: ``KillSignal=`` to every process of the unit,
+    SIGKILL after ``TimeoutStopSec=``; ``ExecStopPost=`` records how the container ended.
+    """
+    deps = [unit_name(d) for d in container.depends_on]
+    unit_lines: list[tuple[str, str]] = [
+        ("Description", f"rctl container {container.name} ({container.image})"),
+        ("Documentation", "man:rctl(1)"),
+        ("SourcePath", container.file),
+    ]
+    unit_lines += [("Requires", d) for d in deps]
+    unit_lines += [("After", d) for d in deps]
+    restart_unit, restart_service = _restart_lines(container.restart)
+    unit_lines += restart_unit
+    unit_lines += list(container.unit)
+    stop_timeout = container.stop_timeout if container.stop_timeout is not None else 10
+    service: list[tuple[str, str]] = [
+        ("Type", "notify"),
+        ("NotifyAccess", "all"),
+        ("Delegate", "yes"),
+        ("ExecStart", quote_argv([*rctl, "container", "run-unit", "--definition", container.file,
+                                  container.name])),
+        ("ExecStopPost", "-" + quote_argv([*rctl, "container", "stopped-unit", container.name])),
+        *restart_service,
+        ("TimeoutStartSec", "15min"),
+        ("TimeoutStopSec", str(stop_timeout + 5)),
+    ]  # fmt: skip
+    if container.stop_signal:
+        service.append(("KillSignal", str(parse_signal(container.stop_signal))))
+    service += _limit_lines(container)
+    service += [("SyslogIdentifier", container.name)]
+    service += list(container.service)
+    install = [("WantedBy", target) for target in container.wanted_by]
+    header = (
+        f"Generated by rctl from {container.file}: edit that file, not this one.",
+        "Container: " + container.name,
+    )
+    return render_unit_file(
+        [
+            UnitSection("Unit", tuple(unit_lines)),
+            UnitSection("Service", tuple(service)),
+            UnitSection("Install", tuple(install)),
+        ],
+        header,
+    )

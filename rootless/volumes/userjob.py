@@ -1,0 +1,179 @@
+"""Work on volume data that only uid 0 of the user's namespace can do.
+
+``python -I -m rootless.volumes.userjob JSON`` runs inside the user namespace (the engine's
+:meth:`~rootless.engine.Engine.run_volume_jobs`), where the container's IDs are the
+namespace's: uid 33 in a container is uid 33 here (subuid base + 32 on the host). Jobs:
+
+- ``chown``: ``:U``, give a source to the container's user, recursively, links not followed;
+- ``copyup``: docker's copy-up, the image's files at a path into an *empty* volume (the
+  layers are merged top first: overlay whiteouts hide lower entries, opaque directories
+  stop the descent), keeping owners, modes and times (not xattrs or hard links);
+- ``remove``: delete a volume's directory, whose files may belong to mapped IDs.
+
+A failure prints one line on stderr and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rctlbase.errors import RctlError
+from rctlbase.run import run_program
+
+OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque", "user.fuseoverlayfs.opaque")
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeJob:
+    """One job: ``op`` is chown (``path`` to ``uid:gid``), copyup (``path`` of the image,
+    from ``layers`` top first, into ``dest``) or remove (``path``)."""
+
+    op: str
+    path: str
+    uid: int = 0
+    gid: int = 0
+    layers: tuple[str, ...] = ()
+    dest: str = ""
+
+
+def encode_jobs(jobs: Sequence[VolumeJob]) -> str:
+    """The jobs as the JSON argument of this module."""
+    return json.dumps([asdict(job) for job in jobs])
+
+
+def chown_job(path: str, uid: int, gid: int) -> dict[str, Any]:
+    """``:U``: ``chown -R`` without following links (``-P`` is chown -R's default)."""
+    run_program(["chown", "-R", "-h", f"{uid}:{gid}", path])
+    return {"chowned": path}
+
+
+def _whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _opaque(path: str) -> bool:
+    for name in OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) in (b"y", b"y\n"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _lower_dirs(sources: list[str], name: str) -> list[str]:
+    """The directories ``name`` is in the merged view: from the top one down to a whiteout,
+    a non-directory or an opaque directory."""
+    found: list[str] = []
+    for source in sources:
+        path = os.path.join(source, name)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            break
+        found.append(path)
+        if _opaque(path):
+            break
+    return found
+
+
+def _copy_meta(st: os.stat_result, target: Path) -> None:
+    os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _merge(sources: list[str], dest: Path) -> int:
+    """Copy the merged view of ``sources`` (top first) into the directory ``dest``."""
+    seen: set[str] = set()
+    copied = 0
+    for index, source in enumerate(sources):
+        for entry in sorted(os.scandir(source), key=lambda e: e.name):
+            if entry.name in seen:
+                continue
+            seen.add(entry.name)
+            st = entry.stat(follow_symlinks=False)
+            target = dest / entry.name
+            if _whiteout(st):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                target.mkdir()
+                below = [] if _opaque(entry.path) else _lower_dirs(sources[index + 1 :], entry.name)
+                copied += _merge([entry.path, *below], target)
+            elif stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(entry.path), target)
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copyfile(entry.path, target, follow_symlinks=False)
+            else:
+                continue  # devices, fifos, sockets: not data a volume needs
+            _copy_meta(st, target)
+            copied += 1
+    return copied
+
+
+def copyup_job(layers: list[str], path: str, dest: str) -> dict[str, Any]:
+    """Fill the empty volume ``dest`` from ``path`` in the image (``layers``: diffs, top first).
+
+    Nothing happens when the volume has files or the image has no directory there.
+    """
+    target = Path(dest)
+    if any(target.iterdir()):
+        return {"copied": 0, "dest": dest, "skipped": "not empty"}
+    sources = [layer.rstrip("/") for layer in layers]
+    for part in [p for p in path.split("/") if p]:
+        sources = _lower_dirs(sources, part)
+        if not sources:
+            return {"copied": 0, "dest": dest, "skipped": "not in the image"}
+    copied = _merge(sources, target)
+    _copy_meta(os.lstat(sources[0]), target)  # the volume's root takes the directory's owner
+    return {"copied": copied, "dest": dest}
+
+
+def remove_job(path: str) -> dict[str, Any]:
+    shutil.rmtree(path, ignore_errors=True)
+    if os.path.lexists(path):
+        raise RctlError(f"could not remove {path}", hint="see what holds it: lsof +D PATH")
+    return {"removed": path}
+
+
+def run_job(job: VolumeJob) -> dict[str, Any]:
+    """Do one job (its ``op`` picks which)."""
+    if job.op == "chown":
+        return chown_job(job.path, job.uid, job.gid)
+    if job.op == "copyup":
+        return copyup_job(list(job.layers), job.path, job.dest)
+    if job.op == "remove":
+        return remove_job(job.path)
+    raise ValueError(f"unknown volume job {job.op!r}")
+
+
+def main(argv: list[str]) -> int:
+    """Entry point inside the user namespace: ``argv[0]`` is the JSON list of jobs."""
+    if os.environ.get("RCTL_USERNS") != "1":
+        print("userjob: must run inside rctl's user namespace", file=sys.stderr)
+        return 125
+    for raw in json.loads(argv[0]):
+        job = VolumeJob(**{**raw, "layers": tuple(raw.get("layers", ()))})
+        try:
+            report = run_job(job)
+        except (RctlError, OSError) as exc:
+            said = exc.message if isinstance(exc, RctlError) else str(exc)
+            print(f"volume {job.op} of {job.path} failed: {said}", file=sys.stderr)
+            return 1
+        print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
