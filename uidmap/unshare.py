@@ -292,17 +292,8 @@ def _child(
 ) -> NoReturn:  # pragma: no cover - runs in the forked child
     code = 125
     try:
-        flags = syscalls.CLONE_NEWNS | (syscalls.CLONE_NEWNET if net else 0)
         try:
-            if join is not None:
-                fd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    syscalls.setns(fd, syscalls.CLONE_NEWUSER)
-                finally:
-                    os.close(fd)
-            else:
-                flags |= syscalls.CLONE_NEWUSER
-            syscalls.unshare(flags)
+            _make_namespaces(net=net, join=join)
         except OSError as exc:
             os.write(ready_w, f"{exc.strerror or exc}".encode())
             os._exit(125)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rootless.containers.health import HealthConfig
+
 DEFAULT_WANTED_BY = ("default.target",)
 
 
@@ -20,16 +22,8 @@ class DefinitionLocation:
     SYSTEM = "system"  # /etc/rctl/definitions/USER: paths must be absolute
 
 
-@dataclass(frozen=True, slots=True)
-class HealthcheckDef:
-    """A healthcheck: docker's ``Test`` form (``CMD ...`` or ``CMD-SHELL ...``), seconds."""
-
-    test: tuple[str, ...]
-    interval: float = 30.0
-    timeout: float = 30.0
-    retries: int = 3
-    start_period: float = 0.0
-    on_failure: str = "none"  # none | restart
+# A definition's healthcheck is the engine's own configuration of one.
+HealthcheckDef = HealthConfig
 
 
 @dataclass(frozen=True, slots=True)

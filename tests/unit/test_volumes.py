@@ -432,8 +432,8 @@ def test_doomed_volumes_of_an_rm_container(tmp_path: Path) -> None:
 
 def test_the_rm_unit_removes_anonymous_volumes_before_the_record_goes() -> None:
     from rootless.containers.record import ContainerRecord  # noqa: PLC0415
-    from rootless.containers.service import service_spec  # noqa: PLC0415
     from rootless.containers.spec import ContainerSpec  # noqa: PLC0415
+    from rootless.containers.unitspec import service_spec  # noqa: PLC0415
 
     anon = MountPoint("volume", f"{VOLS}/x/_data", "/a", name="x", anonymous=True)
     record = ContainerRecord("c" * 64, "c", "sha256:i", "img", ("true",), 0.0, "overlay")
@@ -441,7 +441,7 @@ def test_the_rm_unit_removes_anonymous_volumes_before_the_record_goes() -> None:
     launch = Path("/data/containers/c/bundle/launch.json")
 
     def hooks(rec: ContainerRecord) -> list[str]:
-        unit = service_spec(rec, spec, launch, Path("/pid"), stdio=None)
+        unit = service_spec(rec, spec, launch, stdio=None)
         return [cmd.argv[cmd.argv.index("-m") + 1] for cmd in unit.exec_stop_post]
 
     assert hooks(record) == ["rootless.containers.exited"]
