@@ -29,8 +29,19 @@ from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.volumes.model import MountPoint
 
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-ADJECTIVES = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nifty", "proud", "quiet")
-NOUNS = ("turing", "hopper", "lovelace", "ritchie", "thompson", "knuth", "dijkstra", "hamilton")
+ADJECTIVES = (
+    "agile", "bold", "brave", "bright", "calm", "clever", "cool", "crisp", "eager", "fair",
+    "fond", "gentle", "glad", "happy", "jolly", "keen", "kind", "lively", "lucid", "merry",
+    "modest", "neat", "nifty", "noble", "patient", "polite", "proud", "quick", "quiet", "rapid",
+    "sharp", "shy", "smart", "steady", "sunny", "swift", "tender", "tidy", "vivid", "witty",
+)  # fmt: skip
+NOUNS = (
+    "agnesi", "allen", "babbage", "backus", "bell", "borg", "cerf", "curie", "darwin", "dijkstra",
+    "engelbart", "euler", "fermat", "feynman", "franklin", "gauss", "goldberg", "hamilton",
+    "hopper", "johnson", "kahn", "knuth", "lamport", "liskov", "lovelace", "mccarthy", "meitner",
+    "noether", "pascal", "perlman", "ritchie", "shannon", "sinoussi", "thompson", "torvalds",
+    "turing", "volta", "wilson", "wozniak", "yalow",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

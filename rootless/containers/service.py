@@ -177,6 +177,16 @@ class ContainerService:
                 raise
             return self.pull(name)
 
+    def _claim_name(self, name: str, *, generated: bool) -> str:
+        """Under the store's lock: the name to record. A generated one that another create
+        took since it was picked is picked again here, where the answer holds."""
+        if generated:
+            taken = {r.name for r in self.store.all()}
+            if name in taken:
+                name = random_name(taken)
+        self.store.check_free(name)
+        return name
+
     def create(self, options: RunOptions) -> ContainerRecord:
         """``rctl create``: record, bundle and r/w layer; nothing runs yet."""
         image = self.resolve_image(options.image, options.pull)
@@ -216,7 +226,8 @@ class ContainerService:
             raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
         self.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.images.store.locked():
-            self.store.check_free(name)
+            name = self._claim_name(name, generated=options.name is None)
+            spec = dataclasses.replace(spec, name=name)
             record = ContainerRecord(
                 id=new_id(),
                 name=name,

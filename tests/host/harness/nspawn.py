@@ -31,7 +31,9 @@ DEVICES = {"fuse": (10, 229), "net-tun": (10, 200)}
 
 
 def find_leader(nspawn_pid: int) -> int | None:
-    """The container's PID 1 as seen from the host: a descendant of nspawn that is pid 1 inside."""
+    """The container's PID 1 as seen from the host: a descendant of nspawn that is pid 1 one
+    PID namespace down. Containers running inside the guest have a pid 1 of their own too,
+    one level deeper (three NSpid entries): they must not be taken for the guest's init."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -41,7 +43,7 @@ def find_leader(nspawn_pid: int) -> int | None:
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
         nspid = fields.get("NSpid", "").split()
-        if len(nspid) > 1 and nspid[-1] == "1" and descends_from(int(entry.name), nspawn_pid):
+        if len(nspid) == 2 and nspid[-1] == "1" and descends_from(int(entry.name), nspawn_pid):
             return int(entry.name)
     return None
 
