@@ -134,32 +134,6 @@ def run_in_userns(
     return UsernsResult(proc.returncode, out, err)
 
 
-def start_in_userns(
-    argv: Sequence[str],
-    plan: UsernsPlan,
-    *,
-    net: bool = False,
-    env: Mapping[str, str] | None = None,
-    stdin: int | IO[bytes] | None = None,
-    stdout: int | IO[bytes] | None = None,
-    stderr: int | IO[bytes] | None = None,
-    before_release: Callable[[int], None] | None = None,
-) -> int:
-    """Like :func:`run_in_userns` but return ARGV's pid once it runs, without waiting.
-
-    ``before_release(pid)`` runs after the mapping and before ARGV starts: the moment to
-    attach a network helper to the new network namespace. If it raises, the child is killed.
-    The caller may exit; the child lives on (a systemd service's forking start).
-    """
-    read_end, write_end = os.pipe()
-    command = _unshare_command(argv, read_end, net=net)
-    proc = _spawn_mapped(
-        command, read_end, write_end, plan, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
-        before_release=before_release,
-    )  # fmt: skip
-    return proc.pid
-
-
 def _unshare_command(argv: Sequence[str], read_end: int, *, net: bool) -> list[str]:
     unshare = shutil.which("unshare")
     if unshare is None:
@@ -194,7 +168,6 @@ def _spawn_mapped(
     stdout: int | IO[bytes] | Literal["pipe"] | None,
     stderr: int | IO[bytes] | Literal["pipe"] | None,
     env: Mapping[str, str] | None,
-    before_release: Callable[[int], None] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Spawn the paused ``unshare ... uidmap.enter`` command, map it, release it."""
     try:
@@ -214,8 +187,6 @@ def _spawn_mapped(
                 _, err = proc.communicate()
                 raise unshare_failure(err)
             apply_plan(proc.pid, plan)
-            if before_release is not None:
-                before_release(proc.pid)
             os.write(write_end, b"\n")
         finally:
             # Without the byte, enter reads end of file and exits 125 without running argv.
