@@ -19,11 +19,12 @@ import math
 import subprocess
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+from kit import Result
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -56,27 +57,8 @@ METHOD = """\
 - A scenario or a tool that can't run is kept as a row whose note says why."""
 
 
-@dataclass
-class Row:
-    """One object of results.json (see bench/kit.py Result)."""
-
-    name: str
-    group: str
-    unit: str
-    rctl: float | None
-    podman: float | None
-    ratio: float | None
-    rounds: int
-    tier: str
-    date: str
-    better: str = "lower"
-    rctl_spread: float | None = None
-    podman_spread: float | None = None
-    target: str = ""
-    met: bool | None = None
-    baseline: float | None = None
-    baseline_spread: float | None = None
-    note: str = ""
+# A row of results.json is the runner's Result, read back.
+Row = Result
 
 
 def load_rows(path: Path) -> list[Row]:
