@@ -72,8 +72,10 @@ def test_attached_output_reaches_the_terminal_and_the_journal(rctl: Rctl) -> Non
     assert out.stderr == "to-err\n"
     wait_for("the lines in the journal", lambda: "20000" in rctl("logs", "att").stdout)
     logged = rctl("logs", "att").stdout.splitlines()
-    assert logged[:2] == ["to-out", "to-err"] or set(logged[:2]) == {"to-out", "to-err"}
-    assert len(logged) == 20002
+    # stdout and stderr are two pipes: the journal keeps each stream's order, not their
+    # interleaving (docker's json-file log doesn't either).
+    assert logged.count("to-err") == 1
+    assert [line for line in logged if line != "to-err"] == lines
     # rctl writes these fields itself for attached runs (systemd 252 drops LogExtraFields=).
     fields = run("journalctl", "--user", "CONTAINER_NAME=att", "-o", "cat", "--no-pager").stdout
     assert "to-err" in fields.splitlines()
