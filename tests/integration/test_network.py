@@ -156,10 +156,6 @@ def test_httpd_is_reachable_on_a_published_port(rctl: Rctl, driver: str) -> None
 # Known failure, kept visible: the datagram reaches the container through both drivers'
 # published UDP ports (socat logs it), but its reply never reaches the client on the host.
 # strict: the day replies arrive, this test fails until the marker is removed.
-@pytest.mark.xfail(
-    strict=True,
-    reason="UDP replies through published ports are lost (pasta and slirp4netns): open bug",
-)
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_udp_ports_are_published(rctl: Rctl, tmp_path: Path, driver: str) -> None:
     image = nettools(rctl, tmp_path)
