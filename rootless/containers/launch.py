@@ -7,7 +7,8 @@ root filesystem, tells systemd it is ready (``READY=1`` on ``$NOTIFY_SOCKET``) a
 the OCI runtime (:mod:`rootless.containers.inner`). The unit's main process is the same
 process from start to end: systemd supervises crun directly, with no PID file to read and
 no window in which the runtime could end before systemd knows it, and no process of rctl's
-own stays per container. One Python process between systemd and crun (beyond
+own stays per container (but the UDP relay of :func:`forward_udp`, only where a driver
+loses UDP replies, see :mod:`netns.udpfwd`). One Python process between systemd and crun (beyond
 newuidmap/newgidmap and the network helper): start-up time is the product.
 
 With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher does not
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from rctlbase.errors import RctlError
 from rootless.containers.inner import exec_runtime, prepare_container
-from rootless.containers.netattach import attach_network, userns_to_join
+from rootless.containers.netattach import attach_network, udp_forwarded, userns_to_join
 from rootless.containers.plan import LaunchPlan
 from uidmap.unshare import enter_userns
 from units.journalsend import MAX_MESSAGE, JournalSender
@@ -42,6 +43,12 @@ def launch(plan_path: Path) -> int:
     if plan.tee_output and "JOURNAL_STREAM" not in os.environ:
         # Attached (run, start -a): systemd sets JOURNAL_STREAM when output goes to the journal.
         tee_output(dict(plan.log_fields))
+    udp = udp_forwarded(plan)
+    listeners = []
+    if udp:  # bound here, in the host's network namespace
+        from netns.udpfwd import bind_listeners  # noqa: PLC0415 - UDP ports only
+
+        listeners = bind_listeners(udp)
     enter_userns(
         plan.userns,
         net=plan.network != "host",
@@ -49,6 +56,8 @@ def launch(plan_path: Path) -> int:
         after_map=lambda pid: attach_network(plan, pid),
     )
     prepare_container(plan)
+    if listeners:
+        forward_udp(listeners)
     container_notifies = os.environ.pop("RCTL_CONTAINER_NOTIFY", "") == "1"
     socket_path = os.environ.get("NOTIFY_SOCKET")
     if socket_path and not container_notifies:
@@ -56,6 +65,22 @@ def launch(plan_path: Path) -> int:
         notify(socket_path, "READY=1")
     exec_runtime(plan)
     return 125  # not reached: exec_runtime replaces this process or raises
+
+
+def forward_udp(listeners: list[tuple[socket.socket, int]]) -> None:
+    """Leave a process in the unit (forked: nothing to start) relaying the published UDP
+    ports the network driver would lose the replies of (:mod:`netns.udpfwd`); it is in the
+    container's network namespace now and holds the host's sockets bound before."""
+    if not fork_aside():
+        for sock, _ in listeners:
+            sock.close()
+        return
+    from netns.udpfwd import serve  # noqa: PLC0415 - UDP ports only
+
+    try:  # pragma: no cover - the forwarder process, covered by the integration tests
+        serve(listeners)
+    finally:
+        os._exit(0)
 
 
 def fork_aside() -> bool:

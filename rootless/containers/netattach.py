@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from netns.pasta import PortMapping, Protocol, start_pasta
 from netns.slirp4netns import start_slirp4netns
+from netns.udpfwd import UdpForward
 from rootless.containers.netmode import PASTA_DNS_FORWARD, parse_slirp_options
 from rootless.containers.plan import LaunchPlan
 
@@ -32,12 +33,36 @@ def attach_network(plan: LaunchPlan, pid: int) -> None:
     elif plan.network == "bridge":
         from rootless.networks.attach import attach  # noqa: PLC0415 - bridged containers only
 
-        attach(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id, pid, plan.ports)
+        forwarded = set(udp_forwarded(plan))
+        ports = [p for p in plan.ports if _forward(p) not in forwarded]
+        attach(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id, pid, ports)
+
+
+def udp_forwarded(plan: LaunchPlan) -> list[UdpForward]:
+    """The published UDP ports rctl relays itself (:mod:`netns.udpfwd` says why): all of
+    them with slirp4netns and bridge networks, and with pasta those whose host port is
+    above the container port."""
+    if plan.network not in ("pasta", "slirp4netns", "bridge"):
+        return []
+    udp = [_forward(p) for p in plan.ports if p[0] == Protocol.UDP.value]
+    if plan.network == "pasta":
+        return [f for f in udp if f.host_port > f.container_port]
+    return udp
+
+
+def _forward(port: tuple[str, str, int, int]) -> UdpForward:
+    _, host_ip, host_port, ctr_port = port
+    return UdpForward(host_ip, host_port, ctr_port)
 
 
 def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
-    """The plan's published ports as the network adapter's values."""
-    return [PortMapping(h, c, Protocol(p), ip) for p, ip, h, c in plan.ports]
+    """The plan's published ports the network driver forwards, as the adapter's values."""
+    forwarded = set(udp_forwarded(plan))
+    return [
+        PortMapping(h, c, Protocol(p), ip)
+        for p, ip, h, c in plan.ports
+        if p != Protocol.UDP.value or UdpForward(ip, h, c) not in forwarded
+    ]
 
 
 def attach_pasta(plan: LaunchPlan, pid: int) -> None:
