@@ -32,7 +32,6 @@ from rootless.images.store import ImageRecord, Store
 from rootless.models import PullEvent, PullOptions
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
-from uidmap.unshare import run_in_userns
 from uidmap.userns import current_user, load_plan
 
 if TYPE_CHECKING:
@@ -143,6 +142,8 @@ class Engine:
 
     def run_layer_jobs(self, jobs: Jobs) -> None:
         """Run layer jobs in one process inside the user namespace."""
+        from uidmap.unshare import run_in_userns  # noqa: PLC0415 - start-up time (ctypes)
+
         if not jobs:
             return
         runtime = ensure_private_dir(self.paths.runtime)
@@ -161,6 +162,7 @@ class Engine:
     def run_volume_jobs(self, jobs: Sequence[VolumeJob]) -> None:
         """Run volume jobs (``:U`` chown, copy-up, removal) inside the user namespace."""
         from rootless.volumes.userjob import encode_jobs as encode_volume_jobs  # noqa: PLC0415
+        from uidmap.unshare import run_in_userns  # noqa: PLC0415
 
         if not jobs:
             return
@@ -175,6 +177,8 @@ class Engine:
 
     def unshare(self, argv: Sequence[str]) -> int:
         """``rctl unshare CMD``: run CMD in the user's namespace, as uid 0 there."""
+        from uidmap.unshare import run_in_userns  # noqa: PLC0415
+
         command = list(argv) or [os.environ.get("SHELL", "/bin/sh")]
         env = {**os.environ, "RCTL_STORAGE": str(self.paths.data)}
         return run_in_userns(command, self.userns_plan, env=env).exit_code

@@ -251,3 +251,30 @@ def plan_userns(
                 hint=f"merge {name}'s subordinate ranges into fewer, larger ones",
             )
     return plan
+
+
+def nest_keep_id(outer: UsernsPlan) -> UsernsPlan:
+    """keep-id maps for a user namespace made inside ``outer``, written in ``outer``'s IDs.
+
+    ``outer`` has the default layout (0 → the user, 1..N → subordinate IDs). The nested
+    namespace gives the user's own host ID back to itself and lays the subordinate IDs
+    around it, in order, as :func:`plan_userns` with ``keep_id`` does from the host: nested
+    0..own-1 → outer 1..own, nested own → outer 0, nested own+1..N → outer own+1..N. This is
+    what an unprivileged OCI runtime running as root of ``outer`` is given (runtime-spec
+    ``linux.uidMappings``: hostID is the runtime's namespace's ID).
+    """
+    sides = []
+    for kind, maps in ((IDKind.UID, outer.uid_maps), (IDKind.GID, outer.gid_maps)):
+        own = lookup(maps, 0)
+        total = sum(m.size for m in maps)
+        if own is None or lookup(maps, total - 1) is None or total - 1 < own:
+            raise HostError(
+                f"--userns keep-id needs {own if own is not None else '?'} subordinate "
+                f"{kind}s below your own, the namespace has {max(total - 1, 0)}",
+                hint="give your user more subordinate IDs in /etc/subuid and /etc/subgid",
+            )
+        nested = [IDMap(0, 1, own), IDMap(own, 0, 1)] if own else [IDMap(0, 0, 1)]
+        if total - 1 > own:
+            nested.append(IDMap(own + 1, own + 1, total - 1 - own))
+        sides.append(tuple(m for m in nested if m.size))
+    return UsernsPlan(sides[0], sides[1])

@@ -29,7 +29,14 @@ def rootfs_plan(raw: dict[str, object]) -> RootfsPlan:
         upper=Path(str(raw["upper"])),
         work=Path(str(raw["work"])),
         merged=Path(str(raw["merged"])),
+        # --userns keep-id: fuse-overlayfs shifts the IDs (rootless.containers.keepid).
+        uid_mapping=_triples(raw.get("uid_mapping", ())),
+        gid_mapping=_triples(raw.get("gid_mapping", ())),
     )
+
+
+def _triples(raw: object) -> tuple[tuple[int, int, int], ...]:
+    return tuple((int(a), int(b), int(c)) for a, b, c in raw)  # type: ignore[attr-defined]
 
 
 def mount_rootfs(rootfs: RootfsPlan) -> None:

@@ -27,13 +27,18 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from netns.pasta import read_default_gateway
 from netns.slirp4netns import SlirpOptions
 from rctlbase.errors import NotFoundError, UsageError
 from rootless.containers.ports import Port, check_available, parse_publish, publish_all
-from rootless.containers.spec import HostEntry, parse_add_host, parse_dns
-from rootless.models import RunOptions
+
+if TYPE_CHECKING:
+    # Imported where used: every container's launcher imports this module (through
+    # rootless.containers.netattach) and has no use for the spec and the CLI's options.
+    from rootless.containers.spec import HostEntry
+    from rootless.models import RunOptions
 
 HOST_GATEWAY = "host-gateway"
 HOST_NAMES = ("host.containers.internal", "host.docker.internal")
@@ -217,6 +222,8 @@ def plan_network(
     ``host_gateway`` is the host's default gateway (pasta gives it to the namespace), used
     for ``host-gateway`` with pasta. Raises UsageError naming the flag for every conflict.
     """
+    from rootless.containers.spec import HostEntry  # noqa: PLC0415 - launcher start-up time
+
     mode = choice.mode
     ports = [p for spec in publish for p in parse_publish(spec)]
     if mode in (NetworkMode.HOST, NetworkMode.NONE):
@@ -345,6 +352,8 @@ def network_for(
     """``rctl run``/``create``'s network flags, validated and planned (host ports chosen
     and checked free). Bridge networks are the business of ``rootless.networks``: until a
     network of that name exists, naming one is an error here."""
+    from rootless.containers.spec import parse_add_host, parse_dns  # noqa: PLC0415
+
     if options.network:
         choice = parse_network(options.network)
     else:

@@ -378,9 +378,11 @@ def plan_oci_config(
         linux["uidMappings"] = [_oci_map(m) for m in uid_maps]
         linux["gidMappings"] = [_oci_map(m) for m in gid_maps]
     namespaces.append({"type": "cgroup"})
-    if own_netns:
+    if own_netns and not (new_userns and netns_path):
         # Let ping work without CAP_NET_RAW for every group the namespace maps, as docker
         # does; the kernel refuses a range with unmapped ends, so stop at the first gap.
+        # Not in a joined network namespace that the new user namespace does not own
+        # (--userns keep-id): net sysctls need the owner's root, crun fails with EACCES.
         top = _mapped_from_zero(gid_maps)
         linux["sysctl"] = {"net.ipv4.ping_group_range": f"0 {max(top - 1, 0)}"}
     if cgroups_path is not None:

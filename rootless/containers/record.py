@@ -29,6 +29,7 @@ from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.volumes.model import MountPoint
 
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+FULL_ID = re.compile(r"[0-9a-f]{64}")
 ADJECTIVES = (
     "agile", "bold", "brave", "bright", "calm", "clever", "cool", "crisp", "eager", "fair",
     "fond", "gentle", "glad", "happy", "jolly", "keen", "kind", "lively", "lucid", "merry",
@@ -113,15 +114,22 @@ class ContainerStore:
         if not self.root.is_dir():
             return records
         for path in self.root.iterdir():
-            try:
-                raw = json.loads((path / "container.json").read_text())
-            except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-                continue  # being created or removed
-            raw["command"] = tuple(raw["command"])
-            raw["ports"] = tuple(tuple(p) for p in raw.get("ports", ()))
-            raw["mounts"] = tuple(MountPoint.from_json(m) for m in raw.get("mounts", ()))
-            records.append(ContainerRecord(**raw))
+            record = self._load(path)
+            if record is not None:
+                records.append(record)
         return sorted(records, key=lambda r: r.created, reverse=True)
+
+    @staticmethod
+    def _load(path: Path) -> ContainerRecord | None:
+        """The record in directory ``path``; None while it is being created or removed."""
+        try:
+            raw = json.loads((path / "container.json").read_text())
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            return None
+        raw["command"] = tuple(raw["command"])
+        raw["ports"] = tuple(tuple(p) for p in raw.get("ports", ()))
+        raw["mounts"] = tuple(MountPoint.from_json(m) for m in raw.get("mounts", ()))
+        return ContainerRecord(**raw)
 
     def save(self, record: ContainerRecord) -> None:
         """Write the record atomically (the directory must exist)."""
@@ -135,6 +143,10 @@ class ContainerStore:
 
     def get(self, ref: str) -> ContainerRecord:
         """A container by full ID, name or unique ID prefix."""
+        if FULL_ID.fullmatch(ref):  # the engine's own calls: one file, not every record
+            found = self._load(self.dir(ref))
+            if found is not None:
+                return found
         records = self.all()
         for record in records:
             if ref in (record.id, record.name):

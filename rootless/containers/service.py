@@ -32,6 +32,14 @@ from rctlbase.errors import (
 )
 from rctlbase.run import run_program, spawn_program
 from rootless.containers import health
+from rootless.containers.keepid import (
+    check_keep_id,
+    host_user,
+    keep_id_home,
+    outer_ids,
+    plan_keep_id,
+    with_keep_id_user,
+)
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.netmode import (
     ContainerNetwork,
@@ -56,6 +64,8 @@ from rootless.containers.record import (
 from rootless.containers.spec import (
     ContainerSpec,
     Limits,
+    ResolvedUser,
+    UsernsMode,
     merge_env,
     parse_restart,
 )
@@ -67,7 +77,7 @@ from rootless.images.service import ImageService
 from rootless.models import ContainerSummary, RunOptions
 from rootless.storage.drivers import Driver, plan_rootfs
 from rootless.volumes.plan import bind_mounts
-from units.journal import JournalEntry, JournalFollower, JournalQuery, read_journal
+from uidmap.mapping import nest_keep_id
 from units.manager import KillWhom, UserManager
 from units.properties import (
     ExecCommand,
@@ -77,6 +87,7 @@ if TYPE_CHECKING:
     from rootless.networks.attach import ContainerNetworks
     from rootless.networks.service import NetworkService
     from rootless.volumes.service import VolumeService
+    from units.journal import JournalEntry
 
 USEC = 1_000_000
 EXIT_FILE = "exit.json"
@@ -128,6 +139,8 @@ class ContainerService:
 
     def bridge_networks(self, options: RunOptions) -> ContainerNetworks | None:
         """The bridge networks and links ``options`` ask for, checked; None for a mode."""
+        if not (options.network or options.networks or options.network_aliases or options.links):
+            return None  # the default network: no need to load the bridge code
         from rootless.networks.service import bridge_request  # noqa: PLC0415
 
         request = bridge_request(
@@ -177,11 +190,14 @@ class ContainerService:
                 raise
             return self.pull(name)
 
+    def _taken_names(self) -> set[str]:
+        return {r.name for r in self.store.all()}
+
     def _claim_name(self, name: str, *, generated: bool) -> str:
         """Under the store's lock: the name to record. A generated one that another create
         took since it was picked is picked again here, where the answer holds."""
         if generated:
-            taken = {r.name for r in self.store.all()}
+            taken = self._taken_names()
             if name in taken:
                 name = random_name(taken)
         self.store.check_free(name)
@@ -199,14 +215,15 @@ class ContainerService:
             from rootless.networks.service import bridge_network_for  # noqa: PLC0415
 
             net = bridge_network_for(options, config.config.exposed_ports)
-        taken = {r.name for r in self.store.all()}
-        name = check_name(options.name) if options.name else random_name(taken)
+        # A generated name is checked again under the store's lock (_claim_name).
+        name = check_name(options.name) if options.name else random_name(self._taken_names())
         mounts, extra_tmpfs = self.volumes.plan_run(options, config.config.volumes)
         spec = plan_spec(
             options, name, options.image, image.id, config.config, dict(os.environ),
             mounts=bind_mounts(mounts), extra_tmpfs=extra_tmpfs,
         )  # fmt: skip
         spec = dataclasses.replace(spec, network=str(net.mode))
+        spec = self.keep_id_user(spec)  # before anything exists
         if not all(self.images.store.has_layer(layer.chain_id) for layer in image.layers):
             # Pulled for another storage driver's layer format: unpack this one's.
             with self.images.store.locked():
@@ -264,8 +281,7 @@ class ContainerService:
                     mounts,
                     # copy-up reads the image's files; vfs layers are full trees: the top one.
                     [str(d) for d in (diffs[:1] if self.driver is Driver.VFS else diffs)],
-                    user.uid if user else 0,
-                    user.gid if user else 0,
+                    *self.volume_owner(spec, user),
                 )
                 console = options.console_socket
                 if options.tty and options.detach:
@@ -288,6 +304,23 @@ class ContainerService:
                 raise
         return record
 
+    def keep_id_user(self, spec: ContainerSpec) -> ContainerSpec:
+        """``--userns keep-id`` (:mod:`rootless.containers.keepid`): the driver checked,
+        the user's uid:gid as the default ``--user``. Other specs are returned as is."""
+        if spec.userns is not UsernsMode.KEEP_ID:
+            return spec
+        check_keep_id(self.driver)
+        return with_keep_id_user(spec, host_user())
+
+    def volume_owner(self, spec: ContainerSpec, user: ResolvedUser | None) -> tuple[int, int]:
+        """Whom ``:U`` chowns volumes to, in the launcher namespace's IDs (the chown runs
+        there): the container's user, shifted for keep-id's nested namespace."""
+        if user is None:
+            return 0, 0
+        if spec.userns is UsernsMode.KEEP_ID:
+            return outer_ids(nest_keep_id(self.plan_userns()), user.uid, user.gid)
+        return user.uid, user.gid
+
     def write_bundle(
         self,
         record: ContainerRecord,
@@ -298,7 +331,21 @@ class ContainerService:
     ) -> None:
         directory = self.store.dir(record.id)
         chains = tuple(layer.chain_id.removeprefix("sha256:") for layer in image.layers)
-        rootfs = plan_rootfs(self.driver, self.images.store.layers, chains, directory)
+        plan = self.plan_userns()
+        users = self.image_user_files(image)
+        keep = None
+        if spec.userns is UsernsMode.KEEP_ID:
+            # A nested namespace and a root whose IDs fuse-overlayfs shifts (keepid).
+            user = host_user()
+            home = keep_id_home(user.home, (m.destination for m in spec.mounts), spec.process_cwd)
+            keep = plan_keep_id(plan, user, *users, home=home)
+            users = (keep.passwd or users[0], keep.group or users[1])
+        rootfs = plan_rootfs(
+            check_keep_id(self.driver) if keep else self.driver,
+            self.images.store.layers, chains, directory,
+            uid_mapping=keep.uid_mapping if keep else (),
+            gid_mapping=keep.gid_mapping if keep else (),
+        )  # fmt: skip
         for path in (
             rootfs.upper,
             rootfs.work,
@@ -307,6 +354,11 @@ class ContainerService:
             directory / "bundle",
         ):
             path.mkdir(mode=0o755 if path != directory / "bundle" else 0o700)
+        for name, text in (("passwd", keep.passwd), ("group", keep.group)) if keep else ():
+            if text is not None:  # in the r/w layer: stored as ours, so root's inside
+                (rootfs.upper / "etc").mkdir(mode=0o755, exist_ok=True)
+                (rootfs.upper / "etc" / name).write_text(text)
+                (rootfs.upper / "etc" / name).chmod(0o644)
         if rootfs.driver is Driver.VFS:
             # vfs: the container's root is a copy of its image's top layer (a full tree).
             top = self.images.store.layer_dir(image.layers[-1].chain_id) / "diff"
@@ -316,15 +368,16 @@ class ContainerService:
         (etc / "hostname").write_text(f"{hostname}\n")
         (etc / "hosts").write_text(hosts_file(hostname, network.hosts))
         (etc / "resolv.conf").write_text(resolv_conf(network, read_host_resolv_conf()))
-        plan = self.plan_userns()
         maps = [(m.container_id, m.host_id, m.size) for m in plan.uid_maps]
         gmaps = [(m.container_id, m.host_id, m.size) for m in plan.gid_maps]
         doc = plan_oci_config(
-            spec.with_resolved_user(*self.image_user_files(image)),
+            spec.with_resolved_user(*users),
             rootfs_path=str(rootfs.rootfs),
             hostname=hostname,
-            uid_maps=[(c, c, s) for c, _, s in maps],
-            gid_maps=[(c, c, s) for c, _, s in gmaps],
+            # keep-id: crun makes the container's namespace inside the launcher's.
+            uid_maps=keep.uid_mapping if keep else [(c, c, s) for c, _, s in maps],
+            gid_maps=keep.gid_mapping if keep else [(c, c, s) for c, _, s in gmaps],
+            new_userns=keep is not None,
             # crun joins the namespace it runs in, the one pasta serves (not a new one).
             netns_path=None if network.mode is NetworkMode.HOST else "/proc/self/ns/net",
             etc_files=EtcFiles(
@@ -364,6 +417,8 @@ class ContainerService:
                 "upper": str(rootfs.upper),
                 "work": str(rootfs.work),
                 "merged": str(rootfs.merged),
+                "uid_mapping": [list(m) for m in rootfs.uid_mapping],
+                "gid_mapping": [list(m) for m in rootfs.gid_mapping],
             },
         )
         (directory / "bundle" / "launch.json").write_text(launch.to_json())
@@ -504,6 +559,10 @@ class ContainerService:
         ]
         for value in merge_env((), wanted):
             command += ["--env", value]
+        if not user and plan.rootfs.get("uid_mapping"):
+            # --userns keep-id: podman's exec runs as the container's user, the user's own.
+            config = json.loads(Path(plan.bundle, "config.json").read_text())
+            user = f"{config['process']['user']['uid']}:{config['process']['user']['gid']}"
         if user:
             command += ["--user", user]
         if workdir:
@@ -821,6 +880,8 @@ class ContainerService:
         tail: int | None = None,
         follow: bool = False,
     ) -> Iterator[JournalEntry]:
+        from units.journal import JournalFollower, JournalQuery, read_journal  # noqa: PLC0415
+
         record = self.store.get(ref)
         # systemd 252's user manager does not hand LogExtraFields (CONTAINER_ID...) to
         # journald (systemd#29956), so the container's lines are found by their syslog

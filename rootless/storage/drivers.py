@@ -46,6 +46,9 @@ class RootfsPlan:
     upper: Path  # the container's r/w layer (vfs: the copied root itself)
     work: Path
     merged: Path  # what the runtime uses as root.path
+    # fuse-overlayfs only: (stored ID, presented ID, count) triples (see fuse_idmapping).
+    uid_mapping: tuple[tuple[int, int, int], ...] = ()
+    gid_mapping: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def rootfs(self) -> Path:
@@ -54,9 +57,18 @@ class RootfsPlan:
 
 
 def plan_rootfs(
-    driver: Driver, layers_root: Path, chain_hexes: tuple[str, ...], container_dir: Path
+    driver: Driver,
+    layers_root: Path,
+    chain_hexes: tuple[str, ...],
+    container_dir: Path,
+    *,
+    uid_mapping: tuple[tuple[int, int, int], ...] = (),
+    gid_mapping: tuple[tuple[int, int, int], ...] = (),
 ) -> RootfsPlan:
-    """The rootfs of a container over layers ``chain_hexes`` (bottom first)."""
+    """The rootfs of a container over layers ``chain_hexes`` (bottom first); the mappings
+    (fuse-overlayfs only) shift the IDs files appear with (:func:`fuse_idmapping`)."""
+    if (uid_mapping or gid_mapping) and driver is not Driver.FUSE_OVERLAYFS:
+        raise ValueError(f"the {driver} driver can't shift IDs; only fuse-overlayfs can")
     lowers = tuple(f"{chain}/diff" for chain in reversed(chain_hexes))
     plan = RootfsPlan(
         driver=driver,
@@ -65,6 +77,8 @@ def plan_rootfs(
         upper=container_dir / ("rootfs" if driver is Driver.VFS else "upper"),
         work=container_dir / "work",
         merged=container_dir / "merged",
+        uid_mapping=uid_mapping,
+        gid_mapping=gid_mapping,
     )
     if driver is not Driver.VFS and len(mount_options(plan)) > MOUNT_OPTIONS_MAX:
         raise UsageError(
@@ -85,7 +99,21 @@ def mount_options(plan: RootfsPlan) -> str:
     if plan.driver is Driver.OVERLAY:
         # Opaque directories and redirects live in user.overlay.* xattrs inside a userns.
         options += ",userxattr"
+    if plan.driver is Driver.FUSE_OVERLAYFS:
+        for name, mapping in (("uidmapping", plan.uid_mapping), ("gidmapping", plan.gid_mapping)):
+            if mapping:
+                options += f",{name}={fuse_idmapping(mapping)}"
     return options
+
+
+def fuse_idmapping(mapping: tuple[tuple[int, int, int], ...]) -> str:
+    """fuse-overlayfs's ``uidmapping=``/``gidmapping=`` value: ``STORED:PRESENTED:COUNT``
+    triples joined by colons. fuse-overlayfs(1) shows a file stored with ID S+i as
+    PRESENTED+i and stores what is created as PRESENTED+i with S+i (measured with
+    fuse-overlayfs 1.10: ``0:1:1000`` shows a file stored as 0 owned by 1). So the
+    triples of a nested namespace's map, (nested ID, outer ID, count), make files stored
+    with ID d appear as d inside the nested namespace (``--userns keep-id``)."""
+    return ":".join(f"{stored}:{presented}:{count}" for stored, presented, count in mapping)
 
 
 def mount_command(plan: RootfsPlan) -> list[str] | None:

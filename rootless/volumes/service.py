@@ -293,6 +293,8 @@ class VolumeService:
 
     def remove_anonymous(self, record: ContainerRecord) -> list[str]:
         """``rm -v``: the container's anonymous volumes no other container uses."""
+        if not any(m.anonymous and m.name for m in record.mounts):
+            return []  # nothing to look for (run --rm): no reading every record, no lock
         users = self.users()
         doomed = [
             m.name
