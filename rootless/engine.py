@@ -69,10 +69,15 @@ class Engine:
             lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
             self.unpack_missing,
             volumes=self.volumes,
-            network_defaults=NetworkDefaults(
-                self.settings.network or "pasta", self.settings.host_loopback
-            ),
+            network_defaults=self.network_defaults,
         )
+
+    @property
+    def network_defaults(self) -> NetworkDefaults:
+        """rctl.toml's ``[network]``, with the built-in default mode where it says none."""
+        if self.settings.network:
+            return NetworkDefaults(self.settings.network, self.settings.host_loopback)
+        return NetworkDefaults(host_loopback=self.settings.host_loopback)
 
     @functools.cached_property
     def volumes(self) -> VolumeService:

@@ -96,7 +96,7 @@ RUN_OPTIONS = [
         "--net",
         "network",
         multiple=True,
-        help="pasta[:OPTS], slirp4netns[:OPTS], none, host (default: rctl.toml, else pasta), "
+        help="pasta[:OPTS], slirp4netns[:OPTS], none, host (default: rctl.toml, else slirp4netns), "
         "or bridge networks' names (repeat for several).",
     ),
     click.option(

@@ -54,15 +54,22 @@ def main() -> int:
 
 
 def remove_container_dir(directory: str) -> None:
-    """``--rm``: delete the container's directory (its r/w layer holds files of mapped IDs,
-    so from inside a user namespace mapped like the container's)."""
+    """``--rm``: delete the container's directory. Its files are mostly the user's own (the
+    container's root is the user), so removal is tried here first; what is left (files of
+    other mapped IDs in their directories) is removed from inside a user namespace mapped
+    like the container's, which costs the imports below, a fork, newuidmap and newgidmap."""
     import shutil  # noqa: PLC0415 - only --rm pays for these imports
-    from pathlib import Path  # noqa: PLC0415
+
+    with open(os.path.join(directory, "bundle", "launch.json")) as file:
+        launch = file.read()  # before anything is removed: the fallback needs it
+    shutil.rmtree(directory, onerror=_open_up)
+    if not os.path.exists(directory):
+        return
 
     from rootless.containers.plan import LaunchPlan  # noqa: PLC0415
     from uidmap.unshare import fork_in_userns  # noqa: PLC0415
 
-    plan = LaunchPlan.from_json((Path(directory) / "bundle" / "launch.json").read_text())
+    plan = LaunchPlan.from_json(launch)
 
     def remove() -> None:
         shutil.rmtree(directory, ignore_errors=True)
@@ -72,6 +79,23 @@ def remove_container_dir(directory: str) -> None:
     # one may be gone already (the last container out stops it).
     pid = fork_in_userns(plan.userns, remove)
     os.waitpid(pid, 0)
+
+
+def _open_up(function: object, path: str, _exc_info: object) -> None:
+    """``shutil.rmtree``'s error handler: overlayfs leaves its ``work/work`` directory at
+    mode 000, which the user owns yet can't list; such a directory is opened up and removed.
+    Other failures are left to the user-namespace fallback."""
+    import shutil  # noqa: PLC0415
+
+    if function is not os.open:
+        return
+    try:
+        # rmtree saw a directory there, not a symlink, and the container's processes are
+        # gone (ExecStopPost runs after the unit's cgroup is empty): nothing can swap it.
+        os.chmod(path, 0o700)
+    except OSError:
+        return  # not the user's: the fallback's business
+    shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

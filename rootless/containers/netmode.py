@@ -10,7 +10,10 @@ Modes::
                               enable_ipv6, cidr, outbound_addr, outbound_addr6
     anything else             the name of a bridge network (rootless.networks)
 
-The default mode is ``[network] default`` of rctl.toml, else pasta. Host loopback access
+The default mode is ``[network] default`` of rctl.toml, else slirp4netns: with the passt
+of Debian 12 (0.0~git20230309) pasta garbles a container's outgoing TCP connection that is
+half-closed early and loses some UDP replies, and takes six times slirp4netns's memory per
+container; pasta is 1.5 times faster (docs/commands.md, "Networking"). Host loopback access
 (``host.containers.internal``/``host.docker.internal``) is off unless the container asks for
 it (``--add-host NAME:host-gateway``) or rctl.toml says ``[network] host_loopback = true``:
 with pasta the gateway address is then mapped to the host's loopback, with slirp4netns the
@@ -70,7 +73,7 @@ class NetworkChoice:
 class NetworkDefaults:
     """rctl.toml's ``[network]``: the default mode and the host loopback switch."""
 
-    default: str = "pasta"
+    default: str = "slirp4netns"
     host_loopback: bool = False
 
 

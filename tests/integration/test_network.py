@@ -334,13 +334,20 @@ def test_host_loopback_only_when_asked(rctl: Rctl, loopback_server: int, driver:
 def test_host_loopback_switch_in_rctl_toml(rctl: Rctl, loopback_server: int) -> None:
     config = rctl.root / "config" / "rctl"
     config.mkdir(parents=True)
-    (config / "rctl.toml").write_text('[network]\ndefault = "slirp4netns"\nhost_loopback = true\n')
-    out = get_from_container(rctl, host="host.docker.internal", port=loopback_server)
-    assert "host loopback" in out
-    assert "10.0.2.2\thost.containers.internal" in out and "10.0.2.2\thost.docker.internal" in out
-    # The default driver came from rctl.toml too.
+    # Without rctl.toml: slirp4netns, and no way to the host's loopback.
+    out = get_from_container(rctl, host="10.0.2.2", port=loopback_server)
+    assert "host loopback" not in out and "host.docker.internal" not in out
     addr = rctl("run", "--rm", f"{R}/busybox", "sh", "-c", "ip -o -4 addr; cat /etc/resolv.conf")
     assert "10.0.2.100/24" in addr.stdout and "nameserver 10.0.2.3" in addr.stdout
+    (config / "rctl.toml").write_text('[network]\ndefault = "pasta"\nhost_loopback = true\n')
+    out = get_from_container(rctl, host="host.docker.internal", port=loopback_server)
+    assert "host loopback" in out
+    hosts = {line.split()[1]: line.split()[0] for line in out.splitlines() if "\t" in line}
+    assert hosts["host.docker.internal"] == hosts["host.containers.internal"]
+    # The default driver came from rctl.toml too.
+    rctl("create", "--name", "c", f"{R}/busybox", "true")
+    (info,) = json.loads(rctl("inspect", "c").stdout)
+    assert info["HostConfig"]["NetworkMode"] == "pasta"
 
 
 def test_dns_and_add_host_flags_land_in_etc(rctl: Rctl) -> None:

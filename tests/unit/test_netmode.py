@@ -265,7 +265,7 @@ def test_network_for_reads_the_flags_and_the_default(monkeypatch: pytest.MonkeyP
     net = network_for(options, NetworkDefaults(default="slirp4netns"), ())
     assert net.mode is NetworkMode.SLIRP4NETNS and net.hosts == (HostEntry("h", "10.0.2.2"),)
     assert (net.dns, net.dns_search, net.dns_options) == (("192.0.2.53",), ("lan",), ("ndots:1",))
-    assert network_for(RunOptions(image="x"), NetworkDefaults(), ()).mode is NetworkMode.PASTA
+    assert network_for(RunOptions(image="x"), NetworkDefaults(), ()).mode is NetworkMode.SLIRP4NETNS
     with pytest.raises(UsageError, match=r"rctl\.toml"):
         network_for(RunOptions(image="x"), NetworkDefaults(default="slirp4netns:mtu=1"), ())
     with pytest.raises(NotFoundError, match="network nosuch not found"):

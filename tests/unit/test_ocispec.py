@@ -59,8 +59,9 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\
 GROUP = "root:x:0:\nwheel:x:10:root,alice\nalice:x:1000:\n"
 # DESIGN's default namespace: container 0 is the user, 1..65536 the subordinate range.
 ROOTLESS_MAPS = ((0, 1000, 1), (1, 100000, 65536))
-# uidmap.mapping's keep-id layout for uid 1000 with 100000:65536.
-KEEP_ID_MAPS = ((0, 100000, 1000), (1000, 1000, 1), (1001, 101000, 64536))
+# --userns keep-id for uid 1000 with 100000:65536, nested in the default namespace
+# (uidmap.mapping.nest_keep_id): host IDs are the launcher's namespace's.
+KEEP_ID_MAPS = ((0, 1, 1000), (1000, 0, 1), (1001, 1001, 64536))
 RUN = "/run/user/1000/rctl"
 ETC = EtcFiles(f"{RUN}/c1/hosts", f"{RUN}/c1/hostname", f"{RUN}/c1/resolv.conf")
 
@@ -113,7 +114,8 @@ def case_options() -> dict[str, Any]:
 
 
 def case_keep_id() -> dict[str, Any]:
-    """``--userns=keep-id --user 1000:1000`` with crun making the namespace itself."""
+    """``--userns=keep-id``: crun makes the nested namespace, joins the launcher's network
+    namespace (so no ping_group_range: that namespace is not the new one's)."""
     spec = make_spec(command=("id",), userns=UsernsMode.KEEP_ID, user=UserSpec("1000", "1000"))
     return plan(
         spec,
