@@ -271,7 +271,7 @@ def nest_keep_id(outer: UsernsPlan) -> UsernsPlan:
             raise HostError(
                 f"--userns keep-id needs {own if own is not None else '?'} subordinate "
                 f"{kind}s below your own, the namespace has {max(total - 1, 0)}",
-                hint="give your user more subordinate IDs in /etc/subuid and /etc/subgid",
+                hint=f"keep-id works for IDs up to {max(total - 1, 0)}: run without it",
             )
         nested = [IDMap(0, 1, own), IDMap(own, 0, 1)] if own else [IDMap(0, 0, 1)]
         if total - 1 > own:

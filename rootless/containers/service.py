@@ -252,7 +252,10 @@ class ContainerService:
                 image_name=image.names[0] if image.names else image.id,
                 command=spec.process_args,
                 created=now(),
-                driver=str(self.driver),
+                # keep-id roots are fuse-overlayfs mounts whatever the configured driver.
+                driver=str(
+                    check_keep_id(self.driver) if spec.userns is UsernsMode.KEEP_ID else self.driver
+                ),
                 auto_remove=options.remove,
                 detach=options.detach,
                 labels=dict(spec.all_labels),
