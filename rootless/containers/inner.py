@@ -68,7 +68,25 @@ def prepare_container(plan: LaunchPlan) -> None:
     """Inside the namespaces: loopback up, the root filesystem mounted."""
     if plan.network != "host":
         loopback_up()
+        if plan.rootfs.get("uid_mapping"):
+            open_low_ports()
     mount_rootfs(rootfs_plan(plan.rootfs))
+
+
+def open_low_ports() -> None:
+    """``--userns keep-id``: the container's user namespace is nested in ours, which owns the
+    network namespace, so nobody in the container (``-u 0`` neither) has the capability to
+    bind ports below 1024 or to set these sysctls. We do it here, as podman's rootless
+    containers have it: low ports and ICMP echo sockets for everyone in this namespace."""
+    for name, value in (("ip_unprivileged_port_start", "0"), ("ping_group_range", "0 65536")):
+        try:
+            with open(f"/proc/sys/net/ipv4/{name}", "w") as file:
+                file.write(value)
+        except OSError as exc:
+            raise HostError(
+                f"cannot set net.ipv4.{name} in the container's network: {exc.strerror}",
+                hint="run the container without --userns keep-id",
+            ) from exc
 
 
 def exec_runtime(plan: LaunchPlan) -> None:
