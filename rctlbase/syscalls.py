@@ -183,6 +183,17 @@ def setns(fd: int, nstype: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
+NS_GET_PARENT = 0xB702  # _IO(0xb7, 0x2), linux/nsfs.h
+
+
+def parent_namespace(fd: int) -> int:
+    """ioctl_ns(2) ``NS_GET_PARENT``: a new descriptor (close-on-exec) for the parent of the
+    user or PID namespace ``fd`` refers to."""
+    import fcntl  # noqa: PLC0415 - exec into keep-id containers only
+
+    return fcntl.ioctl(fd, NS_GET_PARENT)
+
+
 def make_mounts_private() -> None:
     """Make every mount of this mount namespace private (``mount --make-rprivate /``)."""
     if _libc.mount(None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:

@@ -48,9 +48,26 @@ def main() -> int:
     with open(tmp, "w") as file:
         json.dump(result, file)
     os.replace(tmp, os.path.join(directory, "exit.json"))
+    with open(os.path.join(directory, "bundle", "launch.json")) as file:
+        launch = json.load(file)
+    remove_runtime_state(os.path.join(launch["runtime_root"], launch["container_id"]))
     if record.get("auto_remove"):
         remove_container_dir(directory)
     return 0
+
+
+def remove_runtime_state(state: str) -> None:
+    """The runtime's state of the stopped container (``crun create`` leaves it, as ``crun
+    delete`` would remove it): a directory of plain files, with no cgroup of crun's
+    (``--cgroup-manager=disabled``). Anything unexpected is left to the next start's
+    ``crun delete``."""
+    try:
+        with os.scandir(state) as entries:
+            for entry in entries:
+                os.unlink(entry.path)
+        os.rmdir(state)
+    except OSError:
+        pass
 
 
 def remove_container_dir(directory: str) -> None:

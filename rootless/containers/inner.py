@@ -11,12 +11,13 @@ only fuse-overlayfs, and ``crun delete`` when a killed runtime left its state, a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from netns.loopback import loopback_up
 from rctlbase import syscalls
 from rctlbase.errors import HostError
-from rctlbase.run import exec_program, run_program
+from rctlbase.run import exec_program, run_program, spawn_program
 from rootless.containers.plan import LaunchPlan
 from rootless.storage.drivers import Driver, RootfsPlan, mount_command, mount_options
 
@@ -89,15 +90,38 @@ def open_low_ports() -> None:
             ) from exc
 
 
-def exec_runtime(plan: LaunchPlan) -> None:
-    """Become the OCI runtime running the container (returns only on failure)."""
+def _runtime(plan: LaunchPlan) -> list[str]:
+    """The runtime's command and global options; a stopped container's state is deleted
+    first (``create`` leaves it behind, and so does a runtime killed by SIGKILL)."""
     state = [plan.runtime, "--root", plan.runtime_root]
     if os.path.exists(os.path.join(plan.runtime_root, plan.container_id)):
-        # A runtime killed by SIGKILL (stop timeout) leaves its state behind.
         run_program([*state, "delete", "--force", plan.container_id], check=False)
     os.environ.pop("RCTL_USERNS", None)
+    return [*state, "--cgroup-manager=disabled"]
+
+
+def exec_runtime(plan: LaunchPlan) -> None:
+    """Become the OCI runtime running the container (returns only on failure). For
+    containers that send ``READY=1`` themselves: crun relays it, with ``MAINPID=``."""
     console = ["--console-socket", plan.console_socket] if plan.console_socket else []
-    exec_program(
-        [*state, "--cgroup-manager=disabled", "run", *console,
-         "--bundle", plan.bundle, plan.container_id]
-    )  # fmt: skip
+    exec_program([*_runtime(plan), "run", *console, "--bundle", plan.bundle, plan.container_id])
+
+
+def create_and_start(plan: LaunchPlan, tell_manager: Callable[[int], None]) -> int:
+    """``crun create`` (the container's first process waits, our streams are its own),
+    ``tell_manager(pid)`` (the unit's main process becomes that process), ``crun start``.
+    No runtime process stays: systemd, a subreaper, adopts the container's first process
+    when ``create`` exits, and supervises it as the unit's main process, exit status
+    included. Returns the runtime's exit status when ``create`` or ``start`` fails."""
+    runtime = _runtime(plan)
+    pid_file = os.path.join(plan.bundle, "init.pid")
+    console = ["--console-socket", plan.console_socket] if plan.console_socket else []
+    created = spawn_program(
+        [*runtime, "create", *console, "--pid-file", pid_file, "--bundle", plan.bundle,
+         plan.container_id]
+    ).wait()  # fmt: skip
+    if created != 0:
+        return created
+    with open(pid_file) as file:
+        tell_manager(int(file.read().strip()))
+    return spawn_program([*runtime, "start", plan.container_id]).wait()

@@ -1,19 +1,22 @@
-"""The main process of a container's systemd unit (``Type=notify``): it becomes the runtime.
+"""The first main process of a container's systemd unit (``Type=notify``).
 
 ``python -m rootless.containers.launch LAUNCH_JSON`` moves itself into the container's new
 user, mount and network namespaces (mapped from the subordinate IDs by a forked helper,
 which also attaches the network helper: :func:`uidmap.unshare.enter_userns`), mounts the
-root filesystem, tells systemd it is ready (``READY=1`` on ``$NOTIFY_SOCKET``) and execs
-the OCI runtime (:mod:`rootless.containers.inner`). The unit's main process is the same
-process from start to end: systemd supervises crun directly, with no PID file to read and
-no window in which the runtime could end before systemd knows it, and no process of rctl's
-own stays per container (but the UDP relay of :func:`forward_udp`, only where a driver
-loses UDP replies, see :mod:`netns.udpfwd`). One Python process between systemd and crun (beyond
+root filesystem, and has the OCI runtime create the container
+(:func:`rootless.containers.inner.create_and_start`). Then it tells systemd, behind a
+barrier, that the container's first process (waiting in ``crun create``'s exec FIFO) is
+the unit's main process and that the unit is ready (``MAINPID=``, ``READY=1`` on
+``$NOTIFY_SOCKET``), runs ``crun start`` and exits. systemd, a subreaper, has adopted the
+container's process when ``crun create`` exited; it supervises it directly and gets its
+exit status. No PID file is read, and no process of rctl's or crun's stays per container
+(but the UDP relay of :func:`forward_udp`, only where a driver loses UDP replies, see
+:mod:`netns.udpfwd`). One Python process between systemd and the container (beyond
 newuidmap/newgidmap and the network helper): start-up time is the product.
 
-With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher does not
-send ``READY=1`` itself: crun passes ``$NOTIFY_SOCKET`` into the container, whose own
-``READY=1`` then marks the unit started.
+With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher execs
+``crun run`` instead, with ``$NOTIFY_SOCKET``: crun passes it into the container, whose own
+``READY=1`` (relayed by crun with ``MAINPID=``) then marks the unit started.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ import sys
 from pathlib import Path
 
 from rctlbase.errors import RctlError
-from rootless.containers.inner import exec_runtime, prepare_container
-from rootless.containers.netattach import attach_network, udp_forwarded, userns_to_join
+from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
+from rootless.containers.netattach import (
+    attach_network,
+    hand_over_network,
+    udp_forwarded,
+    userns_to_join,
+)
 from rootless.containers.plan import LaunchPlan
 from uidmap.unshare import enter_userns
 from units.journalsend import MAX_MESSAGE, JournalSender
@@ -59,12 +67,20 @@ def launch(plan_path: Path) -> int:
     if listeners:
         forward_udp(listeners)
     container_notifies = os.environ.pop("RCTL_CONTAINER_NOTIFY", "") == "1"
-    socket_path = os.environ.get("NOTIFY_SOCKET")
-    if socket_path and not container_notifies:
-        del os.environ["NOTIFY_SOCKET"]  # crun would wait for the container's READY=1
-        notify(socket_path, "READY=1")
-    exec_runtime(plan)
-    return 125  # not reached: exec_runtime replaces this process or raises
+    socket_path = os.environ.pop("NOTIFY_SOCKET", None)
+    if socket_path is None or container_notifies:
+        if socket_path is not None:
+            os.environ["NOTIFY_SOCKET"] = socket_path  # crun relays the container's READY=1
+        exec_runtime(plan)
+        return 125  # not reached: exec_runtime replaces this process or raises
+
+    def tell_manager(pid: int) -> None:
+        hand_over_network(plan, pid)
+        # The barrier in notify() makes systemd take the new main process before the
+        # container runs: however soon it exits, its status is the unit's.
+        notify(socket_path, f"MAINPID={pid}\nREADY=1")
+
+    return create_and_start(plan, tell_manager)
 
 
 def forward_udp(listeners: list[tuple[socket.socket, int]]) -> None:
@@ -84,8 +100,8 @@ def forward_udp(listeners: list[tuple[socket.socket, int]]) -> None:
 
 
 def fork_aside() -> bool:
-    """Fork a process that is not our child (True in it, False here): this process becomes
-    crun, which must not find children it did not make (it would wait for them). The
+    """Fork a process that is not our child (True in it, False here): this process may
+    become crun, which must not find children it did not make (it would wait for them). The
     intermediate child exits at once; the user manager, a subreaper, adopts the grandchild,
     which stays in the unit's cgroup."""
     middle = os.fork()

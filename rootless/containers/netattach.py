@@ -106,6 +106,16 @@ def userns_to_join(plan: LaunchPlan) -> str | None:
     return reserve(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id)
 
 
+def hand_over_network(plan: LaunchPlan, pid: int) -> None:
+    """The container's first process ``pid`` (created, not started yet) replaces the
+    launcher as the holder of the network namespace: bridge leases are keyed on it."""
+    if plan.network != "bridge":
+        return
+    from rootless.networks.attach import hand_over  # noqa: PLC0415 - bridged containers only
+
+    hand_over(bridge_paths(plan), plan.container_id, pid)
+
+
 def detach_network(plan: LaunchPlan) -> None:
     """After the container stopped (its unit's ``ExecStopPost=``): leave its bridge
     networks, stopping the rootless network namespace when it was the last one there."""

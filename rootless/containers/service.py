@@ -2,10 +2,11 @@
 
 A container is a record (:mod:`rootless.containers.record`), an OCI bundle and a transient
 systemd user unit ``rctl-ID.service`` (:mod:`rootless.containers.unitspec`) whose main
-process, the launcher (:mod:`rootless.containers.launch`), becomes crun. systemd supervises
-it: restart policy, stop timeout, limits, logs (journal fields CONTAINER_ID, CONTAINER_NAME,
-IMAGE_NAME). The exit status is written into the container's directory by the unit's
-``ExecStopPost=``, so it survives the unit being garbage-collected.
+process is first the launcher (:mod:`rootless.containers.launch`), then the container's
+own first process, which systemd supervises: restart policy, stop timeout, limits, logs
+(journal fields CONTAINER_ID, CONTAINER_NAME, IMAGE_NAME). The exit status is written into
+the container's directory by the unit's ``ExecStopPost=``, so it survives the unit being
+garbage-collected.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rctlbase.errors import (
     CommandNotRunnable,
     ConflictError,
+    HostError,
     NotFoundError,
     RctlError,
     UsageError,
@@ -114,6 +116,7 @@ class ContainerService:
         self.runtime = runtime
         self.images = images
         self.plan_userns = plan_userns
+        self._held_fds: list[int] = []  # namespaces named to nsenter by /proc/PID/fd/N
         self.driver = driver
         self.run_jobs = run_jobs
         self.pull = pull
@@ -535,19 +538,19 @@ class ContainerService:
         user: str | None = None,
         workdir: str | None = None,
     ) -> list[str]:
-        """The command that runs ``argv`` in the running container whose runtime is
-        ``main_pid``: enter its user and mount namespaces (ours to enter: we own them) and
-        let crun join the rest."""
+        """The command that runs ``argv`` in the running container whose unit's main process
+        is ``main_pid`` (the container's first process, or crun): enter the user namespace
+        the launcher made (ours to enter: we own it) as its root and let crun join the rest.
+        With --userns keep-id that is the parent of the container's own."""
         plan = LaunchPlan.from_json(
             (self.store.dir(record.id) / "bundle" / "launch.json").read_text()
         )
+        userns = f"/proc/{main_pid}/ns/user"
+        if plan.rootfs.get("uid_mapping"):
+            userns = self._launcher_userns(userns)
         command = [
             "nsenter",
-            "-t",
-            str(main_pid),
-            "-U",
-            "-m",
-            "--preserve-credentials",
+            f"--user={userns}",  # as its root
             "--",
             plan.runtime,
             "--root",
@@ -571,6 +574,21 @@ class ContainerService:
         if workdir:
             command += ["--cwd", workdir]
         return [*command, record.id, *argv]
+
+    def _launcher_userns(self, container_userns: str) -> str:
+        """A path to the parent of the user namespace ``container_userns``: a descriptor of
+        this process's, which stays open as long as it lives (nsenter opens the path)."""
+        from rctlbase.syscalls import parent_namespace  # noqa: PLC0415 - keep-id only
+
+        fd = os.open(container_userns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            parent = parent_namespace(fd)
+        except OSError as exc:
+            raise HostError(f"cannot find the container's namespaces: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+        self._held_fds.append(parent)
+        return f"/proc/{os.getpid()}/fd/{parent}"
 
     def _spec_for_unit(self, record: ContainerRecord) -> ContainerSpec:
         raw = json.loads((self.store.dir(record.id) / "spec.json").read_text())
@@ -637,10 +655,13 @@ class ContainerService:
     def wait(self, ref: str) -> int:
         """Block until the container stops; its exit code (docker's: 128+N for signal N)."""
         record = self.store.get(ref)
-        state = self.manager.wait_inactive(record.unit)
+        try:
+            state = self.manager.wait_inactive(record.unit)
+        except NotFoundError:
+            state = None  # stopped and unloaded already: exit.json has its end
         # The unit's own record first: with --rm, ExecStopPost may already have removed
         # the directory holding exit.json (attached runs hold a reference on the unit).
-        if state.exit_status is not None:
+        if state is not None and state.exit_status is not None:
             return state.exit_status
         code = self.exit_code(record)
         return 125 if code is None else code
@@ -915,10 +936,13 @@ def _health_field(directory: Path) -> dict[str, Any]:
     return {} if found is None else {"Health": found}
 
 
-def container_init_pid(runtime_pid: int) -> int:
-    """The container's first process: the OCI runtime's child (crun run waits for it)."""
+def container_init_pid(main_pid: int) -> int:
+    """The container's first process: the unit's main process, or its child when that is
+    the runtime (``crun run``, for containers that send ``READY=1`` themselves)."""
     try:
-        children = Path(f"/proc/{runtime_pid}/task/{runtime_pid}/children").read_text().split()
+        if os.readlink(f"/proc/{main_pid}/ns/pid") != os.readlink("/proc/self/ns/pid"):
+            return main_pid  # in the container's PID namespace
+        children = Path(f"/proc/{main_pid}/task/{main_pid}/children").read_text().split()
     except OSError:
         children = []
     if not children:

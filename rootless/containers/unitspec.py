@@ -2,7 +2,8 @@
 
 :func:`plan_spec` validates docker-style options into a :class:`ContainerSpec` (every error
 names its flag); :func:`service_spec` turns a container into its transient unit: the
-launcher as ``Type=notify`` main process that becomes crun, the stop hooks, the limits and
+launcher as ``Type=notify`` main process that hands over to the container's first process,
+the stop hooks, the limits and
 the restart policy. :func:`find_init` locates the host's static init for ``--init``.
 """
 
@@ -158,8 +159,9 @@ def service_spec(
         name=record.unit,
         description=f"rctl container {record.name} ({record.image_name})",
         exec_start=(*py, "rootless.containers.launch", str(launch_json)),
-        # The launcher becomes crun and says READY=1 just before: the main process never
-        # changes, so no PID file and no race with a container that ends at once.
+        # The launcher says MAINPID=<the container's first process> and READY=1 between
+        # `crun create` and `crun start`, behind a barrier: no PID file, and no race with
+        # a container that ends at once (it can't run before systemd watches it).
         service_type=ServiceType.NOTIFY,
         notify_access="main",
         exec_stop_post=(

@@ -394,6 +394,17 @@ def attach(
 # -- a container's stop --------------------------------------------------------------------
 
 
+def hand_over(paths: NetworkPaths, container_id: str, pid: int) -> None:
+    """The container's first process ``pid`` now holds its network namespace (the launcher
+    that attached it exits): the leases name it, so that they stay live."""
+    store = NetworkStore(paths.store)
+    with store.locked():
+        state = load_leases(paths.leases)
+        for lease in state.of(container_id):
+            state = state.with_lease(replace(lease, pid=pid))
+        save_leases(paths.leases, state)
+
+
 def detach(paths: NetworkPaths, container_id: str, network: str | None = None) -> None:
     """Undo the container's attachments (all, or the one to ``network``); stop the
     namespace when it was the last. Nothing attached: nothing to do."""

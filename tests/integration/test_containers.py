@@ -538,3 +538,26 @@ def test_cp_both_ways_running_or_stopped_and_symlink_safe(rctl: Rctl, tmp_path: 
     onto_file = rctl("cp", str(site), "box:/tmp/made", check=False)
     assert onto_file.returncode == 125 and "directory to a file" in onto_file.stderr
     assert not mounts_under(Path(rctl.env["XDG_DATA_HOME"]))
+
+
+def test_systemd_supervises_the_container_s_own_process(rctl: Rctl) -> None:
+    cid = rctl("run", "-d", f"{R}/busybox", "sleep", "300").stdout.strip()
+    unit = f"rctl-{cid}.service"
+    main = int(run("systemctl", "--user", "show", "-p", "MainPID", "--value", unit).stdout)
+    (info,) = json.loads(rctl("inspect", cid).stdout)
+    assert info["State"]["Pid"] == main
+    assert Path(f"/proc/{main}/cmdline").read_bytes() == b"sleep\x00300\x00"
+    # No runtime stays beside it: crun created and started it, then exited.
+    group = run("systemctl", "--user", "show", "-p", "ControlGroup", "--value", unit).stdout
+    procs = (Path("/sys/fs/cgroup") / group.strip().lstrip("/")).rglob("cgroup.procs")
+    comms = {
+        Path(f"/proc/{p}/comm").read_text().strip() for f in procs for p in f.read_text().split()
+    }
+    assert "crun" not in comms and comms >= {"sleep"}, comms
+    launch = json.loads((rctl.data / "containers" / cid / "bundle" / "launch.json").read_text())
+    state = Path(launch["runtime_root"]) / cid
+    assert state.is_dir()
+    # Its exit status is the unit's, and the runtime's state goes with it.
+    os.kill(main, signal.SIGKILL)
+    assert rctl("wait", cid).stdout == "137\n"
+    assert not state.exists()
