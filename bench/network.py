@@ -130,8 +130,9 @@ def port_throughput(driver: str, rounds: int, work: Path, base_port: int) -> lis
             f"iperf3 host → container, -p, {driver}", GROUP, "Gbit/s", samples, "rate",
             target="ratio >= 0.95", better="higher",
             note="iperf3 -t 3 -O 1, server copied into test/busybox with its libraries"
-            + ("; podman forwards published ports through its rootlessport proxy (the default "
-               "port_handler=rootlesskit), not slirp4netns's own forwarding"
+            + ("; both forward published ports through a proxy of their own, not libslirp's "
+               "forwarding: podman its rootlessport (port_handler=rootlesskit), rctl its "
+               "relay (port_handler=rctl), each the default"
                if driver == "slirp4netns" else ""),
         )
     ]  # fmt: skip

@@ -8,7 +8,8 @@ The sequence, for the namespaces of a paused process ``PID`` (slirp4netns(1), 1.
       │  10.0.2.100/24, default route via 10.0.2.2, lo up; DNS at 10.0.2.3
       ├─ writes "1" to W once the network and the API socket are ready
       └─ add_hostfwd requests on SOCK (one JSON request per connection, then SHUT_WR):
-         slirp4netns itself listens on the host port and forwards (the port handler)
+         slirp4netns itself listens on the host port and forwards (``port_handler=
+         slirp4netns``; by default rctl's relay forwards instead: netns/relay.py)
 
 slirp4netns does not daemonize. It is started in a session of its own
 (``setsid``), so that nothing aimed at the launcher's process group or session (a hangup,
@@ -21,7 +22,9 @@ libslirp terminates a published port's connections on the host and opens new one
 with the client's address as their source, so a remote client's address reaches the
 container (measured in the test host); clients on the host's loopback arrive from the
 gateway (10.0.2.2), and a client whose address lies inside ``cidr`` can't be answered (the
-namespace takes it for a neighbour on tap0). rootlesskit's port handler is not used.
+namespace takes it for a neighbour on tap0). That keeps addresses but costs throughput
+(libslirp's user-space TCP): rctl's default is its own relay (:mod:`netns.relay`), as
+podman's is rootlessport.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class SlirpOptions:
     enable_ipv6: bool = False
     outbound_addr: str = ""
     outbound_addr6: str = ""
+    port_handler: str = "rctl"  # or slirp4netns: who forwards the published TCP ports
 
     @property
     def network(self) -> ipaddress.IPv4Network:

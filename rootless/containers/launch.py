@@ -10,8 +10,8 @@ the unit's main process and that the unit is ready (``MAINPID=``, ``READY=1`` on
 ``$NOTIFY_SOCKET``), runs ``crun start`` and exits. systemd, a subreaper, has adopted the
 container's process when ``crun create`` exited; it supervises it directly and gets its
 exit status. No PID file is read, and no process of rctl's or crun's stays per container
-(but the UDP relay of :func:`forward_udp`, only where a driver loses UDP replies, see
-:mod:`netns.udpfwd`). One Python process between systemd and the container (beyond
+(but the port relay of :func:`relay_ports`, only for published ports a driver serves
+badly, see :mod:`netns.relay`). One Python process between systemd and the container (beyond
 newuidmap/newgidmap and the network helper): start-up time is the product.
 
 With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher execs
@@ -34,7 +34,7 @@ from rootless.containers.inner import create_and_start, exec_runtime, prepare_co
 from rootless.containers.netattach import (
     attach_network,
     hand_over_network,
-    udp_forwarded,
+    relayed,
     userns_to_join,
 )
 from rootless.containers.plan import LaunchPlan
@@ -51,12 +51,12 @@ def launch(plan_path: Path) -> int:
     if plan.tee_output and "JOURNAL_STREAM" not in os.environ:
         # Attached (run, start -a): systemd sets JOURNAL_STREAM when output goes to the journal.
         tee_output(dict(plan.log_fields))
-    udp = udp_forwarded(plan)
+    forwards = relayed(plan)
     listeners = []
-    if udp:  # bound here, in the host's network namespace
-        from netns.udpfwd import bind_listeners  # noqa: PLC0415 - UDP ports only
+    if forwards:  # bound here, in the host's network namespace
+        from netns.relay import bind_listeners  # noqa: PLC0415 - relayed ports only
 
-        listeners = bind_listeners(udp)
+        listeners = bind_listeners(forwards)
     enter_userns(
         plan.userns,
         net=plan.network != "host",
@@ -65,7 +65,7 @@ def launch(plan_path: Path) -> int:
     )
     prepare_container(plan)
     if listeners:
-        forward_udp(listeners)
+        relay_ports(listeners)
     container_notifies = os.environ.pop("RCTL_CONTAINER_NOTIFY", "") == "1"
     socket_path = os.environ.pop("NOTIFY_SOCKET", None)
     if socket_path is None or container_notifies:
@@ -83,15 +83,15 @@ def launch(plan_path: Path) -> int:
     return create_and_start(plan, tell_manager)
 
 
-def forward_udp(listeners: list[tuple[socket.socket, int]]) -> None:
-    """Leave a process in the unit (forked: nothing to start) relaying the published UDP
-    ports the network driver would lose the replies of (:mod:`netns.udpfwd`); it is in the
-    container's network namespace now and holds the host's sockets bound before."""
+def relay_ports(listeners: list[tuple[socket.socket, int]]) -> None:
+    """Leave a process in the unit (forked: nothing to start) relaying the published ports
+    the network driver serves badly (:mod:`netns.relay`); it is in the container's network
+    namespace now and holds the host's sockets bound before."""
     if not fork_aside():
         for sock, _ in listeners:
             sock.close()
         return
-    from netns.udpfwd import serve  # noqa: PLC0415 - UDP ports only
+    from netns.relay import serve  # noqa: PLC0415 - relayed ports only
 
     try:  # pragma: no cover - the forwarder process, covered by the integration tests
         serve(listeners)

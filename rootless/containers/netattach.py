@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from netns.pasta import PortMapping, Protocol, start_pasta
+from netns.relay import Forward
 from netns.slirp4netns import start_slirp4netns
-from netns.udpfwd import UdpForward
 from rootless.containers.netmode import PASTA_DNS_FORWARD, parse_slirp_options
 from rootless.containers.plan import LaunchPlan
 
@@ -33,35 +33,34 @@ def attach_network(plan: LaunchPlan, pid: int) -> None:
     elif plan.network == "bridge":
         from rootless.networks.attach import attach  # noqa: PLC0415 - bridged containers only
 
-        forwarded = set(udp_forwarded(plan))
-        ports = [p for p in plan.ports if _forward(p) not in forwarded]
+        ports = [p for p in plan.ports if Forward(*p) not in set(relayed(plan))]
         attach(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id, pid, ports)
 
 
-def udp_forwarded(plan: LaunchPlan) -> list[UdpForward]:
-    """The published UDP ports rctl relays itself (:mod:`netns.udpfwd` says why): all of
-    them with slirp4netns and bridge networks, and with pasta those whose host port is
-    above the container port."""
+def relayed(plan: LaunchPlan) -> list[Forward]:
+    """The published ports rctl's relay serves instead of the driver (:mod:`netns.relay`
+    says why): with slirp4netns every UDP port, and the TCP ports unless
+    ``port_handler=slirp4netns``; with bridge networks every UDP port; with pasta the UDP
+    ports whose host port is above the container port."""
     if plan.network not in ("pasta", "slirp4netns", "bridge"):
         return []
-    udp = [_forward(p) for p in plan.ports if p[0] == Protocol.UDP.value]
+    ports = [Forward(*p) for p in plan.ports]
+    udp = [f for f in ports if f.protocol == Protocol.UDP.value]
     if plan.network == "pasta":
         return [f for f in udp if f.host_port > f.container_port]
+    slirp = plan.network == "slirp4netns"
+    if slirp and parse_slirp_options(plan.network_options).port_handler == "rctl":
+        return ports
     return udp
-
-
-def _forward(port: tuple[str, str, int, int]) -> UdpForward:
-    _, host_ip, host_port, ctr_port = port
-    return UdpForward(host_ip, host_port, ctr_port)
 
 
 def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
     """The plan's published ports the network driver forwards, as the adapter's values."""
-    forwarded = set(udp_forwarded(plan))
+    served = set(relayed(plan))
     return [
         PortMapping(h, c, Protocol(p), ip)
         for p, ip, h, c in plan.ports
-        if p != Protocol.UDP.value or UdpForward(ip, h, c) not in forwarded
+        if Forward(p, ip, h, c) not in served
     ]
 
 

@@ -122,15 +122,17 @@ def _mtu(value: str, source: str) -> int:
     return int(value)
 
 
-def _port_handler(value: str, source: str) -> None:
-    if value == "rootlesskit":
-        raise UsageError(
-            f"{source}: port_handler=rootlesskit is not available in rctl",
-            hint="rctl has no rootlesskit; use port_handler=slirp4netns (the default, which "
-            "keeps the client's source address)",
-        )
+def _port_handler(value: str, source: str) -> str:
+    """``rctl`` (the default: rctl's relay, netns/relay.py), or ``slirp4netns`` (libslirp's
+    own forwarding, which keeps remote clients' addresses); podman's ``rootlesskit`` names
+    the same kind of proxy as rctl's relay and is taken as ``rctl``."""
+    if value in ("rctl", "rootlesskit"):
+        return "rctl"
     if value != "slirp4netns":
-        raise UsageError(f"{source}: unknown port_handler {value!r}", hint="use slirp4netns")
+        raise UsageError(
+            f"{source}: unknown port_handler {value!r}", hint="use rctl or slirp4netns"
+        )
+    return value
 
 
 def _cidr(value: str, source: str) -> str:
@@ -158,7 +160,7 @@ def parse_slirp_options(options: Sequence[str], source: str = "--network") -> Sl
         if key == "mtu":
             result = dataclasses.replace(result, mtu=_mtu(value, source))
         elif key == "port_handler":
-            _port_handler(value, source)
+            result = dataclasses.replace(result, port_handler=_port_handler(value, source))
         elif key == "allow_host_loopback":
             result = dataclasses.replace(result, allow_host_loopback=_bool(key, value, source))
         elif key == "enable_ipv6":

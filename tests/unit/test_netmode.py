@@ -51,7 +51,6 @@ def test_network_modes_parse(value: str, expected: NetworkChoice) -> None:
     [
         ("host:x", "host takes no options"),
         ("container:abc", "not supported"),
-        ("slirp4netns:port_handler=rootlesskit", "rootlesskit is not available"),
         ("slirp4netns:port_handler=other", "unknown port_handler"),
         ("slirp4netns:mtu=20", "invalid mtu"),
         ("slirp4netns:mtu=abc", "invalid mtu"),
