@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -163,11 +164,18 @@ def chart(group: str, rows: list[Row], out: Path) -> bool:
 
 
 def commit() -> str:
-    """The checkout the run was made from (read-only git commands)."""
+    """The checkout the run was made from: ``$BENCH_COMMIT`` (make-bench notes it before
+    the run), else what git says now (read-only git commands)."""
+    if noted := os.environ.get("BENCH_COMMIT"):
+        return noted
     try:
         head = subprocess.run(["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(HERE.parent), "status", "--porcelain"],
+        # The run's own outputs don't count: they are rewritten before this is asked.
+        outputs = [f":!bench/{name}" for name in ("results.json", "RESULTS.md", "charts",
+                                                   "environment.json", "out")]  # fmt: skip
+        dirty = subprocess.run(["git", "-C", str(HERE.parent), "status", "--porcelain", "--",
+                                ".", *outputs],
                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
