@@ -86,7 +86,7 @@ def unique_name() -> str:
     return f"bench-{os.getpid()}-{next(SERIAL)}"
 
 
-NAMED = "both tools' containers get a --name from the bench (rctl's generated names collide)"
+NAMED = "both tools' containers get a --name from the bench, so both do the same work"
 
 
 def start_many(tool: Tool, count: int) -> Sample:
