@@ -1,16 +1,18 @@
-"""Inside the container's namespaces, as uid 0 there: mount the root filesystem, then become
-the OCI runtime (``exec``), which runs the container and returns its exit status to systemd.
+"""Inside the container's namespaces, as uid 0 there: mount the root filesystem, then have
+the OCI runtime create and start the container (:func:`create_and_start`), or become the
+runtime (:func:`exec_runtime`, for containers that notify systemd themselves).
 
-:func:`enter_container` runs in the launcher's forked child (see
-:mod:`rootless.containers.launch`) once the namespaces are mapped. The mounts belong to
-this mount namespace: they vanish with the container, whatever kills it. No program is run
-that a system call can replace: loopback up is an ioctl, the kernel overlay a mount(2);
-only fuse-overlayfs, and ``crun delete`` when a killed runtime left its state, are programs.
+The launcher (:mod:`rootless.containers.launch`) calls these once the namespaces are
+mapped. The mounts belong to this mount namespace: they vanish with the container,
+whatever kills it. No program is run that a system call can replace: loopback up is an
+ioctl, the kernel overlay a mount(2); only fuse-overlayfs and crun are programs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,12 +59,6 @@ def mount_rootfs(rootfs: RootfsPlan) -> None:
     command = mount_command(rootfs)
     if command is not None:
         run_program(command, cwd=rootfs.layers_root)
-
-
-def enter_container(plan: LaunchPlan) -> None:
-    """Set up the namespaces' insides and exec the OCI runtime; returns only on failure."""
-    prepare_container(plan)
-    exec_runtime(plan)
 
 
 def prepare_container(plan: LaunchPlan) -> None:
@@ -123,5 +119,12 @@ def create_and_start(plan: LaunchPlan, tell_manager: Callable[[int], None]) -> i
     if created != 0:
         return created
     with open(pid_file) as file:
-        tell_manager(int(file.read().strip()))
-    return spawn_program([*runtime, "start", plan.container_id]).wait()
+        pid = int(file.read().strip())
+    tell_manager(pid)
+    started = spawn_program([*runtime, "start", plan.container_id]).wait()
+    if started != 0:
+        # systemd watches the created process now: end it, or the unit would stay active
+        # around a container that never runs.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return started
