@@ -49,10 +49,11 @@ def main() -> int:
         json.dump(result, file)
     os.replace(tmp, os.path.join(directory, "exit.json"))
     with open(os.path.join(directory, "bundle", "launch.json")) as file:
-        launch = json.load(file)
+        launch_text = file.read()  # before anything is removed: removal's fallback needs it
+    launch = json.loads(launch_text)
     remove_runtime_state(os.path.join(launch["runtime_root"], launch["container_id"]))
     if record.get("auto_remove"):
-        remove_container_dir(directory)
+        remove_container_dir(directory, launch_text)
     return 0
 
 
@@ -70,15 +71,14 @@ def remove_runtime_state(state: str) -> None:
         pass
 
 
-def remove_container_dir(directory: str) -> None:
+def remove_container_dir(directory: str, launch: str) -> None:
     """``--rm``: delete the container's directory. Its files are mostly the user's own (the
     container's root is the user), so removal is tried here first; what is left (files of
     other mapped IDs in their directories) is removed from inside a user namespace mapped
-    like the container's, which costs the imports below, a fork, newuidmap and newgidmap."""
+    like the container's, which costs the imports below, a fork, newuidmap and newgidmap.
+    ``launch`` is the text of its ``launch.json``, read before anything is removed."""
     import shutil  # noqa: PLC0415 - only --rm pays for these imports
 
-    with open(os.path.join(directory, "bundle", "launch.json")) as file:
-        launch = file.read()  # before anything is removed: the fallback needs it
     shutil.rmtree(directory, onerror=_open_up)
     if not os.path.exists(directory):
         return

@@ -33,7 +33,7 @@ def attach_network(plan: LaunchPlan, pid: int) -> None:
     elif plan.network == "bridge":
         from rootless.networks.attach import attach  # noqa: PLC0415 - bridged containers only
 
-        ports = [p for p in plan.ports if Forward(*p) not in set(relayed(plan))]
+        ports = driver_ports(plan)
         attach(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id, pid, ports)
 
 
@@ -54,14 +54,15 @@ def relayed(plan: LaunchPlan) -> list[Forward]:
     return udp
 
 
-def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
-    """The plan's published ports the network driver forwards, as the adapter's values."""
+def driver_ports(plan: LaunchPlan) -> list[tuple[str, str, int, int]]:
+    """The plan's published ports the network driver forwards (not rctl's relay)."""
     served = set(relayed(plan))
-    return [
-        PortMapping(h, c, Protocol(p), ip)
-        for p, ip, h, c in plan.ports
-        if Forward(p, ip, h, c) not in served
-    ]
+    return [p for p in plan.ports if Forward(*p) not in served]
+
+
+def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
+    """:func:`driver_ports` as the network adapter's values."""
+    return [PortMapping(h, c, Protocol(p), ip) for p, ip, h, c in driver_ports(plan)]
 
 
 def attach_pasta(plan: LaunchPlan, pid: int) -> None:

@@ -584,7 +584,10 @@ class ContainerService:
         try:
             parent = parent_namespace(fd)
         except OSError as exc:
-            raise HostError(f"cannot find the container's namespaces: {exc.strerror}") from exc
+            raise HostError(
+                f"cannot find the container's namespaces: {exc.strerror}",
+                hint="is the container still running? see 'rctl ps'",
+            ) from exc
         finally:
             os.close(fd)
         self._held_fds.append(parent)

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,15 @@ def run(*argv: str, check: bool = True, timeout: float = 120) -> subprocess.Comp
     if check and proc.returncode != 0:
         raise AssertionError(f"{argv} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def fetch(url: str, timeout: float = 2) -> str | None:
+    """The body at ``url``, or None while nothing answers there (for :func:`wait_for`)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return str(response.read().decode())
+    except OSError:
+        return None
 
 
 def wait_for(what: str, predicate: Callable[[], object], timeout: float = 20) -> object:

@@ -14,11 +14,10 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from hostkit import Rctl, run, wait_for
+from hostkit import Rctl, fetch, run, wait_for
 
 R = "127.0.0.1:5000/test"
 
@@ -108,14 +107,10 @@ def test_detached_httpd_serves_its_page_on_a_published_port(rctl: Rctl) -> None:
     cid = rctl("run", "-d", "-p", f"{port}:80", "--name", "web", f"{R}/httpd").stdout.strip()
     assert len(cid) == 64
 
-    def page() -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                return str(response.read().decode())
-        except OSError:
-            return None
-
-    assert wait_for("the page", page) == "<h1>rctl test httpd</h1>\n"
+    assert (
+        wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/"))
+        == "<h1>rctl test httpd</h1>\n"
+    )
     rows = json.loads(rctl("ps", "--format", "json").stdout)
     assert [(r["name"], r["state"], r["ports"]) for r in rows] == [
         ("web", "running", [f"0.0.0.0:{port}->80/tcp"])

@@ -13,12 +13,11 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostkit import Rctl, free_port, run, wait_for
+from hostkit import Rctl, fetch, free_port, run, wait_for
 
 R = "127.0.0.1:5000/test"
 USER_UNITS = Path.home() / ".config" / "systemd" / "user"
@@ -35,11 +34,7 @@ def ps(rctl: Rctl) -> dict[str, dict[str, object]]:
 
 
 def page(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-            return str(response.read().decode())
-    except OSError:
-        return None
+    return fetch(f"http://127.0.0.1:{port}/")
 
 
 def store_env(rctl: Rctl) -> str:

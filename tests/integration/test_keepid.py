@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import urllib.request
 from pathlib import Path
 
 import pytest
-from hostkit import Rctl, free_port, run, wait_for
+from hostkit import Rctl, fetch, free_port, run, wait_for
 
 R = "127.0.0.1:5000/test"
 KEEP = ("--userns", "keep-id")
@@ -90,14 +89,10 @@ def test_exec_is_the_user_and_published_ports_work(rctl: Rctl) -> None:
         "run", "-d", "--name", "web", *KEEP, "-p", f"{port}:80", f"{R}/httpd",
     )  # fmt: skip
 
-    def page() -> str | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                return str(response.read().decode())
-        except OSError:
-            return None
-
-    assert wait_for("the page", page) == "<h1>rctl test httpd</h1>\n"
+    assert (
+        wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/"))
+        == "<h1>rctl test httpd</h1>\n"
+    )
     assert rctl("exec", "web", "id", "-u").stdout == f"{os.getuid()}\n"
     assert rctl("exec", "--user", "0", "web", "id", "-u").stdout == "0\n"
     rctl("rm", "-f", "web")

@@ -16,12 +16,11 @@ import os
 import signal
 import socket
 import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostkit import Rctl, run, wait_for
+from hostkit import Rctl, fetch, run, wait_for
 
 R = "127.0.0.1:5000/test"
 # pasta is a link to passt (or passt.avx2, which it execs on AVX2 hosts): that is its comm.
@@ -61,14 +60,6 @@ def nothing_left(rctl: Rctl) -> Iterator[None]:
         rctl("rm", "-f", record["id"], check=False)
     assert units() <= before_units, "a container unit outlived its test"
     wait_for("the network helpers to end", lambda: helper_pids() <= before_helpers, 10)
-
-
-def fetch(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return str(response.read().decode())
-    except OSError:
-        return None
 
 
 def host_address() -> str:

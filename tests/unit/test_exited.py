@@ -48,7 +48,7 @@ def test_own_files_are_removed_without_a_user_namespace(
         raise AssertionError("the user-namespace fallback ran")
 
     monkeypatch.setattr("uidmap.unshare.fork_in_userns", no_fallback)
-    exited.remove_container_dir(str(directory))
+    exited.remove_container_dir(str(directory), (directory / "bundle" / "launch.json").read_text())
     assert not directory.exists()
     assert tmp_path.exists()
 
@@ -77,6 +77,6 @@ def test_what_is_left_goes_through_the_user_namespace(
 
     monkeypatch.setattr(shutil, "rmtree", rmtree_failing_once)
     monkeypatch.setattr("uidmap.unshare.fork_in_userns", fork_in_place)
-    exited.remove_container_dir(str(directory))
+    exited.remove_container_dir(str(directory), (directory / "bundle" / "launch.json").read_text())
     assert not directory.exists()
     assert [m.host_id for m in seen[0].uid_maps] == [1000, 100000]
