@@ -9,18 +9,30 @@ becomes :class:`~rctlbase.errors.ProgramNotFound` with an install hint, and a fa
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import shlex
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
 from rctlbase.errors import CommandFailed, ProgramNotFound
 
-log = logging.getLogger("rctl.run")
+
+def debug(what: str, argv: Sequence[str]) -> None:
+    """Log ``argv`` as a shell line at debug level. Only a process that has set logging up
+    (the CLI's ``--debug``) can show it, so the others skip importing logging and shlex:
+    the launcher's start-up time is every container's."""
+    if "logging" not in sys.modules:
+        return
+    import logging  # noqa: PLC0415 - already imported, see above
+    import shlex  # noqa: PLC0415
+
+    log = logging.getLogger("rctl.run")
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: %s", what, shlex.join(argv))
+
 
 # Debian/Ubuntu package that ships each program rctl may run, for the install hint.
 PACKAGES: Mapping[str, str] = {
@@ -69,7 +81,7 @@ def run_program(
     Raises ProgramNotFound when argv[0] is not installed and, with ``check``, CommandFailed
     when it exits non-zero.
     """
-    log.debug("run: %s", shlex.join(argv))
+    debug("run", argv)
     try:
         with starting(argv[0]):
             proc = subprocess.run(
@@ -113,7 +125,7 @@ def spawn_program(
     outlive its starter, which the service manager reaps once the starter has exited.
     """
     streams = {"pipe": subprocess.PIPE, "devnull": subprocess.DEVNULL}
-    log.debug("spawn: %s", shlex.join(argv))
+    debug("spawn", argv)
     with starting(argv[0]):
         return subprocess.Popen(
             list(argv),
@@ -135,7 +147,7 @@ def last_line(data: bytes) -> str:
 
 def exec_program(argv: Sequence[str]) -> None:
     """Replace this process with ``argv`` (found on PATH); raises ProgramNotFound on failure."""
-    log.debug("exec: %s", shlex.join(argv))
+    debug("exec", argv)
     # Python ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across execve(2):
     # give the program the defaults, as subprocess's restore_signals does.
     for name in ("SIGPIPE", "SIGXFSZ"):

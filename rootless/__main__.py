@@ -1,7 +1,5 @@
 """``python -m rootless`` runs the rctl CLI."""
 
-import sys
+from rootless.cli import entry
 
-from rootless.cli import main
-
-sys.exit(main())
+entry()

@@ -10,13 +10,10 @@ them.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from rctlbase.errors import HostError
-
-log = logging.getLogger("rctl.uidmap")
 
 SUBUID_PATH = Path("/etc/subuid")
 SUBGID_PATH = Path("/etc/subgid")
@@ -119,6 +116,10 @@ def load_subids(user_name: str, uid: int, path: Path = SUBUID_PATH) -> tuple[IDR
     """
     parsed = read_subid_file(path)
     if parsed.malformed:
+        import logging  # noqa: PLC0415 - rarely needed, and costly at every container's start
+
         lines = ", ".join(map(str, parsed.malformed))
-        log.warning("%s: ignored malformed line(s) %s (expected OWNER:START:COUNT)", path, lines)
+        logging.getLogger("rctl.uidmap").warning(
+            "%s: ignored malformed line(s) %s (expected OWNER:START:COUNT)", path, lines
+        )
     return parsed.ranges_for(user_name, uid)

@@ -28,6 +28,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rctlbase.errors import RctlError
 from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
@@ -39,7 +40,9 @@ from rootless.containers.netattach import (
 )
 from rootless.containers.plan import LaunchPlan
 from uidmap.unshare import enter_userns
-from units.journalsend import MAX_MESSAGE, JournalSender
+
+if TYPE_CHECKING:
+    from units.journalsend import JournalSender
 from units.notify import notify
 
 
@@ -134,6 +137,8 @@ def tee_output(fields: dict[str, str]) -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         for _, write_end in pipes:
             os.close(write_end)
+        from units.journalsend import JournalSender  # noqa: PLC0415 - attached runs only
+
         copy_streams({pipes[0][0]: 1, pipes[1][0]: 2}, JournalSender(), fields)
     finally:
         os._exit(0)
@@ -141,6 +146,8 @@ def tee_output(fields: dict[str, str]) -> None:
 
 def copy_streams(streams: dict[int, int], journal: JournalSender, fields: dict[str, str]) -> None:
     """Copy each readable fd to its terminal fd and its lines to the journal, until EOF."""
+    from units.journalsend import MAX_MESSAGE  # noqa: PLC0415 - attached runs only
+
     pending = {fd: b"" for fd in streams}
     priority = {fd: "6" if out == 1 else "3" for fd, out in streams.items()}
     alive = dict(streams)  # read fd -> terminal fd still writable (or -1)

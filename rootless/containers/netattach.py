@@ -14,13 +14,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from netns.pasta import PortMapping, Protocol, start_pasta
-from netns.relay import Forward
-from netns.slirp4netns import start_slirp4netns
-from rootless.containers.netmode import PASTA_DNS_FORWARD, parse_slirp_options
 from rootless.containers.plan import LaunchPlan
 
+# The network modules are imported where they are used: this module is imported by every
+# container's launcher, whose start-up time is the container's, and most containers need
+# one driver and no published port.
 if TYPE_CHECKING:
+    from netns.pasta import PortMapping
+    from netns.relay import Forward
     from rootless.networks.attach import NetworkPaths
 
 
@@ -42,12 +43,16 @@ def relayed(plan: LaunchPlan) -> list[Forward]:
     says why): with slirp4netns every UDP port, and the TCP ports unless
     ``port_handler=slirp4netns``; with bridge networks every UDP port; with pasta the UDP
     ports whose host port is above the container port."""
-    if plan.network not in ("pasta", "slirp4netns", "bridge"):
+    if not plan.ports or plan.network not in ("pasta", "slirp4netns", "bridge"):
         return []
+    from netns.relay import Forward  # noqa: PLC0415 - published ports only
+
     ports = [Forward(*p) for p in plan.ports]
-    udp = [f for f in ports if f.protocol == Protocol.UDP.value]
+    udp = [f for f in ports if f.protocol == "udp"]
     if plan.network == "pasta":
         return [f for f in udp if f.host_port > f.container_port]
+    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
+
     slirp = plan.network == "slirp4netns"
     if slirp and parse_slirp_options(plan.network_options).port_handler == "rctl":
         return ports
@@ -56,17 +61,22 @@ def relayed(plan: LaunchPlan) -> list[Forward]:
 
 def driver_ports(plan: LaunchPlan) -> list[tuple[str, str, int, int]]:
     """The plan's published ports the network driver forwards (not rctl's relay)."""
-    served = set(relayed(plan))
-    return [p for p in plan.ports if Forward(*p) not in served]
+    served = {(f.protocol, f.host_ip, f.host_port, f.container_port) for f in relayed(plan)}
+    return [p for p in plan.ports if p not in served]
 
 
 def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
     """:func:`driver_ports` as the network adapter's values."""
+    from netns.pasta import PortMapping, Protocol  # noqa: PLC0415
+
     return [PortMapping(h, c, Protocol(p), ip) for p, ip, h, c in driver_ports(plan)]
 
 
 def attach_pasta(plan: LaunchPlan, pid: int) -> None:
     """pasta with the published ports; DNS sent to 169.254.1.1 goes to the host's resolver."""
+    from netns.pasta import start_pasta  # noqa: PLC0415
+    from rootless.containers.netmode import PASTA_DNS_FORWARD  # noqa: PLC0415
+
     extra = ("--dns-forward", PASTA_DNS_FORWARD, *plan.network_options)
     start_pasta(pid, port_mappings(plan), extra=extra, map_host_loopback=plan.host_loopback)
 
@@ -79,6 +89,9 @@ def slirp4netns_socket(plan: LaunchPlan) -> Path:
 def attach_slirp4netns(plan: LaunchPlan, pid: int) -> None:
     """slirp4netns as the port handler: ports are added through its API socket, which is
     removed again once they are (nothing else talks to it)."""
+    from netns.slirp4netns import start_slirp4netns  # noqa: PLC0415
+    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
+
     socket_path = slirp4netns_socket(plan)
     start_slirp4netns(
         pid,

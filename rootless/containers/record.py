@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
-import secrets
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -76,17 +76,23 @@ class ContainerRecord:
         return self.unit_name or f"rctl-{self.id}.service"
 
 
+# Names need no secrecy, only spread: the system's random source, not a seeded one.
+_RANDOM = random.SystemRandom()
+
+
 def new_id() -> str:
-    return secrets.token_hex(32)
+    # os.urandom, as secrets.token_hex does, without importing secrets (hmac, hashlib):
+    # every `rctl run` pays for its imports.
+    return os.urandom(32).hex()
 
 
 def random_name(taken: set[str]) -> str:
     """A docker-like ``adjective_name`` not used yet."""
     while True:
-        name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(NOUNS)}"
+        name = f"{_RANDOM.choice(ADJECTIVES)}_{_RANDOM.choice(NOUNS)}"
         if name not in taken:
             return name
-        name += f"{secrets.randbelow(100)}"
+        name += f"{_RANDOM.randrange(100)}"
         if name not in taken:
             return name
 
