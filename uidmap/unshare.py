@@ -323,6 +323,7 @@ def enter_userns(
     net: bool = False,
     join: str | None = None,
     after_map: Callable[[int], None] | None = None,
+    before_map: Callable[[], None] | None = None,
 ) -> None:
     """Move this process itself into new user and mount namespaces (and network with
     ``net``), mapped with ``plan``; it is uid 0 there with every capability on return.
@@ -330,9 +331,12 @@ def enter_userns(
     A forked helper, still outside, waits until this process has called unshare(2), writes
     its maps (newuidmap/newgidmap need an outside writer) and calls ``after_map(pid)`` (the
     network helper attaches here), then exits. With ``join`` (a ``/proc/PID/ns/user`` path)
-    the existing, mapped user namespace is joined instead. This is what lets a container's
-    launcher exec the OCI runtime itself: the unit's main process never changes. Raises
-    HostError (or what ``after_map`` raised, as an RctlError's text) on failure.
+    the existing, mapped user namespace is joined instead. ``before_map()`` runs in this
+    process once the namespaces exist, before the helper maps them (it has every capability
+    in them already): what the network helper will attach to is made there. This is what
+    lets a container's launcher exec the OCI runtime itself: the unit's main process never
+    changes. Raises HostError (or what ``after_map`` raised, as an RctlError's text) on
+    failure.
     """
     me = os.getpid()
     ready_r, ready_w = os.pipe()
@@ -346,6 +350,8 @@ def enter_userns(
     os.close(done_w)
     try:
         _make_namespaces(net=net, join=join)
+        if before_map is not None:
+            before_map()
     except OSError as exc:
         os.close(ready_w)  # the helper reads end of file and exits
         os.close(done_r)

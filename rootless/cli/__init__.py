@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from rctlbase.errors import RctlError
+from rctlbase.timeline import mark
 from rootless import __version__
 
 # The command tables: name -> "module:attribute" under rootless.cli. Modules are imported
@@ -136,6 +137,7 @@ class LazyGroup(click.Group):
             return None
         module, _, attribute = target.partition(":")
         command = getattr(importlib.import_module(f"rootless.cli.{module}"), attribute)
+        mark(f"cli: {cmd_name} imported")
         # The command's imports are done and their objects (classes, functions, modules)
         # live as long as the process: move them out of the collector's reach for good,
         # then let it run again (main paused it for the imports).
@@ -181,6 +183,7 @@ def entry() -> None:
     rctl writes is written by then: its files are closed, and its streams are flushed
     here."""
     code = main()
+    mark("cli: done")
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -17,6 +17,8 @@ import signal
 import sys
 import time
 
+from rctlbase.timeline import mark
+
 
 def exit_code(code: str, status: str) -> int:
     """docker's exit code: the status, or 128 + N for a death by signal N."""
@@ -33,6 +35,7 @@ def exit_code(code: str, status: str) -> int:
 
 
 def main() -> int:
+    mark("stop hook: imported")
     directory = os.path.dirname(os.path.abspath(sys.argv[1]))
     with open(os.path.join(directory, "container.json")) as file:
         record = json.load(file)
@@ -54,6 +57,7 @@ def main() -> int:
     remove_runtime_state(os.path.join(launch["runtime_root"], launch["container_id"]))
     if record.get("auto_remove"):
         remove_container_dir(directory, launch_text)
+    mark("stop hook: done")
     return 0
 
 

@@ -31,10 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rctlbase.errors import RctlError
+from rctlbase.timeline import mark
 from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
 from rootless.containers.netattach import (
     attach_network,
     hand_over_network,
+    prepare_network,
     relayed,
     userns_to_join,
 )
@@ -48,6 +50,7 @@ from units.notify import notify
 
 def launch(plan_path: Path) -> int:
     """Run the container described by ``plan_path``: returns only on failure."""
+    mark("launcher: imported")
     plan = LaunchPlan.from_json(plan_path.read_text())
     if plan.hold_console and plan.console_socket:
         hold_console(plan.console_socket)
@@ -65,8 +68,11 @@ def launch(plan_path: Path) -> int:
         net=plan.network != "host",
         join=userns_to_join(plan),
         after_map=lambda pid: attach_network(plan, pid),
+        before_map=lambda: prepare_network(plan),
     )
+    mark("launcher: namespaces made, network attached")
     prepare_container(plan)
+    mark("launcher: root mounted")
     if listeners:
         relay_ports(listeners)
     container_notifies = os.environ.pop("RCTL_CONTAINER_NOTIFY", "") == "1"
@@ -78,12 +84,15 @@ def launch(plan_path: Path) -> int:
         return 125  # not reached: exec_runtime replaces this process or raises
 
     def tell_manager(pid: int) -> None:
+        mark("launcher: container created")
         hand_over_network(plan, pid)
         # The barrier in notify() makes systemd take the new main process before the
         # container runs: however soon it exits, its status is the unit's.
         notify(socket_path, f"MAINPID={pid}\nREADY=1")
 
-    return create_and_start(plan, tell_manager)
+    code = create_and_start(plan, tell_manager)
+    mark("launcher: container started")
+    return code
 
 
 def relay_ports(listeners: list[tuple[socket.socket, int]]) -> None:

@@ -104,6 +104,20 @@ def attach_slirp4netns(plan: LaunchPlan, pid: int) -> None:
         os.unlink(socket_path)
 
 
+def prepare_network(plan: LaunchPlan) -> None:
+    """In the container's new network namespace, before the helper attaches: slirp4netns
+    gets a persistent tap device, so that its exit does not wait for the device's
+    unregistration (:mod:`netns.tap` says why and what it saves). Without it (no
+    /dev/net/tun here), slirp4netns makes its own device or reports why it can't."""
+    if plan.network != "slirp4netns":
+        return
+    from netns.slirp4netns import TAP  # noqa: PLC0415
+    from netns.tap import make_persistent_tap  # noqa: PLC0415
+
+    with contextlib.suppress(OSError):
+        make_persistent_tap(TAP)
+
+
 def userns_to_join(plan: LaunchPlan) -> str | None:
     """The user namespace the container must join instead of making its own, or None.
 

@@ -48,6 +48,8 @@ HOST_NAMES = ("host.containers.internal", "host.docker.internal")
 # pasta answers nothing at this address; it is where the host's resolvers are reached when
 # they listen on loopback (127.0.0.53 of systemd-resolved), through --dns-forward.
 PASTA_DNS_FORWARD = "169.254.1.1"
+# --network values that are modes, not network names (the other ones are names).
+MODES = ("none", "host", "pasta", "slirp4netns", "private", "container", "ns")
 
 
 class NetworkMode(StrEnum):

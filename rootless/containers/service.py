@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rctlbase import timeline
 from rctlbase.errors import (
     CommandNotRunnable,
     ConflictError,
@@ -44,6 +45,7 @@ from rootless.containers.keepid import (
 )
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.netmode import (
+    MODES,
     ContainerNetwork,
     NetworkDefaults,
     NetworkMode,
@@ -142,8 +144,10 @@ class ContainerService:
 
     def bridge_networks(self, options: RunOptions) -> ContainerNetworks | None:
         """The bridge networks and links ``options`` ask for, checked; None for a mode."""
-        if not (options.network or options.networks or options.network_aliases or options.links):
-            return None  # the default network: no need to load the bridge code
+        # The default network or one mode (none, pasta...): no need to load the bridge code.
+        only_a_mode = not options.network or options.network.split(":", 1)[0] in MODES
+        if only_a_mode and not (options.network_aliases or options.links or options.networks):
+            return None
         from rootless.networks.service import bridge_request  # noqa: PLC0415
 
         request = bridge_request(
@@ -474,7 +478,12 @@ class ContainerService:
         if stdio is not None:
             # Keep the ended unit readable until we have its exit status (CollectMode).
             unit = dataclasses.replace(unit, add_ref=True)
+        if timeline.environment():
+            environment = {**unit.environment, **timeline.environment()}
+            unit = dataclasses.replace(unit, environment=environment)
+        timeline.mark("cli: unit requested")
         self.manager.start_transient(unit, wait=True)
+        timeline.mark("cli: unit started")
         self.start_health_timer(record)
         return record
 
@@ -644,6 +653,7 @@ class ContainerService:
             return record, None
         forward(record.unit)
         code = self.wait(record.id)
+        timeline.mark("cli: container ended")
         if options.remove:
             with contextlib.suppress(NotFoundError):
                 self.remove(record.id, force=True)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from netns.ipam import Subnet, plan_subnet
 from netns.rootlessns import DNS_ADDRESS
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers.netmode import MODES
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.models import NetworkCreateOptions, NetworkSummary, RunOptions
 from rootless.networks.attach import (
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
     from rootless.containers.netmode import ContainerNetwork
 
 DEFAULT_SUBNET = "10.88.0.0/16"  # podman's default network's subnet
-# --network values that are modes, not network names (the other ones are names).
-MODES = ("none", "host", "pasta", "slirp4netns", "private", "container", "ns")
 
 
 def is_network_mode(value: str) -> bool:

@@ -4,7 +4,7 @@
 - ``units``, ``uidmap`` and ``netns`` import the standard library, ``rctlbase`` and their own
   third-party library (dbus-fast, pyroute2), never ``rootless`` and never each other;
 - ``rootless.cli`` and ``rootless.api`` import the engine and the models only (plus
-  ``rctlbase.errors`` and their UI libraries), nothing below them;
+  ``rctlbase.errors``, ``rctlbase.timeline`` and their UI libraries), nothing below them;
 - nothing outside them imports ``rootless.cli`` or ``rootless.api``.
 """
 
@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("rootless", "units", "uidmap", "netns", "rctlbase")
 ADAPTER_LIBS = {"units": {"dbus_fast"}, "uidmap": set(), "netns": {"pyroute2"}, "rctlbase": set()}
 ENTRY_POINTS = ("rootless.cli", "rootless.api")
-ENTRY_MAY_IMPORT = ("rootless.engine", "rootless.models", "rctlbase.errors", *ENTRY_POINTS)
+ENTRY_MAY_IMPORT = (
+    "rootless.engine", "rootless.models", "rctlbase.errors", "rctlbase.timeline", *ENTRY_POINTS
+)  # fmt: skip
 ENTRY_LIBS = {"click", "rich"}
 
 
