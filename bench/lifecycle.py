@@ -1,14 +1,19 @@
 """Container life-cycle scenarios: ``run --rm``, ``run -d``/``stop``/``rm``, 50 concurrent
 ``run -d``, and ``ps -a`` over 200 containers.
 
-Both tools run with their default network (rctl: pasta; podman 4.3: slirp4netns), the
-image already pulled.
+Both tools run with their default network (slirp4netns for both: rctl's default, and
+podman 4.3's), the image already pulled.
+
+``run --rm`` is also broken down into its steps with rctl's timeline (``RCTL_TIMELINE``,
+:mod:`rctlbase.timeline`), next to the floors measured in the same rounds: one empty Python
+start, and one transient unit that runs ``true`` (``systemd-run --user --wait``).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -18,11 +23,13 @@ from kit import (
     REG,
     Result,
     Sample,
+    Samples,
     Step,
     StepFailed,
     Tool,
     measure,
     phases_note,
+    run_cmd,
     scenario_tools,
     summarize,
     timed,
@@ -33,17 +40,94 @@ BUSYBOX = f"{REG}/test/busybox"
 HTTPD = f"{REG}/test/httpd"
 
 
+# rctl's timeline marks (rctlbase.timeline) → the steps of `run --rm` they bound, in order.
+RUN_RM_STEPS = (
+    ("CLI start and imports", "cli started", "cli: run imported"),
+    ("CLI: record, bundle, unit request", "cli: run imported", "cli: unit requested"),
+    ("systemd starts the launcher", "cli: unit requested", "launcher started"),
+    ("launcher start and imports", "launcher started", "launcher: imported"),
+    ("namespaces, ID maps, network", "launcher: imported", "launcher: namespaces made, network attached"),
+    ("root mount", "launcher: namespaces made, network attached", "launcher: root mounted"),
+    ("crun create", "launcher: root mounted", "launcher: container created"),
+    ("crun start", "launcher: container created", "launcher: container started"),
+    ("the container runs and ends, systemd starts the stop hook", "launcher: container started", "stop hook started"),
+    ("stop hook", "stop hook started", "stop hook: done"),
+    ("CLI sees the end and exits", "stop hook: done", "cli: done"),
+)  # fmt: skip
+FLOORS = {
+    "python3 -I -c pass": ["python3", "-I", "-c", "pass"],
+    "systemd-run --user --wait true": ["systemd-run", "--user", "--wait", "--quiet", "true"],
+}
+
+
+def read_timeline(path: Path) -> dict[str, float]:
+    """The marks of one run by name, in seconds. A process's estimated start is named
+    after its first mark's process (``cli started``, ``launcher started``...)."""
+    rows = sorted(
+        (float(t), int(pid), step)
+        for t, pid, step in (line.split(" ", 2) for line in path.read_text().splitlines())
+    )
+    first: dict[int, str] = {}
+    for _, pid, step in rows:
+        if step != "started":
+            first.setdefault(pid, step.split(":")[0])
+    return {(f"{first.get(pid, '?')} started" if step == "started" else step): t
+            for t, pid, step in rows}  # fmt: skip
+
+
+def rctl_run_rm_steps(tool: Tool, timeline: Path) -> Sample:
+    """One ``rctl run --rm``, timed, with its steps from the timeline; then the floors."""
+    timeline.unlink(missing_ok=True)
+    env = {**tool.env, "RCTL_TIMELINE": str(timeline)}
+    start = time.perf_counter()
+    run_cmd(tool.argv("run", "--rm", BUSYBOX, "true"), env)
+    sample: Sample = {"time": time.perf_counter() - start}
+    marks = read_timeline(timeline)
+    for step, begin, end in RUN_RM_STEPS:
+        if begin in marks and end in marks:
+            sample[step] = marks[end] - marks[begin]
+    for floor, argv in FLOORS.items():
+        begun = time.perf_counter()
+        run_cmd(argv, tool.env)
+        sample[floor] = time.perf_counter() - begun
+    return sample
+
+
 def run_rm(rounds: int, work: Path) -> list[Result]:
-    """``run --rm test/busybox true`` wall time."""
+    """``run --rm test/busybox true`` wall time, and where rctl's goes."""
     with scenario_tools(work, "run-rm") as tools:
         for tool in tools.values():
             tool.pull("test/busybox")
         steps = {
-            name: Step(timed(partial(tool.run, "run", "--rm", BUSYBOX, "true")))
+            name: Step(
+                partial(rctl_run_rm_steps, tool, work / "timeline")
+                if name == "rctl"
+                else timed(partial(tool.run, "run", "--rm", BUSYBOX, "true"))
+            )
             for name, tool in tools.items()
         }
         samples = measure(rounds, steps)
-    return [summarize("run --rm test/busybox true", GROUP, "s", samples, target="ratio <= 0.5")]
+    return [
+        summarize(
+            "run --rm test/busybox true", GROUP, "s", samples, target="ratio <= 0.5",
+            note=steps_note(samples),
+        )
+    ]  # fmt: skip
+
+
+def steps_note(samples: Samples) -> str:
+    """rctl's median per step and the floors, in milliseconds."""
+
+    def ms(name: str) -> str:
+        values = samples.of("rctl", name)
+        return f"{statistics.median(values) * 1000:.0f} ms" if values else "n/a"
+
+    steps = ", ".join(f"{step} {ms(step)}" for step, _, _ in RUN_RM_STEPS)
+    floors = ", ".join(f"`{floor}` {ms(floor)}" for floor in FLOORS)
+    return (
+        f"rctl's steps (medians, from its RCTL_TIMELINE): {steps}; "
+        f"floors measured in the same rounds: {floors}"
+    )
 
 
 def httpd_cycle(tool: Tool) -> Sample:

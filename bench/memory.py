@@ -7,6 +7,11 @@ PID namespace *and* under another root directory than the bench (the container's
 or an init bind-mounted into it); helpers such as conmon, crun, pasta or slirp4netns run in
 the host's PID namespace and root, so they count, whichever tool started them. Processes
 that existed before the first container (podman's pause process, the user's systemd) do not.
+
+Measured twice: with each tool's default network (slirp4netns for both, one per
+container), and with ``--network none``, where what remains per container is the
+supervision alone: podman's conmon, and for rctl nothing (systemd supervises the
+container's own process).
 """
 
 from __future__ import annotations
@@ -88,11 +93,11 @@ def comm(pid: int) -> str:
 Seen = dict[str, tuple[Counter[str], Counter[str]]]
 
 
-def idle_containers(tool: Tool, count: int, seen: Seen) -> Sample:
+def idle_containers(tool: Tool, count: int, seen: Seen, options: tuple[str, ...]) -> Sample:
     """Start ``count`` idle containers; the helpers' RSS and PSS per container in KiB."""
     before = user_pids()
     for _ in range(count):
-        tool.run("run", "-d", f"{REG}/test/busybox", "sleep", "3600")
+        tool.run("run", "-d", *options, f"{REG}/test/busybox", "sleep", "3600")
     running = len(tool.run("ps", "-q").split())
     if running != count:
         raise StepFailed(f"{running} of {count} containers running")
@@ -110,31 +115,40 @@ def idle_containers(tool: Tool, count: int, seen: Seen) -> Sample:
     }
 
 
-def idle_rss(rounds: int, work: Path, count: int = 20) -> list[Result]:
-    """Extra RSS (and PSS) per idle container with ``count`` running."""
+def idle_rss(rounds: int, work: Path, count: int = 20, network: str = "") -> list[Result]:
+    """Extra RSS (and PSS) per idle container with ``count`` running (on ``network``, or
+    each tool's default)."""
     seen: Seen = {}
+    options = ("--network", network) if network else ()
     with scenario_tools(work, "idle") as tools:
         for tool in tools.values():
             tool.pull("test/busybox")
         steps = {
-            name: Step(partial(idle_containers, tool, count, seen), teardown=tool.remove_containers)
+            name: Step(
+                partial(idle_containers, tool, count, seen, options),
+                teardown=tool.remove_containers,
+            )
             for name, tool in tools.items()
         }
         samples = measure(rounds, steps, warmup=False)
     counted = "; ".join(
         f"{name} counted "
-        + ", ".join(
-            f"{n} {proc} ({kib[proc] / n / 1024:.1f} MiB RSS each)"
-            for proc, n in sorted(procs.items())
+        + (
+            ", ".join(
+                f"{n} {proc} ({kib[proc] / n / 1024:.1f} MiB RSS each)"
+                for proc, n in sorted(procs.items())
+            )
+            or "no process besides the containers' own"
         )
         for name, (procs, kib) in seen.items()
     )
+    where = f", --network {network}" if network else ""
     rss = summarize(
-        f"extra RSS per idle container ({count} running)", GROUP, "KiB", samples, "rss",
+        f"extra RSS per idle container ({count} running{where})", GROUP, "KiB", samples, "rss",
         target="ratio <= 0.3", note=counted or "no extra process",
     )  # fmt: skip
     pss = summarize(
-        f"extra PSS per idle container ({count} running)", GROUP, "KiB", samples, "pss",
+        f"extra PSS per idle container ({count} running{where})", GROUP, "KiB", samples, "pss",
         note="PSS shares each library page among the processes mapping it",
     )  # fmt: skip
     return [rss, pss]
