@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from rctlbase.errors import CommandFailed, HostError, NotFoundError, RctlError
-from rctlbase.run import install_hint, last_line, run_program
+from rctlbase.run import install_hint, last_line, run_program, spawn_program
 from uidmap.mapping import (
     DEFAULT_SIZE,
     DEFAULT_SUB_START,
@@ -131,39 +131,66 @@ def explain_map_failure(
     return error
 
 
-def write_map(kind: IDKind, pid: int, maps: tuple[IDMap, ...]) -> None:
-    """Run newuidmap/newgidmap for ``pid``, explaining a failure."""
-    program = TOOLS[kind]
-    argv = [program, str(pid)]
+def map_argv(kind: IDKind, pid: int, maps: tuple[IDMap, ...]) -> list[str]:
+    """The newuidmap/newgidmap command writing ``maps`` for ``pid``."""
+    argv = [TOOLS[kind], str(pid)]
     for m in maps:
         argv += [str(m.container_id), str(m.host_id), str(m.size)]
+    return argv
+
+
+def write_map(kind: IDKind, pid: int, maps: tuple[IDMap, ...]) -> None:
+    """Run newuidmap/newgidmap for ``pid``, explaining a failure."""
     try:
-        run_program(argv)
+        run_program(map_argv(kind, pid, maps))
     except CommandFailed as exc:
-        try:
-            own_map = Path(f"/proc/self/{kind}_map").read_text()
-        except OSError:
-            own_map = ""
-        raise explain_map_failure(
-            kind,
-            exc,
-            pid=pid,
-            maps=maps,
-            tool=inspect_map_tool(program),
-            user=current_user(),
-            own_map=own_map,
-            target_alive=Path(f"/proc/{pid}").exists(),
-        ) from exc
+        raise map_failure(kind, pid, maps, exc) from exc
+
+
+def map_failure(kind: IDKind, pid: int, maps: tuple[IDMap, ...], exc: CommandFailed) -> RctlError:
+    """Why newuidmap/newgidmap refused, from what it said and what the host looks like."""
+    try:
+        own_map = Path(f"/proc/self/{kind}_map").read_text()
+    except OSError:
+        own_map = ""
+    return explain_map_failure(
+        kind,
+        exc,
+        pid=pid,
+        maps=maps,
+        tool=inspect_map_tool(TOOLS[kind]),
+        user=current_user(),
+        own_map=own_map,
+        target_alive=Path(f"/proc/{pid}").exists(),
+    )
 
 
 def apply_plan(pid: int, plan: UsernsPlan) -> None:
     """Write ``plan`` as the uid_map and gid_map of process ``pid`` (in a new user namespace).
 
-    Raises ProgramNotFound when the helpers are missing and HostError naming the cause and
-    the fix when they or the kernel refuse.
+    newuidmap and newgidmap run at the same time (the two maps are independent; each is a
+    setuid program's start, on every container start). Raises ProgramNotFound when the
+    helpers are missing and HostError naming the cause and the fix when they or the kernel
+    refuse (the uid map's failure first).
     """
-    write_map(IDKind.UID, pid, plan.uid_maps)
-    write_map(IDKind.GID, pid, plan.gid_maps)
+    jobs = [
+        (kind, maps, spawn_program(map_argv(kind, pid, maps), stdout="devnull", stderr="pipe"))
+        for kind, maps in ((IDKind.UID, plan.uid_maps), (IDKind.GID, plan.gid_maps))
+    ]
+    failures: list[tuple[RctlError, CommandFailed]] = []
+    for kind, maps, proc in jobs:
+        _, stderr = proc.communicate()
+        if proc.returncode != 0:
+            said = last_line(stderr) or f"exit {proc.returncode}"
+            exc = CommandFailed(
+                f"{TOOLS[kind]} failed: {said}",
+                returncode=proc.returncode,
+                stderr=stderr.decode(errors="replace"),
+            )
+            failures.append((map_failure(kind, pid, maps, exc), exc))
+    if failures:
+        error, cause = failures[0]
+        raise error from cause
 
 
 def current_user() -> str:

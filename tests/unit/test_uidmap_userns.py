@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import struct
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -167,32 +166,37 @@ def test_unknown_failure_keeps_the_original_error() -> None:
     assert error is original
 
 
-# --- apply_plan through rctlbase.run --------------------------------------------------------
+# --- apply_plan, with stand-in newuidmap/newgidmap programs on PATH -------------------------
 
 
-def test_apply_plan_runs_both_helpers_with_the_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
+def fake_map_tools(bin_dir: Path, calls: Path, uid_script: str = "", gid_script: str = "") -> str:
+    """newuidmap and newgidmap scripts that log their command lines to ``calls``."""
+    bin_dir.mkdir()
+    for name, extra in (("newuidmap", uid_script), ("newgidmap", gid_script)):
+        tool = bin_dir / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n{extra}\n')
+        tool.chmod(0o755)
+    return f"{bin_dir}:{os.environ['PATH']}"
 
-    def fake_run(argv: Sequence[str]) -> None:
-        calls.append(list(argv))
 
-    monkeypatch.setattr(userns, "run_program", fake_run)
+def test_apply_plan_runs_both_helpers_with_the_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("PATH", fake_map_tools(tmp_path / "bin", calls))
     plan = UsernsPlan((IDMap(0, 1000, 1), IDMap(1, 100000, 65536)), (IDMap(0, 1001, 1),))
     apply_plan(77, plan)
-    assert calls == [
-        ["newuidmap", "77", "0", "1000", "1", "1", "100000", "65536"],
-        ["newgidmap", "77", "0", "1001", "1"],
+    # They run at the same time: either may log first.
+    assert sorted(calls.read_text().splitlines()) == [
+        "newgidmap 77 0 1001 1",
+        "newuidmap 77 0 1000 1 1 100000 65536",
     ]
 
 
-def test_apply_plan_translates_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake_run(argv: Sequence[str]) -> None:
-        raise CommandFailed(
-            "newuidmap failed",
-            stderr="newuidmap: uid range [1-65537) -> [100000-165536) not allowed\n",
-        )
-
-    monkeypatch.setattr(userns, "run_program", fake_run)
+def test_apply_plan_translates_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    refuse = "echo 'newuidmap: uid range [1-65537) -> [100000-165536) not allowed' >&2; exit 1"
+    path = fake_map_tools(tmp_path / "bin", tmp_path / "calls", uid_script=refuse)
+    monkeypatch.setenv("PATH", path)
     monkeypatch.setattr(userns, "inspect_map_tool", lambda name: GOOD_UIDMAP)
     with pytest.raises(HostError, match="container uids 1-65536 to host uids 100000-165535") as e:
         apply_plan(os.getpid(), PLAN)
