@@ -1,28 +1,20 @@
-"""The D-Bus connection to the user's service manager, and the translation of its failures.
+"""Where the user's session bus is, and the translation of D-Bus failures.
 
-Three parts, each small:
+Two parts, each small:
 
 - where the session bus is (:func:`resolve_bus_address`) and why it can't be reached
   (:func:`translate_connect_error`), with hints a user can act on;
 - D-Bus error names of systemd and the bus daemon → rctlbase errors
-  (:func:`translate_dbus_error`), applied where a reply enters;
-- :class:`LoopThread`: a private asyncio event loop in a daemon thread, so synchronous
-  callers (engine, CLI) can drive dbus-fast's asyncio ``MessageBus`` while one connection
-  stays open between calls — which keeps signal subscriptions and ``AddRef`` references
-  alive, and costs one connect per process instead of one per call.
+  (:func:`translate_dbus_error`), applied where a reply enters.
+
+The connection itself is :mod:`units.connection`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import quote, unquote
-
-from dbus_fast import AuthError, InvalidAddressError
 
 from rctlbase.errors import (
     ConflictError,
@@ -31,8 +23,7 @@ from rctlbase.errors import (
     NotFoundError,
     RctlError,
 )
-
-T = TypeVar("T")
+from units.wire import AuthError, InvalidAddressError
 
 SYSTEMD = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
@@ -163,47 +154,3 @@ def translate_dbus_error(
     chosen = (hints or {}).get(error_name) or _HINTS.get(error_name)
     message = f"{action}: {text}" if text else f"{action}: {error_name}"
     return cls(message, hint=chosen.format(unit=unit or "UNIT") if chosen else None)
-
-
-class LoopThread:
-    """An asyncio event loop running in a daemon thread, driven from synchronous code.
-
-    ``run`` submits a coroutine and blocks until it finishes; an interrupt
-    (KeyboardInterrupt) in the caller cancels the coroutine before propagating.
-    """
-
-    def __init__(self, name: str = "rctl-dbus") -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and return its result (or raise its exception)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError as exc:
-            raise ExternalError("the D-Bus call was cancelled") from exc
-        except BaseException:
-            future.cancel()
-            raise
-
-    def close(self) -> None:
-        """Stop the loop and wait for its thread; pending coroutines are cancelled."""
-        if self.loop.is_closed():
-            return
-
-        async def cancel_all() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.close()

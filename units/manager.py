@@ -1,42 +1,47 @@
 """The user's systemd service manager, driven over D-Bus: transient units and their states.
 
-:class:`UserManager` is a synchronous facade (the engine and the CLI are synchronous) over
-dbus-fast's asyncio ``MessageBus``. The bus runs on a private event loop in a daemon thread
-(:class:`~units.bus.LoopThread`), connected on first use and kept for the facade's
-lifetime. One long-lived connection rather than ``asyncio.run`` per call — connecting is
-cheap (socket, SASL, ``Hello``: about 1 ms in the test host; a warm call 0.3 ms), but:
+:class:`UserManager` is what the engine uses, and it is synchronous all the way down, like
+the engine and the CLI: a blocking D-Bus connection (:mod:`units.connection`, speaking
+dbus-fast's wire format through :mod:`units.wire`) and the manager's calls, signals and
+waits over it (:mod:`units.session`). No asyncio and no dbus-fast package ``__init__``:
+that import chain cost about 45 ms per command, more than the whole D-Bus exchange.
+
+One long-lived connection per facade rather than one per call — connecting is cheap
+(socket, SASL, ``Hello``: about 1 ms in the test host), but:
 
 - signal subscriptions survive between calls, so ``start_transient`` followed by
   ``wait_inactive`` can't miss the unit's end;
 - ``AddRef`` references belong to the connection: a unit started with ``add_ref`` stays
   loaded (its exit status readable) until :meth:`UserManager.release` or until this
-  process's connection closes, even with ``CollectMode=inactive-or-failed``;
-- it also works when the caller runs an asyncio loop of its own (the REST API).
+  process's connection closes, even with ``CollectMode=inactive-or-failed``.
+
+It connects on first use and again on the next call after the connection was lost (the
+waits in progress then fail). Threads may share a facade: ``rctl run`` waits for its unit
+in the main thread while a signal relay thread calls :meth:`UserManager.kill`; the
+connection serializes writes and lets one thread read for all (see
+:mod:`units.connection`).
 
 Collecting ended units: rctl starts its units with ``collect_mode=inactive-or-failed``
 so that neither a clean exit nor a failure leaves a unit behind (a name can then be reused
 at once), and with ``add_ref`` when it follows the unit to its end (``rctl run`` attached,
 ``--rm``) so the result is still readable when the end is reported.
-
-The asyncio side (the connection, calls, signals, error translation) is
-:mod:`units.asyncmanager`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+import threading
+from collections.abc import Mapping
+from typing import Any
 
 from rctlbase.errors import NotFoundError
-from units.asyncmanager import AsyncManager, KillWhom, UnitStartFailed, UnitStillActive
-from units.bus import LoopThread, resolve_bus_address
+from units.bus import resolve_bus_address, translate_connect_error
+from units.connection import Connection
 from units.properties import ServiceSpec
+from units.session import KillWhom, ManagerSession, UnitStartFailed, UnitStillActive
 from units.state import UnitState
 
 __all__ = ["KillWhom", "UnitStartFailed", "UnitStillActive", "UserManager"]
-
-T = TypeVar("T")
 
 NOT_SUPPORTED = "org.freedesktop.DBus.Error.NotSupported"
 FREEZE_HINT = "freezing needs the cgroup v2 freezer (unified hierarchy, Linux 5.2 or later)"
@@ -60,8 +65,8 @@ class UserManager:
         self._address = address
         self._env = os.environ if env is None else env
         self._call_timeout = call_timeout
-        self._thread: LoopThread | None = None
-        self._core: AsyncManager | None = None
+        self._lock = threading.Lock()
+        self._session: ManagerSession | None = None
 
     def __enter__(self) -> UserManager:
         return self
@@ -69,23 +74,27 @@ class UserManager:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _run(self, use: Callable[[AsyncManager], Coroutine[Any, Any, T]]) -> T:
-        if self._thread is None:
-            self._thread = LoopThread()
-        if self._core is None or not self._core.bus.connected:
-            address = self._address or resolve_bus_address(self._env)
-            self._core = self._thread.run(AsyncManager.connect(address, self._call_timeout))
-        return self._thread.run(use(self._core))
+    def _core(self) -> ManagerSession:
+        """The session of the current connection; connects when there is none or it is lost."""
+        with self._lock:
+            if self._session is None or self._session.lost:
+                if self._session is not None:
+                    self._session.close()  # the socket of the lost connection
+                    self._session = None
+                address = self._address or resolve_bus_address(self._env)
+                try:
+                    conn = Connection.open(address, self._call_timeout)
+                except Exception as exc:
+                    raise translate_connect_error(exc, address) from exc
+                self._session = ManagerSession(conn, self._call_timeout)
+            return self._session
 
     def close(self) -> None:
-        """Disconnect (dropping ``AddRef`` references) and stop the loop thread."""
-        if self._thread is None:
-            return
-        if self._core is not None:
-            self._thread.run(self._core.close())
-            self._core = None
-        self._thread.close()
-        self._thread = None
+        """Disconnect, which drops this process's ``AddRef`` references."""
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
 
     def start_transient(self, spec: ServiceSpec, *, wait: bool = True) -> str:
         """Start ``spec`` as a transient unit (job mode ``fail``); return the job's path.
@@ -96,11 +105,11 @@ class UserManager:
         and its status is read with :meth:`unit_state` (keep the unit with ``add_ref``).
         A unit of that name that is loaded already raises ConflictError.
         """
-        return self._run(lambda core: core.start_transient(spec, wait))
+        return self._core().start_transient(spec, wait)
 
     def unit_state(self, name: str) -> UnitState | None:
         """The unit's current state, or None when the manager has no such unit loaded."""
-        return self._run(lambda core: core.unit_state(name))
+        return self._core().unit_state(name)
 
     def properties(self, name: str) -> dict[str, Any]:
         """Every property of the unit's Unit and type interfaces, as plain values.
@@ -108,14 +117,10 @@ class UserManager:
         For diagnostics and tests (reading back ``MemoryMax``...); callers that act on
         a unit use :meth:`unit_state`. Raises NotFoundError for an unknown unit.
         """
-
-        async def read(core: AsyncManager) -> dict[str, Any]:
-            props = await core.merged_properties(name)
-            if props is None:
-                raise NotFoundError(f"no unit {name}")
-            return props
-
-        return self._run(read)
+        props = self._core().merged_properties(name)
+        if props is None:
+            raise NotFoundError(f"no unit {name}")
+        return props
 
     def wait_inactive(self, name: str, timeout: float | None = None) -> UnitState:
         """Block until the unit is inactive or failed (or unloaded); return its final state.
@@ -124,7 +129,7 @@ class UserManager:
         two is not missed. Raises NotFoundError for an unknown unit and UnitStillActive
         after ``timeout`` seconds.
         """
-        return self._run(lambda core: core.wait_inactive(name, timeout))
+        return self._core().wait_inactive(name, timeout)
 
     def stop(self, name: str, timeout: float | None = None) -> UnitState | None:
         """Stop the unit and wait for the stop job; return its state (None if collected).
@@ -133,11 +138,11 @@ class UserManager:
         like ``docker stop -t``) kills all its processes earlier if its main process
         still runs by then.
         """
-        return self._run(lambda core: core.stop(name, timeout))
+        return self._core().stop(name, timeout)
 
     def kill(self, name: str, signum: int, whom: KillWhom = KillWhom.MAIN) -> None:
         """Send ``signum`` to the unit's main process, control process or all processes."""
-        self._run(lambda core: core.kill(name, signum, whom))
+        self._core().kill(name, signum, whom)
 
     def reset_failed(self, name: str) -> None:
         """Forget that the unit failed (and reset its start-limit counter)."""
@@ -161,13 +166,9 @@ class UserManager:
 
     def list_units(self, prefix: str) -> list[UnitState]:
         """The states of all loaded units whose names start with ``prefix``, by name."""
-        return self._run(lambda core: core.list_units(prefix))
+        return self._core().list_units(prefix)
 
     def _simple(self, member: str, name: str, action: str) -> None:
         """Call a Manager method that takes a unit name and returns nothing."""
         hints = {NOT_SUPPORTED: FREEZE_HINT} if member in ("FreezeUnit", "ThawUnit") else None
-
-        async def call(core: AsyncManager) -> None:
-            await core.call(member, "s", [name], action=action, unit=name, hints=hints)
-
-        self._run(call)
+        self._core().call(member, "s", [name], action=action, unit=name, hints=hints)

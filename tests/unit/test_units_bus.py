@@ -1,8 +1,7 @@
-"""units.bus and the connection side of units.manager: addresses, error translation, loop."""
+"""units.bus and the connection side of units.manager: addresses, error translation."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from dbus_fast import AuthError
 
 from rctlbase.errors import ConflictError, ExternalError, HostError, NotFoundError
 from units.bus import (
-    LoopThread,
     bus_socket_path,
     resolve_bus_address,
     translate_connect_error,
@@ -102,34 +100,6 @@ def test_hints_can_be_overridden_per_error_name() -> None:
     )
     assert error.hint == "use cgroup v2"
     assert error.message == "can't freeze: org.freedesktop.DBus.Error.NotSupported"
-
-
-def test_loop_thread_runs_coroutines_and_raises_their_errors() -> None:
-    thread = LoopThread()
-    try:
-
-        async def double(x: int) -> int:
-            await asyncio.sleep(0)
-            return 2 * x
-
-        async def fail() -> None:
-            raise NotFoundError("gone")
-
-        assert thread.run(double(21)) == 42
-        with pytest.raises(NotFoundError):
-            thread.run(fail())
-        assert thread.run(double(1)) == 2  # still usable after an error
-    finally:
-        thread.close()
-    assert thread.loop.is_closed()
-    thread.close()  # idempotent
-
-
-def test_close_cancels_what_still_runs() -> None:
-    thread = LoopThread()
-    started = asyncio.run_coroutine_threadsafe(asyncio.sleep(3600), thread.loop)
-    thread.close()
-    assert started.cancelled()
 
 
 def test_manager_without_a_bus_socket_is_a_host_error(tmp_path: Path) -> None:
