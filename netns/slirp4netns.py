@@ -36,14 +36,17 @@ import os
 import select
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netns.pasta import PortMapping
 from rctlbase.errors import CommandFailed, ExternalError
 from rctlbase.run import last_line, spawn_program
+
+if TYPE_CHECKING:
+    import subprocess
 
 READY_TIMEOUT = 10.0
 TAP = "tap0"
@@ -162,32 +165,19 @@ def start_slirp4netns(
     output goes to ``log_file``. On any failure it is killed and reaped before the error is
     raised, so nothing is left running.
     """
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(api_socket)  # left by a previous start of the same container
     read_end, write_end = os.pipe()
     try:
-        log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         try:
-            argv = slirp4netns_argv(pid, options, api_socket=api_socket, ready_fd=write_end)
-            proc = spawn_program(
-                argv, pass_fds=(write_end,), stdin="devnull", stdout=log, stderr=log,
-                new_session=True,
-            )  # fmt: skip
+            proc = spawn_slirp4netns(
+                pid, options, api_socket=api_socket, log_file=log_file, ready_fd=write_end
+            )
         finally:
-            os.close(log)
             os.close(write_end)
         try:
-            if not _wait_ready(read_end, timeout):
-                code = proc.poll()
-                said = last_line(Path(log_file).read_bytes())
-                raise CommandFailed(
-                    "slirp4netns failed: "
-                    + (said or (f"exit {code}" if code is not None else "not ready in time")),
-                    hint=f"its output is in {log_file}",
-                    returncode=code or 1,
-                )
-            for port in ports:
-                api_request(api_socket, hostfwd_request(port, options.guest))
+            finish_slirp4netns(
+                read_end, options, ports, api_socket=api_socket, log_file=log_file,
+                timeout=timeout, running=proc.poll,
+            )  # fmt: skip
         except BaseException:
             if proc.poll() is None:
                 proc.kill()
@@ -196,6 +186,53 @@ def start_slirp4netns(
     finally:
         os.close(read_end)
     return proc.pid
+
+
+def spawn_slirp4netns(
+    pid: int, options: SlirpOptions, *, api_socket: str, log_file: str, ready_fd: int
+) -> subprocess.Popen[bytes]:
+    """Start slirp4netns for ``pid``'s namespaces without waiting for it: it writes "1" on
+    ``ready_fd`` once the network is up (:func:`finish_slirp4netns` waits for that). It
+    runs in a session of its own, with its output in ``log_file``."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(api_socket)  # left by a previous start of the same container
+    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    try:
+        argv = slirp4netns_argv(pid, options, api_socket=api_socket, ready_fd=ready_fd)
+        return spawn_program(
+            argv, pass_fds=(ready_fd,), stdin="devnull", stdout=log, stderr=log,
+            new_session=True,
+        )  # fmt: skip
+    finally:
+        os.close(log)
+
+
+def finish_slirp4netns(
+    ready_fd: int,
+    options: SlirpOptions,
+    ports: Sequence[PortMapping],
+    *,
+    api_socket: str,
+    log_file: str,
+    timeout: float = READY_TIMEOUT,
+    running: Callable[[], int | None] = lambda: None,
+) -> None:
+    """Wait until slirp4netns said it is ready on the read end of its ready pipe (every
+    copy of the write end but its own closed), then publish ``ports`` through its API.
+    Raises CommandFailed with the last line of its log when it ended or was not ready in
+    time (``running()`` gives its exit status if it is the caller's child), and
+    ExternalError when the API refuses a port. Killing it is the caller's business."""
+    if not _wait_ready(ready_fd, timeout):
+        code = running()
+        said = last_line(Path(log_file).read_bytes())
+        raise CommandFailed(
+            "slirp4netns failed: "
+            + (said or (f"exit {code}" if code is not None else "not ready in time")),
+            hint=f"its output is in {log_file}",
+            returncode=code or 1,
+        )
+    for port in ports:
+        api_request(api_socket, hostfwd_request(port, options.guest))
 
 
 def _wait_ready(fd: int, timeout: float) -> bool:

@@ -35,6 +35,7 @@ from rctlbase.timeline import mark
 from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
 from rootless.containers.netattach import (
     attach_network,
+    finish_network,
     hand_over_network,
     prepare_network,
     relayed,
@@ -63,21 +64,35 @@ def launch(plan_path: Path) -> int:
         from netns.relay import bind_listeners  # noqa: PLC0415 - relayed ports only
 
         listeners = bind_listeners(forwards)
-    enter_userns(
-        plan.userns,
-        net=plan.network != "host",
-        join=userns_to_join(plan),
-        after_map=lambda pid: attach_network(plan, pid),
-        before_map=lambda: prepare_network(plan),
-    )
-    mark("launcher: namespaces made, network attached")
+    # slirp4netns says it is ready on this pipe; the container is created meanwhile.
+    ready_r, ready_w = os.pipe()
+    try:
+        enter_userns(
+            plan.userns,
+            net=plan.network != "host",
+            join=userns_to_join(plan),
+            after_map=lambda pid: attach_network(plan, pid, ready_w),
+            before_map=lambda: prepare_network(plan),
+        )
+    finally:
+        os.close(ready_w)  # slirp4netns holds the only copy left
+    mark("launcher: namespaces made, network starting")
     prepare_container(plan)
     mark("launcher: root mounted")
     if listeners:
         relay_ports(listeners)
     container_notifies = os.environ.pop("RCTL_CONTAINER_NOTIFY", "") == "1"
     socket_path = os.environ.pop("NOTIFY_SOCKET", None)
+
+    def network_ready() -> None:
+        try:
+            finish_network(plan, ready_r)
+        finally:
+            os.close(ready_r)
+        mark("launcher: network ready")
+
     if socket_path is None or container_notifies:
+        network_ready()
         if socket_path is not None:
             os.environ["NOTIFY_SOCKET"] = socket_path  # crun relays the container's READY=1
         exec_runtime(plan)
@@ -85,6 +100,7 @@ def launch(plan_path: Path) -> int:
 
     def tell_manager(pid: int) -> None:
         mark("launcher: container created")
+        network_ready()  # before the container can run
         hand_over_network(plan, pid)
         # The barrier in notify() makes systemd take the new main process before the
         # container runs: however soon it exits, its status is the unit's.

@@ -25,12 +25,16 @@ if TYPE_CHECKING:
     from rootless.networks.attach import NetworkPaths
 
 
-def attach_network(plan: LaunchPlan, pid: int) -> None:
-    """Give ``pid``'s network namespace the network ``plan`` names (none/host: nothing)."""
+def attach_network(plan: LaunchPlan, pid: int, ready_fd: int = -1) -> None:
+    """Give ``pid``'s network namespace the network ``plan`` names (none/host: nothing).
+
+    slirp4netns is only started here: it says it is ready on ``ready_fd``, the write end of
+    a pipe whose read end the launcher gives :func:`finish_network` once ``crun create``
+    is done (about 10 ms of slirp4netns's start overlap crun's)."""
     if plan.network == "pasta":
         attach_pasta(plan, pid)
     elif plan.network == "slirp4netns":
-        attach_slirp4netns(plan, pid)
+        attach_slirp4netns(plan, pid, ready_fd)
     elif plan.network == "bridge":
         from rootless.networks.attach import attach  # noqa: PLC0415 - bridged containers only
 
@@ -86,22 +90,46 @@ def slirp4netns_socket(plan: LaunchPlan) -> Path:
     return Path(plan.runtime_root).parent / f"slirp4netns-{plan.container_id[:16]}.sock"
 
 
-def attach_slirp4netns(plan: LaunchPlan, pid: int) -> None:
-    """slirp4netns as the port handler: ports are added through its API socket, which is
-    removed again once they are (nothing else talks to it)."""
-    from netns.slirp4netns import start_slirp4netns  # noqa: PLC0415
+def attach_slirp4netns(plan: LaunchPlan, pid: int, ready_fd: int) -> None:
+    """Start slirp4netns (from outside the namespaces, in the unit), not waiting for it."""
+    from netns.slirp4netns import spawn_slirp4netns  # noqa: PLC0415
+    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
+
+    spawn_slirp4netns(
+        pid,
+        parse_slirp_options(plan.network_options),
+        api_socket=str(slirp4netns_socket(plan)),
+        log_file=slirp4netns_log(plan),
+        ready_fd=ready_fd,
+    )
+
+
+def finish_network(plan: LaunchPlan, ready_fd: int) -> None:
+    """In the launcher, before the container runs: wait for slirp4netns to be ready, then
+    publish the ports it forwards (``port_handler=slirp4netns``) through its API socket,
+    which is removed once they are (nothing else talks to it). A failure ends the
+    launcher, and the unit with it: systemd then stops slirp4netns and the created
+    container, which both live in the unit's cgroup."""
+    if plan.network != "slirp4netns":
+        return
+    from netns.slirp4netns import finish_slirp4netns  # noqa: PLC0415
     from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
 
     socket_path = slirp4netns_socket(plan)
-    start_slirp4netns(
-        pid,
+    finish_slirp4netns(
+        ready_fd,
         parse_slirp_options(plan.network_options),
         port_mappings(plan),
         api_socket=str(socket_path),
-        log_file=str(Path(plan.bundle) / "slirp4netns.log"),
+        log_file=slirp4netns_log(plan),
     )
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)
+
+
+def slirp4netns_log(plan: LaunchPlan) -> str:
+    """slirp4netns's output, in the bundle."""
+    return str(Path(plan.bundle) / "slirp4netns.log")
 
 
 def prepare_network(plan: LaunchPlan) -> None:
