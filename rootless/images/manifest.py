@@ -21,7 +21,6 @@ without one is v7, a newer arm variant runs older ones; amd64 variants are ignor
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -192,6 +191,8 @@ class ImageConfig:
     @property
     def digest(self) -> str:
         """The config's digest: the image ID."""
+        import hashlib  # noqa: PLC0415 - pulls only: every `rctl run` imports this module
+
         return f"sha256:{hashlib.sha256(self.raw).hexdigest()}"
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import tempfile
@@ -40,6 +39,8 @@ def chain_ids(diff_ids: Iterable[str]) -> list[str]:
 
     ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).
     """
+    import hashlib  # noqa: PLC0415 - pulls only: every `rctl run` imports this module
+
     chains: list[str] = []
     for diff_id in diff_ids:
         if chains:
@@ -166,6 +167,8 @@ class Store:
 
     def write_blob(self, data: bytes) -> str:
         """Store small content (manifests, configs) and return its digest."""
+        import hashlib  # noqa: PLC0415 - see chain_ids
+
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if not self.has_blob(digest):
             fd, tmp = tempfile.mkstemp(dir=self.partial, prefix=".w-")

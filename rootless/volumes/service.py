@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -135,7 +134,7 @@ class VolumeService:
         """``rctl volume create``: a named volume (a random name when none is given)."""
         if driver != "local":
             raise UsageError(f"volume driver {driver!r} is not supported", hint="use local")
-        chosen = check_volume_name(name) if name else secrets.token_hex(32)
+        chosen = check_volume_name(name) if name else os.urandom(32).hex()
         opts = parse_volume_options(options)
         with self.lock():
             record = self.store.create(chosen, labels=labels, options=opts)
@@ -251,7 +250,7 @@ class VolumeService:
             cwd=cwd or os.getcwd(),
             volumes_root=str(self.store.root),
             existing=self.store.names(),
-            new_name=lambda: secrets.token_hex(32),
+            new_name=lambda: os.urandom(32).hex(),
             inherited=inherited,
             image_volumes=image_volumes,
             other_destinations=other_destinations,
