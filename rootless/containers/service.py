@@ -292,6 +292,7 @@ class ContainerService:
                     # copy-up reads the image's files; vfs layers are full trees: the top one.
                     [str(d) for d in (diffs[:1] if self.driver is Driver.VFS else diffs)],
                     *self.volume_owner(spec, user),
+                    nested=self.nested_maps(spec),
                 )
                 console = options.console_socket
                 if options.tty and options.detach:
@@ -321,6 +322,20 @@ class ContainerService:
             return spec
         check_keep_id(self.driver)
         return with_keep_id_user(spec, host_user())
+
+    def nested_maps(
+        self, spec: ContainerSpec
+    ) -> tuple[tuple[tuple[int, int, int], ...], tuple[tuple[int, int, int], ...]]:
+        """keep-id: the uid and gid maps of the container's namespace, nested in the
+        launcher's (nested ID, launcher's ID, count), which copy-up moves the image's
+        owners through; nothing for other containers."""
+        if spec.userns is not UsernsMode.KEEP_ID:
+            return (), ()
+        nested = nest_keep_id(self.plan_userns())
+        return (
+            tuple((m.container_id, m.host_id, m.size) for m in nested.uid_maps),
+            tuple((m.container_id, m.host_id, m.size) for m in nested.gid_maps),
+        )
 
     def volume_owner(self, spec: ContainerSpec, user: ResolvedUser | None) -> tuple[int, int]:
         """Whom ``:U`` chowns volumes to, in the launcher namespace's IDs (the chown runs

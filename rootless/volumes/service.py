@@ -31,7 +31,7 @@ from rootless.volumes.parse import (
 )
 from rootless.volumes.plan import MountsPlan, inherit_mounts, plan_mounts
 from rootless.volumes.store import VolumeStore
-from rootless.volumes.userjob import VolumeJob
+from rootless.volumes.userjob import IDTriples, VolumeJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +264,19 @@ class VolumeService:
                 )
         return plan
 
-    def prepare(self, plan: MountsPlan, layers: Sequence[str], uid: int, gid: int) -> list[str]:
+    def prepare(
+        self,
+        plan: MountsPlan,
+        layers: Sequence[str],
+        uid: int,
+        gid: int,
+        nested: tuple[IDTriples, IDTriples] = ((), ()),
+    ) -> list[str]:
         """Make the plan's volumes, fill the empty ones from the image (``layers``: its diff
-        directories, top first), chown the ``:U`` sources to ``uid:gid``. Returns the
-        volumes made; on failure, removes them and raises. Call under :attr:`lock`."""
+        directories, top first, owners moved through ``nested``, the uid and gid maps of a
+        keep-id container's nested namespace), chown the ``:U`` sources to ``uid:gid``.
+        Returns the volumes made; on failure, removes them and raises. Call under
+        :attr:`lock`."""
         made: list[str] = []
         try:
             for new in plan.create:
@@ -279,7 +288,14 @@ class VolumeService:
                     continue  # made meanwhile by another create: use it
                 made.append(new.name)
             jobs = [
-                VolumeJob("copyup", path, layers=tuple(layers), dest=str(self.store.data(name)))
+                VolumeJob(
+                    "copyup",
+                    path,
+                    layers=tuple(layers),
+                    dest=str(self.store.data(name)),
+                    uid_map=nested[0],
+                    gid_map=nested[1],
+                )
                 for path, name in plan.copy_up
             ]
             jobs += [VolumeJob("chown", path, uid=uid, gid=gid) for path in plan.chown]

@@ -7,7 +7,10 @@ namespace's: uid 33 in a container is uid 33 here (subuid base + 32 on the host)
 - ``chown``: ``:U``, give a source to the container's user, recursively, links not followed;
 - ``copyup``: docker's copy-up, the image's files at a path into an *empty* volume (the
   layers are merged top first: overlay whiteouts hide lower entries, opaque directories
-  stop the descent), keeping owners, modes and times (not xattrs or hard links);
+  stop the descent), keeping owners, modes and times (not xattrs or hard links). For a
+  ``--userns keep-id`` container, whose user namespace is nested in this one, the owners
+  are moved through its maps (``uid_map``/``gid_map``: nested ID, ID here, count), so
+  that the image's root files are root's in the container, not the user's;
 - ``remove``: delete a volume's directory, whose files may belong to mapped IDs.
 
 A failure prints one line on stderr and exits 1.
@@ -31,10 +34,14 @@ from rctlbase.run import run_program
 OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque", "user.fuseoverlayfs.opaque")
 
 
+IDTriples = tuple[tuple[int, int, int], ...]  # (ID inside, ID here, count)
+
+
 @dataclass(frozen=True, slots=True)
 class VolumeJob:
     """One job: ``op`` is chown (``path`` to ``uid:gid``), copyup (``path`` of the image,
-    from ``layers`` top first, into ``dest``) or remove (``path``)."""
+    from ``layers`` top first, into ``dest``; owners through ``uid_map``/``gid_map`` when
+    given) or remove (``path``)."""
 
     op: str
     path: str
@@ -42,6 +49,17 @@ class VolumeJob:
     gid: int = 0
     layers: tuple[str, ...] = ()
     dest: str = ""
+    uid_map: IDTriples = ()
+    gid_map: IDTriples = ()
+
+
+def map_id(triples: IDTriples, inside: int) -> int:
+    """The ID here that a nested namespace's ``inside`` is (unchanged without maps or
+    when the maps don't cover it: it then shows as the overflow ID there)."""
+    for start, here, count in triples:
+        if start <= inside < start + count:
+            return here + inside - start
+    return inside
 
 
 def encode_jobs(jobs: Sequence[VolumeJob]) -> str:
@@ -87,14 +105,15 @@ def _lower_dirs(sources: list[str], name: str) -> list[str]:
     return found
 
 
-def _copy_meta(st: os.stat_result, target: Path) -> None:
-    os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+def _copy_meta(st: os.stat_result, target: Path, maps: tuple[IDTriples, IDTriples]) -> None:
+    uid, gid = map_id(maps[0], st.st_uid), map_id(maps[1], st.st_gid)
+    os.chown(target, uid, gid, follow_symlinks=False)
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(target, stat.S_IMODE(st.st_mode))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
-def _merge(sources: list[str], dest: Path) -> int:
+def _merge(sources: list[str], dest: Path, maps: tuple[IDTriples, IDTriples]) -> int:
     """Copy the merged view of ``sources`` (top first) into the directory ``dest``."""
     seen: set[str] = set()
     copied = 0
@@ -110,22 +129,25 @@ def _merge(sources: list[str], dest: Path) -> int:
             if stat.S_ISDIR(st.st_mode):
                 target.mkdir()
                 below = [] if _opaque(entry.path) else _lower_dirs(sources[index + 1 :], entry.name)
-                copied += _merge([entry.path, *below], target)
+                copied += _merge([entry.path, *below], target, maps)
             elif stat.S_ISLNK(st.st_mode):
                 os.symlink(os.readlink(entry.path), target)
             elif stat.S_ISREG(st.st_mode):
                 shutil.copyfile(entry.path, target, follow_symlinks=False)
             else:
                 continue  # devices, fifos, sockets: not data a volume needs
-            _copy_meta(st, target)
+            _copy_meta(st, target, maps)
             copied += 1
     return copied
 
 
-def copyup_job(layers: list[str], path: str, dest: str) -> dict[str, Any]:
+def copyup_job(
+    layers: list[str], path: str, dest: str, maps: tuple[IDTriples, IDTriples] = ((), ())
+) -> dict[str, Any]:
     """Fill the empty volume ``dest`` from ``path`` in the image (``layers``: diffs, top first).
 
-    Nothing happens when the volume has files or the image has no directory there.
+    Nothing happens when the volume has files or the image has no directory there. The
+    owners go through ``maps`` (uid, gid triples) when the container's namespace is nested.
     """
     target = Path(dest)
     if any(target.iterdir()):
@@ -135,8 +157,9 @@ def copyup_job(layers: list[str], path: str, dest: str) -> dict[str, Any]:
         sources = _lower_dirs(sources, part)
         if not sources:
             return {"copied": 0, "dest": dest, "skipped": "not in the image"}
-    copied = _merge(sources, target)
-    _copy_meta(os.lstat(sources[0]), target)  # the volume's root takes the directory's owner
+    copied = _merge(sources, target, maps)
+    # The volume's root takes the directory's owner.
+    _copy_meta(os.lstat(sources[0]), target, maps)
     return {"copied": copied, "dest": dest}
 
 
@@ -152,7 +175,7 @@ def run_job(job: VolumeJob) -> dict[str, Any]:
     if job.op == "chown":
         return chown_job(job.path, job.uid, job.gid)
     if job.op == "copyup":
-        return copyup_job(list(job.layers), job.path, job.dest)
+        return copyup_job(list(job.layers), job.path, job.dest, (job.uid_map, job.gid_map))
     if job.op == "remove":
         return remove_job(job.path)
     raise ValueError(f"unknown volume job {job.op!r}")
@@ -164,7 +187,8 @@ def main(argv: list[str]) -> int:
         print("userjob: must run inside rctl's user namespace", file=sys.stderr)
         return 125
     for raw in json.loads(argv[0]):
-        job = VolumeJob(**{**raw, "layers": tuple(raw.get("layers", ()))})
+        triples = {key: tuple(tuple(t) for t in raw.get(key, ())) for key in ("uid_map", "gid_map")}
+        job = VolumeJob(**{**raw, "layers": tuple(raw.get("layers", ())), **triples})
         try:
             report = run_job(job)
         except (RctlError, OSError) as exc:

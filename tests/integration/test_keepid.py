@@ -98,6 +98,21 @@ def test_exec_is_the_user_and_published_ports_work(rctl: Rctl) -> None:
     rctl("rm", "-f", "web")
 
 
+def test_a_volume_filled_from_the_image_keeps_the_image_s_owners(rctl: Rctl) -> None:
+    # test/layered's /data holds files of root, 1000 and 65534: a named volume filled from
+    # it (copy-up) must show them as the image does, not root's as the user's.
+    script = "stat -c '%n %u:%g' /data /data/keep.txt /data/owned-1000 /data/owned-65534"
+    image_view = rctl("run", "--rm", *KEEP, f"{R}/layered", "sh", "-c", script).stdout
+    try:
+        volume_view = rctl(
+            "run", "--rm", *KEEP, "-v", "keepvol:/data", f"{R}/layered", "sh", "-c", script
+        ).stdout
+    finally:
+        rctl("volume", "rm", "keepvol", check=False)
+    assert image_view.split("\n")[0] == "/data 0:0", image_view
+    assert volume_view == image_view
+
+
 def test_run_rm_leaves_nothing_behind(rctl: Rctl) -> None:
     before = units()
     rctl("run", "--rm", *KEEP, f"{R}/busybox", "true")

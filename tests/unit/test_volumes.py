@@ -29,7 +29,7 @@ from rootless.volumes.service import (
     parse_volume_options,
 )
 from rootless.volumes.store import VolumeStore
-from rootless.volumes.userjob import VolumeJob, copyup_job, encode_jobs
+from rootless.volumes.userjob import VolumeJob, copyup_job, encode_jobs, map_id
 
 VOLS = "/home/u/.local/share/rctl/volumes"
 
@@ -386,7 +386,7 @@ def test_copyup_merges_layers_top_first(tmp_path: Path) -> None:
 def test_jobs_encode() -> None:
     jobs = [
         VolumeJob("chown", "/p", uid=33, gid=44),
-        VolumeJob("copyup", "/d", layers=("/l",), dest="/v"),
+        VolumeJob("copyup", "/d", layers=("/l",), dest="/v", uid_map=((0, 1, 1000),)),
     ]
     assert json.loads(encode_jobs(jobs))[1] == {
         "op": "copyup",
@@ -395,7 +395,25 @@ def test_jobs_encode() -> None:
         "gid": 0,
         "layers": ["/l"],
         "dest": "/v",
+        "uid_map": [[0, 1, 1000]],
+        "gid_map": [],
     }
+
+
+def test_map_id_moves_ids_through_a_nested_namespace_s_maps() -> None:
+    # keep-id for uid 1000 in a namespace of 65537 IDs: nested 0..999 -> 1..1000,
+    # 1000 -> 0, 1001.. -> 1001.. (uidmap.mapping.nest_keep_id).
+    keep_id = ((0, 1, 1000), (1000, 0, 1), (1001, 1001, 64536))
+    assert [map_id(keep_id, n) for n in (0, 33, 999, 1000, 1001, 65536)] == [
+        1,
+        34,
+        1000,
+        0,
+        1001,
+        65536,
+    ]
+    assert map_id(keep_id, 70000) == 70000  # not covered: left as it is
+    assert map_id((), 5) == 5  # no maps: the same namespace
 
 
 # ---- the --rm stop hook -----------------------------------------------------------------------
