@@ -94,8 +94,12 @@ def resolve_bus_address(env: Mapping[str, str]) -> str:
     return "unix:path=" + quote(f"{runtime_dir}/bus", safe="/-_.\\*")
 
 
-def bus_socket_path(address: str) -> str | None:
-    """The socket path of the first ``unix:path=`` entry of a D-Bus address, if any."""
+def parse_unix_address(address: str) -> str | bytes:
+    """The socket of the first ``unix:`` entry of a D-Bus address.
+
+    A ``path=`` gives a filesystem path (str), an ``abstract=`` an abstract socket name
+    (bytes starting with NUL). Raises InvalidAddressError when there is no such entry.
+    """
     for entry in address.split(";"):
         transport, _, options = entry.partition(":")
         if transport != "unix":
@@ -104,7 +108,18 @@ def bus_socket_path(address: str) -> str | None:
             key, _, value = option.partition("=")
             if key == "path":
                 return unquote(value)
-    return None
+            if key == "abstract":
+                return b"\0" + unquote(value).encode()
+    raise InvalidAddressError(f"no unix:path= or unix:abstract= entry in {address!r}")
+
+
+def bus_socket_path(address: str) -> str | None:
+    """The socket path of the first ``unix:`` entry of a D-Bus address, if it is a path."""
+    try:
+        target = parse_unix_address(address)
+    except InvalidAddressError:
+        return None
+    return target if isinstance(target, str) else None
 
 
 def translate_connect_error(exc: BaseException, address: str) -> RctlError:

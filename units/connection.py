@@ -34,9 +34,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from urllib.parse import unquote
 
-from units.wire import AuthError, InvalidAddressError, Message, MessageType, Unmarshaller
+from units.bus import parse_unix_address
+from units.wire import AuthError, Message, MessageType, Unmarshaller
 
 BUS_DAEMON = "org.freedesktop.DBus"
 SignalHandler = Callable[[Message], None]
@@ -44,25 +44,6 @@ SignalHandler = Callable[[Message], None]
 
 class ConnectionLost(ConnectionError):
     """The connection to the bus is gone (closed, reset, or the bus sent garbage)."""
-
-
-def parse_unix_address(address: str) -> str | bytes:
-    """The socket of the first ``unix:`` entry of a D-Bus address.
-
-    A ``path=`` gives a filesystem path (str), an ``abstract=`` an abstract socket name
-    (bytes starting with NUL). Raises InvalidAddressError when there is no such entry.
-    """
-    for entry in address.split(";"):
-        transport, _, options = entry.partition(":")
-        if transport != "unix":
-            continue
-        for option in options.split(","):
-            key, _, value = option.partition("=")
-            if key == "path":
-                return unquote(value)
-            if key == "abstract":
-                return b"\0" + unquote(value).encode()
-    raise InvalidAddressError(f"no unix:path= or unix:abstract= entry in {address!r}")
 
 
 def _deadline(timeout: float | None) -> float | None:

@@ -20,7 +20,8 @@ import pytest
 from fakebus import FakeBus
 
 from rctlbase.errors import ExternalError
-from units.connection import Connection, ConnectionLost, parse_unix_address
+from units.bus import parse_unix_address
+from units.connection import Connection, ConnectionLost
 from units.manager import UserManager
 from units.wire import AuthError, InvalidAddressError, Message, MessageType
 

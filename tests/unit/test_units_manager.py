@@ -355,8 +355,9 @@ def test_start_waits_for_the_job_even_when_its_removal_comes_first(
     assert core._early_jobs == {}
 
 
-def test_a_failed_start_job_reports_the_unit_result(sd: FakeSystemd, manager: UserManager) -> None:
-    spec = ServiceSpec(name="a.service", exec_start=("/nope",))
+def failing_start(sd: FakeSystemd, status: int) -> Callable[[list[Any]], None]:
+    """StartTransientUnit's effect: the unit failed with ``status`` (CLD_EXITED), then
+    its start job is removed as failed."""
 
     def fail(_: list[Any]) -> None:
         sd.add(
@@ -365,11 +366,16 @@ def test_a_failed_start_job_reports_the_unit_result(sd: FakeSystemd, manager: Us
             SubState="failed",
             Result="exit-code",
             ExecMainCode=1,
-            ExecMainStatus=203,
+            ExecMainStatus=status,
         )
         later(0.01, sd.job_removed, JOB, "a.service", "failed")
 
-    sd.on_call["StartTransientUnit"] = fail
+    return fail
+
+
+def test_a_failed_start_job_reports_the_unit_result(sd: FakeSystemd, manager: UserManager) -> None:
+    spec = ServiceSpec(name="a.service", exec_start=("/nope",))
+    sd.on_call["StartTransientUnit"] = failing_start(sd, 203)
     with pytest.raises(UnitStartFailed) as caught:
         within(2, lambda: manager.start_transient(spec, wait=True))
     error = caught.value
@@ -386,19 +392,7 @@ def test_a_program_that_exited_before_its_start_was_seen_did_start(
     sd: FakeSystemd, manager: UserManager
 ) -> None:
     spec = ServiceSpec(name="a.service", exec_start=("sh", "-c", "exit 3"))
-
-    def exit_at_once(_: list[Any]) -> None:
-        sd.add(
-            "a.service",
-            ActiveState="failed",
-            SubState="failed",
-            Result="exit-code",
-            ExecMainCode=1,
-            ExecMainStatus=3,
-        )
-        later(0.01, sd.job_removed, JOB, "a.service", "failed")
-
-    sd.on_call["StartTransientUnit"] = exit_at_once
+    sd.on_call["StartTransientUnit"] = failing_start(sd, 3)
     assert within(2, lambda: manager.start_transient(spec, wait=True)) == JOB
 
 
