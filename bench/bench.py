@@ -121,7 +121,7 @@ def environment() -> dict[str, str]:
         "slirp4netns": version(["slirp4netns", "--version"]),
         "fuse-overlayfs": version(["fuse-overlayfs", "--version"], "fuse-overlayfs"),
         "iperf3": version(["iperf3", "--version"]),
-        "default networks": "rctl: pasta; podman 4.3 rootless: slirp4netns",
+        "default networks": "rctl: slirp4netns; podman 4.3 rootless: slirp4netns",
     }
 
 

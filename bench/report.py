@@ -53,8 +53,9 @@ METHOD = """\
   that is not counted (the RSS scenario has no warm-up: it measures a state, not a
   speed). The table gives the median over the rounds and the spread (max - min); the
   ratio is rctl's median over podman's. Set-up and clean-up between rounds are untimed.
-- Both tools use their default network unless the row names one: rctl pasta, podman 4.3
-  slirp4netns (with its rootlessport proxy for published ports).
+- Both tools use their default network unless the row names one: slirp4netns for both
+  (rctl's default since Debian 12's passt is too old; podman 4.3's), each with a port proxy
+  of its own for published ports (rctl's relay, podman's rootlessport).
 - A scenario or a tool that can't run is kept as a row whose note says why."""
 
 
