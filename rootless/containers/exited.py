@@ -83,8 +83,7 @@ def remove_container_dir(directory: str, launch: str) -> None:
     ``launch`` is the text of its ``launch.json``, read before anything is removed."""
     import shutil  # noqa: PLC0415 - only --rm pays for these imports
 
-    shutil.rmtree(directory, onerror=_open_up)
-    if not os.path.exists(directory):
+    if remove_as_user(directory):
         return
 
     from rootless.containers.plan import LaunchPlan  # noqa: PLC0415
@@ -100,6 +99,17 @@ def remove_container_dir(directory: str, launch: str) -> None:
     # one may be gone already (the last container out stops it).
     pid = fork_in_userns(plan.userns, remove)
     os.waitpid(pid, 0)
+
+
+def remove_as_user(directory: str) -> bool:
+    """Delete what of a stopped container's directory the user may delete (nearly all of
+    it: the container's root is the user); True when nothing is left. What remains belongs
+    to other mapped IDs and needs the user namespace. The container's processes are gone,
+    so nothing can swap a directory for a link meanwhile (and rmtree follows none)."""
+    import shutil  # noqa: PLC0415
+
+    shutil.rmtree(directory, onerror=_open_up)
+    return not os.path.lexists(directory)
 
 
 def _open_up(function: object, path: str, _exc_info: object) -> None:

@@ -35,6 +35,7 @@ from rctlbase.errors import (
 )
 from rctlbase.run import run_program, spawn_program
 from rootless.containers import health
+from rootless.containers.exited import remove_as_user
 from rootless.containers.keepid import (
     check_keep_id,
     host_user,
@@ -745,8 +746,11 @@ class ContainerService:
         if state is not None:
             with contextlib.suppress(NotFoundError):  # collected once it ended
                 self.manager.reset_failed(record.unit)
-        # The r/w layer holds files of mapped IDs: delete it inside the user namespace.
-        self.run_jobs([RemoveJob(str(self.store.dir(record.id)))])
+        # Most of the r/w layer is the user's own (container root is the user); what
+        # belongs to other mapped IDs is deleted inside the user namespace, which costs a
+        # process, newuidmap and newgidmap.
+        if not remove_as_user(str(self.store.dir(record.id))):
+            self.run_jobs([RemoveJob(str(self.store.dir(record.id)))])
         if volumes:
             self.volumes.remove_anonymous(record)
         return record

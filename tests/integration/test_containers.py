@@ -150,7 +150,9 @@ def test_files_inside_belong_to_mapped_ids_outside(rctl: Rctl) -> None:
         f"{R}/busybox",
         "sh",
         "-c",
-        "touch /root-file; touch /u1000; chown 1000:1000 /u1000; sleep 30",
+        "touch /root-file; touch /u1000; chown 1000:1000 /u1000; "
+        "mkdir /private; touch /private/f; chown -R 1000:1000 /private; chmod 700 /private; "
+        "sleep 30",
     ).stdout.strip()
     upper = rctl.data / "containers" / cid / "upper"
     wait_for("the files in the r/w layer", (upper / "u1000").exists)
@@ -158,7 +160,11 @@ def test_files_inside_belong_to_mapped_ids_outside(rctl: Rctl) -> None:
     assert (upper / "u1000").stat().st_uid == 100999  # uid 1000 inside is subuid 100000 + 999
     inside = rctl("run", "--rm", f"{R}/busybox", "cat", "/proc/self/uid_map").stdout.split()
     assert inside == ["0", "1000", "1", "1", "100000", "65536"]
+    # rm deletes what is the user's itself; /private (subuid 100999's, mode 700, which the
+    # user can't even list) is deleted from inside the user namespace.
+    wait_for("the private directory", (upper / "private").exists)
     rctl("rm", "-f", cid)
+    assert not (rctl.data / "containers" / cid).exists()
 
 
 def test_capabilities_seccomp_and_masked_paths_are_visible_inside(rctl: Rctl) -> None:
