@@ -4,8 +4,9 @@ The sequence, for the namespaces of a paused process ``PID`` (slirp4netns(1), 1.
 
     slirp4netns --configure --mtu=65520 --disable-host-loopback \\
                 --api-socket SOCK --ready-fd W PID tap0
-      │  joins PID's user and network namespaces in a child, makes tap0, configures
-      │  10.0.2.100/24, default route via 10.0.2.2, lo up; DNS at 10.0.2.3
+      │  joins PID's user and network namespaces in a child, makes tap0 (or attaches
+      │  to the persistent one a container's launcher made: :mod:`netns.tap`),
+      │  configures 10.0.2.100/24, default route via 10.0.2.2, lo up; DNS at 10.0.2.3
       ├─ writes "1" to W once the network and the API socket are ready
       └─ add_hostfwd requests on SOCK (one JSON request per connection, then SHUT_WR):
          slirp4netns itself listens on the host port and forwards (``port_handler=
@@ -17,6 +18,9 @@ a signal to the group) reaches it when the launcher exits after the container st
 reparented to the service manager and stays in the unit's cgroup, which systemd kills
 whole when the unit stops. That cgroup is its lifetime: no ``--exit-fd`` is given, because
 no process of rctl's own lives as long as the container to hold the other end.
+:func:`spawn_slirp4netns` starts it and :func:`finish_slirp4netns` waits for its ready pipe
+and publishes the ports, so a caller can do other work in between (a container's launcher
+has crun create the container meanwhile); :func:`start_slirp4netns` does both.
 
 libslirp terminates a published port's connections on the host and opens new ones inside
 with the client's address as their source, so a remote client's address reaches the

@@ -2,9 +2,10 @@
 
 ``python -m rootless.containers.launch LAUNCH_JSON`` moves itself into the container's new
 user, mount and network namespaces (mapped from the subordinate IDs by a forked helper,
-which also attaches the network helper: :func:`uidmap.unshare.enter_userns`), mounts the
+which also starts the network helper: :func:`uidmap.unshare.enter_userns`), mounts the
 root filesystem, and has the OCI runtime create the container
-(:func:`rootless.containers.inner.create_and_start`). Then it tells systemd, behind a
+(:func:`rootless.containers.inner.create_and_start`). Then it waits for the network helper
+to be ready (slirp4netns starts while crun creates the container), tells systemd, behind a
 barrier, that the container's first process (waiting in ``crun create``'s exec FIFO) is
 the unit's main process and that the unit is ready (``MAINPID=``, ``READY=1`` on
 ``$NOTIFY_SOCKET``), runs ``crun start`` and exits. systemd, a subreaper, has adopted the
@@ -43,10 +44,10 @@ from rootless.containers.netattach import (
 )
 from rootless.containers.plan import LaunchPlan
 from uidmap.unshare import enter_userns
+from units.notify import notify
 
 if TYPE_CHECKING:
     from units.journalsend import JournalSender
-from units.notify import notify
 
 
 def launch(plan_path: Path) -> int:
