@@ -38,6 +38,7 @@ from rootless.containers.netattach import (
     attach_network,
     finish_network,
     hand_over_network,
+    load_driver,
     prepare_network,
     relayed,
     userns_to_join,
@@ -66,6 +67,7 @@ def launch(plan_path: Path) -> int:
 
         listeners = bind_listeners(forwards)
     # slirp4netns says it is ready on this pipe; the container is created meanwhile.
+    load_driver(plan)
     ready_r, ready_w = os.pipe()
     try:
         enter_userns(

@@ -132,6 +132,16 @@ def slirp4netns_log(plan: LaunchPlan) -> str:
     return str(Path(plan.bundle) / "slirp4netns.log")
 
 
+def load_driver(plan: LaunchPlan) -> None:
+    """Import what the network driver's start needs, in the launcher, before it forks the
+    helper that starts the driver: the helper then finds it imported, and the launcher,
+    which waits for the driver later (:func:`finish_network`), imports it once, not the
+    helper and then the launcher each (some 5 ms on every container start)."""
+    if plan.network == "slirp4netns":
+        import netns.slirp4netns  # noqa: F401, PLC0415
+        import rootless.containers.netmode  # noqa: F401, PLC0415
+
+
 def prepare_network(plan: LaunchPlan) -> None:
     """In the container's new network namespace, before the helper attaches: slirp4netns
     gets a persistent tap device, so that its exit does not wait for the device's
