@@ -20,7 +20,7 @@ whole when the unit stops. That cgroup is its lifetime: no ``--exit-fd`` is give
 no process of rctl's own lives as long as the container to hold the other end.
 :func:`spawn_slirp4netns` starts it and :func:`finish_slirp4netns` waits for its ready pipe
 and publishes the ports, so a caller can do other work in between (a container's launcher
-has crun create the container meanwhile); :func:`start_slirp4netns` does both.
+has crun create the container meanwhile).
 
 libslirp terminates a published port's connections on the host and opens new ones inside
 with the client's address as their source, so a remote client's address reaches the
@@ -40,7 +40,7 @@ import os
 import select
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,44 +154,6 @@ def api_request(path: str, request: dict[str, Any], *, timeout: float = 5.0) -> 
     return result
 
 
-def start_slirp4netns(
-    pid: int,
-    options: SlirpOptions,
-    ports: Sequence[PortMapping],
-    *,
-    api_socket: str,
-    log_file: str,
-    timeout: float = READY_TIMEOUT,
-) -> int:
-    """Attach slirp4netns to ``pid``'s namespaces and publish ``ports``; its pid.
-
-    Returns once the network is configured and every port is forwarded. slirp4netns's
-    output goes to ``log_file``. On any failure it is killed and reaped before the error is
-    raised, so nothing is left running.
-    """
-    read_end, write_end = os.pipe()
-    try:
-        try:
-            proc = spawn_slirp4netns(
-                pid, options, api_socket=api_socket, log_file=log_file, ready_fd=write_end
-            )
-        finally:
-            os.close(write_end)
-        try:
-            finish_slirp4netns(
-                read_end, options, ports, api_socket=api_socket, log_file=log_file,
-                timeout=timeout, running=proc.poll,
-            )  # fmt: skip
-        except BaseException:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            raise
-    finally:
-        os.close(read_end)
-    return proc.pid
-
-
 def spawn_slirp4netns(
     pid: int, options: SlirpOptions, *, api_socket: str, log_file: str, ready_fd: int
 ) -> subprocess.Popen[bytes]:
@@ -219,21 +181,18 @@ def finish_slirp4netns(
     api_socket: str,
     log_file: str,
     timeout: float = READY_TIMEOUT,
-    running: Callable[[], int | None] = lambda: None,
 ) -> None:
     """Wait until slirp4netns said it is ready on the read end of its ready pipe (every
     copy of the write end but its own closed), then publish ``ports`` through its API.
     Raises CommandFailed with the last line of its log when it ended or was not ready in
-    time (``running()`` gives its exit status if it is the caller's child), and
-    ExternalError when the API refuses a port. Killing it is the caller's business."""
+    time, and ExternalError when the API refuses a port. Killing it is the caller's
+    business (it is not the caller's child)."""
     if not _wait_ready(ready_fd, timeout):
-        code = running()
         said = last_line(Path(log_file).read_bytes())
         raise CommandFailed(
-            "slirp4netns failed: "
-            + (said or (f"exit {code}" if code is not None else "not ready in time")),
+            f"slirp4netns failed: {said or 'not ready in time'}",
             hint=f"its output is in {log_file}",
-            returncode=code or 1,
+            returncode=1,
         )
     for port in ports:
         api_request(api_socket, hostfwd_request(port, options.guest))

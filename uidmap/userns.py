@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from rctlbase.errors import CommandFailed, HostError, NotFoundError, RctlError
-from rctlbase.run import install_hint, last_line, run_program, spawn_program
+from rctlbase.run import install_hint, last_line, spawn_program
 from uidmap.mapping import (
     DEFAULT_SIZE,
     DEFAULT_SUB_START,
@@ -137,14 +137,6 @@ def map_argv(kind: IDKind, pid: int, maps: tuple[IDMap, ...]) -> list[str]:
     for m in maps:
         argv += [str(m.container_id), str(m.host_id), str(m.size)]
     return argv
-
-
-def write_map(kind: IDKind, pid: int, maps: tuple[IDMap, ...]) -> None:
-    """Run newuidmap/newgidmap for ``pid``, explaining a failure."""
-    try:
-        run_program(map_argv(kind, pid, maps))
-    except CommandFailed as exc:
-        raise map_failure(kind, pid, maps, exc) from exc
 
 
 def map_failure(kind: IDKind, pid: int, maps: tuple[IDMap, ...], exc: CommandFailed) -> RctlError:

@@ -494,9 +494,8 @@ class ContainerService:
         if stdio is not None:
             # Keep the ended unit readable until we have its exit status (CollectMode).
             unit = dataclasses.replace(unit, add_ref=True)
-        if timeline.environment():
-            environment = {**unit.environment, **timeline.environment()}
-            unit = dataclasses.replace(unit, environment=environment)
+        if traced := timeline.environment():
+            unit = dataclasses.replace(unit, environment={**unit.environment, **traced})
         timeline.mark("cli: unit requested")
         self.manager.start_transient(unit, wait=True)
         timeline.mark("cli: unit started")
