@@ -14,7 +14,13 @@ from collections.abc import Callable
 import click
 
 from rootless.cli.images import engine
-from rootless.cli.render import print_json, table
+from rootless.cli.render import (
+    FORMAT_HELP,
+    INSPECT_FORMAT_HELP,
+    print_formatted,
+    print_inspected,
+    table,
+)
 from rootless.cli.terminal import ConsoleRelay
 from rootless.models import RunOptions
 
@@ -256,30 +262,40 @@ def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bo
 @click.command("ps")
 @click.option("-a", "--all", "all_containers", is_flag=True, help="Show stopped containers too.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only IDs.")
-@click.option("--format", "fmt", help="'json' for programs.")
+@click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option("--no-trunc", is_flag=True, help="Don't truncate IDs and commands.")
 @click.pass_context
 def ps(
     ctx: click.Context, all_containers: bool, quiet: bool, fmt: str | None, no_trunc: bool
 ) -> None:
     """List containers."""
-    rows = engine(ctx).containers.summaries(all_containers=all_containers)
+    from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
+
+    service = engine(ctx).containers
+    rows = service.summaries(all_containers=all_containers)
     if quiet:
         for row in rows:
             click.echo(row.id if no_trunc else row.id[:12])
-    elif fmt == "json":
-        print_json(rows)
-    else:
+        return
 
-        def cut(text: str) -> str:
-            return text if no_trunc or len(text) <= 20 else text[:19] + "…"
+    def cut(text: str) -> str:
+        return text if no_trunc or len(text) <= 20 else text[:19] + "…"
 
+    def default() -> None:
         cells = [
             [r.id if no_trunc else r.id[:12], r.image, f'"{cut(r.command)}"', created(r.created),
              r.status, ", ".join(r.ports), r.name]
             for r in rows
         ]  # fmt: skip
         table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
+
+    print_formatted(
+        fmt,
+        rows,
+        view=lambda r: container_row(r, no_trunc=no_trunc, details=lambda: service.inspect(r.id)),
+        default=default,
+        headers=CONTAINER_HEADERS,
+    )
 
 
 def created(moment: float) -> str:
@@ -329,8 +345,9 @@ def wait(ctx: click.Context, containers: tuple[str, ...]) -> None:
 
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help=INSPECT_FORMAT_HELP)
 @click.pass_context
-def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show containers (or images) as JSON."""
     from rctlbase.errors import NotFoundError  # noqa: PLC0415
 
@@ -341,15 +358,16 @@ def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
             results.append(eng.containers.inspect(name))
         except NotFoundError:
             results.append(eng.images.inspect(name))
-    print_json(results)
+    print_inspected(fmt, results, "inspect")
 
 
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help=INSPECT_FORMAT_HELP)
 @click.pass_context
-def container_inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+def container_inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show containers as JSON."""
-    print_json([engine(ctx).containers.inspect(name) for name in names])
+    print_inspected(fmt, [engine(ctx).containers.inspect(name) for name in names], "container")
 
 
 @click.command("exec", context_settings=CONTEXT)

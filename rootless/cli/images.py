@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rootless.cli.render import age, human_size, print_json, table
+from rootless.cli.render import (
+    FORMAT_HELP,
+    INSPECT_FORMAT_HELP,
+    age,
+    human_size,
+    print_formatted,
+    print_inspected,
+    print_json,
+    table,
+)
 from rootless.engine import Engine
 from rootless.models import PullEvent, PullOptions
 
@@ -141,15 +150,15 @@ def list_images(
                 param_hint="--filter",
             )
         dangling = value.lower() == "true"
+    from rootless.cli.views import IMAGE_HEADERS, image_row  # noqa: PLC0415
+
     rows = engine(ctx).images.summaries(all_images=all_images, dangling=dangling)
     if quiet:
         for short in dict.fromkeys(row.short_id for row in rows):
             click.echo(short)
-    elif fmt == "json":
-        print_json(rows)
-    elif fmt:
-        raise click.BadParameter("only 'json' is supported", param_hint="--format")
-    else:
+        return
+
+    def default() -> None:
         headers = [
             "REPOSITORY",
             "TAG",
@@ -164,6 +173,8 @@ def list_images(
             for row in rows
         ])  # fmt: skip
 
+    print_formatted(fmt, rows, view=image_row, default=default, headers=IMAGE_HEADERS)
+
 
 LIST_OPTIONS = [
     click.option(
@@ -171,7 +182,7 @@ LIST_OPTIONS = [
     ),
     click.option("--digests", is_flag=True, help="Show digests."),
     click.option("-f", "--filter", "filters", multiple=True, help="Filter: dangling=true|false."),
-    click.option("--format", "fmt", help="'json' for programs."),
+    click.option("--format", "fmt", help=FORMAT_HELP),
     click.option("-q", "--quiet", is_flag=True, help="Print only image IDs."),
 ]
 
@@ -200,35 +211,45 @@ def image_ls(ctx: click.Context, /, **kw: object) -> None:
 
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help=INSPECT_FORMAT_HELP)
 @click.pass_context
-def image_inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+def image_inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show images' configuration and layers as JSON."""
-    print_json([engine(ctx).images.inspect(name) for name in names])
+    print_inspected(fmt, [engine(ctx).images.inspect(name) for name in names], "image")
 
 
 @click.command("history")
 @click.argument("name")
-@click.option("--format", "fmt", help="'json' for programs.")
+@click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="Print only IDs.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate the CREATED BY column.")
 @click.pass_context
 def history(ctx: click.Context, name: str, fmt: str | None, quiet: bool, no_trunc: bool) -> None:
     """Show how an image was built."""
+    from rootless.cli.views import HISTORY_HEADERS, history_row  # noqa: PLC0415
+
     rows = engine(ctx).images.history(name)
     if quiet:
         for row in rows:
             click.echo(row.id)
-    elif fmt == "json":
-        print_json(rows)
-    else:
+        return
 
-        def cut(text: str) -> str:
-            return text if no_trunc or len(text) <= 45 else text[:44] + "…"
+    def cut(text: str) -> str:
+        return text if no_trunc or len(text) <= 45 else text[:44] + "…"
 
+    def default() -> None:
         cells = [
             [r.id, age(r.created), cut(r.created_by), human_size(r.size), r.comment] for r in rows
         ]
         table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], cells)
+
+    print_formatted(
+        fmt,
+        rows,
+        view=lambda r: history_row(r, no_trunc=no_trunc),
+        default=default,
+        headers=HISTORY_HEADERS,
+    )
 
 
 @click.command("tag")

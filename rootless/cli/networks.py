@@ -7,7 +7,13 @@ import sys
 import click
 
 from rootless.cli.images import engine
-from rootless.cli.render import print_json, table
+from rootless.cli.render import (
+    FORMAT_HELP,
+    INSPECT_FORMAT_HELP,
+    print_formatted,
+    print_inspected,
+    table,
+)
 from rootless.models import NetworkCreateOptions
 
 
@@ -35,30 +41,37 @@ def create(
 
 @click.command("ls")
 @click.option("-q", "--quiet", is_flag=True, help="Print only names.")
-@click.option("--format", "fmt", help="'json' for programs.")
+@click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option("-f", "--filter", "filters", multiple=True, help="name=, id=, label=, driver=.")
 @click.pass_context
 def ls(ctx: click.Context, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
     """List networks."""
+    from rootless.cli.views import NETWORK_HEADERS, network_row  # noqa: PLC0415
+
     rows = engine(ctx).networks.summaries(filters)
     if quiet:
         for row in rows:
             click.echo(row.name)
-    elif fmt == "json":
-        print_json(rows)
-    else:
-        table(
+        return
+    print_formatted(
+        fmt,
+        rows,
+        view=network_row,
+        default=lambda: table(
             ["NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERNAL"],
             [[r.id[:12], r.name, r.driver, r.subnet, str(r.internal).lower()] for r in rows],
-        )
+        ),
+        headers=NETWORK_HEADERS,
+    )
 
 
 @click.command("inspect")
 @click.argument("networks", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help=INSPECT_FORMAT_HELP)
 @click.pass_context
-def inspect(ctx: click.Context, networks: tuple[str, ...]) -> None:
+def inspect(ctx: click.Context, networks: tuple[str, ...], fmt: str | None) -> None:
     """Show networks' configuration and attached containers as JSON."""
-    print_json([engine(ctx).networks.inspect(ref) for ref in networks])
+    print_inspected(fmt, [engine(ctx).networks.inspect(ref) for ref in networks], "network")
 
 
 @click.command("rm")

@@ -1,14 +1,22 @@
-"""Rendering reports: docker-style tables for people, JSON for programs, progress on a TTY."""
+"""Rendering reports: docker-style tables for people, JSON or Go templates (``--format``)
+for programs."""
 
 from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
 import click
+
+FORMAT_HELP = "'json', a Go template ('{{.Names}}'), or 'table TEMPLATE'."
+INSPECT_FORMAT_HELP = "A Go template applied to each ('{{.State.Status}}'), or 'json'."
+FORMAT_HINT = (
+    "--format takes 'json', a Go template such as '{{.Names}} {{.Status}}', "
+    "or 'table' and a template ('table {{.ID}}\\t{{.Names}}')"
+)
 
 
 def human_size(size: float) -> str:
@@ -58,3 +66,57 @@ def age(created: str, now: datetime.datetime | None = None) -> str:
             count = seconds // length
             return f"{count} {unit}{'s' if count > 1 else ''} ago"
     return "Less than a minute ago" if seconds >= 0 else created
+
+
+def print_formatted(
+    fmt: str | None,
+    items: Sequence[Any],
+    *,
+    view: Callable[[Any], Any],
+    default: Callable[[], None],
+    as_json: Callable[[], None] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Prints ``items`` as ``--format`` asks, the way docker does.
+
+    No format (or ``table`` alone) is the command's own ``default`` output; ``json`` is
+    ``as_json`` (the items as JSON by default); anything else is a Go template applied to
+    each item's ``view`` (docker's field names), a line each. With ``headers`` (a list
+    command), ``table TEMPLATE`` adds a header row and aligns the columns, and ``\\t``,
+    ``\\n`` written as two characters are a tab and a newline, as in docker's formatter;
+    without (inspect), the template is used as given. Nothing is printed when the template
+    fails: its error (a TemplateError, one line) is raised first.
+    """
+    if headers is not None and fmt is not None:
+        fmt = fmt.strip(" ")
+    if not fmt or (headers is not None and fmt == "table"):
+        default()
+        return
+    if fmt == "json":
+        (as_json or (lambda: print_json(items)))()
+        return
+    from rootless.cli import gotemplate  # noqa: PLC0415 - only for templates
+
+    table = headers is not None and fmt.startswith("table")
+    if headers is not None:
+        fmt = fmt.removeprefix("table").strip(" ").replace("\\t", "\t").replace("\\n", "\n")
+    try:
+        template = gotemplate.parse(fmt)
+        rows = [view(item) for item in items]
+        if table:
+            assert headers is not None
+            text = gotemplate.render_table(template, rows, headers)
+        else:
+            text = "".join(template.execute(row) + "\n" for row in rows)
+    except gotemplate.TemplateError as exc:
+        exc.hint = exc.hint or FORMAT_HINT
+        raise
+    click.echo(text, nl=False)
+
+
+def print_inspected(fmt: str | None, documents: Sequence[Any], kind: str) -> None:
+    """inspect's output: the documents as JSON, or ``--format``'s template on each one (as
+    a Go struct of type ``kind``)."""
+    from rootless.cli.views import inspect_view  # noqa: PLC0415
+
+    print_formatted(fmt, documents, view=inspect_view(kind), default=lambda: print_json(documents))

@@ -7,7 +7,14 @@ import sys
 import click
 
 from rootless.cli.images import engine
-from rootless.cli.render import print_json, table
+from rootless.cli.render import (
+    FORMAT_HELP,
+    INSPECT_FORMAT_HELP,
+    print_formatted,
+    print_inspected,
+    print_json,
+    table,
+)
 
 
 def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
@@ -37,30 +44,39 @@ def create(
 
 @click.command("ls")
 @click.option("-q", "--quiet", is_flag=True, help="Print only names.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option(
     "-f", "--filter", "filters", multiple=True, help="name=TEXT, label=KEY[=VALUE], dangling=true."
 )
 @click.pass_context
-def ls(ctx: click.Context, quiet: bool, fmt: str, filters: tuple[str, ...]) -> None:
+def ls(ctx: click.Context, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
     """List volumes."""
+    from rootless.cli.views import VOLUME_HEADERS, volume_row  # noqa: PLC0415
+
     records = engine(ctx).volumes.ls(filters)
     if quiet:
         for record in records:
             click.echo(record.name)
-    elif fmt == "json":
-        print_json([record.inspect() for record in records])
-    else:
-        table(["DRIVER", "VOLUME NAME"], [[r.driver, r.name] for r in records])
+        return
+    documents = [record.inspect() for record in records]
+    print_formatted(
+        fmt,
+        documents,
+        view=volume_row,
+        default=lambda: table(["DRIVER", "VOLUME NAME"], [[r.driver, r.name] for r in records]),
+        as_json=lambda: print_json(documents),
+        headers=VOLUME_HEADERS,
+    )
 
 
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", help=INSPECT_FORMAT_HELP)
 @click.pass_context
-def inspect(ctx: click.Context, names: tuple[str, ...]) -> None:
+def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show volumes as JSON."""
     volumes = engine(ctx).volumes
-    print_json([volumes.inspect(name) for name in names])
+    print_inspected(fmt, [volumes.inspect(name) for name in names], "volume")
 
 
 @click.command("rm")

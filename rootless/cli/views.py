@@ -1,0 +1,217 @@
+"""What ``--format`` templates see: docker's field names over rctl's reports.
+
+docker's formatter gives a template a row object per line (``ContainerContext``: ``.ID``,
+``.Names``, ``.Status``, ``.Label "k"``...) whose methods shape the text as its table does,
+and ``inspect`` the inspect document as a Go struct. These adapters build the same from
+rctl's summaries and documents (the field names are docker's, see docker/cli
+cli/command/formatter/*.go), with each list's header names for ``table`` formats.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+from rootless.cli.gotemplate import Method, Struct
+from rootless.cli.gotemplate.values import go_quote
+from rootless.cli.render import age, human_size
+from rootless.models import ContainerSummary, HistoryRow, ImageSummary, NetworkSummary
+
+CONTAINER_HEADERS = {
+    "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+    "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Label": "LABEL",
+    "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+}  # fmt: skip
+IMAGE_HEADERS = {
+    "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+    "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+    "Containers": "CONTAINERS", "VirtualSize": "VIRTUAL SIZE", "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}  # fmt: skip
+VOLUME_HEADERS = {
+    "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+    "Labels": "LABELS", "Label": "LABEL", "Links": "LINKS", "Size": "SIZE",
+}  # fmt: skip
+NETWORK_HEADERS = {
+    "ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+    "Internal": "INTERNAL", "Labels": "LABELS", "Label": "LABEL", "CreatedAt": "CREATED AT",
+    "Subnet": "SUBNET",
+}  # fmt: skip
+HISTORY_HEADERS = {
+    "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
+}  # fmt: skip
+
+# Fields of inspect documents that are Go maps (a missing key is <no value>, not an error):
+# the rest are structs, as in docker's types.
+MAP_FIELDS = frozenset(
+    {"Labels", "Options", "ExposedPorts", "Volumes", "Networks", "Ports", "PortBindings",
+     "Containers", "Data", "Annotations", "DriverOpts", "Sysctls", "Tmpfs", "StorageOpt"}
+)  # fmt: skip
+
+
+def ellipsis(text: str, width: int) -> str:
+    """docker's formatter.Ellipsis: cut to ``width`` characters, the last one "…"."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def go_time(moment: float) -> str:
+    """Go's time.Time.String() in local time: ``2024-05-01 10:20:30 +0200 CEST``."""
+    when = datetime.datetime.fromtimestamp(moment).astimezone()
+    return when.strftime("%Y-%m-%d %H:%M:%S %z %Z")
+
+
+def _timestamp(rfc3339: str) -> float | None:
+    try:
+        return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _labels(labels: Mapping[str, str]) -> dict[str, Any]:
+    """``.Labels`` (k=v,k2=v2 in key order) and ``.Label "k"``."""
+    return {
+        "Labels": Method(lambda: ",".join(f"{k}={v}" for k, v in sorted(labels.items()))),
+        "Label": Method(lambda key: labels.get(key, ""), ("string",)),
+    }
+
+
+def container_row(
+    row: ContainerSummary, *, no_trunc: bool, details: Callable[[], Mapping[str, Any]]
+) -> Struct:
+    """docker's ContainerContext; ``details`` gives the inspect document, read only when
+    the template asks for labels, mounts or networks."""
+    inspected = cache(details)
+
+    def labels() -> Mapping[str, str]:
+        return dict(inspected().get("Config", {}).get("Labels") or {})
+
+    def mounts() -> str:
+        names = [m.get("Name") or m.get("Source", "") for m in inspected().get("Mounts", [])]
+        return ",".join(n if no_trunc else ellipsis(n, 15) for n in names)
+
+    def networks() -> str:
+        settings = inspected().get("NetworkSettings", {}).get("Networks") or {}
+        mode = inspected().get("HostConfig", {}).get("NetworkMode", "")
+        return ",".join(sorted(settings) or ([mode] if mode else []))
+
+    def local_volumes() -> str:
+        return str(sum(1 for m in inspected().get("Mounts", []) if m.get("Driver") == "local"))
+
+    command = row.command if no_trunc else ellipsis(row.command, 20)
+    return Struct(
+        "container row",
+        {
+            "ID": row.id if no_trunc else row.id[:12],
+            "Image": row.image,
+            "Command": go_quote(command),
+            "CreatedAt": go_time(row.created),
+            "RunningFor": age(datetime.datetime.fromtimestamp(row.created, datetime.UTC)
+                              .isoformat()),
+            "Ports": ", ".join(row.ports),
+            "State": row.state,
+            "Status": row.status,
+            "Size": "0B",
+            "Names": row.name,
+            "Labels": Method(lambda: ",".join(f"{k}={v}" for k, v in sorted(labels().items()))),
+            "Label": Method(lambda key: labels().get(key, ""), ("string",)),
+            "Mounts": Method(mounts),
+            "LocalVolumes": Method(local_volumes),
+            "Networks": Method(networks),
+        },
+    )  # fmt: skip
+
+
+def image_row(row: ImageSummary) -> Struct:
+    """docker's ImageContext."""
+    moment = _timestamp(row.created)
+    return Struct(
+        "image row",
+        {
+            "ID": row.short_id,
+            "Repository": row.repository,
+            "Tag": row.tag,
+            "Digest": row.digest or "<none>",
+            "CreatedSince": age(row.created),
+            "CreatedAt": go_time(moment) if moment is not None else row.created,
+            "Size": human_size(row.size),
+            "Containers": "N/A",
+            "VirtualSize": human_size(row.size),
+            "SharedSize": "N/A",
+            "UniqueSize": "N/A",
+        },
+    )
+
+
+def volume_row(document: Mapping[str, Any]) -> Struct:
+    """docker's volumeContext, over a volume's inspect document."""
+    labels = dict(document.get("Labels") or {})
+    return Struct(
+        "volume row",
+        {
+            "Name": document.get("Name", ""),
+            "Driver": document.get("Driver", ""),
+            "Scope": document.get("Scope", "local"),
+            "Mountpoint": document.get("Mountpoint", ""),
+            **_labels(labels),
+            "Links": "N/A",
+            "Size": "N/A",
+        },
+    )
+
+
+def network_row(row: NetworkSummary, *, no_trunc: bool = False) -> Struct:
+    """docker's networkContext (plus rctl's subnet)."""
+    return Struct(
+        "network row",
+        {
+            "ID": row.id if no_trunc else row.id[:12],
+            "Name": row.name,
+            "Driver": row.driver,
+            "Scope": "local",
+            "IPv6": "false",
+            "Internal": "true" if row.internal else "false",
+            **_labels(row.labels),
+            "CreatedAt": go_time(row.created),
+            "Subnet": row.subnet,
+        },
+    )
+
+
+def history_row(row: HistoryRow, *, no_trunc: bool) -> Struct:
+    """docker's historyContext."""
+    created_by = row.created_by.replace("\t", " ")
+    moment = _timestamp(row.created)
+    return Struct(
+        "history row",
+        {
+            "ID": row.id,
+            "CreatedSince": age(row.created),
+            "CreatedAt": go_time(moment) if moment is not None else row.created,
+            "CreatedBy": created_by if no_trunc else ellipsis(created_by, 45),
+            "Size": human_size(row.size),
+            "Comment": row.comment,
+        },
+    )
+
+
+def inspect_view(type_name: str) -> Callable[[Any], Any]:
+    """An inspect document as docker's typed struct: ``{{.Nope}}`` is an error, while a
+    missing key of a map field (``{{.Config.Labels.nope}}``) is ``<no value>``."""
+
+    def convert(value: Any, name: str) -> Any:
+        if isinstance(value, Mapping):
+            return Struct(name, {k: member(k, v, f"{name}.{k}") for k, v in value.items()})
+        if isinstance(value, (list, tuple)):
+            return [convert(v, name) for v in value]
+        return value
+
+    def member(key: str, value: Any, name: str) -> Any:
+        if key in MAP_FIELDS and isinstance(value, Mapping):
+            return {str(k): convert(v, name) for k, v in value.items()}
+        return convert(value, name)
+
+    return lambda document: convert(document, type_name)
