@@ -40,12 +40,18 @@ class Template:
     nodes: Sequence[Node]
 
     def execute(self, data: Any, funcs: Mapping[str, Func] | None = None) -> str:
-        return execute(self.source, self.nodes, {**BUILTINS, **(funcs or {})}, data)
+        try:
+            return execute(self.source, self.nodes, {**BUILTINS, **(funcs or {})}, data)
+        except RecursionError:
+            raise TemplateError("template: : executing: nested too deeply") from None
 
 
 def parse(source: str) -> Template:
     """``source`` parsed with Go's builtins and docker's functions (json, join, upper...)."""
-    return Template(source, parse_nodes(source, lambda name: name in BUILTINS))
+    try:
+        return Template(source, parse_nodes(source, lambda name: name in BUILTINS))
+    except RecursionError:
+        raise TemplateError("template: : parenthesised pipelines nested too deeply") from None
 
 
 def render_table(template: Template, rows: Sequence[Any], headers: Mapping[str, str]) -> str:

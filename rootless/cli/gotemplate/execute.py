@@ -225,7 +225,7 @@ class Executor:
                 raise self.fail(f"can't evaluate field {name} in type {receiver.type_name}")
             member = receiver.members[name]
             if isinstance(member, Method):
-                values = self.call_args(dot, name, member.params, ANY, args, final)
+                values = self.call_args(dot, name, member.params, None, args, final)
                 return member.fn(*values)
             if has_args:
                 raise self.fail(f"{name} has arguments but cannot be invoked as function")

@@ -147,8 +147,14 @@ def index(item: Any, *keys: Any) -> Any:
 
 
 def _zero_of(mapping: Mapping[str, Any]) -> Any:
-    """A missing key's zero value: "" for a map of strings (labels), else nil."""
-    return "" if all(isinstance(v, str) for v in mapping.values()) else None
+    """A missing key's zero value, that of the map's element type: "" for a map of strings
+    (labels, even empty ones), 0 for one of ints, else nil (``map[string]interface {}``)."""
+    kinds = {type(v) for v in mapping.values()}
+    if not kinds or kinds == {str}:
+        return ""
+    if len(kinds) == 1 and (kind := kinds.pop()) in (int, float, bool):
+        return kind()
+    return None
 
 
 def slice_(item: Any, *bounds: Any) -> Any:

@@ -1,0 +1,280 @@
+"""``--format`` in the CLI: docker's row fields over rctl's reports, the inspect document as
+a struct, and one rendering function for every command (json, templates, tables, errors)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from rootless import cli
+from rootless.cli import images as cli_images
+from rootless.cli.gotemplate import TemplateError, parse
+from rootless.cli.render import print_formatted
+from rootless.cli.views import (
+    CONTAINER_HEADERS,
+    container_row,
+    image_row,
+    inspect_view,
+    network_row,
+    volume_row,
+)
+from rootless.models import ContainerSummary, ImageSummary, NetworkSummary
+
+SUMMARY = ContainerSummary(
+    id="0123456789abcdef0123456789abcdef",
+    name="web",
+    image="docker.io/library/busybox:latest",
+    command="sh -c 'while true; do sleep 1; done'",
+    created=1_700_000_000.0,
+    state="running",
+    status="Up 3 seconds",
+    exit_code=None,
+    ports=("0.0.0.0:8080->80/tcp",),
+)
+INSPECT = {
+    "Id": SUMMARY.id,
+    "Name": "web",
+    "State": {"Status": "running", "Running": True, "ExitCode": 0},
+    "Config": {"Env": ["PATH=/bin", "A=b"], "Labels": {"com.example.role": "front", "tier": "1"}},
+    "HostConfig": {"NetworkMode": "slirp4netns"},
+    "NetworkSettings": {"Networks": {}, "Ports": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}},
+    "Mounts": [
+        {"Type": "volume", "Name": "data", "Driver": "local", "Source": "/x", "Destination": "/d"},
+        {"Type": "bind", "Source": "/home/user/a-long-directory-name", "Destination": "/b"},
+    ],
+}
+
+
+def render(template: str, row: Any) -> str:
+    return parse(template).execute(row)
+
+
+def row(no_trunc: bool = False, calls: list[str] | None = None) -> Any:
+    def details() -> dict[str, Any]:
+        if calls is not None:
+            calls.append("inspect")
+        return INSPECT
+
+    return container_row(SUMMARY, no_trunc=no_trunc, details=details)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{.ID}}", "0123456789ab"),
+        ("{{.Names}} {{.Status}} {{.State}}", "web Up 3 seconds running"),
+        ("{{.Image}}", "docker.io/library/busybox:latest"),
+        ("{{.Command}}", '"sh -c \'while true; …"'),
+        ("{{.Ports}}", "0.0.0.0:8080->80/tcp"),
+        ("{{.Size}}", "0B"),
+        ("{{.Labels}}", "com.example.role=front,tier=1"),
+        ('{{.Label "com.example.role"}}|{{.Label "nope"}}', "front|"),
+        ("{{.Mounts}}", "data,/home/user/a-l…"),
+        ("{{.LocalVolumes}}", "1"),
+        ("{{.Networks}}", "slirp4netns"),
+    ],
+)
+def test_container_row_has_dockers_fields(template: str, expected: str) -> None:
+    assert render(template, row()) == expected
+
+
+def test_container_row_no_trunc_keeps_ids_commands_and_mounts_whole() -> None:
+    full = row(no_trunc=True)
+    assert render("{{.ID}}", full) == SUMMARY.id
+    assert render("{{.Command}}", full) == json.dumps(SUMMARY.command)
+    assert render("{{.Mounts}}", full) == "data,/home/user/a-long-directory-name"
+
+
+def test_container_row_reads_the_inspect_document_only_when_asked() -> None:
+    calls: list[str] = []
+    render("{{.Names}} {{.Status}} {{.RunningFor}} {{.CreatedAt}}", row(calls=calls))
+    assert calls == []
+    render('{{.Labels}} {{.Label "tier"}} {{.Mounts}}', row(calls=calls))
+    assert calls == ["inspect"]
+
+
+def test_container_row_created_at_is_gos_time_string() -> None:
+    text = render("{{.CreatedAt}}", row())
+    date, clock, offset, _zone = text.split(" ")
+    assert len(date) == 10 and len(clock) == 8 and offset[0] in "+-"
+
+
+def test_container_row_unknown_field_is_an_error() -> None:
+    with pytest.raises(TemplateError, match="can't evaluate field Nope in type container row"):
+        render("{{.Nope}}", row())
+
+
+def test_image_volume_network_rows() -> None:
+    image = ImageSummary(
+        id="sha256:" + "ab" * 32, short_id="abababababab", repository="busybox", tag="latest",
+        digest="", created="2024-01-02T03:04:05Z", size=4_260_000,
+    )  # fmt: skip
+    assert render("{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}} {{.Digest}}", image_row(image)) == (
+        "busybox:latest abababababab 4.26MB <none>"
+    )
+    volume = volume_row(
+        {"Name": "data", "Driver": "local", "Mountpoint": "/v", "Labels": {"a": "b"}}
+    )
+    assert render('{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}} {{.Label "a"}}', volume) == (
+        "data local local a=b b"
+    )
+    network = NetworkSummary(
+        id="f" * 64, name="net", driver="bridge", subnet="10.89.0.0/24", gateway="10.89.0.1",
+        internal=True, labels={}, created=0.0, bridge="rctl0",
+    )  # fmt: skip
+    assert render("{{.ID}} {{.Name}} {{.Internal}} {{.Subnet}}", network_row(network)) == (
+        "ffffffffffff net true 10.89.0.0/24"
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{.State.Status}}", "running"),
+        ("{{json .Config.Env}}", '["PATH=/bin","A=b"]'),
+        ('{{index .Config.Labels "com.example.role"}}', "front"),
+        ("{{.Config.Labels.tier}}", "1"),
+        ("{{.Config.Labels.nope}}", "<no value>"),
+        ("{{range .Config.Env}}{{.}};{{end}}", "PATH=/bin;A=b;"),
+        (
+            "{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{(index $b 0).HostPort}}{{end}}",
+            "80/tcp=8080",
+        ),
+        ("{{len .Mounts}} {{(index .Mounts 0).Name}}", "2 data"),
+        ("{{json .State}}", '{"Status":"running","Running":true,"ExitCode":0}'),
+        ("{{.State}}", "{running true 0}"),
+    ],
+)
+def test_inspect_documents_are_structs_with_map_fields(template: str, expected: str) -> None:
+    assert render(template, inspect_view("container")(INSPECT)) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{.Nope}}", "can't evaluate field Nope in type container"),
+        ("{{.State.Nope}}", "can't evaluate field Nope in type container.State"),
+    ],
+)
+def test_inspect_unknown_struct_field_is_an_error(template: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        render(template, inspect_view("container")(INSPECT))
+
+
+def run_format(
+    capsys: pytest.CaptureFixture[str], fmt: str | None, *, headers: dict[str, str] | None = None
+) -> str:
+    print_formatted(
+        fmt,
+        [SUMMARY, SUMMARY],
+        view=lambda s: container_row(s, no_trunc=False, details=lambda: INSPECT),
+        default=lambda: print("DEFAULT"),
+        headers=headers,
+    )
+    return capsys.readouterr().out
+
+
+def test_print_formatted_default_and_bare_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_format(capsys, None, headers=CONTAINER_HEADERS) == "DEFAULT\n"
+    assert run_format(capsys, "", headers=CONTAINER_HEADERS) == "DEFAULT\n"
+    assert run_format(capsys, "table", headers=CONTAINER_HEADERS) == "DEFAULT\n"
+
+
+def test_print_formatted_json_keeps_the_report_list(capsys: pytest.CaptureFixture[str]) -> None:
+    out = json.loads(run_format(capsys, "json", headers=CONTAINER_HEADERS))
+    assert [item["name"] for item in out] == ["web", "web"]
+
+
+def test_print_formatted_template_prints_a_line_per_item(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_format(capsys, "{{.Names}} {{.Status}}", headers=CONTAINER_HEADERS) == (
+        "web Up 3 seconds\nweb Up 3 seconds\n"
+    )
+
+
+def test_print_formatted_table_with_escaped_tabs(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_format(capsys, r"table {{.ID}}\t{{.Names}}", headers=CONTAINER_HEADERS)
+    assert out.splitlines() == [
+        "CONTAINER ID   NAMES",
+        "0123456789ab   web",
+        "0123456789ab   web",
+    ]
+
+
+def test_print_formatted_inspect_takes_the_template_as_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Without headers (inspect), "table" is text and \t stays two characters, as docker's.
+    assert run_format(capsys, r"table\t{{.Names}}") == "table\\tweb\ntable\\tweb\n"
+
+
+def test_print_formatted_error_is_one_line_with_a_hint_and_prints_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(TemplateError) as caught:
+        run_format(capsys, "{{.Names}} {{.Nope}}", headers=CONTAINER_HEADERS)
+    assert "can't evaluate field Nope" in caught.value.message
+    assert caught.value.hint is not None and "Go template" in caught.value.hint
+    assert capsys.readouterr().out == ""
+
+
+class FakeContainers:
+    def summaries(self, *, all_containers: bool = False) -> list[ContainerSummary]:
+        return [SUMMARY]
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        return INSPECT
+
+
+class FakeEngine:
+    containers = FakeContainers()
+
+
+@pytest.fixture
+def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_images, "Engine", FakeEngine)
+
+
+@pytest.mark.usefixtures("fake_engine")
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["ps", "--format", "{{.Names}} {{.Status}}"], "web Up 3 seconds\n"),
+        (
+            ["ps", "--format", r"table {{.ID}}\t{{.Names}}"],
+            "CONTAINER ID   NAMES\n0123456789ab   web\n",
+        ),
+        (["inspect", "-f", "{{.State.Status}}", "web"], "running\n"),
+        (["inspect", "--format", "{{json .Config.Env}}", "web"], '["PATH=/bin","A=b"]\n'),
+        (["container", "inspect", "-f", "{{.Name}}", "web"], "web\n"),
+    ],
+)
+def test_cli_commands_take_templates(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out == expected
+
+
+@pytest.mark.usefixtures("fake_engine")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ps", "--format", "{{.Names"], "Error: template: :1: unclosed action"),
+        (["ps", "--format", "{{nope .Names}}"], 'Error: template: :1: function "nope" not defined'),
+        (["inspect", "-f", "{{.Nope}}", "web"], "can't evaluate field Nope in type inspect"),
+    ],
+)
+def test_cli_template_errors_are_one_line_and_exit_125(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 125
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error, hint = captured.err.splitlines()
+    assert error.startswith("Error: template: :1")
+    assert message in error
+    assert hint.startswith("Hint: --format takes")
