@@ -20,7 +20,8 @@ from rootless.cli.views import (
     network_row,
     volume_row,
 )
-from rootless.models import ContainerSummary, ImageSummary, NetworkSummary
+from rootless.models import ContainerSummary, HistoryRow, ImageSummary, NetworkSummary
+from rootless.volumes.model import VolumeRecord
 
 SUMMARY = ContainerSummary(
     id="0123456789abcdef0123456789abcdef",
@@ -229,8 +230,48 @@ class FakeContainers:
         return INSPECT
 
 
+IMAGE = ImageSummary(
+    id="sha256:" + "ab" * 32, short_id="abababababab", repository="busybox", tag="latest",
+    digest="", created="2024-01-02T03:04:05Z", size=4_260_000,
+)  # fmt: skip
+NETWORK = NetworkSummary(
+    id="f" * 64, name="net", driver="bridge", subnet="10.89.0.0/24", gateway="10.89.0.1",
+    internal=False, labels={"a": "b"}, created=0.0, bridge="rctl0",
+)  # fmt: skip
+
+
+class FakeImages:
+    def summaries(self, *, all_images: bool, dangling: bool | None) -> list[ImageSummary]:
+        return [IMAGE]
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return {"Id": IMAGE.id, "Config": {"Cmd": ["sh"], "Labels": {}}}
+
+    def history(self, name: str) -> list[HistoryRow]:
+        return [HistoryRow("<missing>", "2024-01-02T03:04:05Z", "/bin/sh -c\tx", 10, "")]
+
+
+class FakeVolumes:
+    def ls(self, filters: tuple[str, ...]) -> list[VolumeRecord]:
+        return [VolumeRecord("data", "2024-01-02T03:04:05Z", "/v/data", labels={"k": "v"})]
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return self.ls(())[0].inspect()
+
+
+class FakeNetworks:
+    def summaries(self, filters: tuple[str, ...]) -> list[NetworkSummary]:
+        return [NETWORK]
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        return {"Name": "net", "IPAM": {"Config": [{"Subnet": "10.89.0.0/24"}]}}
+
+
 class FakeEngine:
     containers = FakeContainers()
+    images = FakeImages()
+    volumes = FakeVolumes()
+    networks = FakeNetworks()
 
 
 @pytest.fixture
@@ -250,6 +291,27 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
         (["inspect", "-f", "{{.State.Status}}", "web"], "running\n"),
         (["inspect", "--format", "{{json .Config.Env}}", "web"], '["PATH=/bin","A=b"]\n'),
         (["container", "inspect", "-f", "{{.Name}}", "web"], "web\n"),
+        (
+            ["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
+            "busybox:latest abababababab\n",
+        ),
+        (["image", "ls", "--format", "table {{.Repository}}"], "REPOSITORY\nbusybox\n"),
+        (["image", "inspect", "-f", "{{index .Config.Cmd 0}}", "busybox"], "sh\n"),
+        (
+            ["history", "--format", "{{.ID}} {{.CreatedBy}} {{.Size}}", "busybox"],
+            "<missing> /bin/sh -c x 10B\n",
+        ),
+        (["volume", "ls", "--format", "{{.Name}} {{.Label `k`}}"], "data v\n"),
+        (
+            ["volume", "ls", "--format", "json"],
+            json.dumps([FakeVolumes().inspect("data")], indent=4) + "\n",
+        ),
+        (["volume", "inspect", "-f", "{{.Mountpoint}}", "data"], "/v/data\n"),
+        (["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Labels}}"], "net bridge a=b\n"),
+        (
+            ["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "net"],
+            "10.89.0.0/24\n",
+        ),
     ],
 )
 def test_cli_commands_take_templates(
