@@ -95,7 +95,7 @@ def print_formatted(
     if fmt == "json":
         (as_json or (lambda: print_json(items)))()
         return
-    from rootless.cli import gotemplate  # noqa: PLC0415 - only for templates
+    from rootless.cli.gotemplate import template as gotemplate  # noqa: PLC0415 - for templates
 
     table = headers is not None and fmt.startswith("table")
     if headers is not None:

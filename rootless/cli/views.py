@@ -4,7 +4,9 @@ docker's formatter gives a template a row object per line (``ContainerContext``:
 ``.Names``, ``.Status``, ``.Label "k"``...) whose methods shape the text as its table does,
 and ``inspect`` the inspect document as a Go struct. These adapters build the same from
 rctl's summaries and documents (the field names are docker's, see docker/cli
-cli/command/formatter/*.go), with each list's header names for ``table`` formats.
+cli/command/formatter/*.go), with each list's header names for ``table`` formats. The
+template values are imported when a row is made: every ``rctl ps`` imports this module, and
+only a ``--format`` template needs them.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rootless.cli.gotemplate import Method, Struct
-from rootless.cli.gotemplate.values import go_quote
 from rootless.cli.render import age, human_size
-from rootless.models import ContainerSummary, HistoryRow, ImageSummary, NetworkSummary
+
+if TYPE_CHECKING:
+    from rootless.cli.gotemplate.values import Struct
+    from rootless.models import ContainerSummary, HistoryRow, ImageSummary, NetworkSummary
 
 CONTAINER_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
@@ -73,6 +76,8 @@ def _timestamp(rfc3339: str) -> float | None:
 
 def _labels(labels: Mapping[str, str]) -> dict[str, Any]:
     """``.Labels`` (k=v,k2=v2 in key order) and ``.Label "k"``."""
+    from rootless.cli.gotemplate.values import Method  # noqa: PLC0415
+
     return {
         "Labels": Method(lambda: ",".join(f"{k}={v}" for k, v in sorted(labels.items()))),
         "Label": Method(lambda key: labels.get(key, ""), ("string",)),
@@ -84,6 +89,8 @@ def container_row(
 ) -> Struct:
     """docker's ContainerContext; ``details`` gives the inspect document, read only when
     the template asks for labels, mounts or networks."""
+    from rootless.cli.gotemplate.values import Method, Struct, go_quote  # noqa: PLC0415
+
     inspected = cache(details)
 
     def labels() -> Mapping[str, str]:
@@ -127,6 +134,8 @@ def container_row(
 
 def image_row(row: ImageSummary) -> Struct:
     """docker's ImageContext."""
+    from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
+
     moment = _timestamp(row.created)
     return Struct(
         "image row",
@@ -148,6 +157,8 @@ def image_row(row: ImageSummary) -> Struct:
 
 def volume_row(document: Mapping[str, Any]) -> Struct:
     """docker's volumeContext, over a volume's inspect document."""
+    from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
+
     labels = dict(document.get("Labels") or {})
     return Struct(
         "volume row",
@@ -165,6 +176,8 @@ def volume_row(document: Mapping[str, Any]) -> Struct:
 
 def network_row(row: NetworkSummary, *, no_trunc: bool = False) -> Struct:
     """docker's networkContext (plus rctl's subnet)."""
+    from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
+
     return Struct(
         "network row",
         {
@@ -183,6 +196,8 @@ def network_row(row: NetworkSummary, *, no_trunc: bool = False) -> Struct:
 
 def history_row(row: HistoryRow, *, no_trunc: bool) -> Struct:
     """docker's historyContext."""
+    from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
+
     created_by = row.created_by.replace("\t", " ")
     moment = _timestamp(row.created)
     return Struct(
@@ -201,6 +216,7 @@ def history_row(row: HistoryRow, *, no_trunc: bool) -> Struct:
 def inspect_view(type_name: str) -> Callable[[Any], Any]:
     """An inspect document as docker's typed struct: ``{{.Nope}}`` is an error, while a
     missing key of a map field (``{{.Config.Labels.nope}}``) is ``<no value>``."""
+    from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
 
     def convert(value: Any, name: str) -> Any:
         if isinstance(value, Mapping):

@@ -10,7 +10,7 @@ import pytest
 
 from rootless import cli
 from rootless.cli import images as cli_images
-from rootless.cli.gotemplate import TemplateError, parse
+from rootless.cli.gotemplate.template import TemplateError, parse
 from rootless.cli.render import print_formatted
 from rootless.cli.views import (
     CONTAINER_HEADERS,

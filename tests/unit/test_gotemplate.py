@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rootless.cli.gotemplate import Method, Struct, TemplateError, parse, render_table
 from rootless.cli.gotemplate.tabwriter import align
+from rootless.cli.gotemplate.template import Method, Struct, TemplateError, parse, render_table
 
 U = Struct("U", {"V": "v"})
 T = Struct(

@@ -16,7 +16,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 
@@ -123,6 +122,8 @@ def format_float(value: float, verb: str = "g", prec: int = -1) -> str:  # noqa:
 
 def _digits(value: float) -> tuple[str, int]:
     """Shortest decimal digits of |value| and its decimal exponent (d.ddd x 10^exp)."""
+    from decimal import Decimal  # noqa: PLC0415 - only to print floats
+
     if value == 0:
         return "0", 0
     sign_digits_exp = Decimal(repr(abs(value))).normalize().as_tuple()
@@ -139,6 +140,8 @@ def _shortest_e(value: float) -> str:
 
 
 def _shortest_f(value: float) -> str:
+    from decimal import Decimal  # noqa: PLC0415 - only to print floats
+
     text = format(Decimal(repr(value)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
