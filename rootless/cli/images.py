@@ -333,18 +333,25 @@ def logout(ctx: click.Context, registry: str) -> None:
 
 
 @click.command("df")
-@click.option("--format", "fmt", help="'json' for programs.")
+@click.option("--format", "fmt", help=FORMAT_HELP)
 @click.pass_context
 def system_df(ctx: click.Context, fmt: str | None) -> None:
     """Show disk usage of images (and, later, containers and volumes)."""
+    from rootless.cli.views import DF_HEADERS, df_row  # noqa: PLC0415
+
     usage = engine(ctx).images.disk_usage()
-    if fmt == "json":
-        print_json(usage)
-        return
-    table(["TYPE", "TOTAL", "SIZE", "RECLAIMABLE"], [
+    rows = [
         ["Images", str(usage.images), human_size(usage.blobs_size), human_size(usage.reclaimable)],
         ["Layers", str(usage.layers), "", ""],
-    ])  # fmt: skip
+    ]
+    print_formatted(
+        fmt,
+        rows,
+        view=df_row,
+        default=lambda: table(["TYPE", "TOTAL", "SIZE", "RECLAIMABLE"], rows),
+        as_json=lambda: print_json(usage),
+        headers=DF_HEADERS,
+    )
 
 
 @click.command(

@@ -47,6 +47,10 @@ HISTORY_HEADERS = {
     "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
     "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT",
 }  # fmt: skip
+DF_HEADERS = {
+    "Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+    "Reclaimable": "RECLAIMABLE",
+}  # fmt: skip
 
 # Fields of inspect documents that are Go maps (a missing key is <no value>, not an error):
 # the rest are structs, as in docker's types.
@@ -129,6 +133,7 @@ def container_row(
             "LocalVolumes": Method(local_volumes),
             "Networks": Method(networks),
         },
+        json_sorted=True,
     )  # fmt: skip
 
 
@@ -152,6 +157,7 @@ def image_row(row: ImageSummary) -> Struct:
             "SharedSize": "N/A",
             "UniqueSize": "N/A",
         },
+        json_sorted=True,
     )
 
 
@@ -171,6 +177,7 @@ def volume_row(document: Mapping[str, Any]) -> Struct:
             "Links": "N/A",
             "Size": "N/A",
         },
+        json_sorted=True,
     )
 
 
@@ -191,6 +198,7 @@ def network_row(row: NetworkSummary, *, no_trunc: bool = False) -> Struct:
             "CreatedAt": go_time(row.created),
             "Subnet": row.subnet,
         },
+        json_sorted=True,
     )
 
 
@@ -210,7 +218,21 @@ def history_row(row: HistoryRow, *, no_trunc: bool) -> Struct:
             "Size": human_size(row.size),
             "Comment": row.comment,
         },
+        json_sorted=True,
     )
+
+
+def df_row(cells: list[str]) -> Struct:
+    """docker's diskUsage row context over a line of ``system df``'s table."""
+    from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
+
+    kind, total, size, reclaimable = cells
+    return Struct(
+        "disk usage row",
+        {"Type": kind, "TotalCount": total, "Active": "N/A", "Size": size,
+         "Reclaimable": reclaimable},
+        json_sorted=True,
+    )  # fmt: skip
 
 
 def inspect_view(type_name: str) -> Callable[[Any], Any]:

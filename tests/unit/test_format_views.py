@@ -20,7 +20,13 @@ from rootless.cli.views import (
     network_row,
     volume_row,
 )
-from rootless.models import ContainerSummary, HistoryRow, ImageSummary, NetworkSummary
+from rootless.models import (
+    ContainerSummary,
+    DiskUsage,
+    HistoryRow,
+    ImageSummary,
+    NetworkSummary,
+)
 from rootless.volumes.model import VolumeRecord
 
 SUMMARY = ContainerSummary(
@@ -100,6 +106,14 @@ def test_container_row_created_at_is_gos_time_string() -> None:
     text = render("{{.CreatedAt}}", row())
     date, clock, offset, _zone = text.split(" ")
     assert len(date) == 10 and len(clock) == 8 and offset[0] in "+-"
+
+
+def test_json_of_a_row_is_dockers_map_of_its_fields() -> None:
+    document = json.loads(render("{{json .}}", row()))
+    assert list(document) == sorted(document)
+    assert document["Names"] == "web"
+    assert document["Labels"] == "com.example.role=front,tier=1"
+    assert "Label" not in document  # a method with arguments is no field
 
 
 def test_container_row_unknown_field_is_an_error() -> None:
@@ -247,6 +261,9 @@ class FakeImages:
     def inspect(self, name: str) -> dict[str, Any]:
         return {"Id": IMAGE.id, "Config": {"Cmd": ["sh"], "Labels": {}}}
 
+    def disk_usage(self) -> DiskUsage:
+        return DiskUsage(images=2, images_size=10, layers=3, blobs_size=2_000_000, reclaimable=0)
+
     def history(self, name: str) -> list[HistoryRow]:
         return [HistoryRow("<missing>", "2024-01-02T03:04:05Z", "/bin/sh -c\tx", 10, "")]
 
@@ -302,6 +319,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
             "<missing> /bin/sh -c x 10B\n",
         ),
         (["volume", "ls", "--format", "{{.Name}} {{.Label `k`}}"], "data v\n"),
+        (["system", "df", "--format", "{{.Type}}={{.TotalCount}}"], "Images=2\nLayers=3\n"),
         (
             ["volume", "ls", "--format", "json"],
             json.dumps([FakeVolumes().inspect("data")], indent=4) + "\n",

@@ -318,6 +318,12 @@ EXEC_ERRORS = [
     ("bool ordering", "{{lt true false}}", None, "invalid type for comparison"),
     ("range over string", "{{range .X}}{{end}}", T, "range can't iterate over x"),
     ("error on line 2", "a\n b{{.Nope}}", T, 'template: :2:4: executing "" at <.Nope>'),
+    (
+        "call error at the command",
+        "{{index .SI 10}}",
+        T,
+        'executing "" at <index .SI 10>: error calling',
+    ),
 ]
 
 

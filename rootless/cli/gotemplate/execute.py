@@ -182,7 +182,7 @@ class Executor:
             receiver = self.arg(dot, first.node, ANY)
             return self.field_chain(dot, receiver, first.names, cmd.args, final)
         if isinstance(first, Identifier):
-            return self.call_function(dot, first, cmd.args, final)
+            return self.call_function(dot, first, cmd.args, final, cmd)
         if isinstance(first, Variable):
             self.node = first
             value = self.var(first.name)
@@ -237,13 +237,16 @@ class Executor:
         raise self.fail(f"can't evaluate field {name} in type {go_type(receiver)}")
 
     # Calls
-    def call_function(self, dot: Any, node: Identifier, args: Sequence[Node], final: Any) -> Any:
+    def call_function(
+        self, dot: Any, node: Identifier, args: Sequence[Node], final: Any, at: Node
+    ) -> Any:
+        """Calls a function; its own failure is reported at the whole command (``at``)."""
         self.node = node
         func = self.funcs[node.name]
         if node.name in ("and", "or"):
             return self.and_or(dot, node, args, final)
         values = self.call_args(dot, node.name, func.params, func.variadic, args, final)
-        self.node = node
+        self.node = at
         try:
             return func.fn(*values)
         except FuncError as exc:
@@ -309,7 +312,7 @@ class Executor:
             self.node = node
             return self.check(self.field_chain(dot, receiver, node.names, [node], _NO_FINAL), kind)
         if isinstance(node, Identifier):
-            return self.check(self.call_function(dot, node, [node], _NO_FINAL), kind)
+            return self.check(self.call_function(dot, node, [node], _NO_FINAL, node), kind)
         raise self.fail(f"can't handle {node.source} for arg of type {kind}")
 
     def literal_arg(self, node: Literal, kind: str) -> Any:

@@ -50,6 +50,8 @@ class Struct:
 
     type_name: str
     members: Mapping[str, Any] = field(default_factory=dict)
+    # docker's row contexts marshal as a map of their methods' values: keys sorted.
+    json_sorted: bool = False
 
     def data(self) -> dict[str, Any]:
         """Fields and argument-less methods, evaluated (what JSON and ``%v`` show)."""
@@ -211,7 +213,8 @@ def to_json(value: Any) -> str:  # noqa: PLR0911 - one return per Go kind
         text = json.dumps(value, ensure_ascii=False)
         return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     if isinstance(value, Struct):
-        items = value.data().items()
+        data = value.data()
+        items = sorted(data.items()) if value.json_sorted else data.items()
         return "{" + ",".join(f"{to_json(k)}:{to_json(v)}" for k, v in items) + "}"
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(to_json(v) for v in value) + "]"
