@@ -236,6 +236,10 @@ def test_templates(name: str, source: str, data: Any, expected: str) -> None:
 PARSE_ERRORS = [
     ("unclosed action", "{{.X", "template: :1: unclosed action"),
     ("unclosed action on line 2", "a\n{{.X", "template: :2: unclosed action"),
+    ("unclosed over lines", 'line1\n{{"x"\n"y"\n', "template: :4: unclosed action started at :2"),
+    ("unclosed paren at the end", "{{(.X 1 2 3", "unclosed action"),
+    ("unknown function on line 3", "line1\n{{\nx\n}}", 'template: :3: function "x" not defined'),
+    ("operand without space", "{{`x`3}}", "in operand"),
     ("unknown function", "{{nope 1}}", 'template: :1: function "nope" not defined'),
     ("undefined variable", "{{$x}}", 'template: :1: undefined variable "$x"'),
     ("variable out of scope", "{{if true}}{{$x := 1}}{{end}}{{$x}}", 'undefined variable "$x"'),

@@ -120,7 +120,10 @@ class Lexer:
                 self.emit(Tok.RIGHT, right, RIGHT)
                 return at == 4
             if self.pos >= len(src):
-                raise self.fail("unclosed action", start)
+                started = line_of(src, start)
+                if started == line_of(src, self.pos):
+                    raise self.fail("unclosed action", start)
+                raise self.fail(f"unclosed action started at :{started}")
             self.inside()
 
     def comment(self, start: int) -> bool:
