@@ -269,6 +269,7 @@ def ps(
     ctx: click.Context, all_containers: bool, quiet: bool, fmt: str | None, no_trunc: bool
 ) -> None:
     """List containers."""
+    from rctlbase.errors import NotFoundError  # noqa: PLC0415
     from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
 
     service = engine(ctx).containers
@@ -289,10 +290,16 @@ def ps(
         ]  # fmt: skip
         table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
 
+    def details(container_id: str) -> dict[str, object]:
+        try:
+            return service.inspect(container_id)
+        except NotFoundError:  # removed since it was listed
+            return {}
+
     print_formatted(
         fmt,
         rows,
-        view=lambda r: container_row(r, no_trunc=no_trunc, details=lambda: service.inspect(r.id)),
+        view=lambda r: container_row(r, no_trunc=no_trunc, details=lambda: details(r.id)),
         default=default,
         headers=CONTAINER_HEADERS,
     )

@@ -17,6 +17,7 @@ FORMAT_HINT = (
     "--format takes 'json', a Go template such as '{{.Names}} {{.Status}}', "
     "or 'table' and a template ('table {{.ID}}\\t{{.Names}}')"
 )
+INSPECT_FORMAT_HINT = "-f/--format takes a Go template such as '{{.State.Status}}', or 'json'"
 
 
 def human_size(size: float) -> str:
@@ -109,7 +110,7 @@ def print_formatted(
         else:
             text = "".join(template.execute(row) + "\n" for row in rows)
     except gotemplate.TemplateError as exc:
-        exc.hint = exc.hint or FORMAT_HINT
+        exc.hint = exc.hint or (FORMAT_HINT if headers is not None else INSPECT_FORMAT_HINT)
         raise
     click.echo(text, nl=False)
 

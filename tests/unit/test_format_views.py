@@ -357,4 +357,4 @@ def test_cli_template_errors_are_one_line_and_exit_125(
     error, hint = captured.err.splitlines()
     assert error.startswith("Error: template: :1")
     assert message in error
-    assert hint.startswith("Hint: --format takes")
+    assert hint.startswith(("Hint: --format takes", "Hint: -f/--format takes"))

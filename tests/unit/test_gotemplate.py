@@ -92,6 +92,7 @@ OK_CASES: list[tuple[str, str, Any, str]] = [
     ("parens: $ in paren", "{{($).X}}", T, "x"),
     ("parens: field of call", "{{(index .SMSI 1).eleven}}", T, "11"),
     ("parens: chain as arg", "{{print ($.GetU).V}}", T, "v"),
+    ("parens: pipe into a chain's method", '{{"x" | ($).Method2 3}}', T, "Method2: 3 x"),
     # Literals.
     ("string escapes", '{{"a\\tb\\x41\\u00e9"}}', None, "a\tbA\u00e9"),
     ("raw string", "{{`a\\tb`}}", None, "a\\tb"),

@@ -46,7 +46,6 @@ from rootless.cli.gotemplate.values import (
 )
 
 _NO_FINAL: Any = object()  # no value piped in (Go's missingVal)
-MAX_DEPTH = 100_000  # range iterations and output pieces are bounded by the data itself
 
 
 class _Break(Exception):
@@ -177,7 +176,8 @@ class Executor:
             return self.field_chain(dot, dot, first.names, cmd.args, final)
         if isinstance(first, Chain):
             self.node = first
-            self.no_args(cmd.args, final, first)
+            if len(cmd.args) > 1:  # a piped value may go to a method at the chain's end
+                raise self.fail(f"can't give argument to non-function {first.source}")
             assert first.node is not None
             receiver = self.arg(dot, first.node, ANY)
             return self.field_chain(dot, receiver, first.names, cmd.args, final)

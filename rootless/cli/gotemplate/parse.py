@@ -149,9 +149,8 @@ class Parser:
         return self.fail(f"unexpected {token} in {context}", token.pos)
 
     def source(self, start: int) -> str:
-        """The text of tokens ``start`` to the current one, spaces collapsed."""
-        text = "".join(t.text for t in self.tokens[start : self.at])
-        return " ".join(text.split(" ")).strip(SPACES)
+        """The text of tokens ``start`` to the current one (an error's context)."""
+        return "".join(t.text for t in self.tokens[start : self.at]).strip(SPACES)
 
     # Lists and actions
     def parse(self) -> list[Node]:

@@ -108,7 +108,7 @@ def format_float(value: float, verb: str = "g", prec: int = -1) -> str:  # noqa:
     if math.isnan(value):
         return "NaN"
     if verb == "f":
-        return f"{value:.{6 if prec < 0 else prec}f}" if prec >= 0 else _shortest_f(value)
+        return _shortest_f(value) if prec < 0 else f"{value:.{prec}f}"
     if verb == "e":
         text = f"{value:.{prec}e}" if prec >= 0 else _shortest_e(value)
         return _go_exponent(text)
