@@ -92,7 +92,7 @@ OK_CASES: list[tuple[str, str, Any, str]] = [
     ("parens: $ in paren", "{{($).X}}", T, "x"),
     ("parens: field of call", "{{(index .SMSI 1).eleven}}", T, "11"),
     ("parens: chain as arg", "{{print ($.GetU).V}}", T, "v"),
-    ("parens: pipe into a chain's method", '{{"x" | ($).Method2 3}}', T, "Method2: 3 x"),
+    ("parens: pipe into a chain's method", '{{"x" | ($).Method3}}', T, "Method3: x"),
     # Literals.
     ("string escapes", '{{"a\\tb\\x41\\u00e9"}}', None, "a\tbA\u00e9"),
     ("raw string", "{{`a\\tb`}}", None, "a\\tb"),
@@ -290,6 +290,12 @@ EXEC_ERRORS = [
     ("if nil", "{{if nil}}a{{end}}", None, "nil is not a command"),
     ("argument to non-function", "{{3 2}}", None, "can't give argument to non-function 3"),
     ("pipe into variable", "{{$x := 1}}{{3 | $x}}", None, "can't give argument to non-function $x"),
+    (
+        "argument to a chain",
+        "{{($).Method2 3}}",
+        T,
+        "can't give argument to non-function ($).Method2",
+    ),
     ("map key with args", "{{.MSI.one 1}}", T, "one is not a method but has arguments"),
     ("field with args", "{{.X 1}}", T, "X has arguments but cannot be invoked as function"),
     ("method arg count", "{{.Method1}}", T, "wrong number of args for Method1: want 1 got 0"),
