@@ -24,6 +24,8 @@ def test_ps_and_inspect_formats_as_scripts_use_them(rctl: Rctl) -> None:
         assert table == ["CONTAINER ID   NAMES", f"{cid[:12]}   fmt-web"]
 
         assert rctl("ps", "--format", '{{.Label "tier"}}|{{.Label "none"}}').stdout == "front|\n"
+        row = json.loads(rctl("ps", "--format", "{{json .}}").stdout)
+        assert (row["ID"], row["Names"], row["Labels"]) == (cid[:12], "fmt-web", "tier=front")
         assert rctl("inspect", "-f", "{{.State.Status}}", "fmt-web").stdout == "running\n"
         env = json.loads(rctl("inspect", "--format", "{{json .Config.Env}}", "fmt-web").stdout)
         assert "GREETING=hello world" in env
