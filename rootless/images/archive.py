@@ -37,7 +37,14 @@ from rootless.images.manifest import (
     parse_image_config,
     parse_manifest,
 )
-from rootless.images.store import ImageRecord, LayerRecord, Store, chain_ids, digest_hex
+from rootless.images.store import (
+    ImageRecord,
+    LayerRecord,
+    Store,
+    chain_ids,
+    digest_hex,
+    sha256_file,
+)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -59,14 +66,6 @@ class LoadedImage:
     manifest: bytes
     manifest_media_type: str
     names: tuple[str, ...]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 class Reader(Protocol):

@@ -4,7 +4,9 @@
 
     store.lock                 flock: serialises rctl processes that change the store
     blobs/sha256/HEX           verified blobs: manifests, configs, compressed layers
-    blobs/partial/HEX          downloads in progress (resumed by the next pull)
+    blobs/partial/HEX          downloads in progress (resumed by the next pull), each flocked
+                               by the pull writing it
+    blobs/verified/HEX         complete downloads whose digest was checked, not yet committed
     layers/FORMAT/CHAIN/diff   a layer unpacked once, keyed by its chain ID, shared by every
                                image and container above it; owners are mapped IDs
     layers/FORMAT/.tmp-CHAIN-* an unpack in progress: never looked at, removed on next use
@@ -28,7 +30,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.config import ensure_private_dir
@@ -49,6 +51,17 @@ def chain_ids(diff_ids: Iterable[str]) -> list[str]:
         else:
             chains.append(diff_id)
     return chains
+
+
+def sha256_file(path: Path) -> str:
+    """The ``sha256:HEX`` digest of a file's content."""
+    import hashlib  # noqa: PLC0415 - see chain_ids
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
 
 
 def digest_hex(digest: str) -> str:
@@ -115,6 +128,7 @@ class Store:
         self.root = root
         self.blobs = root / "blobs" / "sha256"
         self.partial = root / "blobs" / "partial"
+        self.verified = root / "blobs" / "verified"
         # overlay and fuse-overlayfs share one format (whiteouts as 0:0 devices); vfs layers
         # are full copies of their parents, so each format has its own tree.
         self.layers = root / "layers" / layer_format
@@ -122,7 +136,7 @@ class Store:
 
     def ensure(self) -> None:
         """Create the directories, owner-only."""
-        for path in (self.root, self.blobs.parent, self.blobs, self.partial,
+        for path in (self.root, self.blobs.parent, self.blobs, self.partial, self.verified,
                      self.layers.parent, self.layers):  # fmt: skip
             ensure_private_dir(path)
 
@@ -149,13 +163,39 @@ class Store:
         """Where a download of ``digest`` accumulates; the caller verifies, then commits it."""
         return self.partial / digest_hex(digest)
 
+    @contextlib.contextmanager
+    def claim_partial(self, digest: str) -> Iterator[tuple[Path, BinaryIO]]:
+        """The download file of ``digest``, opened and flocked: one writer at a time, be it
+        another thread or another rctl (which renames or deletes the file before letting
+        go of it, so the file locked must still be the one at the path)."""
+        path = self.partial_path(digest)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fh = os.fdopen(fd, "r+b")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    current = os.stat(path).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    current = False
+                if current:
+                    yield path, fh
+                    return
+            finally:
+                fh.close()
+
+    def verified_path(self, digest: str) -> Path:
+        """Where a download of ``digest`` waits, verified, to be committed under the lock."""
+        return self.verified / digest_hex(digest)
+
     def commit_blob(self, digest: str, source: Path, *, durable: bool = False) -> Path:
         """Move a verified file into the blob store (atomic).
 
         ``durable`` fsyncs it first. Layer blobs skip that (a 100 MB fsync costs a second):
-        after a crash a torn one fails its diff_id check when unpacked, or the registry's
-        digest check when pushed, and is fetched again; manifests and configs, which say
-        what an image is, are made durable.
+        after a crash a torn one fails its digest check when a pull needs it unpacked (a
+        blob the pull did not download itself is hashed again), or the registry's when
+        pushed, and is fetched again; manifests and configs, which say what an image is,
+        are made durable.
         """
         target = self.blob_path(digest)
         if durable:
