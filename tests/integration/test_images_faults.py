@@ -7,6 +7,7 @@ require a password or kill it halfway through a download.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
@@ -176,3 +177,34 @@ def test_progress_bars_on_a_tty_and_plain_lines_off_it(rctl: Rctl) -> None:
     text = output.decode(errors="replace")
     assert "━" in text  # rich's bar
     assert "Resolved 127.0.0.1:5000/test/httpd:latest" in text
+
+
+def waiting_for_flock(path: Path) -> bool:
+    """Whether some process is blocked in flock(2) on ``path`` (``->`` lines of /proc/locks)."""
+    inode = path.stat().st_ino
+    return any(
+        line.split()[1] == "->" and line.split()[6].endswith(f":{inode}")
+        for line in Path("/proc/locks").read_text().splitlines()
+    )
+
+
+def test_an_image_removed_while_create_waits_for_the_lock_fails_it_cleanly(rctl: Rctl) -> None:
+    rctl("pull", "-q", "127.0.0.1:5000/test/busybox")
+    lock_path = rctl.data / "store.lock"
+    lock = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = rctl.popen("create", "--name", "racer", "127.0.0.1:5000/test/busybox", "true")
+        wait_for("create waiting for the store's lock", lambda: waiting_for_flock(lock_path))
+        # Meanwhile an rmi: the image's record goes, then its layer directories.
+        index = rctl.data / "images.json"
+        index.write_text(json.dumps({**json.loads(index.read_text()), "images": []}))
+        for n, layer in enumerate(p for p in (rctl.data / "layers/overlay").iterdir()):
+            layer.rename(layer.parent / f".tmp-removed-{n}")
+    finally:
+        os.close(lock)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 125, err
+    assert "was removed while the container was being created" in err
+    assert "Traceback" not in err
+    assert rctl("ps", "-a", "-q").stdout.strip() == ""
