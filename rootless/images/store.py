@@ -32,8 +32,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rctlbase.errors import ConflictError, HostError, NotFoundError, UsageError
 from rootless.config import ensure_private_dir
+
+
+class CorruptStoreError(HostError):
+    """A file of the store does not hold what rctl writes there."""
 
 
 def chain_ids(diff_ids: Iterable[str]) -> list[str]:
@@ -114,11 +118,68 @@ class ImageRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImageRecord:
-        layers = tuple(LayerRecord(**layer) for layer in data.pop("layers"))
+    def from_json(cls, data: object) -> ImageRecord:
+        """A record as :meth:`to_json` wrote it; ValueError naming what is wrong if not."""
+        fields = _checked(data, _IMAGE_FIELDS, "image")
+        raw_layers = fields.pop("layers")
+        layers = tuple(
+            LayerRecord(**_checked(layer, _LAYER_FIELDS, "layer")) for layer in raw_layers
+        )
         for key in ("names", "repo_digests"):
-            data[key] = tuple(data.get(key, ()))
-        return cls(layers=layers, **data)
+            values = fields.get(key, [])
+            if not all(isinstance(value, str) for value in values):
+                raise ValueError(f"image {key} are not all strings")
+            fields[key] = tuple(values)
+        return cls(layers=layers, **fields)
+
+
+# What images.json holds: (type, required) per field; digests are checked besides.
+_LAYER_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "digest": (str, True),
+    "diff_id": (str, True),
+    "chain_id": (str, True),
+    "size": (int, True),
+    "media_type": (str, True),
+}
+_IMAGE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "id": (str, True),
+    "manifest_digest": (str, True),
+    "manifest_media_type": (str, True),
+    "layers": (list, True),
+    "names": (list, False),
+    "repo_digests": (list, False),
+    "created": (str, False),
+    "architecture": (str, False),
+    "os": (str, False),
+    "pulled": ((int, float), False),
+}
+_DIGEST_FIELDS = ("id", "manifest_digest", "digest", "diff_id", "chain_id")
+
+
+def _checked(
+    data: object, spec: dict[str, tuple[type | tuple[type, ...], bool]], what: str
+) -> dict[str, Any]:
+    """The fields of ``data`` that ``spec`` knows, each of its type; ValueError if not."""
+    if not isinstance(data, dict):
+        raise ValueError(f"an {what} is not an object")
+    fields: dict[str, Any] = {}
+    for key, (kind, required) in spec.items():
+        if key not in data:
+            if required:
+                raise ValueError(f"an {what} lacks {key!r}")
+            continue
+        value = data[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(
+                f"an {what}'s {key!r} is not of type {getattr(kind, '__name__', kind)}"
+            )
+        if key in _DIGEST_FIELDS:
+            try:
+                digest_hex(str(value))
+            except UsageError as exc:
+                raise ValueError(f"an {what}'s {key!r}: {exc.message}") from exc
+        fields[key] = value
+    return fields
 
 
 class Store:
@@ -250,10 +311,22 @@ class Store:
     def load_images(self) -> dict[str, ImageRecord]:
         """All image records by ID."""
         try:
-            raw = json.loads(self.index.read_text())
+            text = self.index.read_bytes()
         except FileNotFoundError:
             return {}
-        return {data["id"]: ImageRecord.from_json(data) for data in raw.get("images", [])}
+        try:
+            raw = json.loads(text)
+            images = raw.get("images", []) if isinstance(raw, dict) else None
+            if not isinstance(images, list):
+                raise ValueError("it holds no list of images")
+            records = [ImageRecord.from_json(data) for data in images]
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise CorruptStoreError(
+                f"the image index {self.index} is corrupt: {exc}",
+                hint="restore it from a backup, or move it aside and pull the images again "
+                "(the layers on disk are reused)",
+            ) from exc
+        return {record.id: record for record in records}
 
     def save_images(self, images: dict[str, ImageRecord]) -> None:
         """Replace images.json atomically (write, fsync, rename)."""
