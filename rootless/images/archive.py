@@ -22,6 +22,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,9 +284,15 @@ def import_rootfs(
                 rest = zstandard.ZstdDecompressor().stream_reader(whole)
             else:
                 rest = whole
-            while chunk := rest.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
+            try:
+                while chunk := rest.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+                raise ArchiveError(
+                    f"the compressed tarball is damaged: {exc}",
+                    hint="give a plain, gzip or zstd root filesystem tarball",
+                ) from exc
         diff_id = "sha256:" + digest.hexdigest()
         size = tmp.stat().st_size
         with open(tmp, "rb") as check:

@@ -4,6 +4,7 @@ it was."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from rctlbase.errors import RctlError
+from rootless.images.archive import ArchiveError, import_rootfs
 from rootless.images.archiveload import load
 from rootless.images.store import Store
 
@@ -413,3 +415,20 @@ def test_a_layer_that_does_not_unpack_leaves_the_store_as_it_was(
         engine.load(io.BytesIO(archive.tar()))
     assert snapshot(engine.store) == before
     assert [p.name for p in engine.store.layers.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x1f\x8b\x08\x00garbage" * 10,
+        gzip.compress(layer_tar("a"))[:-20],
+        b"\x28\xb5\x2f\xfd" + b"\xff" * 100,
+        b"",
+        b"not a tar at all" * 100,
+    ],
+)
+def test_import_of_a_damaged_tarball_is_one_error(store: Store, data: bytes) -> None:
+    before = snapshot(store)
+    with pytest.raises(ArchiveError):
+        import_rootfs(store, io.BytesIO(data), [], "amd64", "2026-01-01T00:00:00Z")
+    assert snapshot(store) == before
