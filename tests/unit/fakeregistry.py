@@ -76,6 +76,7 @@ class FakeRegistry:
         self.faults: list[Fault] = []
         self.tokens: dict[str, str] = {}  # token -> scope
         self.truncate = 0  # blob GETs left to cut in half
+        self.truncate_only = ""  # ...if their digest contains this
         self.ignore_range = False
         self.no_length = False  # blob bodies end when the connection closes
         self.redirect_to: str | None = None  # base URL blob GETs are redirected to
@@ -291,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
         with reg.lock:
-            cut = self.command == "GET" and reg.truncate > 0
+            cut = self.command == "GET" and reg.truncate > 0 and reg.truncate_only in digest
             reg.truncate -= cut
         if reg.no_length and self.command == "GET":
             self.send_response(status)

@@ -22,6 +22,7 @@ import zstandard
 from fakeregistry import FakeRegistry
 from pullkit import OCI_GZIP, OCI_ZSTD, Layer, add_image, gzip_layer, pull, run_jobs_here
 
+from rootless.images.registry import TruncatedBlobError
 from rootless.images.service import ImageService
 from rootless.images.store import Store
 
@@ -188,4 +189,25 @@ def test_concurrent_pulls_of_one_image_share_its_blobs(reg: FakeRegistry, store:
     assert results == [image_id] * 3
     assert list(store.partial.iterdir()) == [] and list(store.verified.iterdir()) == []
     for layer in layers:
-        assert store.blob_path("sha256:" + hashlib.sha256(layer.blob).hexdigest()).is_file()
+        digest = "sha256:" + hashlib.sha256(layer.blob).hexdigest()
+        assert store.blob_path(digest).is_file()
+        assert len(reg.seen("GET", f"blobs/{digest}")) == 1  # the others waited for it
+
+
+def test_an_interrupted_download_resumes_from_its_partial_file(
+    reg: FakeRegistry, store: Store
+) -> None:
+    layer = gzip_layer({"big": os.urandom(2 << 20)})
+    add_image(reg, "test/resume", [layer])
+    digest = "sha256:" + hashlib.sha256(layer.blob).hexdigest()
+    reg.truncate, reg.truncate_only = 100, digest  # every body of the layer stops halfway
+    with pytest.raises(TruncatedBlobError):
+        pull(store, f"{reg.host}/test/resume")
+    partial = store.partial_path(digest)
+    assert 0 < partial.stat().st_size < len(layer.blob)
+    assert store.load_images() == {}
+    reg.truncate = 0
+    pull(store, f"{reg.host}/test/resume")
+    assert reg.seen("GET", f"blobs/{digest}")[-1].headers.get("Range", "").startswith("bytes=")
+    assert store.blob_path(digest).read_bytes() == layer.blob
+    assert not partial.exists()
