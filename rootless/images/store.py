@@ -76,7 +76,10 @@ def digest_hex(digest: str) -> str:
         or len(hexpart) != 64
         or not all(c in "0123456789abcdef" for c in hexpart)
     ):
-        raise UsageError(f"unsupported or malformed digest: {digest!r}")
+        raise UsageError(
+            f"unsupported or malformed digest: {digest!r}",
+            hint="rctl stores content by sha256 digests (sha256:<64 hex>) only",
+        )
     return hexpart
 
 

@@ -336,6 +336,9 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
     "index entry digest not a digest": mutate_oci(
         "index", setdoc(("manifests", 0, "digest"), "../x")
     ),
+    "index entry with a sha512 digest": mutate_oci(
+        "index", setdoc(("manifests", 0, "digest"), "sha512:" + "0" * 128)
+    ),
     "index entry names an invalid image": mutate_oci(
         "index", setdoc(("manifests", 0, "annotations"), {"io.containerd.image.name": "a/B C:1"})
     ),
