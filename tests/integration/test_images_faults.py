@@ -8,12 +8,14 @@ require a password or kill it halfway through a download.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import pty
 import select
 import socket
 import subprocess
+import tarfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -208,3 +210,22 @@ def test_an_image_removed_while_create_waits_for_the_lock_fails_it_cleanly(rctl:
     assert "was removed while the container was being created" in err
     assert "Traceback" not in err
     assert rctl("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_loading_a_malformed_archive_is_one_error_and_changes_nothing(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    rctl("pull", "-q", "127.0.0.1:5000/test/busybox")
+    before = rctl("images", "--format", "json").stdout
+    archive = tmp_path / "bad.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = json.dumps([{"Config": "../../etc/passwd", "Layers": ["/x"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    failed = rctl("load", "-i", str(archive), check=False)
+    assert failed.returncode == 125, failed
+    lines = failed.stderr.strip().splitlines()
+    assert lines[-2].startswith("Error: ") and lines[-1].startswith("Hint: "), failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert rctl("images", "--format", "json").stdout == before
