@@ -123,15 +123,15 @@ class ImageRecord:
     @classmethod
     def from_json(cls, data: object) -> ImageRecord:
         """A record as :meth:`to_json` wrote it; ValueError naming what is wrong if not."""
-        fields = _checked(data, _IMAGE_FIELDS, "image")
+        fields = _checked(data, _IMAGE_FIELDS, "an image")
         raw_layers = fields.pop("layers")
         layers = tuple(
-            LayerRecord(**_checked(layer, _LAYER_FIELDS, "layer")) for layer in raw_layers
+            LayerRecord(**_checked(layer, _LAYER_FIELDS, "a layer")) for layer in raw_layers
         )
         for key in ("names", "repo_digests"):
             values = fields.get(key, [])
             if not all(isinstance(value, str) for value in values):
-                raise ValueError(f"image {key} are not all strings")
+                raise ValueError(f"an image's {key!r} are not all strings")
             fields[key] = tuple(values)
         return cls(layers=layers, **fields)
 
@@ -164,23 +164,21 @@ def _checked(
 ) -> dict[str, Any]:
     """The fields of ``data`` that ``spec`` knows, each of its type; ValueError if not."""
     if not isinstance(data, dict):
-        raise ValueError(f"an {what} is not an object")
+        raise ValueError(f"{what} is not an object")
     fields: dict[str, Any] = {}
     for key, (kind, required) in spec.items():
         if key not in data:
             if required:
-                raise ValueError(f"an {what} lacks {key!r}")
+                raise ValueError(f"{what} lacks {key!r}")
             continue
         value = data[key]
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise ValueError(
-                f"an {what}'s {key!r} is not of type {getattr(kind, '__name__', kind)}"
-            )
+            raise ValueError(f"{what}'s {key!r} is not of type {getattr(kind, '__name__', kind)}")
         if key in _DIGEST_FIELDS:
             try:
                 digest_hex(str(value))
             except UsageError as exc:
-                raise ValueError(f"an {what}'s {key!r}: {exc.message}") from exc
+                raise ValueError(f"{what}'s {key!r}: {exc.message}") from exc
         fields[key] = value
     return fields
 
