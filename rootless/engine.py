@@ -251,13 +251,30 @@ class Engine:
 
     def load(self, source: IO[bytes]) -> list[ImageRecord]:
         """``rctl load``: every image of a docker-archive or oci-archive."""
-        from rootless.images.archive import load  # noqa: PLC0415 - start-up time
+        from rootless.images.archive import image_record  # noqa: PLC0415 - start-up time
+        from rootless.images.archiveload import load  # noqa: PLC0415
+        from rootless.images.pull import unpack_missing  # noqa: PLC0415
 
         with self.store.locked():
-            return [
-                self._store_loaded(item.manifest, item.manifest_media_type, item.names)
-                for item in load(self.store, source)
-            ]
+            loaded = load(self.store, source)
+            records = [image_record(self.store, i.manifest, i.manifest_media_type) for i in loaded]
+            try:
+                for record in records:
+                    unpack_missing(
+                        self.store, record.layers, self.run_layer_jobs, self.layer_format, _ignore
+                    )
+            except BaseException:
+                # A layer that doesn't unpack: nothing recorded, and what the archive
+                # committed (referenced by no image) goes, so the store is as it was.
+                self.images.collect_garbage(self.store.load_images())
+                raise
+            stored = []
+            for record, item in zip(records, loaded, strict=True):
+                image = self.store.add_image(record, None, None)
+                for name in item.names:
+                    image = self.store.add_image(image, parse_reference(name).name, None)
+                stored.append(image)
+            return stored
 
     def import_image(
         self, source: IO[bytes], name: str | None, changes: Sequence[str], message: str

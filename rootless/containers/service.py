@@ -232,25 +232,23 @@ class ContainerService:
         )  # fmt: skip
         spec = dataclasses.replace(spec, network=str(net.mode))
         spec = self.keep_id_user(spec)  # before anything exists
-        if not all(self.images.store.has_layer(layer.chain_id) for layer in image.layers):
-            # Pulled for another storage driver's layer format: unpack this one's.
-            with self.images.store.locked():
-                self.ensure_layers(image)
-        diffs = [
-            self.images.store.layer_dir(layer.chain_id) / "diff" for layer in reversed(image.layers)
-        ]
-        problem = check_command(
-            Layers(diffs), spec.process_args[0], spec.process_env, spec.process_cwd
-        )
-        if problem is not None:
-            code, message = problem
-            raise CommandNotRunnable(
-                message, exit_code=code, hint="check the command and the image's PATH"
-            )
         if options.remove and options.restart not in ("", "no"):
             raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
         self.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.images.store.locked():
+            image = self.locked_image(image)
+            diffs = [
+                self.images.store.layer_dir(layer.chain_id) / "diff"
+                for layer in reversed(image.layers)
+            ]
+            problem = check_command(
+                Layers(diffs), spec.process_args[0], spec.process_env, spec.process_cwd
+            )
+            if problem is not None:
+                code, message = problem
+                raise CommandNotRunnable(
+                    message, exit_code=code, hint="check the command and the image's PATH"
+                )
             name = self._claim_name(name, generated=options.name is None)
             spec = dataclasses.replace(spec, name=name)
             record = ContainerRecord(
@@ -315,6 +313,21 @@ class ContainerService:
                 self.run_jobs([RemoveJob(str(directory))])
                 raise
         return record
+
+    def locked_image(self, image: Any) -> Any:
+        """Under the store's lock: ``image`` as recorded now, its layers unpacked. An ``rmi``
+        or ``prune`` may have removed it since it was resolved; once the container is
+        recorded, they see the image in use and leave it."""
+        current = self.images.store.load_images().get(image.id)
+        if current is None:
+            raise NotFoundError(
+                f"image {image.short_id} was removed while the container was being created",
+                hint="pull the image again, then create the container",
+            )
+        if not all(self.images.store.has_layer(layer.chain_id) for layer in current.layers):
+            # Pulled for another storage driver's layer format: unpack this one's.
+            self.ensure_layers(current)
+        return current
 
     def keep_id_user(self, spec: ContainerSpec) -> ContainerSpec:
         """``--userns keep-id`` (:mod:`rootless.containers.keepid`): the driver checked,

@@ -1,5 +1,6 @@
-"""Image archives: ``save``/``load`` in docker-archive and oci-archive formats, ``import``
-of a root filesystem tarball, and ``push`` to a registry.
+"""Image archives: ``save`` in docker-archive and oci-archive formats (``load`` reads them
+back: :mod:`rootless.images.archiveload`), ``import`` of a root filesystem tarball, and
+``push`` to a registry.
 
 - oci-archive: a tar of an OCI image layout (``oci-layout``, ``index.json``, ``blobs/``)
   holding the blobs exactly as stored (compressed layers, original manifests), one index
@@ -7,8 +8,8 @@ of a root filesystem tarball, and ``push`` to a registry.
 - docker-archive: docker's ``docker save`` format: ``manifest.json`` (Config, RepoTags,
   Layers), the config as ``HEX.json`` and each layer uncompressed as ``HEX/layer.tar``.
 
-Tar members are read with :mod:`tarfile` in stream mode only to copy their bytes into the
-blob store (never extracted to paths); every blob is verified against its digest.
+A root filesystem given to ``import`` is read with :mod:`tarfile` only to check that it is
+a tar; it becomes the image's one layer as it is (unpacked like any layer).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
@@ -31,13 +33,18 @@ import zstandard
 from rctlbase.errors import ExternalError, UsageError
 from rootless.images.manifest import (
     Compression,
-    ImageIndex,
     ImageManifest,
     layer_compression,
     parse_image_config,
     parse_manifest,
 )
-from rootless.images.store import ImageRecord, LayerRecord, Store, chain_ids, digest_hex
+from rootless.images.store import (
+    ImageRecord,
+    LayerRecord,
+    Store,
+    chain_ids,
+    digest_hex,
+)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -59,14 +66,6 @@ class LoadedImage:
     manifest: bytes
     manifest_media_type: str
     names: tuple[str, ...]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
 
 
 class Reader(Protocol):
@@ -181,123 +180,6 @@ def save_docker(
     add_bytes(tar, "manifest.json", json.dumps(entries).encode())
 
 
-# -- load -------------------------------------------------------------------------------------
-
-
-def members(source: IO[bytes]) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
-    """Regular files of a (possibly compressed) tar stream, in order."""
-    try:
-        with tarfile.open(fileobj=source, mode="r|*") as tar:
-            for info in tar:
-                if info.isfile():
-                    fh = tar.extractfile(info)
-                    assert fh is not None
-                    yield info, fh
-    except tarfile.TarError as exc:
-        raise ArchiveError(
-            f"not a readable tar archive: {exc}",
-            hint="give a file made by 'rctl save' or 'docker save'",
-        ) from exc
-
-
-def load(store: Store, source: IO[bytes]) -> list[LoadedImage]:
-    """Copy an archive's blobs into the store and return the images it holds.
-
-    Files are staged by name in a temporary directory (archives list their index after or
-    before the blobs), then every blob is verified and committed.
-    """
-    store.ensure()
-    with tempfile.TemporaryDirectory(dir=store.partial) as tmpdir:
-        staged: dict[str, Path] = {}
-        for info, fh in members(source):
-            name = os.path.normpath(info.name).lstrip("/")
-            if name.startswith(".."):
-                raise ArchiveError(f"archive member escapes: {info.name}")
-            path = Path(tmpdir) / f"m{len(staged)}"
-            with open(path, "wb") as out:
-                shutil.copyfileobj(fh, out, CHUNK)
-            staged[name] = path
-        if "index.json" in staged:
-            return load_oci(store, staged)
-        if "manifest.json" in staged:
-            return load_docker(store, staged)
-    raise ArchiveError(
-        "archive has neither index.json nor manifest.json", hint="use docker-archive or oci-archive"
-    )
-
-
-def commit_verified(store: Store, path: Path, digest: str) -> None:
-    actual = sha256_file(path)
-    if actual != digest:
-        raise ArchiveError(
-            f"blob {digest} in the archive has digest {actual}", hint="the archive is corrupt"
-        )
-    if not store.has_blob(digest):
-        store.commit_blob(digest, path)
-
-
-def load_oci(store: Store, staged: dict[str, Path]) -> list[LoadedImage]:
-    index = parse_manifest(staged["index.json"].read_bytes(), OCI_INDEX)
-    if not isinstance(index, ImageIndex):
-        raise ArchiveError("index.json is not an image index")
-    loaded = []
-    for desc in index.manifests:
-
-        def blob_path(digest: str) -> Path:
-            path = staged.get(f"blobs/sha256/{digest_hex(digest)}")
-            if path is None:
-                raise ArchiveError(f"blob {digest} is missing from the archive")
-            return path
-
-        data = blob_path(desc.digest).read_bytes()
-        manifest = parse_manifest(data, desc.media_type)
-        if not isinstance(manifest, ImageManifest):
-            raise ArchiveError(
-                "nested indexes in archives are not supported", hint="save a single-platform image"
-            )
-        for d in [manifest.config, *manifest.layers]:
-            if not store.has_blob(d.digest):
-                commit_verified(store, blob_path(d.digest), d.digest)
-        store.write_blob(data)
-        name = desc.annotations.get("io.containerd.image.name") or desc.annotations.get(
-            REF_NAME, ""
-        )
-        loaded.append(LoadedImage(data, desc.media_type, (name,) if name and "/" in name else ()))
-    return loaded
-
-
-def load_docker(store: Store, staged: dict[str, Path]) -> list[LoadedImage]:
-    entries = json.loads(staged["manifest.json"].read_bytes())
-    loaded = []
-    for entry in entries:
-        config_path = staged[os.path.normpath(entry["Config"])]
-        config_data = config_path.read_bytes()
-        config = parse_image_config(config_data)
-        store.write_blob(config_data)
-        layers = []
-        for layer_name, diff_id in zip(entry["Layers"], config.diff_ids, strict=True):
-            path = staged[os.path.normpath(layer_name)]
-            # Uncompressed in the archive: the blob digest is its diff ID.
-            commit_verified(store, path, diff_id)
-            layers.append(
-                {
-                    "mediaType": OCI_LAYER_TAR,
-                    "digest": diff_id,
-                    "size": store.blob_path(diff_id).stat().st_size,
-                }
-            )
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config.digest, "size": len(config_data)},
-            "layers": layers,
-        }
-        data = json.dumps(manifest, separators=(",", ":")).encode()
-        store.write_blob(data)
-        loaded.append(LoadedImage(data, OCI_MANIFEST, tuple(entry.get("RepoTags") or ())))
-    return loaded
-
-
 def image_record(store: Store, manifest_data: bytes, media_type: str) -> ImageRecord:
     """The store record of an image whose blobs are all in the store."""
     manifest = parse_manifest(manifest_data, media_type)
@@ -402,9 +284,15 @@ def import_rootfs(
                 rest = zstandard.ZstdDecompressor().stream_reader(whole)
             else:
                 rest = whole
-            while chunk := rest.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
+            try:
+                while chunk := rest.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+                raise ArchiveError(
+                    f"the compressed tarball is damaged: {exc}",
+                    hint="give a plain, gzip or zstd root filesystem tarball",
+                ) from exc
         diff_id = "sha256:" + digest.hexdigest()
         size = tmp.stat().st_size
         with open(tmp, "rb") as check:

@@ -125,7 +125,7 @@ def auth_file_for_writing(env: Mapping[str, str] | None = None) -> Path:
 def _load(path: Path) -> dict[str, Any] | None:
     """A credential file's JSON object, or None when the file does not exist."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -134,7 +134,7 @@ def _load(path: Path) -> dict[str, Any] | None:
         ) from exc
     try:
         data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, absurd nesting
         raise HostError(f"{path} is not valid JSON: {exc}", hint=f"fix or remove {path}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("auths", {}), dict):
         raise HostError(
@@ -357,7 +357,7 @@ class RegistryAuth:
             answer = json.loads(body)
             token = str(answer.get("token") or answer.get("access_token") or "")
             expires = float(answer.get("expires_in") or 60)  # the spec's default
-        except (ValueError, AttributeError, TypeError) as exc:
+        except (ValueError, AttributeError, TypeError, OverflowError, RecursionError) as exc:
             raise ExternalError(f"token server {server} sent an unreadable answer") from exc
         if not token:
             raise ExternalError(f"token server {server} sent no token for {self.registry}")

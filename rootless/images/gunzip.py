@@ -3,6 +3,8 @@
 Unpacking a layer is CPU-bound in one Python thread; zlib releases the GIL while it
 inflates, so doing that in a thread overlaps it with parsing the tar and writing files
 (the Debian test layer: 2.8 s to about 2 s). Multi-member gzip streams are followed.
+Memory is bounded whatever the compression ratio: each inflate step yields at most
+``CHUNK`` bytes and at most ``depth`` of them wait for the reader.
 """
 
 from __future__ import annotations
@@ -31,22 +33,29 @@ class ThreadedGunzip:
 
     def _inflate(self) -> None:
         inflater = zlib.decompressobj(GZIP)
+        data = b""
         try:
             while not self._stop.is_set():
-                data = self._source.read(CHUNK)
                 if not data:
-                    if not inflater.eof:
-                        raise zlib.error("truncated gzip stream")
-                    break
-                while data:
-                    out = inflater.decompress(data)
-                    if out:
-                        self._put(out)
+                    data = self._source.read(CHUNK)
+                    if not data:
+                        # Output zlib still holds for input it has taken (a few bytes).
+                        if tail := inflater.flush():
+                            self._put(tail)
+                        if not inflater.eof:
+                            raise zlib.error("truncated gzip stream")
+                        break
+                # At most CHUNK out per step, the rest of the input kept for the next: 1 MiB
+                # of zeros inflates to 1 GiB, and memory must not follow the ratio.
+                out = inflater.decompress(data, CHUNK)
+                if out:
+                    self._put(out)
+                if inflater.eof:
                     data = inflater.unused_data
-                    if inflater.eof and data:
+                    if data:
                         inflater = zlib.decompressobj(GZIP)  # another gzip member
-                    elif not inflater.eof:
-                        data = b""
+                else:
+                    data = inflater.unconsumed_tail
             self._put(None)
         except BaseException as exc:  # handed to the reader, raised there
             self._put(exc)

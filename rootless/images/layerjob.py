@@ -105,6 +105,17 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
     return {"dest": job.dest, "entries": result.entries, "warnings": list(result.warnings)}
 
 
+def run_job(job: Job) -> dict[str, object]:
+    """Do one job; what it did, for the job's line on stdout."""
+    if isinstance(job, UnpackJob):
+        return run_unpack(job)
+    if isinstance(job, CopyJob):
+        run_program(["cp", "-a", "--reflink=auto", f"{job.source}/.", job.dest])
+        return {"copied": job.dest}
+    shutil.rmtree(job.path, ignore_errors=True)
+    return {"removed": job.path}
+
+
 def main(argv: list[str]) -> int:
     """Entry point inside the user namespace."""
     if os.environ.get("RCTL_USERNS") != "1":
@@ -113,14 +124,7 @@ def main(argv: list[str]) -> int:
     jobs = decode_jobs(Path(argv[0]).read_text())
     for job in jobs:
         try:
-            if isinstance(job, UnpackJob):
-                report = run_unpack(job)
-            elif isinstance(job, CopyJob):
-                run_program(["cp", "-a", "--reflink=auto", f"{job.source}/.", job.dest])
-                report = {"copied": job.dest}
-            else:
-                shutil.rmtree(job.path, ignore_errors=True)
-                report = {"removed": job.path}
+            report = run_job(job)
         except RctlError as exc:
             print(f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""), file=sys.stderr)
             return 1

@@ -31,6 +31,7 @@ from rctlbase.errors import ExternalError, NotFoundError, UsageError
 from rootless.images.reference import digest_problem
 
 MAX_MANIFEST_SIZE = 4 << 20  # what registries (distribution, containerd) accept
+MAX_CONFIG_SIZE = 4 << 20  # containers/image's limit on config bodies (iolimits)
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -285,6 +286,8 @@ def _media_type(doc: Mapping[str, Any], header: str) -> str:
 
 def parse_image_config(data: bytes) -> ImageConfig:
     """Parse an image config blob (docker's container.image.v1 or OCI's image.config.v1)."""
+    if len(data) > MAX_CONFIG_SIZE:
+        raise _invalid(f"image config is {len(data)} bytes, more than {MAX_CONFIG_SIZE}")
     doc = _load_json(data, "image config")
     section = _dict(doc, "config", "image config")
     rootfs = _dict(doc, "rootfs", "image config")
@@ -467,7 +470,9 @@ def _schema1() -> InvalidManifestError:
 def _load_json(data: bytes, what: str) -> dict[str, Any]:
     try:
         doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: bad JSON or UTF-8, and integers longer than Python converts;
+        # RecursionError: nesting deeper than the parser's stack.
         raise _invalid(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise _invalid(f"{what} is not a JSON object")

@@ -1,15 +1,19 @@
 """Pulling an image: resolve the name, fetch manifest and config, download the missing layer
 blobs in parallel, unpack them inside the user namespace, record the image.
 
-The store lock is held for the whole pull, so concurrent pulls queue rather than race; reads
-(``rctl images``) never need it. A blob download is resumed from ``blobs/partial`` when an
-earlier pull was interrupted, and nothing is recorded until every layer is complete.
+Downloads run without the store's lock, so a slow registry holds up no other command: each
+blob goes to ``blobs/partial`` (locked against a concurrent download of the same blob, and
+resumed there when an earlier pull was interrupted), then, verified, to ``blobs/verified``.
+The lock is taken only to commit: move the verified blobs into the store, unpack the layers,
+record the image. Reads (``rctl images``) never need it, and nothing is recorded until every
+layer is complete.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,10 +24,12 @@ from rootless.config import Settings
 from rootless.images.auth import lookup
 from rootless.images.layerjob import Jobs, RemoveJob, UnpackJob
 from rootless.images.manifest import (
+    MAX_CONFIG_SIZE,
     Descriptor,
     ImageConfig,
     ImageIndex,
     ImageManifest,
+    InvalidManifestError,
     Platform,
     check_config,
     parse_image_config,
@@ -32,7 +38,7 @@ from rootless.images.manifest import (
 )
 from rootless.images.reference import ImageReference, candidates, is_short_name
 from rootless.images.registry import DigestMismatchError, RegistryClient
-from rootless.images.store import ImageRecord, LayerRecord, Store, chain_ids
+from rootless.images.store import ImageRecord, LayerRecord, Store, chain_ids, sha256_file
 from rootless.models import PullEvent
 
 log = logging.getLogger("rctl.pull")
@@ -105,8 +111,16 @@ class Puller:
             self.events(PullEvent("resolved", digest=response.digest, text=ref.name))
             config = self.fetch_config(client, ref, doc.config)
             check_config(doc, config)
+            chains = chain_ids(config.diff_ids)
+            layers = tuple(
+                LayerRecord(desc.digest, diff, chain, desc.size, desc.media_type)
+                for desc, diff, chain in zip(doc.layers, config.diff_ids, chains, strict=True)
+            )
+            fresh = self.download_layers(client, ref, layers)
             with self.store.locked():
-                layers = self.fetch_layers(client, ref, doc, config)
+                self.commit_layers(client, ref, layers, fresh)
+                unpack_missing(self.store, layers, self.run_jobs, self.whiteout_format, self.events)
+                self.store.write_blob(config.raw)
                 self.store.write_blob(response.data)
                 record = ImageRecord(
                     id=config.digest,
@@ -126,58 +140,97 @@ class Puller:
     def fetch_config(
         self, client: RegistryClient, ref: ImageReference, desc: Descriptor
     ) -> ImageConfig:
-        if self.store.has_blob(desc.digest):
+        """The image config, from the store or the registry; stored later, under the lock."""
+        try:
             return parse_image_config(self.store.read_blob(desc.digest))
+        except NotFoundError:
+            pass
+        if desc.size > MAX_CONFIG_SIZE:
+            raise InvalidManifestError(
+                f"image config {desc.digest} is {desc.size} bytes, more than {MAX_CONFIG_SIZE}",
+                hint="the registry sent a document rctl can't use; check the image reference",
+            )
         buf = io.BytesIO()
         client.fetch_blob(ref.repository, desc.digest, desc.size, buf)
-        data = buf.getvalue()
+        return parse_image_config(buf.getvalue())
+
+    def download_layers(
+        self, client: RegistryClient, ref: ImageReference, layers: tuple[LayerRecord, ...]
+    ) -> set[str]:
+        """Download, without the store's lock, the blobs of missing layers that the store
+        lacks, each once (an image may list a blob twice); the digests downloaded."""
         self.store.ensure()
-        self.store.write_blob(data)
-        return parse_image_config(data)
-
-    def fetch_layers(
-        self, client: RegistryClient, ref: ImageReference, doc: ImageManifest, config: ImageConfig
-    ) -> tuple[LayerRecord, ...]:
-        """Make every layer of ``doc`` present in the store; return their records."""
-        chains = chain_ids(config.diff_ids)
-        layers = tuple(
-            LayerRecord(desc.digest, diff, chain, desc.size, desc.media_type)
-            for desc, diff, chain in zip(doc.layers, config.diff_ids, chains, strict=True)
-        )
-        missing = [layer for layer in layers if not self.store.has_layer(layer.chain_id)]
+        wanted: dict[str, LayerRecord] = {}
         for layer in layers:
-            if layer not in missing:
+            if self.store.has_layer(layer.chain_id):
                 self.events(PullEvent("exists", digest=layer.digest, total=layer.size))
-        downloads = [layer for layer in missing if not self.store.has_blob(layer.digest)]
+            elif not self.store.has_blob(layer.digest):
+                wanted.setdefault(layer.digest, layer)
         with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-            for _ in pool.map(lambda layer: self.download(client, ref, layer), downloads):
-                pass
-        unpack_missing(self.store, layers, self.run_jobs, self.whiteout_format, self.events)
-        return layers
+            done = list(pool.map(lambda layer: self.download(client, ref, layer), wanted.values()))
+        return {digest for digest, downloaded in zip(wanted, done, strict=True) if downloaded}
 
-    def download(self, client: RegistryClient, ref: ImageReference, layer: LayerRecord) -> None:
-        partial = self.store.partial_path(layer.digest)
-        offset = partial.stat().st_size if partial.exists() else 0
-        if offset >= layer.size:
-            offset = 0
-        self.events(PullEvent("start", digest=layer.digest, done=offset, total=layer.size))
+    def commit_layers(
+        self,
+        client: RegistryClient,
+        ref: ImageReference,
+        layers: tuple[LayerRecord, ...],
+        fresh: set[str],
+    ) -> None:
+        """Under the lock: make the blob of every layer still missing present and sound.
 
-        def progress(done: int) -> None:
-            self.events(PullEvent("progress", digest=layer.digest, done=done, total=layer.size))
+        A verified download is moved into the blob store. A blob that another command
+        removed meanwhile, or one this pull did not just download that fails its digest
+        (layer blobs are not fsynced: a crash can tear one), is downloaded (again) here.
+        """
+        wanted = {
+            layer.digest: layer for layer in layers if not self.store.has_layer(layer.chain_id)
+        }
+        for digest, layer in wanted.items():
+            if not self.sound_blob(digest, fresh):
+                log.debug("%s: missing or torn, downloading it (again)", digest)
+                self.download(client, ref, layer)
+            verified = self.store.verified_path(digest)
+            if verified.is_file():
+                self.store.commit_blob(digest, verified)
 
-        # a+b: the client re-reads the prefix to hash it before resuming with Range.
-        with open(partial, "a+b" if offset else "wb") as fh:
-            if not offset:
+    def sound_blob(self, digest: str, fresh: set[str]) -> bool:
+        """Whether a verified download or a stored blob of ``digest`` is there and whole;
+        a torn one is deleted."""
+        for path in (self.store.verified_path(digest), self.store.blob_path(digest)):
+            if path.is_file():
+                if digest in fresh or sha256_file(path) == digest:
+                    return True
+                path.unlink()
+        return False
+
+    def download(self, client: RegistryClient, ref: ImageReference, layer: LayerRecord) -> bool:
+        """Download one blob to its verified path; False if another pull already did."""
+        with self.store.claim_partial(layer.digest) as (partial, fh):
+            if self.store.has_blob(layer.digest) or self.store.verified_path(layer.digest).exists():
+                partial.unlink()
+                return False
+            offset = os.fstat(fh.fileno()).st_size
+            if offset >= layer.size:
+                offset = 0
                 fh.truncate(0)
+            self.events(PullEvent("start", digest=layer.digest, done=offset, total=layer.size))
+
+            def progress(done: int) -> None:
+                self.events(PullEvent("progress", digest=layer.digest, done=done, total=layer.size))
+
             try:
+                # The client re-reads the prefix to hash it before resuming with Range.
                 client.fetch_blob(
                     ref.repository, layer.digest, layer.size, fh, offset=offset, progress=progress
                 )
             except DigestMismatchError:
                 partial.unlink(missing_ok=True)  # wrong bytes: never resume from them
                 raise
-        self.store.commit_blob(layer.digest, partial)
+            fh.flush()
+            os.replace(partial, self.store.verified_path(layer.digest))
         self.events(PullEvent("done", digest=layer.digest, done=layer.size, total=layer.size))
+        return True
 
 
 def unpack_missing(

@@ -160,8 +160,16 @@ def parse_errors(body: bytes) -> list[tuple[str, str]]:
     try:
         errors = json.loads(body)["errors"]
         return [(str(e.get("code", "")), str(e.get("message", ""))) for e in errors]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return []
+
+
+def header_int(value: str | None) -> int | None:
+    """A header's non-negative decimal integer (Content-Length), None if absent or not one
+    (``str.isdigit`` also takes digits like "²" that ``int`` refuses)."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 def parse_next_link(header: str | None) -> str | None:
@@ -211,7 +219,7 @@ class _Reply:
                 self.abort()
                 raise ExternalError(f"{what} is larger than {limit} bytes")
         length = self.header("Content-Length")
-        if length and length.isdigit() and int(length) != total:
+        if (declared := header_int(length)) is not None and declared != total:
             self.abort()
             raise ExternalError(f"{what} ended after {total} of {length} bytes")
         return b"".join(parts)
@@ -296,9 +304,9 @@ class _BlobSink:
     def receive(self, reply: _Reply) -> None:
         """Copy a reply's body, checking the size; stops quietly where the body ends."""
         length = reply.header("Content-Length")
-        if length and length.isdigit() and int(length) != self.size - self.done:
+        if (declared := header_int(length)) is not None and declared != self.size - self.done:
             reply.abort()
-            total = int(length) + self.done
+            total = declared + self.done
             raise DigestMismatchError(f"blob {self.name} is {total} bytes, not {self.size}")
         self.progress(self.done)
         while chunk := reply.read(min(CHUNK, self.size - self.done + 1)):
@@ -427,7 +435,7 @@ class RegistryClient:
         return ManifestHead(
             media_type=(reply.header("Content-Type") or "").partition(";")[0].strip(),
             digest=reply.header(DIGEST_HEADER),
-            size=int(length) if length and length.isdigit() else None,
+            size=header_int(length),
         )
 
     def fetch_blob(
@@ -499,8 +507,10 @@ class RegistryClient:
             body = reply.read_body(MAX_JSON, f"tag list of {self.registry}/{repository}")
             try:
                 page = json.loads(body).get("tags") or []
-            except (ValueError, AttributeError) as exc:
+            except (ValueError, AttributeError, RecursionError) as exc:
                 raise ExternalError(f"{self.registry} sent an unreadable tag list") from exc
+            if not isinstance(page, list):
+                raise ExternalError(f"{self.registry} sent a tag list whose 'tags' is no list")
             tags += [str(tag) for tag in page]
             link = parse_next_link(reply.header("Link"))
             if not link:
@@ -787,6 +797,6 @@ def _media_type_field(data: bytes) -> str:
     """A manifest's own ``mediaType`` field, for registries that send no Content-Type."""
     try:
         value = json.loads(data).get("mediaType", "")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return ""
     return value if isinstance(value, str) else ""

@@ -4,7 +4,9 @@
 
     store.lock                 flock: serialises rctl processes that change the store
     blobs/sha256/HEX           verified blobs: manifests, configs, compressed layers
-    blobs/partial/HEX          downloads in progress (resumed by the next pull)
+    blobs/partial/HEX          downloads in progress (resumed by the next pull), each flocked
+                               by the pull writing it
+    blobs/verified/HEX         complete downloads whose digest was checked, not yet committed
     layers/FORMAT/CHAIN/diff   a layer unpacked once, keyed by its chain ID, shared by every
                                image and container above it; owners are mapped IDs
     layers/FORMAT/.tmp-CHAIN-* an unpack in progress: never looked at, removed on next use
@@ -28,10 +30,14 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rctlbase.errors import ConflictError, HostError, NotFoundError, UsageError
 from rootless.config import ensure_private_dir
+
+
+class CorruptStoreError(HostError):
+    """A file of the store does not hold what rctl writes there."""
 
 
 def chain_ids(diff_ids: Iterable[str]) -> list[str]:
@@ -51,6 +57,17 @@ def chain_ids(diff_ids: Iterable[str]) -> list[str]:
     return chains
 
 
+def sha256_file(path: Path) -> str:
+    """The ``sha256:HEX`` digest of a file's content."""
+    import hashlib  # noqa: PLC0415 - see chain_ids
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
 def digest_hex(digest: str) -> str:
     """``sha256:HEX`` → ``HEX``, refusing other algorithms and malformed values."""
     algorithm, _, hexpart = digest.partition(":")
@@ -59,7 +76,10 @@ def digest_hex(digest: str) -> str:
         or len(hexpart) != 64
         or not all(c in "0123456789abcdef" for c in hexpart)
     ):
-        raise UsageError(f"unsupported or malformed digest: {digest!r}")
+        raise UsageError(
+            f"unsupported or malformed digest: {digest!r}",
+            hint="rctl stores content by sha256 digests (sha256:<64 hex>) only",
+        )
     return hexpart
 
 
@@ -101,11 +121,66 @@ class ImageRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImageRecord:
-        layers = tuple(LayerRecord(**layer) for layer in data.pop("layers"))
+    def from_json(cls, data: object) -> ImageRecord:
+        """A record as :meth:`to_json` wrote it; ValueError naming what is wrong if not."""
+        fields = _checked(data, _IMAGE_FIELDS, "an image")
+        raw_layers = fields.pop("layers")
+        layers = tuple(
+            LayerRecord(**_checked(layer, _LAYER_FIELDS, "a layer")) for layer in raw_layers
+        )
         for key in ("names", "repo_digests"):
-            data[key] = tuple(data.get(key, ()))
-        return cls(layers=layers, **data)
+            values = fields.get(key, [])
+            if not all(isinstance(value, str) for value in values):
+                raise ValueError(f"an image's {key!r} are not all strings")
+            fields[key] = tuple(values)
+        return cls(layers=layers, **fields)
+
+
+# What images.json holds: (type, required) per field; digests are checked besides.
+_LAYER_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "digest": (str, True),
+    "diff_id": (str, True),
+    "chain_id": (str, True),
+    "size": (int, True),
+    "media_type": (str, True),
+}
+_IMAGE_FIELDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "id": (str, True),
+    "manifest_digest": (str, True),
+    "manifest_media_type": (str, True),
+    "layers": (list, True),
+    "names": (list, False),
+    "repo_digests": (list, False),
+    "created": (str, False),
+    "architecture": (str, False),
+    "os": (str, False),
+    "pulled": ((int, float), False),
+}
+_DIGEST_FIELDS = ("id", "manifest_digest", "digest", "diff_id", "chain_id")
+
+
+def _checked(
+    data: object, spec: dict[str, tuple[type | tuple[type, ...], bool]], what: str
+) -> dict[str, Any]:
+    """The fields of ``data`` that ``spec`` knows, each of its type; ValueError if not."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} is not an object")
+    fields: dict[str, Any] = {}
+    for key, (kind, required) in spec.items():
+        if key not in data:
+            if required:
+                raise ValueError(f"{what} lacks {key!r}")
+            continue
+        value = data[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{what}'s {key!r} is not of type {getattr(kind, '__name__', kind)}")
+        if key in _DIGEST_FIELDS:
+            try:
+                digest_hex(str(value))
+            except UsageError as exc:
+                raise ValueError(f"{what}'s {key!r}: {exc.message}") from exc
+        fields[key] = value
+    return fields
 
 
 class Store:
@@ -115,6 +190,7 @@ class Store:
         self.root = root
         self.blobs = root / "blobs" / "sha256"
         self.partial = root / "blobs" / "partial"
+        self.verified = root / "blobs" / "verified"
         # overlay and fuse-overlayfs share one format (whiteouts as 0:0 devices); vfs layers
         # are full copies of their parents, so each format has its own tree.
         self.layers = root / "layers" / layer_format
@@ -122,7 +198,7 @@ class Store:
 
     def ensure(self) -> None:
         """Create the directories, owner-only."""
-        for path in (self.root, self.blobs.parent, self.blobs, self.partial,
+        for path in (self.root, self.blobs.parent, self.blobs, self.partial, self.verified,
                      self.layers.parent, self.layers):  # fmt: skip
             ensure_private_dir(path)
 
@@ -149,13 +225,39 @@ class Store:
         """Where a download of ``digest`` accumulates; the caller verifies, then commits it."""
         return self.partial / digest_hex(digest)
 
+    @contextlib.contextmanager
+    def claim_partial(self, digest: str) -> Iterator[tuple[Path, BinaryIO]]:
+        """The download file of ``digest``, opened and flocked: one writer at a time, be it
+        another thread or another rctl (which renames or deletes the file before letting
+        go of it, so the file locked must still be the one at the path)."""
+        path = self.partial_path(digest)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fh = os.fdopen(fd, "r+b")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    current = os.stat(path).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    current = False
+                if current:
+                    yield path, fh
+                    return
+            finally:
+                fh.close()
+
+    def verified_path(self, digest: str) -> Path:
+        """Where a download of ``digest`` waits, verified, to be committed under the lock."""
+        return self.verified / digest_hex(digest)
+
     def commit_blob(self, digest: str, source: Path, *, durable: bool = False) -> Path:
         """Move a verified file into the blob store (atomic).
 
         ``durable`` fsyncs it first. Layer blobs skip that (a 100 MB fsync costs a second):
-        after a crash a torn one fails its diff_id check when unpacked, or the registry's
-        digest check when pushed, and is fetched again; manifests and configs, which say
-        what an image is, are made durable.
+        after a crash a torn one fails its digest check when a pull needs it unpacked (a
+        blob the pull did not download itself is hashed again), or the registry's when
+        pushed, and is fetched again; manifests and configs, which say what an image is,
+        are made durable.
         """
         target = self.blob_path(digest)
         if durable:
@@ -210,10 +312,22 @@ class Store:
     def load_images(self) -> dict[str, ImageRecord]:
         """All image records by ID."""
         try:
-            raw = json.loads(self.index.read_text())
+            text = self.index.read_bytes()
         except FileNotFoundError:
             return {}
-        return {data["id"]: ImageRecord.from_json(data) for data in raw.get("images", [])}
+        try:
+            raw = json.loads(text)
+            images = raw.get("images", []) if isinstance(raw, dict) else None
+            if not isinstance(images, list):
+                raise ValueError("it holds no list of images")
+            records = [ImageRecord.from_json(data) for data in images]
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+            raise CorruptStoreError(
+                f"the image index {self.index} is corrupt: {exc}",
+                hint="restore it from a backup, or move it aside and pull the images again "
+                "(the layers on disk are reused)",
+            ) from exc
+        return {record.id: record for record in records}
 
     def save_images(self, images: dict[str, ImageRecord]) -> None:
         """Replace images.json atomically (write, fsync, rename)."""

@@ -7,12 +7,15 @@ require a password or kill it halfway through a download.
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
 import os
 import pty
 import select
 import socket
 import subprocess
+import tarfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -176,3 +179,53 @@ def test_progress_bars_on_a_tty_and_plain_lines_off_it(rctl: Rctl) -> None:
     text = output.decode(errors="replace")
     assert "━" in text  # rich's bar
     assert "Resolved 127.0.0.1:5000/test/httpd:latest" in text
+
+
+def waiting_for_flock(path: Path) -> bool:
+    """Whether some process is blocked in flock(2) on ``path`` (``->`` lines of /proc/locks)."""
+    inode = path.stat().st_ino
+    return any(
+        line.split()[1] == "->" and line.split()[6].endswith(f":{inode}")
+        for line in Path("/proc/locks").read_text().splitlines()
+    )
+
+
+def test_an_image_removed_while_create_waits_for_the_lock_fails_it_cleanly(rctl: Rctl) -> None:
+    rctl("pull", "-q", "127.0.0.1:5000/test/busybox")
+    lock_path = rctl.data / "store.lock"
+    lock = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = rctl.popen("create", "--name", "racer", "127.0.0.1:5000/test/busybox", "true")
+        wait_for("create waiting for the store's lock", lambda: waiting_for_flock(lock_path))
+        # Meanwhile an rmi: the image's record goes, then its layer directories.
+        index = rctl.data / "images.json"
+        index.write_text(json.dumps({**json.loads(index.read_text()), "images": []}))
+        for n, layer in enumerate(p for p in (rctl.data / "layers/overlay").iterdir()):
+            layer.rename(layer.parent / f".tmp-removed-{n}")
+    finally:
+        os.close(lock)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 125, err
+    assert "was removed while the container was being created" in err
+    assert "Traceback" not in err
+    assert rctl("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_loading_a_malformed_archive_is_one_error_and_changes_nothing(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    rctl("pull", "-q", "127.0.0.1:5000/test/busybox")
+    before = rctl("images", "--format", "json").stdout
+    archive = tmp_path / "bad.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = json.dumps([{"Config": "../../etc/passwd", "Layers": ["/x"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    failed = rctl("load", "-i", str(archive), check=False)
+    assert failed.returncode == 125, failed
+    lines = failed.stderr.strip().splitlines()
+    assert lines[-2].startswith("Error: ") and lines[-1].startswith("Hint: "), failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert rctl("images", "--format", "json").stdout == before

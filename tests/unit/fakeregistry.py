@@ -4,7 +4,8 @@ It speaks enough of the distribution API (manifests, blobs with ranges, uploads,
 with Link pagination) and of Docker's token auth or Basic auth to test the client without
 a network, and it can misbehave on demand: faults (a status for the next N requests to a
 path), truncated blob bodies, ignored Range headers, redirects to a second server acting
-as blob storage, wrong content. Every request is recorded with its headers.
+as blob storage, wrong content, blob bodies held back until a gate opens. Every request is
+recorded with its headers.
 """
 
 from __future__ import annotations
@@ -75,12 +76,14 @@ class FakeRegistry:
         self.faults: list[Fault] = []
         self.tokens: dict[str, str] = {}  # token -> scope
         self.truncate = 0  # blob GETs left to cut in half
+        self.truncate_only = ""  # ...if their digest contains this
         self.ignore_range = False
         self.no_length = False  # blob bodies end when the connection closes
         self.redirect_to: str | None = None  # base URL blob GETs are redirected to
         self.wrong_digest_header = False
         self.page_size: int | None = None
         self.blob_bytes_sent = 0
+        self.held: dict[str, threading.Event] = {}  # GETs of these blobs wait for the event
         self.lock = threading.Lock()
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.registry = self  # type: ignore[attr-defined]
@@ -280,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.reply(404, error_body("BLOB_UNKNOWN", "blob unknown to registry"))
         if reg.redirect_to and self.command == "GET":
             return self.reply(307, b"", {"Location": f"{reg.redirect_to}/storage/{digest}"})
+        if digest in reg.held and self.command == "GET":
+            reg.held[digest].wait(30)
         status, start, headers = 200, 0, {"Content-Type": "application/octet-stream"}
         wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
         if wanted and not reg.ignore_range:
@@ -287,7 +292,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
         with reg.lock:
-            cut = self.command == "GET" and reg.truncate > 0
+            cut = self.command == "GET" and reg.truncate > 0 and reg.truncate_only in digest
             reg.truncate -= cut
         if reg.no_length and self.command == "GET":
             self.send_response(status)

@@ -131,10 +131,11 @@ def test_credential_helpers_are_skipped(
     assert "credential helpers are not run" in caplog.text
 
 
-def test_corrupt_file_names_itself(env: dict[str, str]) -> None:
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe{}", b"[" * 100_000])
+def test_corrupt_file_names_itself(env: dict[str, str], content: bytes) -> None:
     path = Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json"
     path.parent.mkdir()
-    path.write_text("{not json")
+    path.write_bytes(content)
     with pytest.raises(HostError, match=str(path)) as info:
         lookup("quay.io", env=env)
     assert info.value.hint == f"fix or remove {path}"
@@ -235,3 +236,13 @@ def test_tokens_are_cached_per_scope_until_they_expire(monkeypatch: pytest.Monke
     assert auth.authorization("repository:b:pull") is None
     with pytest.raises(ExternalError, match="sent no token"):
         auth.store_token("repository:c:pull", b"{}", "s")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"token": "t", "expires_in": 1' + b"0" * 400 + b"}", b'"t"', b"\xff"],
+)
+def test_an_unreadable_token_answer_is_one_error(body: bytes) -> None:
+    auth = RegistryAuth("quay.io", None, insecure=False)
+    with pytest.raises(ExternalError, match="unreadable answer"):
+        auth.store_token("repository:a:pull", body, "s")

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from rootless.images.gunzip import ThreadedGunzip
+from rootless.images.gunzip import CHUNK, ThreadedGunzip
 
 
 def read_all(reader: ThreadedGunzip, size: int) -> bytes:
@@ -48,3 +48,17 @@ def test_closing_early_stops_the_thread() -> None:
     assert len(reader.read(10)) == 10
     reader.close()
     assert not reader._thread.is_alive()
+
+
+def test_a_bomb_is_inflated_a_chunk_at_a_time() -> None:
+    # 64 MiB of zeros in 64 KiB of gzip: one unbounded inflate step would hold it all.
+    blob = gzip.compress(bytes(64 << 20), 9)
+    assert len(blob) < 1 << 17
+    with ThreadedGunzip(io.BytesIO(blob), depth=2) as reader:
+        assert reader.read(1) == b"\0"
+        assert len(reader._chunk) <= CHUNK
+        total = 1
+        while chunk := reader.read(CHUNK):
+            assert len(reader._chunk) <= CHUNK
+            total += len(chunk)
+    assert total == 64 << 20

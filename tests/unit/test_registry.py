@@ -25,6 +25,7 @@ from rootless.images.registry import (
     DigestMismatchError,
     RegistryClient,
     TruncatedBlobError,
+    header_int,
     is_loopback,
     parse_errors,
     parse_next_link,
@@ -499,6 +500,30 @@ def test_parse_errors() -> None:
     assert parse_errors(body) == [("NAME_UNKNOWN", "repository name not known to registry")]
     assert parse_errors(b"<html>bad gateway</html>") == []
     assert parse_errors(b'{"errors": "nope"}') == []
+    assert parse_errors(b"[" * 100_000) == []
+    assert parse_errors(b'{"errors": [1, null]}') == []
+
+
+def test_header_int_takes_ascii_digits_only() -> None:
+    assert header_int("1024") == 1024
+    assert header_int("0") == 0
+    assert [header_int(v) for v in (None, "", "-1", "1e3", " 1", "\u00b2", "\u0663")] == [None] * 7
+
+
+@pytest.mark.parametrize("body", [b'{"tags": 5}', b'{"tags": "abc"}', b"[" * 100_000, b"[]"])
+def test_an_unreadable_tag_list_is_one_error(reg: FakeRegistry, body: bytes) -> None:
+    reg.fail("tags/list", 200, body=body)
+    c, _ = client(reg)
+    with pytest.raises(ExternalError, match="tag list"):
+        c.list_tags("test/app")
+
+
+def test_a_deeply_nested_manifest_without_content_type_is_read(reg: FakeRegistry) -> None:
+    deep = b"[" * 100_000
+    reg.fail("manifests/deep", 200, body=deep)
+    c, _ = client(reg)
+    response = c.get_manifest("test/app", "deep")
+    assert response.data == deep and response.media_type == ""
 
 
 @pytest.mark.parametrize(
