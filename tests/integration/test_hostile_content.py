@@ -1,7 +1,8 @@
-"""Images that try to make rctl read the host's files for them, in the test host as uid
-1000: rctl reads an image's /etc/passwd and /etc/group on the host (to resolve users, to
-add the ``--userns keep-id`` user), resolved in the image's own root, as regular files
-only (rootless/containers/untrusted.py).
+"""Images and containers that try to reach the user's files through rctl, in the test host
+as uid 1000: rctl reads an image's /etc/passwd and /etc/group on the host (to resolve
+users, to add the ``--userns keep-id`` user), resolved in the image's own root, as regular
+files only (rootless/containers/untrusted.py); ``rctl cp`` out of a container never gives
+an existing host directory the container's mode (rootless/containers/copy.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +89,24 @@ def test_a_fifo_as_passwd_is_refused_at_once(rctl: Rctl) -> None:
         assert out.returncode == 125, out
         assert "the image's /etc/passwd is a FIFO, not a regular file" in out.stderr
     assert json.loads(rctl("ps", "-a", "--format", "json").stdout) == []
+
+
+def test_cp_of_a_world_writable_directory_leaves_the_host_directory_private(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    rctl("run", "-d", "--name", "box", BUSYBOX, "sleep", "300")
+    rctl("exec", "box", "sh", "-c", "mkdir -p /shared/sub && chmod 0777 /shared /shared/sub"
+         " && echo data > /shared/file && touch -d 2001-01-01 /shared")  # fmt: skip
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (tmp_path / "shared").mkdir(mode=0o700)
+    rctl("cp", "box:/shared/.", str(private))
+    rctl("cp", "box:/shared", str(tmp_path))  # into the existing tmp_path/shared
+    rctl("stop", "-t", "0", "box")
+    rctl("cp", "box:/shared/.", str(private))  # a stopped container's root, mounted
+    for mine in (private, tmp_path / "shared"):
+        assert (mine / "file").read_text() == "data\n"
+        st = mine.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
+        assert st.st_uid == os.getuid() and st.st_mtime > 1e9 + 1e8
+    assert stat.S_IMODE((private / "sub").stat().st_mode) == 0o777  # the copy's own: docker's
