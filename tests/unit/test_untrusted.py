@@ -22,6 +22,7 @@ from rootless.containers.untrusted import (
     read_file,
     read_image_file,
 )
+from rootless.networks.attach import HOSTNAME_LIMIT, container_hostname
 from rootless.storage.drivers import Driver
 
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- the user's key\n"
@@ -259,3 +260,30 @@ def test_vfs_images_are_read_from_their_top_layer_alone(tmp_path: Path) -> None:
     assert service.image_user_files(image) == (None, None)
     service, image = service_for(tmp_path, [top, bottom], Driver.OVERLAY)
     assert service.image_user_files(image) == (PASSWD, None)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("web\n", "web"),
+        ("  web  \nsecond line\n", "web"),
+        ("", "configured"),
+        ("x" * (HOSTNAME_LIMIT + 1), "configured"),  # grown by the container: not read
+        ("fifo", "configured"),
+        ("link", "configured"),
+    ],
+)
+def test_a_container_s_hostname_file_is_read_as_an_untrusted_file(
+    tmp_path: Path, secret: Path, content: str, expected: str
+) -> None:
+    etc = tmp_path / "ctr" / "etc"
+    etc.mkdir(parents=True)
+    if content == "fifo":
+        os.mkfifo(etc / "hostname")
+    elif content == "link":
+        (etc / "hostname").symlink_to(secret)
+    else:
+        (etc / "hostname").write_text(content)
+    record = {"id": "0123456789abcdef", "options": {"Hostname": "configured"}}
+    assert container_hostname(etc.parent, record) == expected
+    assert container_hostname(etc.parent, {**record, "options": {}}) in (expected, "0123456789ab")
