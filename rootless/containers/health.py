@@ -23,7 +23,6 @@ import os
 import re
 import selectors
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -292,34 +291,40 @@ def run_output_tail(argv: Sequence[str], timeout: float, keep: int) -> tuple[int
     output is read as it comes and only its tail kept, so a check printing gigabytes
     costs this process ``keep`` bytes and a read buffer, not the whole output.
     """
-    proc = spawn_program(argv, stdin="devnull", stdout="pipe", stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
+    read_end, write_end = os.pipe()  # one pipe for both streams, as docker's check has
+    try:
+        proc = spawn_program(argv, stdin="devnull", stdout=write_end, stderr=write_end)
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
     deadline = time.monotonic() + timeout
     tail = bytearray()
     try:
         with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
+            selector.register(read_end, selectors.EVENT_READ)
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 if not selector.select(left):
                     continue
-                chunk = os.read(proc.stdout.fileno(), 65536)
+                chunk = os.read(read_end, 65536)
                 if not chunk:
                     break
                 tail += chunk
                 del tail[:-keep]
-        try:
-            code = proc.wait(max(deadline - time.monotonic(), 0.001))
-        except subprocess.TimeoutExpired:
-            return None
+        while (code := proc.poll()) is None:  # its output is closed: it is ending
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
         return code, bytes(tail)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        proc.stdout.close()
+        os.close(read_end)
 
 
 def run_check(containers: Any, ref: str) -> HealthState:
