@@ -22,7 +22,9 @@ the user.
 Where the copy lands follows docker's rules (:func:`plan_placement`): a file goes into an
 existing directory under its own name, or becomes DEST; a directory becomes DEST when DEST
 does not exist, goes into DEST as a subdirectory when it does, and ``SRC/.`` copies the
-directory's contents into DEST.
+directory's contents into DEST. A directory copied into one that exists (DEST with
+``SRC/.``, DEST/NAME otherwise) brings its contents only: the existing directory keeps its
+mode, times and owner, on the host as in the container (:func:`_add`).
 """
 
 from __future__ import annotations
@@ -165,6 +167,20 @@ def _owner_filter(archive: bool) -> Callable[[tarfile.TarInfo], tarfile.TarInfo]
     return reset
 
 
+def _add(tar: tarfile.TarFile, path: str, arcname: str, archive: bool, *, into: bool) -> None:
+    """Archive ``path`` as ``arcname``; ``into`` (a directory going into one that exists):
+    its entries only. The directory's own entry would give the existing directory its
+    mode, times and owner: a container could make the user's directory world-writable or
+    its own, and a host directory copied into ``/`` would change the container's root.
+    docker skips that entry too (the contents go into DEST, DEST stays as it was)."""
+    reset = _owner_filter(archive)
+    if not into:
+        tar.add(path, arcname=arcname, filter=reset)
+        return
+    for name in sorted(os.listdir(path)):
+        tar.add(os.path.join(path, name), arcname=f"{arcname}/{name}", filter=reset)
+
+
 def _stream(
     add: Callable[[tarfile.TarFile], None], extract_fd: int, errors: list[BaseException]
 ) -> None:
@@ -197,11 +213,14 @@ def copy_in(src: HostEnd, dest: str, archive: bool, report: Callable[[str], None
         return 1
     name = os.path.basename(src.path) or "."
     arcname = placement.name or name
+    into = src.kind is Kind.DIR and (
+        placement.name == "." or kind_of(arcname, dir_fd=extract_fd, follow=False) is Kind.DIR
+    )
     errors: list[BaseException] = []
 
     def add(tar: tarfile.TarFile) -> None:
         os.fchdir(src.parent_fd)  # relative names resolve on the host side
-        tar.add(name, arcname=arcname, filter=_owner_filter(archive))
+        _add(tar, name, arcname, archive, into=into)
 
     _stream(add, extract_fd, errors)
     if errors:
@@ -224,10 +243,14 @@ def copy_out(
     if extract_fd is None:
         extract_fd = dest.parent_fd
     arcname = placement.name or os.path.basename(os.path.normpath(src))
+    # The host's directory is looked at through its descriptor, never by a path.
+    into = src_kind is Kind.DIR and (
+        placement.name == "." or kind_of(arcname, dir_fd=extract_fd, follow=False) is Kind.DIR
+    )
     errors: list[BaseException] = []
 
     def add(tar: tarfile.TarFile) -> None:
-        tar.add(os.path.normpath(src), arcname=arcname, filter=_owner_filter(archive))
+        _add(tar, os.path.normpath(src), arcname, archive, into=into)
 
     _stream(add, extract_fd, errors)
     if errors:

@@ -6,7 +6,8 @@ timer ``rctl-…-healthcheck.timer`` that the container's start creates, ``Binds
 container's unit so that it stops with it. systemd does the scheduling, logs each run in the
 journal and keeps nothing of ours alive between checks (no per-container monitor, as in the
 rest of rctl); podman makes the same choice. A check runs the command inside the running
-container (``exec``), with the timeout, and records the result.
+container (``exec``), with the timeout, and records the result (the last 4 KiB of the
+output, which is read as it comes: the container decides how much it writes).
 
 Files in the container's directory: ``healthcheck.json`` (the configuration, written when the
 container is created) and ``health.json`` (docker's ``State.Health``: Status, FailingStreak,
@@ -20,16 +21,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import selectors
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rctlbase.errors import CommandFailed, UsageError
-from rctlbase.run import run_program
+from rctlbase.errors import UsageError
+from rctlbase.run import run_program, spawn_program
 
 CONFIG_FILE = "healthcheck.json"
 STATE_FILE = "health.json"
@@ -280,6 +282,51 @@ def timer_argv(
     return [*argv, "--", rctl_command(), "healthcheck", "run", ref]
 
 
+def run_output_tail(argv: Sequence[str], timeout: float, keep: int) -> tuple[int, bytes] | None:
+    """Run ``argv`` with stdout and stderr in one pipe; its exit status and the last
+    ``keep`` bytes it wrote, or None when it did not finish within ``timeout`` seconds
+    (it is killed then).
+
+    The check's command runs in the container, which decides how much it writes: the
+    output is read as it comes and only its tail kept, so a check printing gigabytes
+    costs this process ``keep`` bytes and a read buffer, not the whole output.
+    """
+    read_end, write_end = os.pipe()  # one pipe for both streams, as docker's check has
+    try:
+        proc = spawn_program(argv, stdin="devnull", stdout=write_end, stderr=write_end)
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    deadline = time.monotonic() + timeout
+    tail = bytearray()
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(read_end, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                if not selector.select(left):
+                    continue
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                tail += chunk
+                del tail[:-keep]
+        while (code := proc.poll()) is None:  # its output is closed: it is ending
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.01)
+        return code, bytes(tail)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(read_end)
+
+
 def run_check(containers: Any, ref: str) -> HealthState:
     """``rctl healthcheck run``: one check of a running container, recorded; with
     ``on_failure = "restart"``, a container that just turned unhealthy is restarted.
@@ -301,12 +348,11 @@ def run_check(containers: Any, ref: str) -> HealthState:
     started = state.active_enter_usec / 1_000_000 if state.active_enter_usec else record.created
     argv = containers.exec_argv(record, state.main_pid, config.argv)
     begun = time.time()
-    try:
-        result = run_program(argv, check=False, timeout=config.timeout)
-        code = result.returncode
-        output = (result.stdout + result.stderr).decode(errors="replace")
-    except CommandFailed:
+    result = run_output_tail(argv, config.timeout, OUTPUT_LIMIT)
+    if result is None:
         code, output = -1, f"Health check exceeded timeout ({config.timeout:g}s)"
+    else:
+        code, output = result[0], result[1].decode(errors="replace")
     before = load_state(directory) or HealthState()
     after = next_state(
         before, config, exit_code=code, output=output, started=started, begun=begun,

@@ -76,6 +76,7 @@ from rootless.containers.spec import (
 )
 from rootless.containers.timefmt import ago, parse_time
 from rootless.containers.unitspec import find_init, plan_spec, service_spec
+from rootless.containers.untrusted import read_image_file
 from rootless.images.layerjob import CopyJob, Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.service import ImageService
@@ -96,6 +97,10 @@ if TYPE_CHECKING:
 
 USEC = 1_000_000
 EXIT_FILE = "exit.json"
+# The most rctl reads of an image's /etc/passwd or /etc/group. Real files hold tens of
+# entries (a few KiB); 1 MiB is some 15,000 entries of 70 bytes, far beyond any image's,
+# and small enough to hold and to write back into a keep-id container's root.
+USER_FILE_LIMIT = 1 << 20
 
 
 class ContainerService:
@@ -237,10 +242,7 @@ class ContainerService:
         self.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.images.store.locked():
             image = self.locked_image(image)
-            diffs = [
-                self.images.store.layer_dir(layer.chain_id) / "diff"
-                for layer in reversed(image.layers)
-            ]
+            diffs = self.image_diffs(image)
             problem = check_command(
                 Layers(diffs), spec.process_args[0], spec.process_env, spec.process_cwd
             )
@@ -288,8 +290,7 @@ class ContainerService:
                 )
                 made = self.volumes.prepare(
                     mounts,
-                    # copy-up reads the image's files; vfs layers are full trees: the top one.
-                    [str(d) for d in (diffs[:1] if self.driver is Driver.VFS else diffs)],
+                    [str(d) for d in diffs],  # copy-up reads the image's files
                     *self.volume_owner(spec, user),
                     nested=self.nested_maps(spec),
                 )
@@ -462,19 +463,29 @@ class ContainerService:
         )
         (directory / "bundle" / "launch.json").write_text(launch.to_json())
 
+    def image_diffs(self, image: Any) -> list[Path]:
+        """The image's layer directories that make its tree, top first: all of them for
+        overlay layers, the top one for vfs (each vfs layer is a full tree)."""
+        diffs = [
+            self.images.store.layer_dir(layer.chain_id) / "diff" for layer in reversed(image.layers)
+        ]
+        return diffs[:1] if self.driver is Driver.VFS else diffs
+
     def image_user_files(self, image: Any) -> tuple[str | None, str | None]:
-        """The image's /etc/passwd and /etc/group (topmost layer that has them)."""
+        """The image's /etc/passwd and /etc/group, read as
+        :mod:`rootless.containers.untrusted` reads an image's files (resolved in the
+        image's root, regular files of at most USER_FILE_LIMIT bytes); None for a file the
+        image doesn't have."""
+        layers = Layers(self.image_diffs(image))
         found: list[str | None] = []
         for name in ("passwd", "group"):
-            text = None
-            for layer in reversed(image.layers):
-                path = self.images.store.layer_dir(layer.chain_id) / "diff" / "etc" / name
-                try:
-                    text = path.read_text(errors="replace")
-                    break
-                except OSError:
-                    continue
-            found.append(text)
+            data = read_image_file(
+                layers, f"/etc/{name}", USER_FILE_LIMIT,
+                what=f"the image's /etc/{name}",
+                hint="rctl reads it to resolve the container's user: "
+                "rebuild the image with a regular, smaller file",
+            )  # fmt: skip
+            found.append(None if data is None else data.decode(errors="replace"))
         return found[0], found[1]
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -32,11 +32,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import Any
 
 from netns.ipam import allocate_address
 from netns.netctl import BridgeOp, Op, RuleOp, VethOp, dnat_rule, run_ops
 from netns.rootlessns import TAP_ADDRESS, HostForward, add_forward, remove_forward
 from rctlbase.errors import HostError, NotFoundError, RctlError
+from rootless.containers.untrusted import UntrustedFileError, read_file
 from rootless.networks.hosts import update_hosts
 from rootless.networks.leases import (
     Holder,
@@ -275,6 +277,29 @@ def _in_stop_hook() -> bool:
     return "SERVICE_RESULT" in os.environ
 
 
+# /etc/hostname holds one name of at most 64 bytes (HOST_NAME_MAX); room for odd spacing.
+HOSTNAME_LIMIT = 4096
+
+
+def container_hostname(directory: Path, record: dict[str, Any]) -> str:
+    """The name in the container's /etc/hostname (what its own /etc/hosts line names).
+
+    The container can write that file (it is bind-mounted read-write): it is read as an
+    untrusted file, a few KiB at most, and its first line only; when it is no longer a
+    small regular file, the name the container was created with."""
+    try:
+        text = read_file(
+            str(directory / "etc" / "hostname"), HOSTNAME_LIMIT,
+            what="the container's /etc/hostname", hint="",
+        ).decode(errors="replace")  # fmt: skip
+    except (OSError, UntrustedFileError):
+        text = ""
+    lines = text.strip().splitlines()
+    if lines and lines[0].strip():
+        return lines[0].strip()
+    return str(record.get("options", {}).get("Hostname") or str(record["id"])[:12])
+
+
 def reserve(paths: NetworkPaths, directory: Path, container_id: str) -> str | None:
     """Make sure the rootless namespace runs, take the container's addresses; the path of
     the user namespace to join. In a stop hook, never start anything: the running
@@ -294,7 +319,7 @@ def reserve(paths: NetworkPaths, directory: Path, container_id: str) -> str | No
             state = replace(state, holder=holder)
             save_leases(paths.leases, state)
         record = json.loads((directory / "container.json").read_text())
-        hostname = (directory / "etc" / "hostname").read_text().strip()
+        hostname = container_hostname(directory, record)
         state = state.without(state.of(container_id))
         me, me_start = os.getpid(), start_time(os.getpid())
         for index, attachment in enumerate(wanted.attachments):

@@ -7,7 +7,9 @@ namespace's: uid 33 in a container is uid 33 here (subuid base + 32 on the host)
 - ``chown``: ``:U``, give a source to the container's user, recursively, links not followed;
 - ``copyup``: docker's copy-up, the image's files at a path into an *empty* volume (the
   layers are merged top first: overlay whiteouts hide lower entries, opaque directories
-  stop the descent), keeping owners, modes and times (not xattrs or hard links). For a
+  stop the descent), keeping owners, modes and times (not xattrs or hard links). Links
+  on the way to the path are followed in the image's root; links below it are copied as
+  links, and only regular files (by lstat) are read. For a
   ``--userns keep-id`` container, whose user namespace is nested in this one, the owners
   are moved through its maps (``uid_map``/``gid_map``: nested ID, ID here, count), so
   that the image's root files are root's in the container, not the user's;
@@ -25,11 +27,12 @@ import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rctlbase.errors import RctlError
 from rctlbase.run import run_program
+from rootless.containers.lookup import Layers
 
 OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque", "user.fuseoverlayfs.opaque")
 
@@ -153,7 +156,13 @@ def copyup_job(
     if any(target.iterdir()):
         return {"copied": 0, "dest": dest, "skipped": "not empty"}
     sources = [layer.rstrip("/") for layer in layers]
-    for part in [p for p in path.split("/") if p]:
+    # The volume is mounted where the path leads in the container's root (its links
+    # followed there, as crun does): the same place in the image, links resolved in the
+    # image's root, never on the host. From there on, nothing is followed.
+    found = Layers([Path(s) for s in sources]).resolve(PurePosixPath("/", path))
+    if found is None or not stat.S_ISDIR(found[0].st_mode):
+        return {"copied": 0, "dest": dest, "skipped": "not in the image"}
+    for part in found[1].parts[1:]:
         sources = _lower_dirs(sources, part)
         if not sources:
             return {"copied": 0, "dest": dest, "skipped": "not in the image"}

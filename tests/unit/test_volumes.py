@@ -471,3 +471,28 @@ def test_the_rm_unit_removes_anonymous_volumes_before_the_record_goes() -> None:
 
 def asdict_record(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__slots__}
+
+
+def test_copyup_follows_links_to_the_path_in_the_image_s_root_only(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "srv/data").mkdir(parents=True)
+    (lower / "srv/data/seed").write_text("seed")
+    (upper / "var/lib").mkdir(parents=True)
+    (upper / "var/lib/data").symlink_to("/srv/data")  # VOLUME /var/lib/data, a link
+    (upper / "var/run").symlink_to("../srv")  # a link in the middle
+    host = tmp_path / "host-secret"
+    host.mkdir()
+    (host / "key").write_text("secret")
+    (upper / "escape").symlink_to(host)  # the host's directory: not the image's
+    (upper / "up").symlink_to("../../../" + str(host).lstrip("/"))
+    layers = [str(upper), str(lower)]
+    for path in ("/var/lib/data", "/var/run/data"):
+        dest = tmp_path / f"dest{path.replace('/', '-')}"
+        dest.mkdir()
+        assert copyup_job(layers, path, str(dest))["copied"] == 1
+        assert (dest / "seed").read_text() == "seed"
+    for path in ("/escape", "/up"):
+        dest = tmp_path / f"dest{path.replace('/', '-')}"
+        dest.mkdir()
+        assert copyup_job(layers, path, str(dest))["skipped"] == "not in the image"
+        assert list(dest.iterdir()) == []
