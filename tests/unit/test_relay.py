@@ -24,6 +24,7 @@ from netns.relay import (
     FDS_PER_CONNECTION,
     MAX_CONNECTIONS,
     MAX_FLOWS,
+    PIPE_SIZE,
     SPARE_PIPES,
     Forward,
     Relay,
@@ -306,7 +307,7 @@ def test_a_client_that_never_reads_holds_one_pipe_of_bytes() -> None:
                         sent += inner.send(b"x" * 65536)
                 assert sent < 32 << 20  # the server is held back, not drained into the relay
                 (conn,) = forwarder.connections
-                assert conn.down.blocked and conn.down.pending <= 1 << 16
+                assert conn.down.blocked and conn.down.pending <= PIPE_SIZE
                 # ... while the other direction still moves.
                 client.sendall(b"ping")
                 assert inner.recv(10) == b"ping"
