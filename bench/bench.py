@@ -28,6 +28,7 @@ from pathlib import Path
 import lifecycle
 import memory
 import network
+import portload
 import pulls
 import storage
 from kit import STORAGE_DRIVERS, Result, StepFailed, Tool, not_run, run_cmd, say
@@ -75,6 +76,8 @@ SCENARIOS = [
              "ratio >= 0.95"),
     Scenario("iperf-pasta", partial(network.port_throughput, "pasta", base_port=15220), 10,
              "iperf3 host → container, -p, pasta", "network", "Gbit/s", "ratio >= 0.95"),
+    Scenario("port-load", portload.port_load, 5,
+             "1000 TCP connections at once through -p, slirp4netns", "portload", "s"),
     *(
         Scenario(f"fs-{driver}", partial(storage.driver_io, driver), 10,
                  f"write inside the container, {driver}", "storage", "MiB/s")

@@ -42,31 +42,33 @@ WAIT_AND_SERVE = (
 )
 
 
-def iperf_files() -> dict[str, Path]:
-    """iperf3 and what it loads, by the name it gets in /opt/iperf (the loader is ld.so)."""
-    files = {"iperf3": Path(IPERF)}
-    for line in run_cmd(["ldd", IPERF]).splitlines():
+def program_files(program: str) -> dict[str, Path]:
+    """A host program and what it loads, by the name each gets in the container's /opt
+    directory (the loader is ld.so)."""
+    files = {Path(program).name: Path(program)}
+    for line in run_cmd(["ldd", program]).splitlines():
         words = line.split()
         if "=>" in words and len(words) >= 3 and words[2].startswith("/"):
             files[words[0]] = Path(words[2]).resolve()
         elif words and words[0].startswith("/") and "ld-linux" in words[0]:
             files["ld.so"] = Path(words[0]).resolve()
     if "ld.so" not in files:
-        raise StepFailed(f"ldd {IPERF} names no dynamic loader")
+        raise StepFailed(f"ldd {program} names no dynamic loader")
     return files
 
 
-def iperf_tarball() -> bytes:
-    """A tar of opt/iperf/* with ``ready`` last, for ``busybox tar -x -C /``."""
+def program_tarball(program: str, directory: str) -> bytes:
+    """A tar of opt/DIRECTORY/* (``program_files``) with ``ready`` last, for ``busybox tar
+    -x -C /``."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, path in iperf_files().items():
-            info = tar.gettarinfo(str(path), arcname=f"opt/iperf/{name}")
+        for name, path in program_files(program).items():
+            info = tar.gettarinfo(str(path), arcname=f"opt/{directory}/{name}")
             info.uid = info.gid = 0
             info.mode = 0o755
             with path.open("rb") as fh:
                 tar.addfile(info, fh)
-        tar.addfile(tarfile.TarInfo("opt/iperf/ready"), io.BytesIO(b""))
+        tar.addfile(tarfile.TarInfo(f"opt/{directory}/ready"), io.BytesIO(b""))
     return buf.getvalue()
 
 
@@ -108,7 +110,7 @@ def start_server(tool: Tool, driver: str, port: int, tarball: bytes) -> None:
 
 def port_throughput(driver: str, rounds: int, work: Path, base_port: int) -> list[Result]:
     """iperf3 host -> container through ``-p`` with ``--network DRIVER``, for both tools."""
-    tarball = iperf_tarball()
+    tarball = program_tarball(IPERF, "iperf")
     with scenario_tools(work, f"iperf-{driver}") as tools:
         steps: dict[str, Step] = {}
         failed: dict[str, str] = {}

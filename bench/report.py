@@ -37,6 +37,7 @@ GROUPS = {
     "pull": "Image pulls (wall time, lower is better)",
     "memory": "Memory per idle container (lower is better)",
     "network": "Port throughput (higher is better)",
+    "portload": "Published ports under load, slirp4netns (time and memory: lower is better)",
     "storage": "Writes inside the container (higher is better)",
 }
 COLORS = {"rctl": "#1f77b4", "podman": "#ff7f0e", "host": "#7f7f7f"}
