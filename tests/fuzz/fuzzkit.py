@@ -11,32 +11,30 @@ from pathlib import Path
 from typing import TypeVar
 
 from rctlbase.errors import RctlError
+from rootless.cli import error_lines, one_line
 
 T = TypeVar("T")
 CORPUS = Path(__file__).parent / "corpus"
 
 
 def accepted_or_refused(parse: Callable[..., T], *args: object, **kwargs: object) -> T | None:
-    """``parse(*args)``'s value, or None when it refused the input the way users see it.
-
-    A flag's value is the user's own text: a message may quote it as it is, newlines and
-    all. Parsers of what others wrote (images, registries, archives) are checked with
-    :func:`check_one_line` on the message alone.
-    """
+    """``parse(*args)``'s value, or None when it refused the input the way users see it."""
     try:
         return parse(*args, **kwargs)
     except RctlError as exc:
-        check_one_line(exc, echoed=[a for a in (*args, *kwargs.values()) if isinstance(a, str)])
+        check_one_line(exc)
         return None
 
 
-def check_one_line(exc: RctlError, echoed: list[str] | tuple[str, ...] = ()) -> None:
-    """A user-facing error is one line of message (and one of hint): the CLI prints both.
-    A message may break lines where the user's own input (``echoed``) did."""
+def check_one_line(exc: RctlError) -> None:
+    """A user-facing error prints as one line of message (and one of hint) however hostile
+    the text it quotes; only an error listing problems (a definition file's) prints one
+    line for each."""
     assert exc.message, f"{type(exc).__name__} without a message"
-    if not any("\n" in text for text in echoed):
-        assert "\n" not in exc.message, f"multi-line message: {exc.message!r}"
-    assert exc.hint is None or "\n" not in exc.hint, f"multi-line hint: {exc.hint!r}"
+    lines = error_lines(exc)
+    assert len(lines) == 1 or getattr(exc, "problems", None), f"multi-line: {exc.message!r}"
+    assert all(line.isprintable() for line in lines), f"control characters: {exc.message!r}"
+    assert exc.hint is None or one_line(exc.hint).isprintable()
 
 
 def corpus_lines(name: str) -> list[str]:

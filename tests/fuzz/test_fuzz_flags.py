@@ -187,3 +187,16 @@ def test_kill_refuses_a_signal_int_cannot_read(tmp_path, monkeypatch) -> None:  
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert main(["kill", "--signal", "²", "nosuch"]) == 125
+
+
+def test_errors_print_as_one_line_whatever_they_quote(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A quoted newline or escape sequence is shown escaped: no forged line, no terminal
+    control (as a registry's media type or an image's name could carry)."""
+    from rootless.cli import main  # noqa: PLC0415 - registers every command
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert main(["pull", "busybox:\n\x1b[2JError: forged"]) == 125
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "\x1b" not in err, err
+    assert err.startswith("Error: ") and "\\n\\x1b[2JError: forged" in err
