@@ -27,7 +27,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "chaos",
-    max_examples=_EXAMPLES or 5000,
+    max_examples=_EXAMPLES or 3000,
     database=None,
     deadline=None,
     print_blob=True,
