@@ -16,9 +16,12 @@ from fuzzkit import accepted_or_refused, corpus_lines
 from hypothesis import given
 from hypothesis import strategies as st
 
+from netns import ipam
 from rootless.containers import copy, health, netmode, ports, spec, timefmt
-from rootless.images import manifest, reference
+from rootless.images import archive, manifest, reference
+from rootless.networks import service as networks
 from rootless.volumes import parse as volumes
+from rootless.volumes import service as volumes_service
 
 NUMBERS = ["0", "1", "80", "65535", "65536", "-1", "1.5", "007", "99999999999999999999", "²"]
 SEP = [":", "/", ",", "=", "-", ".", " ", "@", "[", "]", "\x00", "\n", "..", "%"]
@@ -147,6 +150,35 @@ PARSERS: dict[str, tuple[Callable[[str], object], list[str]]] = {
     "image-candidates": (reference.candidates, ["docker.io", "busybox", "latest", "sha256:"]),
     "platform": (manifest.parse_platform, ["linux", "amd64", "arm64", "arm", "v8", "v7"]),
     "cp-path": (copy.parse_copy_path, ["web", "/etc/hosts", "./x"]),
+    "import-change": (
+        lambda text: archive.parse_change(text, {}),
+        [
+            "CMD",
+            "ENTRYPOINT",
+            "ENV",
+            "WORKDIR",
+            "USER",
+            "EXPOSE",
+            "LABEL",
+            "VOLUME",
+            "STOPSIGNAL",
+            '["sh"]',
+            "a=b",
+            "80/tcp",
+            "/data",
+        ],
+    ),
+    "subnet": (ipam.parse_subnet, ["10.0.0.0", "/24", "/33", "/0", "::1/64", "256"]),
+    "link": (networks.parse_link, ["web", "db", "alias"]),
+    "network-filter": (networks.parse_filter, ["name", "id", "label", "driver", "=", "bridge"]),
+    "volume-filter": (
+        volumes_service.parse_volume_filter,
+        ["name", "label", "dangling", "=", "true", "false"],
+    ),
+    "volume-opt": (
+        lambda text: volumes_service.parse_volume_options([text]),
+        ["o", "uid", "gid", "=", "type", "device", "tmpfs"],
+    ),
 }
 
 
