@@ -207,15 +207,15 @@ def violations(rctl: Rctl, before: Baseline = Baseline()) -> list[str]:
     live_ours = {u for u in live if u in container_units or not u.startswith("rctl-") or
                  not FULL_ID.fullmatch(u[5:-8])}  # fmt: skip
     for proc in now.processes:
-        if proc.pid in before.pids:
+        if proc.pid in before.pids or proc.unit in before.units:  # another store's
             continue
         if proc.unit is not None and proc.unit not in live_ours:
             problems.append(f"{proc.comm}[{proc.pid}] runs in {proc.unit[:17]}…, not a live "
                             "container's unit")  # fmt: skip
         elif proc.unit is None and _is_helper(proc):
             problems.append(f"{proc.comm}[{proc.pid}] ({proc.cmdline[:80]}) outside any unit")
-    problems += _mount_problems(rctl.data, [p for p in now.processes if p.pid not in before.pids],
-                                live_ours)  # fmt: skip
+    fresh = [p for p in now.processes if p.pid not in before.pids and p.unit not in before.units]
+    problems += _mount_problems(rctl.data, fresh, live_ours)
     return problems
 
 
