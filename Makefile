@@ -1,11 +1,12 @@
 # The two commands of this repository (run as root on Debian 12):
 #   make demo   set up, boot the test host, show a non-root user running the real parts
 #   make test   set up, lint, type-check, unit tests, integration tests in the test host
+#   make chaos  the reliability campaign (docs/reliability.md): long fuzzing, kill -9, concurrency
 SHELL := /bin/bash
 VENV := .venv
 TESTHOST := tests/host/testhost
 
-.PHONY: setup lint typecheck unit hostbuild integration test demo down clean-cache bench
+.PHONY: setup lint typecheck unit hostbuild integration test demo down clean-cache bench chaos
 
 setup:
 	@tests/host/setup-host
@@ -19,7 +20,7 @@ typecheck: setup
 	cd tests/host && ../../$(VENV)/bin/mypy --strict harness recipe/images.py
 
 unit: setup
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest tests/unit tests/fuzz
 
 hostbuild: setup
 	$(TESTHOST) build --vm
@@ -39,6 +40,20 @@ demo: setup
 BENCH_ARGS ?=
 bench: setup
 	bench/make-bench $(BENCH_ARGS)
+
+# The reliability campaign (not part of `make test`, which runs its short subset: the fuzz
+# tests with few examples, tests/integration/test_chaos_smoke.py). Under 30 minutes: fuzzing
+# with the `chaos` profile here, then tests/chaos/ in the nspawn tier. CHAOS_ENV may set
+# RCTL_FUZZ_EXAMPLES, RCTL_CHAOS_SEED, RCTL_CHAOS_KILLS.
+CHAOS_ENV ?=
+chaos: setup
+	rc=0; \
+	env $(CHAOS_ENV) $(VENV)/bin/pytest -p no:cacheprovider -q tests/fuzz \
+		--hypothesis-profile=chaos --hypothesis-show-statistics || rc=1; \
+	$(TESTHOST) build && \
+	$(TESTHOST) run -- env $(CHAOS_ENV) python -m pytest -p no:cacheprovider -o addopts= -ra -s \
+		--strict-markers --timeout=1800 tests/chaos || rc=1; \
+	exit $$rc
 
 down:
 	$(TESTHOST) down --all

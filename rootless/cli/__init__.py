@@ -192,6 +192,23 @@ def entry() -> None:
     os._exit(code)
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a name, media type
+    or error a registry or an image wrote, quoted in a message, can neither forge lines nor
+    drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def error_lines(exc: RctlError) -> list[str]:
+    """The lines printed for ``exc``: its message as one line, or one line per problem of
+    an error that lists several (a definition file's)."""
+    if getattr(exc, "problems", None):
+        return [one_line(line) for line in exc.message.split("\n")]
+    return [one_line(exc.message)]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rctl`` console script; returns the process exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -217,8 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     except RctlError as exc:
         if debug:
             raise
-        click.echo(f"Error: {exc.message}", err=True)
+        lines = error_lines(exc)
+        click.echo(f"Error: {lines[0]}", err=True)
+        for line in lines[1:]:
+            click.echo(line, err=True)
         if exc.hint:
-            click.echo(f"Hint: {exc.hint}", err=True)
+            click.echo(f"Hint: {one_line(exc.hint)}", err=True)
         return exc.exit_code
     return code if isinstance(code, int) else 0

@@ -239,7 +239,9 @@ def kill(ctx: click.Context, containers: tuple[str, ...], sig: str) -> None:
     """Send a signal to containers' main process."""
     name = sig.upper().removeprefix("SIG")
     try:
-        signum = int(name) if name.isdigit() else int(signal.Signals[f"SIG{name}"])
+        signum = (
+            int(name) if name.isascii() and name.isdigit() else int(signal.Signals[f"SIG{name}"])
+        )
     except KeyError:
         raise click.BadParameter(f"unknown signal {sig!r}", param_hint="--signal") from None
     for ref in containers:

@@ -119,7 +119,7 @@ def _bool(key: str, value: str, source: str) -> bool:
 
 
 def _mtu(value: str, source: str) -> int:
-    if not value.isdigit() or not 68 <= int(value) <= 65521:
+    if not (value.isascii() and value.isdigit()) or not 68 <= int(value) <= 65521:
         raise UsageError(f"{source}: invalid mtu {value!r}", hint="68 to 65521")
     return int(value)
 

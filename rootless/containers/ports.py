@@ -21,8 +21,13 @@ PROTOCOLS = ("tcp", "udp")
 _SYNTAX = "-p [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]"
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit() is true of '²' and other digits that int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def _port(text: str, spec: str, *, zero: bool = False) -> int:
-    if not text.isdigit() or not (0 if zero else 1) <= int(text) <= 65535:
+    if not _digits(text) or not (0 if zero else 1) <= int(text) <= 65535:
         raise UsageError(
             f"invalid port {text!r} in --publish {spec}",
             hint=f"ports are 1-65535: {_SYNTAX}",
@@ -137,7 +142,7 @@ def parse_exposed(exposed: Iterable[str]) -> list[tuple[str, int]]:
         number, _, protocol = key.partition("/")
         protocol = (protocol or "tcp").lower()
         first, _, last = number.partition("-")
-        if protocol not in PROTOCOLS or not first.isdigit() or not (last or first).isdigit():
+        if protocol not in PROTOCOLS or not _digits(first) or not _digits(last or first):
             continue
         found += [(protocol, p) for p in range(int(first), int(last or first) + 1)]
     return found
@@ -193,7 +198,7 @@ def port_lines(ports: Sequence[Port], private: str | None = None, *, name: str =
         return [f"{c}/{proto} -> {_host(ip)}:{h}" for proto, ip, h, c in ordered]
     number, _, protocol = private.partition("/")
     protocol = (protocol or "tcp").lower()
-    if not number.isdigit() or protocol not in PROTOCOLS:
+    if not _digits(number) or protocol not in PROTOCOLS:
         raise UsageError(f"invalid port {private!r}", hint="give PORT or PORT/tcp or PORT/udp")
     lines = [
         f"{_host(ip)}:{h}" for proto, ip, h, c in ordered if (c, proto) == (int(number), protocol)

@@ -44,6 +44,11 @@ _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # docker's container name pat
 _HOSTNAME = re.compile(r"(?!-)[a-zA-Z0-9-]{1,63}(?<!-)(\.(?!-)[a-zA-Z0-9-]{1,63}(?<!-))*")
 
 
+def _digits(text: str) -> bool:
+    # str.isdigit() is true of '²' and other digits that int() refuses.
+    return text.isascii() and text.isdigit()
+
+
 def _bad(flag: str, value: object, why: str, hint: str) -> UsageError:
     return UsageError(f"invalid {flag} value {value!r}: {why}", hint=hint)
 
@@ -93,7 +98,7 @@ class UserSpec:
 
     def numeric(self) -> ResolvedUser | None:
         """The IDs when both parts are numbers (gid 0 when no group, like docker), else None."""
-        if not self.user.isdigit() or not (self.group is None or self.group.isdigit()):
+        if not _digits(self.user) or not (self.group is None or _digits(self.group)):
             return None
         return ResolvedUser(int(self.user), int(self.group or 0))
 
@@ -384,8 +389,8 @@ def resolve_user(user: UserSpec, passwd: str | None, group: str | None) -> Resol
     """
     users = [f.split(":") for f in (passwd or "").splitlines() if f.count(":") >= 6]
     groups = [f.split(":") for f in (group or "").splitlines() if f.count(":") >= 3]
-    found = next((u for u in users if (u[2] if user.user.isdigit() else u[0]) == user.user), None)
-    if found is None and not user.user.isdigit():
+    found = next((u for u in users if (u[2] if _digits(user.user) else u[0]) == user.user), None)
+    if found is None and not _digits(user.user):
         raise UsageError(
             f"unable to find user {user.user}: no matching entries in passwd file",
             hint="use a numeric --user UID[:GID], or a user that exists in the image",
@@ -394,7 +399,7 @@ def resolve_user(user: UserSpec, passwd: str | None, group: str | None) -> Resol
     match = None
     if user.group is not None:
         match = next((g for g in groups if user.group in (g[0], g[2])), None)
-        if match is None and not user.group.isdigit():
+        if match is None and not _digits(user.group):
             raise UsageError(
                 f"unable to find group {user.group}: no matching entries in group file",
                 hint="use a numeric group, or a group that exists in the image",
@@ -403,7 +408,7 @@ def resolve_user(user: UserSpec, passwd: str | None, group: str | None) -> Resol
         uid = int(found[2]) if found else int(user.user)
         gid = int(found[3]) if found else 0
         if user.group is not None:
-            gid = int(user.group if user.group.isdigit() else match[2] if match else gid)
+            gid = int(user.group if _digits(user.group) else match[2] if match else gid)
     except ValueError as exc:
         raise UsageError(
             f"the image's /etc/passwd or /etc/group entry for {user.raw} is malformed",
@@ -411,7 +416,7 @@ def resolve_user(user: UserSpec, passwd: str | None, group: str | None) -> Resol
         ) from exc
     if user.group is None and found is not None:
         for g in groups:
-            if found[0] in g[3].split(",") and g[2].isdigit() and int(g[2]) not in sgids:
+            if found[0] in g[3].split(",") and _digits(g[2]) and int(g[2]) not in sgids:
                 sgids.append(int(g[2]))
     home = found[5] if found and found[5] else "/"
     return ResolvedUser(uid, gid, tuple(sgids), home)
@@ -431,7 +436,10 @@ def parse_memory(value: str, *, flag: str = "--memory") -> int:
     match = _SIZE.fullmatch(value.strip())
     if not match:
         raise _bad(flag, value, "not a size", "give bytes or a number with a unit, e.g. 512m")
-    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+    size = float(match[1]) * _UNITS[(match[2] or "").lower()]
+    if size >= 1 << 63:  # also infinity: float() of 400 digits
+        raise _bad(flag, value, "too large", "give bytes or a number with a unit, e.g. 512m")
+    return int(size)
 
 
 def parse_memory_swap(value: str) -> int:
@@ -521,7 +529,7 @@ def parse_signal(value: str, *, flag: str = "--stop-signal") -> int:
     """A signal number from ``SIGTERM``, ``term``, ``15`` or ``RTMIN+3``."""
     text = value.strip().upper().removeprefix("SIG")
     hint = "give a name like SIGTERM or TERM, or a number like 15"
-    if text.isdigit():
+    if _digits(text):
         number = int(text)
     elif text.startswith(("RTMIN", "RTMAX")):
         offset = text[5:] or "+0"
@@ -581,7 +589,7 @@ def parse_user(value: str, *, flag: str = "--user") -> UserSpec:
     if not user or (colon and not group) or ":" in group:
         raise _bad(flag, value, "not USER[:GROUP]", hint)
     for part in (user, group):
-        if part.isdigit() and int(part) > 0xFFFFFFFE:
+        if _digits(part) and int(part) > 0xFFFFFFFE:
             raise _bad(flag, value, f"{part} is out of range", hint)
         if part and not re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_.$-]*", part):
             raise _bad(flag, value, f"{part!r} is not a user or group name", hint)

@@ -13,7 +13,7 @@ def parse_time(text: str, flag: str) -> datetime.datetime:
     """docker's --since/--until: RFC 3339, a Unix timestamp, or a duration ago (10m, 1h30m)."""
     try:
         return datetime.datetime.fromtimestamp(float(text), datetime.UTC)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a number, or no date (1e400, nan)
         pass
     try:
         moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -27,8 +27,13 @@ def parse_time(text: str, flag: str) -> datetime.datetime:
             hint="give a timestamp (2024-01-31T10:00:00) or a duration (10m, 1h30m)",
         )
     hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    delta = datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
-    return datetime.datetime.now(datetime.UTC) - delta
+    try:
+        delta = datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+        return datetime.datetime.now(datetime.UTC) - delta
+    except OverflowError:  # before year 1
+        raise UsageError(
+            f"invalid {flag} {text!r}: too long ago", hint="give a shorter duration"
+        ) from None
 
 
 def ago(moment: float, *, suffix: bool = True) -> str:
