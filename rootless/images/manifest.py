@@ -414,7 +414,14 @@ def _variant_rank(available: str | None, wanted: str | None, arch: str) -> int |
         return 1
     if arch in ("arm", "arm64") and available and wanted:
         have, want = available.removeprefix("v"), wanted.removeprefix("v")
-        if have.isdigit() and want.isdigit() and int(have) < int(want):
+        # isascii: str.isdigit() also accepts digits such as '²' that int() refuses.
+        if (
+            have.isascii()
+            and want.isascii()
+            and have.isdigit()
+            and want.isdigit()
+            and int(have) < int(want)
+        ):
             return int(want) - int(have)  # newer arm runs older variants, nearest first
     return None
 

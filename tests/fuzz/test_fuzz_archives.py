@@ -13,25 +13,18 @@ from pathlib import Path
 
 import pytest
 from fuzzkit import check_one_line, corpus_files
-from hypothesis import Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from jsonmut import mutated
 from tarkit import ENTRIES, build_tar, docker_members, oci_members, pack, sample_layer
 
 from rctlbase.errors import RctlError
-from rootless.images import archive
+from rootless.images import archiveload
 from rootless.images.store import Store
 from rootless.images.unpack import unpack_layer, unpack_tree
 
-ARCHIVES = [p for p in corpus_files("archives") if not p.name.startswith("finding-")]
+ARCHIVES = corpus_files("archives")
 LAYERS = corpus_files("layers")
-# rctl load of a docker archive trusts its manifest.json: JSONDecodeError, KeyError,
-# TypeError, ValueError (zip strict) and FileNotFoundError tracebacks (docs/reliability.md).
-# Expected failures until fixed; then they must pass (strict): drop the marks, rename the files.
-LOAD_DOCKER = "archive.load_docker trusts manifest.json (KeyError/TypeError/JSONDecodeError)"
-KNOWN = pytest.mark.xfail(strict=True, reason=LOAD_DOCKER)
-# A known failure is not shrunk: its reproducers are in the corpus, and shrinking is slow.
-UNSHRUNK = settings(phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
 def check_unpack(data: bytes) -> None:
@@ -55,7 +48,7 @@ def check_unpack(data: bytes) -> None:
 def check_load(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            archive.load(Store(Path(tmp)), io.BytesIO(data))
+            archiveload.load(Store(Path(tmp)), io.BytesIO(data))
         except RctlError as exc:
             check_one_line(exc)
 
@@ -77,15 +70,6 @@ def test_layer_corpus(path: Path) -> None:
 
 @pytest.mark.parametrize("path", ARCHIVES, ids=lambda p: p.name)
 def test_archive_corpus(path: Path) -> None:
-    check_load(path.read_bytes())
-
-
-@pytest.mark.parametrize(
-    "path", [p for p in corpus_files("archives") if p.name.startswith("finding-")],
-    ids=lambda p: p.name,
-)  # fmt: skip
-@KNOWN
-def test_archive_findings(path: Path) -> None:
     check_load(path.read_bytes())
 
 
@@ -118,8 +102,6 @@ def test_fuzz_oci_archive(data: st.DataObject) -> None:
     check_mutated_archive(data, oci_members)
 
 
-@KNOWN
-@UNSHRUNK
 @given(st.data())
 def test_fuzz_docker_archive(data: st.DataObject) -> None:
     check_mutated_archive(data, docker_members)
@@ -130,8 +112,6 @@ def test_fuzz_oci_archive_bytes(edits: list[tuple[int, int]]) -> None:
     check_load(flip(pack(oci_members(sample_layer())), edits))
 
 
-@KNOWN
-@UNSHRUNK
 @given(EDITS)
 def test_fuzz_docker_archive_bytes(edits: list[tuple[int, int]]) -> None:
     check_load(flip(pack(docker_members(sample_layer())), edits))

@@ -24,13 +24,7 @@ from rootless.images.manifest import (
     select_platform,
 )
 
-MANIFESTS = [p for p in corpus_files("manifests") if not p.name.startswith("finding-")]
-# Inputs that still make a parser fail (docs/reliability.md, "Findings"): each is replayed
-# as an expected failure until its fix lands, then it must pass (strict) and be renamed.
-FINDINGS = {
-    "finding-index-arm-variant-digit.json": "select_platform: int() of a variant like 'v²' "
-    "that str.isdigit() accepts (ValueError traceback)",
-}
+MANIFESTS = corpus_files("manifests")
 CONFIGS = corpus_files("configs")
 CONTENT_TYPES = [
     None, "", "application/json", "application/vnd.oci.image.manifest.v1+json",
@@ -73,14 +67,6 @@ def check_config_blob(data: bytes) -> None:
 @pytest.mark.parametrize("content_type", CONTENT_TYPES)
 def test_manifest_corpus(path: Path, content_type: str | None) -> None:
     check_manifest(path.read_bytes(), content_type)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=r)) for n, r in FINDINGS.items()],
-)
-def test_manifest_findings(name: str) -> None:
-    check_manifest((Path(__file__).parent / "corpus" / "manifests" / name).read_bytes(), None)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
