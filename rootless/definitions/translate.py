@@ -273,13 +273,14 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     stopped = quote_argv([*rctl, "container", "stopped-unit", container.name])
     service: list[tuple[str, Value]] = [
         ("Type", "notify"),
-        ("NotifyAccess", "all"),
+        ("NotifyAccess", "main"),
         ("Delegate", "yes"),
         ("ExecStart", run),
         ("ExecStopPost", Verbatim("-" + stopped.text)),
         *restart_service,
         ("TimeoutStartSec", "15min"),
         ("TimeoutStopSec", str(stop_timeout + 5)),
+        ("KillMode", "mixed"),
     ]
     if container.stop_signal:
         service.append(("KillSignal", str(parse_signal(container.stop_signal))))
