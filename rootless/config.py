@@ -58,6 +58,10 @@ class Paths:
         fallback = Path(f"/tmp/rctl-{os.getuid()}")
         return cls(data=data, runtime=fallback / "rctl", config=config, runtime_top=fallback)
 
+    def ensure_data(self) -> Path:
+        """The data directory, created owner-only and checked (see the module docstring)."""
+        return ensure_private_dir(self.data)
+
     def ensure_runtime(self) -> Path:
         """The runtime directory, created owner-only and checked (see the module docstring)."""
         hint = None

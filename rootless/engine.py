@@ -60,7 +60,7 @@ class Engine:
         """Container use cases (units over D-Bus are connected on first use)."""
         driver = parse_driver(self.settings.storage_driver or "overlay")
         return ContainerService(
-            self.paths.data,
+            self.paths.ensure_data(),
             self.paths.ensure_runtime(),
             self.images,
             lambda: self.userns_plan,
@@ -85,7 +85,7 @@ class Engine:
         from rootless.volumes.service import VolumeService  # noqa: PLC0415 - start-up time
 
         return VolumeService(
-            self.paths.data,
+            self.paths.ensure_data(),
             self.run_volume_jobs,
             self.store.locked,
             lambda ref: self.containers.remove(ref, force=True),

@@ -185,3 +185,24 @@ def test_the_cli_reports_a_bad_rctl_toml_in_one_line(
     assert err[0] == f"Error: {tmp_path}/rctl/rctl.toml: registries must be a table"
     assert err[1].startswith("Hint: ")
     assert len(err) == 2
+
+
+def test_the_engine_makes_the_data_directory_before_its_services_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Services make their subdirectories with parents=True, which would leave the data
+    # directory with the umask's mode (0775 with umask 002), refused at the next check.
+    from rootless.engine import Engine  # noqa: PLC0415
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    old = os.umask(0o002)
+    try:
+        paths = Paths.from_env({"HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)})
+        engine = Engine(paths, Settings())
+        assert engine.volumes is not None
+        (paths.data / "volumes").mkdir(parents=True, exist_ok=True)
+    finally:
+        os.umask(old)
+    assert mode(paths.data) == 0o700
+    assert mode(tmp_path / ".local" / "share") == 0o700
+    ensure_private_dir(paths.data)  # the next command's check passes
