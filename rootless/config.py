@@ -16,7 +16,6 @@ errors naming the file, the table and the key.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import stat
@@ -91,8 +90,12 @@ def ensure_private_dir(
             # The mode is given to mkdir itself: there is no moment when another user could
             # open a wider directory (the umask can only narrow it). One made meanwhile by
             # another rctl is checked below like any other.
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.mkdir(directory, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise HostError(f"cannot create {directory}: {exc.strerror}", hint=hint) from exc
         elif not directory.is_relative_to(top):
             continue  # above what is rctl's: the user's home, /run/user/UID, /tmp
         _check_private(directory, uid, hint)

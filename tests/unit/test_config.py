@@ -206,3 +206,14 @@ def test_the_engine_makes_the_data_directory_before_its_services_do(
     assert mode(paths.data) == 0o700
     assert mode(tmp_path / ".local" / "share") == 0o700
     ensure_private_dir(paths.data)  # the next command's check passes
+
+
+def test_a_directory_that_cannot_be_made_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(path: object, mode: int = 0o777) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "mkdir", refuse)
+    with pytest.raises(HostError, match=r"cannot create .*/rctl: Permission denied"):
+        ensure_private_dir(tmp_path / "rctl")
