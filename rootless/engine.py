@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
-from rootless.config import Paths, Settings, ensure_private_dir, load_settings
+from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerStore
 from rootless.containers.service import ContainerService
@@ -60,8 +60,8 @@ class Engine:
         """Container use cases (units over D-Bus are connected on first use)."""
         driver = parse_driver(self.settings.storage_driver or "overlay")
         return ContainerService(
-            self.paths.data,
-            ensure_private_dir(self.paths.runtime),
+            self.paths.ensure_data(),
+            self.paths.ensure_runtime(),
             self.images,
             lambda: self.userns_plan,
             driver,
@@ -85,7 +85,7 @@ class Engine:
         from rootless.volumes.service import VolumeService  # noqa: PLC0415 - start-up time
 
         return VolumeService(
-            self.paths.data,
+            self.paths.ensure_data(),
             self.run_volume_jobs,
             self.store.locked,
             lambda ref: self.containers.remove(ref, force=True),
@@ -124,7 +124,7 @@ class Engine:
 
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""
-        runtime = ensure_private_dir(self.paths.runtime)
+        runtime = self.paths.ensure_runtime()
         return runtime / f"console-{os.getpid()}-{time.monotonic_ns()}.sock"
 
     def doctor(self) -> list[Finding]:
@@ -151,7 +151,7 @@ class Engine:
 
         if not jobs:
             return
-        runtime = ensure_private_dir(self.paths.runtime)
+        runtime = self.paths.ensure_runtime()
         with tempfile.NamedTemporaryFile("w", dir=runtime, prefix="jobs-", suffix=".json") as fh:
             fh.write(encode_jobs(jobs))
             fh.flush()

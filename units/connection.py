@@ -50,8 +50,14 @@ def _deadline(timeout: float | None) -> float | None:
     return None if timeout is None else time.monotonic() + timeout
 
 
+# poll(2) takes an int of milliseconds and Condition.wait() a bounded time (OverflowError
+# beyond): a longer wait (rctl stop -t 99999999999999) is made of slices this long, since
+# wait_until() checks its deadline again after each.
+_MAX_SLICE = 3600.0
+
+
 def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+    return None if deadline is None else min(_MAX_SLICE, max(0.0, deadline - time.monotonic()))
 
 
 class Connection:

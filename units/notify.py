@@ -49,5 +49,5 @@ def notify(socket_path: str, state: str, *, barrier_timeout: float = 5.0) -> Non
     except OSError as exc:
         raise HostError(
             f"cannot notify the service manager at {socket_path}: {exc.strerror}",
-            hint="the unit needs NotifyAccess=all",
+            hint="only a Type=notify unit's main process can notify (NotifyAccess=main)",
         ) from exc

@@ -25,17 +25,16 @@ from types import MappingProxyType
 from typing import Any
 
 from rctlbase.errors import UsageError
+from units.unitfile import has_control, unit_name_problem
 
 # systemd's "infinity" for usec and limit properties (UINT64_MAX), e.g. TasksMax=infinity.
 USEC_INFINITY = 2**64 - 1
 INFINITY = USEC_INFINITY
 
-# unit_name_is_valid(): [a-zA-Z0-9:_.\-@], at most 255 bytes (src/basic/unit-name.c).
-_UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@-]+")
 # journal_field_valid(): upper case, digits and '_', not starting with '_' or a digit,
 # at most 64 bytes (src/libsystemd/sd-journal/journal-file.c).
 _JOURNAL_FIELD = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
-_MAX_UNIT_NAME = 255
+_TAB_NL = re.compile(r"[\t\n]")
 
 Property = tuple[str, tuple[str, Any]]
 
@@ -183,8 +182,15 @@ class ServiceSpec:
         check_unit_name("name", self.name, ".service")
         check_argv("exec_start", self.exec_start)
         for key, value in self.environment.items():
-            if not key or "=" in key or "\0" in key + value:
+            # env_assignment_is_valid() of systemd: a value may hold tabs and newlines.
+            if not key or "=" in key or has_control(key) or has_control(_TAB_NL.sub("", value)):
                 raise UsageError(f"environment: invalid variable {key!r}")
+        # The manager keeps a transient unit as a unit file, read back at a daemon-reload,
+        # and writes these without C escapes (unlike Environment= or LogExtraFields=): a
+        # newline or carriage return would start a setting of its own there.
+        for what in ("description", "syslog_identifier", "working_directory", "pid_file"):
+            if has_control(getattr(self, what) or ""):
+                raise UsageError(f"{what}: control characters are not allowed")
         for key in self.log_extra_fields:
             if not _JOURNAL_FIELD.fullmatch(key):
                 raise UsageError(
@@ -239,13 +245,7 @@ class ServiceSpec:
 
 def check_unit_name(what: str, name: str, suffix: str) -> None:
     """Raise UsageError unless ``name`` is a valid unit name ending in ``suffix``."""
-    stem = name.removesuffix(suffix)
-    if (
-        not name.endswith(suffix)
-        or not stem
-        or len(name) > _MAX_UNIT_NAME
-        or not _UNIT_NAME.fullmatch(name)
-    ):
+    if not name.endswith(suffix) or unit_name_problem(name) is not None:
         raise UsageError(
             f"{what}: {name!r} is not a valid unit name",
             hint=f"use letters, digits and :_.-@ and the suffix {suffix}",

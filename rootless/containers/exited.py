@@ -1,5 +1,6 @@
-"""The container unit's ``ExecStopPost=``: record how the container ended; for ``--rm``,
-remove it. Runs after every stop, even when the CLI that started it was killed.
+"""The container unit's ``ExecStopPost=``: record how the container ended and the delay
+before a restart by its policy (:mod:`rootless.containers.backoff`); for ``--rm``, remove
+it. Runs after every stop, even when the CLI that started it was killed.
 
 systemd passes ``SERVICE_RESULT``, ``EXIT_CODE`` (exited, killed, dumped) and
 ``EXIT_STATUS`` (the status or the signal name) to ``ExecStopPost=`` (systemd.exec(5),
@@ -57,6 +58,10 @@ def main() -> int:
     remove_runtime_state(os.path.join(launch["runtime_root"], launch["container_id"]))
     if record.get("auto_remove"):
         remove_container_dir(directory, launch_text)
+    else:  # the delay before a restart by the container's policy
+        from rootless.containers.backoff import record_stop  # noqa: PLC0415 - kept runs only
+
+        record_stop(directory)
     mark("stop hook: done")
     return 0
 

@@ -1,6 +1,8 @@
 """The first main process of a container's systemd unit (``Type=notify``).
 
-``python -m rootless.containers.launch LAUNCH_JSON`` moves itself into the container's new
+``python -m rootless.containers.launch LAUNCH_JSON`` first waits, when systemd restarts the
+container by its policy, the growing delay of :mod:`rootless.containers.backoff`. Then it
+moves itself into the container's new
 user, mount and network namespaces (mapped from the subordinate IDs by a forked helper,
 which also starts the network helper: :func:`uidmap.unshare.enter_userns`), mounts the
 root filesystem, and has the OCI runtime create the container
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from rctlbase.errors import RctlError
 from rctlbase.timeline import mark
+from rootless.containers.backoff import wait_before_start
 from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
 from rootless.containers.netattach import (
     attach_network,
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 def launch(plan_path: Path) -> int:
     """Run the container described by ``plan_path``: returns only on failure."""
     mark("launcher: imported")
+    wait_before_start(str(plan_path.parent.parent))  # a restart by the policy: docker's delay
     plan = LaunchPlan.from_json(plan_path.read_text())
     if plan.hold_console and plan.console_socket:
         hold_console(plan.console_socket)

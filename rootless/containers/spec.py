@@ -31,6 +31,9 @@ from rootless.containers.seccomp import SeccompPolicy
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MIN_MEMORY = 6 * 1024 * 1024  # docker: "Minimum memory limit allowed is 6MB"
 DEFAULT_STOP_TIMEOUT = 10
+# A stop timeout becomes systemd's TimeoutStopUSec (microseconds in 64 bits): this bound,
+# about 31 years, keeps it far from overflowing, in the unit file's "+5 s" too.
+MAX_STOP_TIMEOUT = 10**9
 # capabilities(7), in bit order (CAP_CHOWN = 0 ... CAP_CHECKPOINT_RESTORE = 40).
 _CAP_NAMES = """
     CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
@@ -51,6 +54,16 @@ def _digits(text: str) -> bool:
 
 def _bad(flag: str, value: object, why: str, hint: str) -> UsageError:
     return UsageError(f"invalid {flag} value {value!r}: {why}", hint=hint)
+
+
+def parse_stop_timeout(seconds: int) -> int:
+    """``--stop-timeout``: seconds from 0 to :data:`MAX_STOP_TIMEOUT`."""
+    if seconds < 0:
+        raise _bad("--stop-timeout", seconds, "negative", "give seconds, e.g. 10")
+    if seconds > MAX_STOP_TIMEOUT:
+        raise _bad("--stop-timeout", seconds, f"more than {MAX_STOP_TIMEOUT} seconds",
+                   "give seconds, e.g. 10")  # fmt: skip
+    return seconds
 
 
 # ---- the parts of a spec ------------------------------------------------------------------
@@ -278,8 +291,7 @@ class ContainerSpec:
         for entry in self.env:
             if not entry.partition("=")[0] or "=" not in entry:
                 raise ValueError(f"env entry {entry!r} was not parsed with parse_env")
-        if self.stop_timeout < 0:
-            raise _bad("--stop-timeout", self.stop_timeout, "negative", "give seconds, e.g. 10")
+        parse_stop_timeout(self.stop_timeout)
         seen: set[str] = set()
         for dest in [m.destination for m in self.tmpfs] + [m.destination for m in self.mounts]:
             flag = "--tmpfs/--volume/--mount"

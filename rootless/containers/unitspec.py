@@ -44,6 +44,7 @@ from rootless.models import RunOptions
 from units.properties import (
     CollectMode,
     ExecCommand,
+    KillMode,
     RestartPolicy,
     ServiceSpec,
     ServiceType,
@@ -185,6 +186,12 @@ def service_spec(
         restart_usec=100_000 if restart is not RestartPolicy.NO else None,
         start_limit=start_limit,
         timeout_stop_usec=spec.stop_timeout * USEC,
+        # As `docker stop`: the stop signal goes to the container's first process only, so
+        # that the network helper and the port relay still serve it while it shuts down;
+        # SIGKILL goes to every process left once it ended or TimeoutStopUSec= passed. An
+        # attached run's output copier must drain the pipes after the container ends, and
+        # mixed would SIGKILL it then: it ignores SIGTERM and its unit waits for it instead.
+        kill_mode=KillMode.CONTROL_GROUP if stdio is not None and not spec.tty else KillMode.MIXED,
         kill_signal=spec.kill_signal,
         delegate=True,
         memory_max=limits.memory,

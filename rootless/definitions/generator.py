@@ -80,6 +80,8 @@ def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
             (output / name).write_text(text)
             for target in container.wanted_by:
                 wants = output / f"{target}.wants"
+                if wants.parent != output:  # validated as unit names: never outside output
+                    raise ValueError(f"wanted_by {target!r} is not a unit name")
                 wants.mkdir(exist_ok=True)
                 link = wants / name
                 if not link.is_symlink():

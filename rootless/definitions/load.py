@@ -6,9 +6,10 @@ files, sorted) and returns one :class:`~rootless.definitions.model.DefinitionSet
 callers act only on a set that validated whole (``rctl apply`` is all-or-nothing at
 validation time).
 
-Checks across files: a name defined twice, ``depends_on`` naming an unknown container or
-making a cycle, a host port published twice. Containers come back in dependency order
-(dependencies first, otherwise file order).
+Each table is first checked for control characters (:mod:`rootless.definitions.unitkeys`);
+one that holds any is not validated further. Checks across files: a name defined twice,
+``depends_on`` naming an unknown container or making a cycle, a host port published twice.
+Containers come back in dependency order (dependencies first, otherwise file order).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from rctlbase.errors import UsageError
 from rootless.containers.ports import parse_publish
@@ -24,8 +26,6 @@ from rootless.definitions.model import (
     ContainerDef,
     DefinitionLocation,
     DefinitionSet,
-    NetworkDef,
-    VolumeDef,
 )
 from rootless.definitions.positions import index_positions
 from rootless.definitions.schema import (
@@ -36,6 +36,8 @@ from rootless.definitions.schema import (
     parse_network,
     parse_volume,
 )
+from rootless.definitions.unitkeys import check_characters
+from units.unitfile import has_control
 
 SYSTEM_ROOT = Path("/etc/rctl/definitions")
 KINDS = ("container", "volume", "network")
@@ -84,6 +86,9 @@ def parse_file(
 ) -> DefinitionSet:
     """Validate one file's text; problems are appended to ``problems``."""
     name = str(path)
+    if has_control(name):  # it goes into the unit file (SourcePath=, ExecStart=)
+        problems.append(Problem(name, 1, "", "", "the file's name holds a control character"))
+        return DefinitionSet(files=(name,))
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -91,9 +96,7 @@ def parse_file(
         return DefinitionSet(files=(name,))
     index = index_positions(text)
     where = location or location_of(path)
-    containers: list[ContainerDef] = []
-    volumes: list[VolumeDef] = []
-    networks: list[NetworkDef] = []
+    found: dict[str, list[Any]] = {kind: [] for kind in KINDS}
     for kind, body in raw.items():
         line = index.line_of((kind,))
         if kind not in KINDS:
@@ -112,19 +115,17 @@ def parse_file(
                 )  # fmt: skip
                 continue
             table = Table(name, index, (kind, item), values, problems)
+            if not check_characters(table, kind):
+                continue
             if kind == "container":
-                found = parse_container(table, path.parent, where)
-                if found is not None:
-                    containers.append(found)
-            elif kind == "volume":
-                volume = parse_volume(table)
-                if volume is not None:
-                    volumes.append(volume)
+                parsed: Any = parse_container(table, path.parent, where)
             else:
-                network = parse_network(table)
-                if network is not None:
-                    networks.append(network)
-    return DefinitionSet((name,), tuple(containers), tuple(volumes), tuple(networks))
+                parsed = parse_volume(table) if kind == "volume" else parse_network(table)
+            if parsed is not None:
+                found[kind].append(parsed)
+    return DefinitionSet(
+        (name,), tuple(found["container"]), tuple(found["volume"]), tuple(found["network"])
+    )
 
 
 def load_definitions(paths: Iterable[Path], *, location: str | None = None) -> DefinitionSet:

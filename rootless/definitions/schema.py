@@ -5,21 +5,20 @@ A file holds ``[container.NAME]``, ``[volume.NAME]`` and ``[network.NAME]`` tabl
 unknown keys (with a "did you mean"), wrong types, values the matching ``rctl run`` flag
 would refuse (the flag parsers of :mod:`rootless.containers.spec` and
 :mod:`rootless.containers.ports` check them, so a definition and the command line accept
-the same things), relative bind paths in system definitions. Problems are collected, not
-raised one by one, so that a user sees all of a file's mistakes at once.
+the same things), an image that is not an image reference, relative bind paths in system
+definitions. Problems are collected, not raised one by one, so that a user sees all of a
+file's mistakes at once (:mod:`rootless.definitions.tables` holds that machinery,
+:mod:`rootless.definitions.unitkeys` the checks of what reaches the unit file).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path as FsPath
 from typing import Any
 
-from rctlbase.errors import RctlError, UsageError
 from rootless.containers.health import parse_duration
 from rootless.containers.ports import parse_publish
 from rootless.containers.spec import (
@@ -29,6 +28,7 @@ from rootless.containers.spec import (
     parse_pids_limit,
     parse_restart,
     parse_signal,
+    parse_stop_timeout,
     parse_tmpfs,
     parse_user,
 )
@@ -41,141 +41,16 @@ from rootless.definitions.model import (
     NetworkRef,
     VolumeDef,
 )
-from rootless.definitions.positions import PositionIndex
+from rootless.definitions.tables import DefinitionError, Problem, Table
+from rootless.definitions.unitkeys import parse_targets, parse_unit_section
+from rootless.images.reference import parse_reference
+
+__all__ = ["DefinitionError", "Problem", "Table", "parse_container", "parse_network",
+           "parse_volume"]  # fmt: skip
 
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-UNIT_KEY = re.compile(r"[A-Z][A-Za-z0-9]*")
+IMAGE_ID = re.compile(r"(sha256:)?[a-f0-9]{64}")
 SPECIAL_NETWORKS = ("pasta", "slirp4netns", "none", "host")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong in a file, with where it is."""
-
-    file: str
-    line: int
-    table: str
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        if not self.table:
-            return f"{self.file}:{self.line}: {self.message}"
-        where = f"[{self.table}] {self.key}" if self.key else f"[{self.table}]"
-        return f"{self.file}:{self.line}: {where}: {self.message}"
-
-
-class DefinitionError(UsageError):
-    """Definition files that do not validate; ``problems`` lists every one."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        problems = sorted(problems, key=lambda p: (p.file, p.line))
-        self.problems = tuple(problems)
-        more = f" (and {len(problems) - 1} more below)" if len(problems) > 1 else ""
-        text = "\n".join(str(p) for p in problems[1:])
-        super().__init__(
-            f"{problems[0]}{more}" + (f"\n{text}" if text else ""),
-            hint="fix the files and run again: nothing was changed (see docs/definitions.md)",
-        )
-
-
-@dataclass(slots=True)
-class Table:
-    """A table being validated: its raw values, where it is, and the problems found."""
-
-    file: str
-    index: PositionIndex
-    path: tuple[str, ...]
-    raw: Mapping[str, Any]
-    problems: list[Problem]
-    seen: set[str] = field(default_factory=set)
-
-    @property
-    def name(self) -> str:
-        return ".".join(self.path)
-
-    def line(self, key: str = "") -> int:
-        return self.index.line_of((*self.path, key) if key else self.path)
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(self.file, self.line(key), self.name, key, message))
-
-    def get(self, key: str, kind: type | tuple[type, ...], what: str) -> Any:
-        """The value of ``key`` if present and of ``kind`` (else a problem and None)."""
-        self.seen.add(key)
-        if key not in self.raw:
-            return None
-        value = self.raw[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # TOML booleans are ints to Python: never accept one where a number is wanted.
-        if isinstance(value, bool) and bool not in kinds:
-            self.problem(key, f"expected {what}, got a boolean")
-            return None
-        if not isinstance(value, kinds):
-            self.problem(key, f"expected {what}, got {_type_name(value)}")
-            return None
-        return value
-
-    def strings(self, key: str) -> tuple[str, ...]:
-        value = self.get(key, list, "a list of strings")
-        if value is None:
-            return ()
-        if not all(isinstance(item, str) for item in value):
-            self.problem(key, "expected a list of strings")
-            return ()
-        return tuple(value)
-
-    def mapping(self, key: str) -> tuple[tuple[str, str], ...]:
-        """A table of scalar values, as (key, string) pairs in file order."""
-        value = self.get(key, dict, "a table")
-        if value is None:
-            return ()
-        pairs = []
-        for name, item in value.items():
-            if isinstance(item, dict | list):
-                self.problem(key, f"{name}: expected a string, number or boolean")
-                continue
-            pairs.append((name, _scalar(item)))
-        return tuple(pairs)
-
-    def check(self, key: str, parse: Callable[[str], object], value: str | None) -> None:
-        """Let a flag parser check ``value``; its complaint becomes a problem here."""
-        if value is None:
-            return
-        try:
-            parse(value)
-        except RctlError as exc:
-            self.problem(key, _reword(exc))
-
-    def finish(self, allowed: tuple[str, ...]) -> None:
-        """Report every key nobody asked for."""
-        for key in self.raw:
-            if key not in self.seen and key not in allowed:
-                close = difflib.get_close_matches(key, [*self.seen, *allowed], n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.problem(key, f"unknown key{hint}")
-
-
-def _type_name(value: object) -> str:
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "a boolean",
-        list: "a list",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-def _scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _reword(exc: RctlError) -> str:
-    """A flag parser's message without its flag (the key says which)."""
-    return re.sub(r"--[a-z-]+( value)?\s*", "", exc.message).strip()
 
 
 # ---- tables -------------------------------------------------------------------------------
@@ -201,6 +76,8 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     image = table.get("image", str, "a string (an image reference)")
     if image is None and "image" not in table.raw:
         table.problem("", "missing key 'image'")
+    elif image is not None and not IMAGE_ID.fullmatch(image):
+        table.check("image", parse_reference, image)
     command = _argv(table, "command")
     entrypoint = _argv(table, "entrypoint")
     env = table.mapping("env")
@@ -242,15 +119,18 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     stop_signal = table.get("stop_signal", str, "a signal name")
     table.check("stop_signal", parse_signal, stop_signal)
     stop_timeout = table.get("stop_timeout", int, "an integer (seconds)")
+    table.check("stop_timeout", parse_stop_timeout, stop_timeout)
     pull = table.get("pull", str, "missing, always or never") or "missing"
     if pull not in ("missing", "always", "never"):
         table.problem("pull", f"{pull!r} is not missing, always or never")
     health, no_health = _healthcheck(table)
-    wanted = table.get("wanted_by", (str, list), "a target name or a list of them")
-    wanted_by = DEFAULT_WANTED_BY if wanted is None else _names(table, "wanted_by", wanted)
-    unit = _unit_section(table, "unit")
-    service = _unit_section(table, "service")
+    wanted_by = parse_targets(table, "wanted_by", DEFAULT_WANTED_BY)
+    unit = parse_unit_section(table, "unit")
+    service = parse_unit_section(table, "service")
     depends_on = table.strings("depends_on")
+    for dep in depends_on:
+        if not NAME.fullmatch(dep):
+            table.problem("depends_on", f"{dep!r} is not a container name")
     labels = table.mapping("labels")
     result = ContainerDef(
         name=name,
@@ -311,14 +191,6 @@ def _argv(table: Table, key: str) -> tuple[str, ...] | None:
         table.problem(key, "expected a list of strings")
         return None
     return tuple(value)
-
-
-def _names(table: Table, key: str, value: str | list[Any]) -> tuple[str, ...]:
-    items = [value] if isinstance(value, str) else value
-    if not all(isinstance(item, str) and item for item in items):
-        table.problem(key, "expected a name or a list of names")
-        return ()
-    return tuple(items)
 
 
 def _size(table: Table, key: str, parse: Callable[..., object] | None) -> str | None:
@@ -530,30 +402,6 @@ def _healthcheck(table: Table) -> tuple[HealthcheckDef | None, bool]:
         ),
         False,
     )
-
-
-def _unit_section(table: Table, key: str) -> tuple[tuple[str, str], ...]:
-    """``[container.NAME.unit]`` / ``.service``: systemd keys passed through as they are."""
-    raw = table.get(key, dict, f"a table ([{table.name}.{key}])")
-    if raw is None:
-        return ()
-    sub = Table(table.file, table.index, (*table.path, key), raw, table.problems)
-    lines: list[tuple[str, str]] = []
-    for name, value in raw.items():
-        if not UNIT_KEY.fullmatch(name):
-            sub.problem(name, "not a systemd setting name (like After or Environment)")
-            continue
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            if isinstance(item, dict | list):
-                sub.problem(name, "expected a string, number, boolean or a list of them")
-                break
-            text = _scalar(item)
-            if "\n" in text:
-                sub.problem(name, "a unit setting cannot span lines")
-                break
-            lines.append((name, text))
-    return tuple(lines)
 
 
 VOLUME_KEYS = ("driver", "labels", "options")

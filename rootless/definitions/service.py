@@ -245,7 +245,10 @@ class DefinitionService:
             record = dataclasses.replace(made, unit_name=unit_name(name))
             self.containers.store.save(record)
         directory = self.containers.store.dir(record.id)
-        (directory / EXIT_FILE).unlink(missing_ok=True)
+        if not self._restarted_by_policy(name):
+            # A start by a user: the launcher sees no exit.json and forgets the restart
+            # delays (rootless.containers.backoff).
+            (directory / EXIT_FILE).unlink(missing_ok=True)
         reset_state(directory)
         # The healthcheck timer first: this process becomes the container's runtime below.
         # It is bound to this unit, which is activating now: it stops and restarts with it.
@@ -261,6 +264,15 @@ class DefinitionService:
             os.environ["RCTL_CONTAINER_NOTIFY"] = "1"
         plan = directory / "bundle" / "launch.json"
         exec_program([sys.executable, "-I", "-m", "rootless.containers.launch", str(plan)])
+
+    def _restarted_by_policy(self, name: str) -> bool:
+        """Whether the manager started the unit again by its ``Restart=``: ``NRestarts``
+        counts those restarts and is reset by a start from a user (systemd's service.c)."""
+        try:
+            state = self.containers.manager.unit_state(unit_name(name))
+        except RctlError:
+            return False
+        return state is not None and state.n_restarts > 0
 
     def _current(self, container: ContainerDef) -> Any | None:
         """The existing container for ``container`` if it is up to date; None after

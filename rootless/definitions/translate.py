@@ -26,7 +26,7 @@ from rootless.containers.spec import (
 )
 from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, VolumeDef
 from rootless.models import NetworkCreateOptions, RunOptions
-from units.unitfile import UnitSection, quote_argv, render_unit_file
+from units.unitfile import UnitSection, Value, Verbatim, quote_argv, render_unit_file
 
 LABEL_HASH = "io.rctl.definition.hash"
 LABEL_FILE = "io.rctl.definition.file"
@@ -220,8 +220,8 @@ def _restart_lines(policy_text: str) -> tuple[list[tuple[str, str]], list[tuple[
     return unit, [("Restart", restart), ("RestartSec", "100ms")]
 
 
-def _limit_lines(container: ContainerDef) -> list[tuple[str, str]]:
-    lines: list[tuple[str, str]] = []
+def _limit_lines(container: ContainerDef) -> list[tuple[str, Value]]:
+    lines: list[tuple[str, Value]] = []
     memory = parse_memory(container.memory) if container.memory else None
     if memory:
         lines.append(("MemoryMax", str(memory)))
@@ -232,7 +232,8 @@ def _limit_lines(container: ContainerDef) -> list[tuple[str, str]]:
         elif swap == -1:
             lines.append(("MemorySwapMax", "infinity"))
     if container.cpus:
-        lines.append(("CPUQuota", f"{parse_cpus(container.cpus) * 100:g}%"))
+        # A percentage, which CPUQuota= reads without expanding specifiers: as it is.
+        lines.append(("CPUQuota", Verbatim(f"{parse_cpus(container.cpus) * 100:g}%")))
     if container.cpu_shares:
         lines.append(("CPUWeight", str(max(1, min(10000, container.cpu_shares * 100 // 1024)))))
     if container.pids_limit:
@@ -245,13 +246,18 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl.
 
     The unit runs the container in itself (``Type=notify``): ``rctl container run-unit``
-    (re)creates the container from the definition when needed, launches it, and tells
-    systemd the runtime's PID and that it is ready (or leaves READY=1 to the container with
-    ``notify = true``). Stopping is systemd's: ``KillSignal=`` to every process of the unit,
-    SIGKILL after ``TimeoutStopSec=``; ``ExecStopPost=`` records how the container ended.
+    (re)creates the container from the definition when needed and execs the launcher, which
+    tells systemd the runtime's PID and that it is ready (or leaves READY=1 to the container
+    with ``notify = true``, relayed by the runtime, also the main process then): only the
+    main process notifies. Stopping is systemd's: ``KillSignal=`` to the main process alone
+    (the container's first process, as ``docker stop`` does), so that the network helper and
+    the port relay still serve the container while it shuts down; SIGKILL to everything left
+    after ``TimeoutStopSec=`` or once the container is gone; ``ExecStopPost=`` records how
+    the container ended. The pass-through ``unit`` and ``service`` settings are written as
+    they are (systemd syntax, specifiers included); every other value has its ``%`` doubled.
     """
     deps = [unit_name(d) for d in container.depends_on]
-    unit_lines: list[tuple[str, str]] = [
+    unit_lines: list[tuple[str, Value]] = [
         ("Description", f"rctl container {container.name} ({container.image})"),
         ("Documentation", "man:rctl(1)"),
         ("SourcePath", container.file),
@@ -260,25 +266,28 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     unit_lines += [("After", d) for d in deps]
     restart_unit, restart_service = _restart_lines(container.restart)
     unit_lines += restart_unit
-    unit_lines += list(container.unit)
+    unit_lines += [(key, Verbatim(value)) for key, value in container.unit]
     stop_timeout = container.stop_timeout if container.stop_timeout is not None else 10
-    service: list[tuple[str, str]] = [
+    run = quote_argv([*rctl, "container", "run-unit", "--definition", container.file,
+                      container.name])  # fmt: skip
+    stopped = quote_argv([*rctl, "container", "stopped-unit", container.name])
+    service: list[tuple[str, Value]] = [
         ("Type", "notify"),
-        ("NotifyAccess", "all"),
+        ("NotifyAccess", "main"),
         ("Delegate", "yes"),
-        ("ExecStart", quote_argv([*rctl, "container", "run-unit", "--definition", container.file,
-                                  container.name])),
-        ("ExecStopPost", "-" + quote_argv([*rctl, "container", "stopped-unit", container.name])),
+        ("ExecStart", run),
+        ("ExecStopPost", Verbatim("-" + stopped.text)),
         *restart_service,
         ("TimeoutStartSec", "15min"),
         ("TimeoutStopSec", str(stop_timeout + 5)),
-    ]  # fmt: skip
+        ("KillMode", "mixed"),
+    ]
     if container.stop_signal:
         service.append(("KillSignal", str(parse_signal(container.stop_signal))))
     service += _limit_lines(container)
     service += [("SyslogIdentifier", container.name)]
-    service += list(container.service)
-    install = [("WantedBy", target) for target in container.wanted_by]
+    service += [(key, Verbatim(value)) for key, value in container.service]
+    install: list[tuple[str, Value]] = [("WantedBy", target) for target in container.wanted_by]
     header = (
         f"Generated by rctl from {container.file}: edit that file, not this one.",
         "Container: " + container.name,

@@ -207,6 +207,49 @@ restart = "always"
     assert page(port) is None
 
 
+def test_a_container_that_notifies_marks_its_unit_started(
+    rctl: Rctl, user_units: list[str]
+) -> None:
+    # notify = true: the runtime relays the container's READY=1 from the unit's main
+    # process (itself), which NotifyAccess=main accepts; nothing else may notify.
+    rctl("pull", f"{R}/debian")  # before the unit: its start would pull it otherwise
+    name = f"gnotify{os.getpid()}"
+    unit = f"rctl-{name}.service"
+    defs = rctl.root / "config" / "rctl" / "definitions"
+    defs.mkdir(parents=True)
+    ready = (
+        "sleep 2; socket(my $s, PF_UNIX, SOCK_DGRAM, 0) or die; "
+        "send($s, 'READY=1', 0, sockaddr_un($ENV{NOTIFY_SOCKET})) or die $!; sleep 600"
+    )
+    (defs / "notify.toml").write_text(f"""
+[container.{name}]
+image = "{R}/debian"
+command = ["perl", "-MSocket", "-e", "{ready}"]
+notify = true
+wanted_by = []
+
+[container.{name}.service]
+{store_env(rctl)}
+""")
+    USER_UNITS.mkdir(parents=True, exist_ok=True)
+    user_units.append(unit)
+    run(
+        "env", f"XDG_CONFIG_HOME={rctl.root / 'config'}",
+        sys.executable, "-I", "-m", "rootless.definitions.generator", str(USER_UNITS),
+    )  # fmt: skip
+    assert "\nNotifyAccess=main\n" in (USER_UNITS / unit).read_text()
+    run("systemctl", "--user", "daemon-reload")
+    start = time.monotonic()
+    run("systemctl", "--user", "start", "--no-block", unit)
+    wait_for("the unit to activate", lambda: unit_value(unit, "ActiveState") == "activating")
+    wait_for("READY=1", lambda: unit_value(unit, "ActiveState") == "active", timeout=90)
+    assert time.monotonic() - start > 2  # not before the container said so
+    # The runtime relayed it and stays the main process (it sends no MAINPID= of its own).
+    main = unit_value(unit, "MainPID")
+    assert Path(f"/proc/{main}/comm").read_text().strip() == "crun"
+    run("systemctl", "--user", "stop", unit)
+
+
 def test_generator_installed_system_wide_makes_units_at_daemon_reload(
     rctl: Rctl, user_units: list[str]
 ) -> None:

@@ -508,6 +508,7 @@ def test_image_with_a_bad_stop_signal_is_refused() -> None:
         ({"hostname": "bad_host!"}, "--hostname"),
         ({"hostname": "a" * 65}, "--hostname"),
         ({"stop_timeout": -1}, "--stop-timeout"),
+        ({"stop_timeout": 99999999999999}, "--stop-timeout"),  # not timeout_stop_usec
         ({"tmpfs": (TmpfsMount("rel"),)}, "--tmpfs"),
     ],
 )

@@ -353,7 +353,7 @@ def test_generator_skips_a_bad_file_and_links_wanted_by(
 
 
 def test_quote_argv_for_systemd() -> None:
-    assert quote_argv(["/usr/bin/rctl", "a b", "50%", "$HOME", 'q"']) == (
+    assert quote_argv(["/usr/bin/rctl", "a b", "50%", "$HOME", 'q"']).text == (
         '/usr/bin/rctl "a b" 50%% $$HOME "q\\""'
     )
 

@@ -489,3 +489,13 @@ def test_match_rules_and_glob_escaping() -> None:
         "type='signal',sender='org.freedesktop.systemd1',path='/p',member='M'"
     )
     assert glob_escape("rctl-a*b?[c]\\") == "rctl-a\\*b\\?\\[c\\]\\\\"
+
+
+def test_stop_with_a_huge_timeout_waits_without_overflowing(
+    sd: FakeSystemd, manager: UserManager
+) -> None:
+    # poll(2) and Condition.wait() refuse such a timeout (OverflowError, a traceback).
+    sd.add("a.service", ActiveState="deactivating", SubState="stop-sigterm")
+    later(0.2, sd.job_removed, JOB, "a.service", "done")
+    within(2, lambda: manager.stop("a.service", timeout=99999999999999.0))
+    assert "KillUnit" not in sd.calls()

@@ -269,3 +269,20 @@ def test_valid_edge_values_are_accepted() -> None:
         restart=RestartPolicy.ON_FAILURE,
     )
     assert ("LogExtraFields", ("aay", [b"A=", b"B2_C=x\ny"])) in plan_properties(spec)
+
+
+@pytest.mark.parametrize(
+    "field", ["description", "syslog_identifier", "working_directory", "pid_file"]
+)
+@pytest.mark.parametrize("char", ["\n", "\r", "\x1b"])
+def test_one_line_settings_refuse_control_characters(field: str, char: str) -> None:
+    # The manager writes these into the transient unit's file without C escapes: a line
+    # break there would be a setting of its own at the next daemon-reload.
+    with pytest.raises(UsageError, match=field):
+        replace(MINIMAL, **{field: f"/x{char}ExecStartPre=/bin/evil"})
+
+
+def test_environment_values_may_hold_tabs_and_newlines_only() -> None:
+    replace(MINIMAL, environment={"A": "one\ttwo\nthree"})
+    with pytest.raises(UsageError, match="environment"):
+        replace(MINIMAL, environment={"A": "x\ry"})
