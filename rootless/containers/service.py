@@ -20,7 +20,7 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -785,9 +785,22 @@ class ContainerService:
             self.store.save(renamed)
         return renamed
 
-    def prune(self) -> list[str]:
-        """Remove every container that is not running."""
-        doomed = [row.id for row in self.summaries(all_containers=True) if row.state != "running"]
+    def prune(self, filters: Sequence[str] = ()) -> list[str]:
+        """Remove every container that is not running (``filters``: docker's until=,
+        label=, label!=)."""
+        from rootless.filters import (  # noqa: PLC0415
+            CONTAINER_PRUNE_KEYS,
+            parse_filters,
+            prune_matcher,
+        )
+
+        keep = prune_matcher(parse_filters(filters, CONTAINER_PRUNE_KEYS))
+        records = {record.id: record for record in self.store.all()}
+        doomed = [
+            row.id for row in self.summaries(all_containers=True)
+            if row.state != "running" and row.id in records
+            and keep(records[row.id].created, records[row.id].labels)
+        ]  # fmt: skip
         for container_id in doomed:
             self.remove(container_id)
         return doomed
@@ -852,7 +865,18 @@ class ContainerService:
 
     # -- reports -----------------------------------------------------------------------------
 
-    def summaries(self, *, all_containers: bool = False) -> list[ContainerSummary]:
+    def summaries(
+        self, *, all_containers: bool = False, filters: Sequence[str] = ()
+    ) -> list[ContainerSummary]:
+        """``rctl ps`` (``-a``: stopped ones too), with docker's ``--filter``s."""
+        keep = None
+        if filters:
+            from rootless.containers.facts import container_facts, ps_matcher  # noqa: PLC0415
+            from rootless.filters import PS_KEYS, parse_filters, shows_stopped  # noqa: PLC0415
+
+            parsed = parse_filters(filters, PS_KEYS)
+            all_containers = all_containers or shows_stopped(parsed)
+            keep = ps_matcher(parsed, self.store, self._image_ids)
         states = {s.name: s for s in self.manager.list_units("rctl-")}
         rows = []
         for record in self.store.all():
@@ -873,6 +897,13 @@ class ContainerService:
                 status, kind = "Created", "created"
             if kind != "running" and not all_containers:
                 continue
+            if keep is not None:
+                paused = kind == "running" and status.endswith(" (Paused)")
+                facts = container_facts(
+                    record, self.store.dir(record.id), "paused" if paused else kind, code
+                )
+                if not keep(facts):
+                    continue
             rows.append(
                 ContainerSummary(
                     id=record.id,
@@ -887,6 +918,13 @@ class ContainerService:
                 )
             )
         return rows
+
+    def _image_ids(self, ref: str) -> set[str]:
+        """``ancestor=``: the ID an image reference stands for (none when unknown)."""
+        try:
+            return {self.images.get(ref).id}
+        except NotFoundError:
+            return set()
 
     def inspect(self, ref: str) -> dict[str, Any]:
         record = self.store.get(ref)

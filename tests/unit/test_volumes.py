@@ -12,6 +12,7 @@ import pytest
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.spec import BindMount, TmpfsMount
+from rootless.filters import VOLUME_KEYS, parse_filters
 from rootless.volumes.cleanup import doomed_volumes
 from rootless.volumes.model import MountPoint, VolumeRecord
 from rootless.volumes.parse import (
@@ -25,7 +26,6 @@ from rootless.volumes.parse import (
 from rootless.volumes.plan import NewVolume, bind_mounts, inherit_mounts, plan_mounts
 from rootless.volumes.service import (
     filter_volumes,
-    parse_volume_filter,
     parse_volume_options,
 )
 from rootless.volumes.store import VolumeStore
@@ -301,19 +301,22 @@ def test_filters() -> None:
     ]
 
     def kept(*texts: str) -> list[str]:
-        filters = [parse_volume_filter(t) for t in texts]
+        filters = parse_filters(texts, VOLUME_KEYS)
         return [r.name for r in filter_volumes(records, filters, used={"db"})]
 
     assert kept() == ["web-data", "db", "cache"]
     assert kept("name=a") == ["web-data", "cache"]
+    assert kept("name=^d") == ["db"]  # docker's names are regular expressions
     assert kept("label=app") == ["web-data", "db"]
     assert kept("label=app=db") == ["db"]
-    assert kept("label=app=web", "label=tier") == ["web-data", "db"]  # one key: any value
+    assert kept("label=app", "label=tier") == ["db"]  # docker: every label filter matches
+    assert kept("label=app=web", "label=tier") == []
     assert kept("dangling=true") == ["web-data", "cache"]
     assert kept("dangling=false", "name=d") == ["db"]
+    assert kept("driver=local", "name=web", "name=cache") == ["web-data", "cache"]
     for bad in ("color=red", "name", "dangling=maybe"):
         with pytest.raises(UsageError):
-            parse_volume_filter(bad)
+            kept(bad)
 
 
 def test_volume_options() -> None:
