@@ -279,7 +279,7 @@ class FakeVolumes:
 
 
 class FakeNetworks:
-    def summaries(self, filters: tuple[str, ...]) -> list[NetworkSummary]:
+    def summaries(self, filters: tuple[str, ...], *, builtin: bool = False) -> list[NetworkSummary]:
         return [NETWORK]
 
     def inspect(self, ref: str) -> dict[str, Any]:
