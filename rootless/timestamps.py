@@ -19,15 +19,14 @@ _RFC3339 = re.compile(
 
 
 def rfc3339_nano(moment: float | None) -> str:
-    """A Unix time in UTC as Go's RFC3339Nano (``2026-12-07T16:04:22.123456789Z``); a
+    """A Unix time in UTC as Go's RFC3339Nano (``2026-12-07T16:04:22.123456Z``); a
     missing time (None, 0) is Go's zero time, as docker shows a container never started."""
     if not moment:
         return ZERO_TIME
-    seconds = int(moment // 1)
-    nanos = round((moment - seconds) * 1e9)
-    if nanos >= 1_000_000_000:
-        seconds, nanos = seconds + 1, 0
-    return _format(seconds, nanos)
+    # A float of today's Unix time holds about a tenth of a microsecond: digits past the
+    # microsecond would be noise.
+    micros = round(moment * 1_000_000)
+    return _format(micros // 1_000_000, micros % 1_000_000 * 1000)
 
 
 def rfc3339_from_ns(nanoseconds: int) -> str:

@@ -81,6 +81,7 @@ from rootless.images.manifest import parse_image_config
 from rootless.images.service import ImageService
 from rootless.models import ContainerSummary, RunOptions
 from rootless.storage.drivers import Driver, plan_rootfs
+from rootless.timestamps import rfc3339_from_ns, rfc3339_nano
 from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
 from units.manager import KillWhom, UserManager
@@ -933,7 +934,7 @@ class ContainerService:
         return {
             "Id": record.id,
             "Name": record.name,
-            "Created": record.created,
+            "Created": rfc3339_nano(record.created),
             "Image": record.image_id,
             "ImageName": record.image_name,
             "Path": record.command[0] if record.command else "",
@@ -945,6 +946,7 @@ class ContainerService:
                 "Running": running,
                 "Pid": state.main_pid if state and running else 0,
                 "ExitCode": self.exit_code(record) or 0,
+                **_times_field(self.store.dir(record.id), state),
                 **_health_field(self.store.dir(record.id)),
             },
             "Config": {**record.options, "Labels": record.labels, "Image": record.image_name},
@@ -997,6 +999,18 @@ class ContainerService:
 
         with JournalFollower(query, should_stop=ended) as entries:
             yield from entries
+
+
+def _times_field(directory: Path, state: Any) -> dict[str, str]:
+    """inspect's ``StartedAt``/``FinishedAt`` as docker writes them (Go's zero time when
+    unknown): the start from the unit while systemd still has it, the end from the stop
+    hook's record."""
+    started = (state.exec_main_start_usec or state.active_enter_usec) if state else 0
+    try:
+        finished = float(json.loads((directory / EXIT_FILE).read_text())["finished"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        finished = 0.0
+    return {"StartedAt": rfc3339_from_ns(started * 1000), "FinishedAt": rfc3339_nano(finished)}
 
 
 def _health_field(directory: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from rootless.images.manifest import parse_image_config
 from rootless.images.reference import candidates, parse_reference
 from rootless.images.store import ImageRecord, Store, find_image, untag
 from rootless.models import DiskUsage, HistoryRow, ImageSummary, RemovedImage
-from rootless.timestamps import parse_rfc3339
+from rootless.timestamps import normalize_rfc3339, parse_rfc3339
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -104,7 +104,7 @@ class ImageService:
             "Id": image.id,
             "RepoTags": list(image.names),
             "RepoDigests": list(image.repo_digests),
-            "Created": image.created,
+            "Created": normalize_rfc3339(image.created),
             "Architecture": config.architecture,
             "Variant": config.variant or "",
             "Os": config.os,
