@@ -30,7 +30,9 @@ def test_filters_version_info_networks_and_times_as_scripts_use_them(rctl: Rctl)
     web = rctl(
         "run", "-d", "--name", "habit-web", "-l", "app=x", f"{R}/busybox", "sleep", "120"
     ).stdout.strip()  # fmt: skip
-    rctl("run", "--name", "habit-done", "-l", "app=y", f"{R}/busybox", "sh", "-c", "exit 3")
+    done = rctl("run", "--name", "habit-done", "-l", "app=y", f"{R}/busybox", "sh", "-c",
+                "exit 3", check=False)  # fmt: skip
+    assert done.returncode == 3, done.stderr
     try:
         names = rctl("ps", "-a", "--filter", "name=habit", "--format", "{{.Names}}").stdout
         assert sorted(names.split()) == ["habit-done", "habit-web"]
