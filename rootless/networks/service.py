@@ -397,8 +397,9 @@ class NetworkService:
         return record, directory, networks
 
     def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
-        """``rctl network connect``: now if the container runs, else at its next start."""
-        record = self.store.get(network)
+        """``rctl network connect``: now if the container runs, else at its next start
+        (``bridge``: the default bridge network, made on first use)."""
+        record = self.default_network() if network == "bridge" else self.store.get(network)
         for alias in aliases:
             check_alias(alias)
         target, directory, networks = self._bridged(container)
@@ -418,7 +419,7 @@ class NetworkService:
 
     def disconnect(self, network: str, container: str) -> None:
         """``rctl network disconnect``: at once if the container runs."""
-        record = self.store.get(network)
+        record = self.store.get(DEFAULT_NETWORK if network == "bridge" else network)
         target, directory, networks = self._bridged(container)
         if record.name not in networks.names():
             raise ConflictError(

@@ -456,6 +456,11 @@ def test_connect_and_disconnect_a_stopped_container(service: NetworkService) -> 
     assert load_container_networks(directory).names() == ["two"]
     with pytest.raises(ConflictError, match="not connected"):
         service.disconnect("one", "web")
+    # docker's name of the default bridge network
+    service.connect("bridge", "web")
+    assert load_container_networks(directory).names() == ["two", "rctl"]
+    service.disconnect("bridge", "web")
+    assert load_container_networks(directory).names() == ["two"]
 
 
 def test_teardown_removes_rules_and_empty_bridges_and_live_veths_only() -> None:
