@@ -42,13 +42,22 @@ def show(fmt: str | None, report: Mapping[str, Any], kind: str, text: Any) -> No
 
         click.echo(json.dumps(report))
         return
-    print_formatted(
-        fmt,
-        [report],
-        view=inspect_view(kind),
-        default=lambda: click.echo("\n".join(text(report))),
-        as_json=lambda: print_json(report),
-    )
+    from rootless.cli.gotemplate.template import TemplateError  # noqa: PLC0415
+
+    try:
+        print_formatted(
+            fmt,
+            [report],
+            view=inspect_view(kind),
+            default=lambda: click.echo("\n".join(text(report))),
+            as_json=lambda: print_json(report),
+        )
+    except TemplateError as exc:
+        exc.hint = f"-f/--format takes 'json' or a Go template such as {EXAMPLES[kind]}"
+        raise
+
+
+EXAMPLES = {"version": "'{{.Server.Version}}'", "info": "'{{.Driver}}' or '{{json .}}'"}
 
 
 def render_version(report: Mapping[str, Any]) -> list[str]:

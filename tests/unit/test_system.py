@@ -82,6 +82,9 @@ def test_version_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["system", "version", "-f", "{{.Client.Os}}"], capsys)[1] == "linux\n"
     code, out, err = run(["version", "-f", "{{.Server.Nope}}"], capsys)
     assert code == 125 and out == "" and "can't evaluate field Nope" in err
+    assert err.splitlines()[1] == (
+        "Hint: -f/--format takes 'json' or a Go template such as '{{.Server.Version}}'"
+    )
     assert run(["--version"], capsys)[1] == f"rctl, version {__version__}\n"
 
 
