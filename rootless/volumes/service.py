@@ -169,8 +169,10 @@ class VolumeService:
         parsed = parse_filters(filters, VOLUME_PRUNE_KEYS)
         with self.lock():
             used = set(self.users())
-            unused = [r for r in self.store.all() if r.name not in used]
-            doomed = sorted(r.name for r in filter_volumes(unused, parsed, used))
+            doomed = sorted(self.store.names() - used)
+            if parsed:  # the records are read only to match labels
+                records = [self.store.get(name) for name in doomed]
+                doomed = [r.name for r in filter_volumes(records, parsed, used)]
             self.discard(doomed)
         return doomed
 

@@ -474,3 +474,20 @@ def test_the_rm_unit_removes_anonymous_volumes_before_the_record_goes() -> None:
 
 def asdict_record(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__slots__}
+
+
+def test_prune_filters(tmp_path: Path) -> None:
+    import contextlib  # noqa: PLC0415
+
+    from rootless.volumes.service import VolumeService  # noqa: PLC0415
+
+    jobs: list[VolumeJob] = []
+    service = VolumeService(tmp_path, jobs.extend, contextlib.nullcontext, lambda ref: None)
+    service.create("keep", {"keep": "1"})
+    service.create("web", {"app": "web"})
+    service.create("plain")
+    with pytest.raises(UsageError, match="invalid filter 'until'"):
+        service.prune(["until=1h"])
+    assert service.prune(["label!=keep"]) == ["plain", "web"]
+    assert service.prune(["label=keep=2"]) == []
+    assert service.prune() == ["keep"]
