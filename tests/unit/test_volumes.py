@@ -3,6 +3,7 @@ filters, the copy-up merge and the --rm stop hook (rootless.volumes)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ from rootless.volumes.parse import (
 )
 from rootless.volumes.plan import NewVolume, bind_mounts, inherit_mounts, plan_mounts
 from rootless.volumes.service import (
+    VolumeService,
     filter_volumes,
     parse_volume_options,
 )
@@ -477,10 +479,6 @@ def asdict_record(record: Any) -> dict[str, Any]:
 
 
 def test_prune_filters(tmp_path: Path) -> None:
-    import contextlib  # noqa: PLC0415
-
-    from rootless.volumes.service import VolumeService  # noqa: PLC0415
-
     jobs: list[VolumeJob] = []
     service = VolumeService(tmp_path, jobs.extend, contextlib.nullcontext, lambda ref: None)
     service.create("keep", {"keep": "1"})
