@@ -11,20 +11,19 @@ from rootless.containers import health
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.filters import ContainerFacts, FilterSet, container_matcher
 
-# What --network bridge joins (rootless.networks.store.DEFAULT_NETWORK), and the name
-# docker scripts know it by; not imported: the network code is loaded only when needed.
-DEFAULT_BRIDGE = "rctl"
-
 
 def container_facts(
     record: ContainerRecord, directory: Path, status: str, exit_code: int | None
 ) -> ContainerFacts:
     """The facts of one container whose live ``status`` (docker's word) is known."""
+    # The network code is loaded only when a filter is given.
     from rootless.networks.attach import load_container_networks  # noqa: PLC0415
+    from rootless.networks.store import DEFAULT_NETWORK  # noqa: PLC0415
 
     attached = load_container_networks(directory).names()
     mode = str(record.options.get("NetworkMode", "")).split(":", 1)[0]
-    networks = [*attached, *(["bridge"] if DEFAULT_BRIDGE in attached else [])]
+    # docker scripts know the default bridge network (--network bridge) as "bridge".
+    networks = [*attached, *(["bridge"] if DEFAULT_NETWORK in attached else [])]
     if not attached and mode:
         networks.append(mode)
     if health.load_config(directory) is None:
