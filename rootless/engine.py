@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
@@ -121,6 +121,33 @@ class Engine:
 
         state = run_check(self.containers, ref)
         return state.log[-1]["ExitCode"] == 0, state.status
+
+    def version(self) -> dict[str, Any]:
+        """``rctl version``: docker's version document (client and engine)."""
+        from rootless.system import version_report  # noqa: PLC0415 - start-up time
+
+        return version_report(self.settings.runtime)
+
+    def info(self) -> dict[str, Any]:
+        """``rctl info``: docker's info document, with rctl's storage, cgroups and network."""
+        from rootless.system import ContainerCounts, InfoInputs, info_report  # noqa: PLC0415
+
+        rows = self.containers.summaries(all_containers=True)
+        paused = sum(1 for r in rows if r.state == "running" and r.status.endswith("(Paused)"))
+        running = sum(1 for r in rows if r.state == "running") - paused
+        counts = ContainerCounts(running, paused, len(rows) - running - paused)
+        inputs = InfoInputs(
+            counts=counts,
+            images=len(self.store.load_images()),
+            storage_driver=str(parse_driver(self.settings.storage_driver or "overlay")),
+            data_root=str(self.paths.data),
+            run_root=str(self.paths.runtime),
+            runtime=self.settings.runtime,
+            default_network=self.network_defaults.default,
+            search_registries=self.settings.search_registries,
+            insecure_registries=self.settings.insecure_registries,
+        )
+        return info_report(inputs, os.getuid())
 
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""

@@ -40,6 +40,8 @@ SHORT: dict[str, str] = {
     "inspect": "containers:inspect",
     "port": "ports:port",
     "doctor": "containers:doctor",
+    "version": "system:version",
+    "info": "system:info",
     "cp": "containers:cp",
     "pull": "images:pull",
     "images": "images:images",
@@ -101,7 +103,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "disconnect": "networks:disconnect",
         },
     ),
-    "system": ("Manage rctl itself.", {"df": "images:system_df"}),
+    "system": (
+        "Manage rctl itself.",
+        {"df": "images:system_df", "info": "system:info", "version": "system:version"},
+    ),
     "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),
     "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),
     "volume": (

@@ -266,16 +266,29 @@ def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bo
 @click.option("-q", "--quiet", is_flag=True, help="Print only IDs.")
 @click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option("--no-trunc", is_flag=True, help="Don't truncate IDs and commands.")
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    help="KEY=VALUE, docker's: id, name, label, status, ancestor, exited, before, since, "
+    "volume, network, health.",
+)
 @click.pass_context
 def ps(
-    ctx: click.Context, all_containers: bool, quiet: bool, fmt: str | None, no_trunc: bool
+    ctx: click.Context,
+    all_containers: bool,
+    quiet: bool,
+    fmt: str | None,
+    no_trunc: bool,
+    filters: tuple[str, ...],
 ) -> None:
     """List containers."""
     from rctlbase.errors import NotFoundError  # noqa: PLC0415
     from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
 
     service = engine(ctx).containers
-    rows = service.summaries(all_containers=all_containers)
+    rows = service.summaries(all_containers=all_containers, filters=filters)
     if quiet:
         for row in rows:
             click.echo(row.id if no_trunc else row.id[:12])
@@ -456,12 +469,15 @@ def cp(ctx: click.Context, source: str, destination: str, archive: bool) -> None
 
 @click.command("prune")
 @click.option("-f", "--force", is_flag=True, help="Don't ask for confirmation.")
+@click.option(
+    "--filter", "filters", multiple=True, help="until=24h|TIMESTAMP, label=, label!= (docker's)."
+)
 @click.pass_context
-def container_prune(ctx: click.Context, force: bool) -> None:
+def container_prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None:
     """Remove all stopped containers."""
     if not force and sys.stdin.isatty():
         click.confirm("WARNING! This will remove all stopped containers. Continue?", abort=True)
-    for container_id in engine(ctx).containers.prune():
+    for container_id in engine(ctx).containers.prune(filters):
         click.echo(container_id)
 
 

@@ -141,18 +141,9 @@ def list_images(
     fmt: str | None,
     quiet: bool,
 ) -> None:
-    dangling: bool | None = None
-    for flt in filters:
-        key, _, value = flt.partition("=")
-        if key != "dangling" or value.lower() not in ("true", "false"):
-            raise click.BadParameter(
-                f"unsupported filter {flt!r} (supported: dangling=true|false)",
-                param_hint="--filter",
-            )
-        dangling = value.lower() == "true"
     from rootless.cli.views import IMAGE_HEADERS, image_row  # noqa: PLC0415
 
-    rows = engine(ctx).images.summaries(all_images=all_images, dangling=dangling)
+    rows = engine(ctx).images.summaries(all_images=all_images, filters=filters)
     if quiet:
         for short in dict.fromkeys(row.short_id for row in rows):
             click.echo(short)
@@ -181,7 +172,13 @@ LIST_OPTIONS = [
         "-a", "--all", "all_images", is_flag=True, help="Show all images (intermediate ones too)."
     ),
     click.option("--digests", is_flag=True, help="Show digests."),
-    click.option("-f", "--filter", "filters", multiple=True, help="Filter: dangling=true|false."),
+    click.option(
+        "-f",
+        "--filter",
+        "filters",
+        multiple=True,
+        help="dangling=, label=, reference=GLOB, before=, since=, until= (docker's).",
+    ),
     click.option("--format", "fmt", help=FORMAT_HELP),
     click.option("-q", "--quiet", is_flag=True, help="Print only image IDs."),
 ]
@@ -285,13 +282,18 @@ def rmi(ctx: click.Context, names: tuple[str, ...], force: bool) -> None:
     help="Remove every image no container uses, not only dangling ones.",
 )
 @click.option("-f", "--force", is_flag=True, help="Don't ask for confirmation.")
+@click.option(
+    "--filter", "filters", multiple=True, help="until=24h|TIMESTAMP, label=, label!= (docker's)."
+)
 @click.pass_context
-def image_prune(ctx: click.Context, all_images: bool, force: bool) -> None:
+def image_prune(
+    ctx: click.Context, all_images: bool, force: bool, filters: tuple[str, ...]
+) -> None:
     """Remove unused images."""
     if not force and sys.stdin.isatty():
         what = "all images without at least one container" if all_images else "all dangling images"
         click.confirm(f"WARNING! This will remove {what}. Continue?", abort=True)
-    for image_id in engine(ctx).images.prune(all_images=all_images):
+    for image_id in engine(ctx).images.prune(all_images=all_images, filters=filters):
         click.echo(f"Deleted: {image_id}")
 
 

@@ -42,13 +42,15 @@ def create(
 @click.command("ls")
 @click.option("-q", "--quiet", is_flag=True, help="Print only names.")
 @click.option("--format", "fmt", help=FORMAT_HELP)
-@click.option("-f", "--filter", "filters", multiple=True, help="name=, id=, label=, driver=.")
+@click.option(
+    "-f", "--filter", "filters", multiple=True, help="name=, id=, label=, driver=, type=, scope=."
+)
 @click.pass_context
 def ls(ctx: click.Context, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
     """List networks."""
     from rootless.cli.views import NETWORK_HEADERS, network_row  # noqa: PLC0415
 
-    rows = engine(ctx).networks.summaries(filters)
+    rows = engine(ctx).networks.summaries(filters, builtin=True)
     if quiet:
         for row in rows:
             click.echo(row.name)
@@ -86,12 +88,15 @@ def rm(ctx: click.Context, networks: tuple[str, ...], force: bool) -> None:
 
 @click.command("prune")
 @click.option("-f", "--force", is_flag=True, help="Don't ask for confirmation.")
+@click.option(
+    "--filter", "filters", multiple=True, help="until=24h|TIMESTAMP, label=, label!= (docker's)."
+)
 @click.pass_context
-def prune(ctx: click.Context, force: bool) -> None:
+def prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None:
     """Remove every network no container uses."""
     if not force and sys.stdin.isatty():
         click.confirm("WARNING! This will remove all networks not used by containers.", abort=True)
-    for name in engine(ctx).networks.prune():
+    for name in engine(ctx).networks.prune(filters):
         click.echo(name)
 
 

@@ -46,7 +46,7 @@ def create(
 @click.option("-q", "--quiet", is_flag=True, help="Print only names.")
 @click.option("--format", "fmt", help=FORMAT_HELP)
 @click.option(
-    "-f", "--filter", "filters", multiple=True, help="name=TEXT, label=KEY[=VALUE], dangling=true."
+    "-f", "--filter", "filters", multiple=True, help="name=, label=KEY[=VALUE], dangling=, driver=."
 )
 @click.pass_context
 def ls(ctx: click.Context, quiet: bool, fmt: str | None, filters: tuple[str, ...]) -> None:
@@ -91,11 +91,12 @@ def rm(ctx: click.Context, names: tuple[str, ...], force: bool) -> None:
 
 @click.command("prune")
 @click.option("-f", "--force", is_flag=True, help="Don't ask for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="label=, label!= (docker's).")
 @click.pass_context
-def prune(ctx: click.Context, force: bool) -> None:
+def prune(ctx: click.Context, force: bool, filters: tuple[str, ...]) -> None:
     """Remove every volume no container uses."""
     if not force and sys.stdin.isatty():
         click.confirm("WARNING! This will remove all volumes not used by a container. Continue?",
                       abort=True)  # fmt: skip
-    for name in engine(ctx).volumes.prune():
+    for name in engine(ctx).volumes.prune(filters):
         click.echo(name)

@@ -20,7 +20,7 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,7 @@ from rootless.images.manifest import parse_image_config
 from rootless.images.service import ImageService
 from rootless.models import ContainerSummary, RunOptions
 from rootless.storage.drivers import Driver, plan_rootfs
+from rootless.timestamps import rfc3339_from_ns, rfc3339_nano
 from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
 from units.manager import KillWhom, UserManager
@@ -809,9 +810,22 @@ class ContainerService:
             self.store.save(renamed)
         return renamed
 
-    def prune(self) -> list[str]:
-        """Remove every container that is not running."""
-        doomed = [row.id for row in self.summaries(all_containers=True) if row.state != "running"]
+    def prune(self, filters: Sequence[str] = ()) -> list[str]:
+        """Remove every container that is not running (``filters``: docker's until=,
+        label=, label!=)."""
+        from rootless.filters import (  # noqa: PLC0415
+            CONTAINER_PRUNE_KEYS,
+            parse_filters,
+            prune_matcher,
+        )
+
+        keep = prune_matcher(parse_filters(filters, CONTAINER_PRUNE_KEYS))
+        records = {record.id: record for record in self.store.all()}
+        doomed = [
+            row.id for row in self.summaries(all_containers=True)
+            if row.state != "running" and row.id in records
+            and keep(records[row.id].created, records[row.id].labels)
+        ]  # fmt: skip
         for container_id in doomed:
             self.remove(container_id)
         return doomed
@@ -876,7 +890,18 @@ class ContainerService:
 
     # -- reports -----------------------------------------------------------------------------
 
-    def summaries(self, *, all_containers: bool = False) -> list[ContainerSummary]:
+    def summaries(
+        self, *, all_containers: bool = False, filters: Sequence[str] = ()
+    ) -> list[ContainerSummary]:
+        """``rctl ps`` (``-a``: stopped ones too), with docker's ``--filter``s."""
+        keep = None
+        if filters:
+            from rootless.containers.facts import container_facts, ps_matcher  # noqa: PLC0415
+            from rootless.filters import PS_KEYS, parse_filters, shows_stopped  # noqa: PLC0415
+
+            parsed = parse_filters(filters, PS_KEYS)
+            all_containers = all_containers or shows_stopped(parsed)
+            keep = ps_matcher(parsed, self.store, self._image_ids)
         states = {s.name: s for s in self.manager.list_units("rctl-")}
         rows = []
         for record in self.store.all():
@@ -897,6 +922,13 @@ class ContainerService:
                 status, kind = "Created", "created"
             if kind != "running" and not all_containers:
                 continue
+            if keep is not None:
+                paused = kind == "running" and status.endswith(" (Paused)")
+                facts = container_facts(
+                    record, self.store.dir(record.id), "paused" if paused else kind, code
+                )
+                if not keep(facts):
+                    continue
             rows.append(
                 ContainerSummary(
                     id=record.id,
@@ -912,6 +944,13 @@ class ContainerService:
             )
         return rows
 
+    def _image_ids(self, ref: str) -> set[str]:
+        """``ancestor=``: the ID an image reference stands for (none when unknown)."""
+        try:
+            return {self.images.get(ref).id}
+        except NotFoundError:
+            return set()
+
     def inspect(self, ref: str) -> dict[str, Any]:
         record = self.store.get(ref)
         state = self.manager.unit_state(record.unit)
@@ -919,7 +958,7 @@ class ContainerService:
         return {
             "Id": record.id,
             "Name": record.name,
-            "Created": record.created,
+            "Created": rfc3339_nano(record.created),
             "Image": record.image_id,
             "ImageName": record.image_name,
             "Path": record.command[0] if record.command else "",
@@ -931,6 +970,7 @@ class ContainerService:
                 "Running": running,
                 "Pid": state.main_pid if state and running else 0,
                 "ExitCode": self.exit_code(record) or 0,
+                **_times_field(self.store.dir(record.id), state),
                 **_health_field(self.store.dir(record.id)),
             },
             "Config": {**record.options, "Labels": record.labels, "Image": record.image_name},
@@ -983,6 +1023,18 @@ class ContainerService:
 
         with JournalFollower(query, should_stop=ended) as entries:
             yield from entries
+
+
+def _times_field(directory: Path, state: Any) -> dict[str, str]:
+    """inspect's ``StartedAt``/``FinishedAt`` as docker writes them (Go's zero time when
+    unknown): the start from the unit while systemd still has it, the end from the stop
+    hook's record."""
+    started = (state.exec_main_start_usec or state.active_enter_usec) if state else 0
+    try:
+        finished = float(json.loads((directory / EXIT_FILE).read_text())["finished"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        finished = 0.0
+    return {"StartedAt": rfc3339_from_ns(started * 1000), "FinishedAt": rfc3339_nano(finished)}
 
 
 def _health_field(directory: Path) -> dict[str, Any]:

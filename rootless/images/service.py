@@ -7,16 +7,28 @@ more are removed inside the user namespace (their files belong to mapped IDs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from rctlbase.errors import ConflictError, UsageError
+from rootless.filters import (
+    IMAGE_KEYS,
+    IMAGE_PRUNE_KEYS,
+    FilterSet,
+    ImageFacts,
+    image_matcher,
+    parse_bool,
+    parse_filters,
+    prune_matcher,
+)
 from rootless.images.layerjob import Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.reference import candidates, parse_reference
 from rootless.images.store import ImageRecord, Store, find_image, untag
 from rootless.models import DiskUsage, HistoryRow, ImageSummary, RemovedImage
+from rootless.timestamps import normalize_rfc3339, parse_rfc3339
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -47,21 +59,26 @@ class ImageService:
         return find_image(self.store.load_images(), name, self.candidate_names(name))
 
     def summaries(
-        self, *, all_images: bool = False, dangling: bool | None = None
+        self, *, all_images: bool = False, filters: Sequence[str] = ()
     ) -> list[ImageSummary]:
-        """Rows of ``rctl images``: one per name, one for an untagged (dangling) image.
+        """Rows of ``rctl images``: one per name, one for an untagged (dangling) image,
+        with docker's ``--filter``s (:mod:`rootless.filters`).
 
         ``all_images`` is accepted for docker's ``-a``; rctl keeps no intermediate images,
         so it lists the same rows.
         """
         rows: list[ImageSummary] = []
         images = sorted(self.store.load_images().values(), key=lambda i: i.pulled, reverse=True)
+        parsed = parse_filters(filters, IMAGE_KEYS)
+        keep = self._matcher(parsed) if parsed else None
         for image in images:
             is_dangling = not image.names
-            if dangling is not None and dangling != is_dangling:
-                continue
             digest = image.repo_digests[0].rpartition("@")[2] if image.repo_digests else ""
             for name in image.names or ("<none>:<none>",):
+                if keep is not None and not keep(
+                    self._facts(image, name, labels="label" in parsed)
+                ):
+                    continue
                 repo, tag = split_name(name) if name != "<none>:<none>" else ("<none>", "<none>")
                 rows.append(
                     ImageSummary(
@@ -87,7 +104,7 @@ class ImageService:
             "Id": image.id,
             "RepoTags": list(image.names),
             "RepoDigests": list(image.repo_digests),
-            "Created": image.created,
+            "Created": normalize_rfc3339(image.created),
             "Architecture": config.architecture,
             "Variant": config.variant or "",
             "Os": config.os,
@@ -176,20 +193,57 @@ class ImageService:
             self.collect_garbage(images)
         return RemovedImage(tuple(untagged), tuple(deleted))
 
-    def prune(self, *, all_images: bool = False) -> list[str]:
-        """Remove dangling images (with ``all_images``, every image no container uses)."""
+    def prune(self, *, all_images: bool = False, filters: Sequence[str] = ()) -> list[str]:
+        """Remove dangling images (with ``all_images``, every image no container uses);
+        ``filters``: docker's until=, label=, label!= (and dangling=false for ``-a``)."""
+        parsed = parse_filters(filters, IMAGE_PRUNE_KEYS)
+        if parse_bool(parsed, "dangling") is False:
+            all_images = True  # docker: --filter dangling=false is -a
+        keep = prune_matcher(parsed)
+        labels = "label" in parsed or "label!" in parsed
         with self.store.locked():
             images = self.store.load_images()
             in_use = self.images_in_use()
             doomed = [
                 image.id for image in images.values()
                 if image.id not in in_use and (all_images or not image.names)
+                and (not parsed or keep(*self._prune_facts(image, labels)))
             ]  # fmt: skip
             for image_id in doomed:
                 del images[image_id]
             self.store.save_images(images)
             self.collect_garbage(images)
         return doomed
+
+    def _matcher(self, filters: FilterSet) -> Callable[[ImageFacts], bool]:
+        def created_of(ref: str) -> float:
+            return parse_rfc3339(self.get(ref).created) or 0.0
+
+        now = datetime.datetime.now(datetime.UTC)
+        return image_matcher(filters, created_of=created_of, now=now)
+
+    def _prune_facts(self, image: ImageRecord, labels: bool) -> tuple[float, dict[str, str]]:
+        facts = self._facts(image, "", labels=labels)
+        return facts.created, dict(facts.labels)
+
+    def _facts(self, image: ImageRecord, name: str, *, labels: bool) -> ImageFacts:
+        """What ``--filter`` looks at in the row of ``image`` named ``name`` (its config's
+        labels read only when ``labels``: a label filter was given)."""
+        familiar = repository = ""
+        if name and name != "<none>:<none>":
+            ref = parse_reference(name)
+            familiar = ref.familiar_name
+            repository = familiar.rpartition("@")[0] if ref.digest else familiar
+            repository = repository.rpartition(":")[0] if ref.tag else repository
+        config = parse_image_config(self.store.read_blob(image.id)) if labels else None
+        return ImageFacts(
+            id=image.id,
+            created=parse_rfc3339(image.created) or 0.0,
+            labels=dict(config.config.labels) if config else {},
+            dangling=not image.names,
+            familiar=familiar,
+            repository=repository,
+        )
 
     def collect_garbage(self, images: dict[str, ImageRecord]) -> None:
         """Delete layer directories and blobs that no remaining image references."""

@@ -21,6 +21,14 @@ from netns.rootlessns import DNS_ADDRESS
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.netmode import MODES
 from rootless.containers.record import ContainerRecord, ContainerStore
+from rootless.filters import (
+    NETWORK_KEYS,
+    NETWORK_PRUNE_KEYS,
+    NetworkFacts,
+    network_matcher,
+    parse_filters,
+    prune_matcher,
+)
 from rootless.models import NetworkCreateOptions, NetworkSummary, RunOptions
 from rootless.networks.attach import (
     Attachment,
@@ -31,6 +39,12 @@ from rootless.networks.attach import (
     disconnect_running,
     load_container_networks,
     save_container_networks,
+)
+from rootless.networks.builtin import (
+    BUILTIN_DRIVERS,
+    builtin_document,
+    builtin_summary,
+    is_builtin,
 )
 from rootless.networks.leases import load_leases
 from rootless.networks.store import (
@@ -187,25 +201,45 @@ class NetworkService:
             }
         return out
 
-    def summaries(self, filters: Sequence[str] = ()) -> list[NetworkSummary]:
-        """``rctl network ls``, with docker's ``--filter name=/id=/label=/driver=``."""
-        wanted = [parse_filter(f) for f in filters]
+    def summaries(
+        self, filters: Sequence[str] = (), *, builtin: bool = False
+    ) -> list[NetworkSummary]:
+        """``rctl network ls``, with docker's ``--filter`` name=, id=, label=, driver=,
+        type=, scope=; ``builtin`` adds bridge, host, none, pasta, slirp4netns (docker's
+        order: by name)."""
+        keep = network_matcher(
+            parse_filters(filters, NETWORK_KEYS), now=datetime.datetime.now(datetime.UTC)
+        )
         self.collect()
-        rows = []
-        for record in self.store.all():
-            if all(matches(record, key, value) for key, value in wanted):
-                rows.append(
-                    NetworkSummary(
-                        id=record.id, name=record.name, driver=record.driver,
-                        subnet=record.subnet, gateway=record.gateway,
-                        internal=record.internal, labels=dict(record.labels),
-                        created=record.created, bridge=record.bridge,
-                    )
-                )  # fmt: skip
-        return rows
+        records = self.store.all()
+        rows = [
+            NetworkSummary(
+                id=record.id, name=record.name, driver=record.driver,
+                subnet=record.subnet, gateway=record.gateway,
+                internal=record.internal, labels=dict(record.labels),
+                created=record.created, bridge=record.bridge,
+            )
+            for record in records
+        ]  # fmt: skip
+        if builtin:
+            default = next((r for r in records if r.name == DEFAULT_NETWORK), None)
+            rows += [builtin_summary(name, default) for name in BUILTIN_DRIVERS]
+            rows.sort(key=lambda row: row.name)
+        return [row for row in rows if keep(network_facts(row))]
 
     def inspect(self, ref: str) -> dict[str, Any]:
-        """podman's ``network inspect`` document (the main keys)."""
+        """podman's ``network inspect`` document (the main keys); the built-in networks'
+        in the same shape."""
+        if is_builtin(ref):
+            try:
+                default = self.inspect(DEFAULT_NETWORK) if ref == "bridge" else None
+            except NotFoundError:
+                default = None
+            users = [
+                (c.id, c.name) for c in self.containers.all()
+                if str(c.options.get("NetworkMode", "")).split(":", 1)[0] == ref
+            ]  # fmt: skip
+            return builtin_document(ref, default, users)
         record = self.store.get(ref)
         with self.store.locked():
             state = collect(self.paths, self.store)
@@ -242,7 +276,14 @@ class NetworkService:
         }
 
     def remove(self, refs: Sequence[str], *, force: bool = False) -> list[str]:
-        """``rctl network rm``: refused while a container uses it (``-f`` removes those)."""
+        """``rctl network rm``: refused while a container uses it (``-f`` removes those),
+        and for the built-in networks."""
+        for ref in refs:
+            if is_builtin(ref):
+                raise ConflictError(
+                    f"{ref} is a pre-defined network and cannot be removed",
+                    hint="only networks made with 'rctl network create' can be removed",
+                )
         records = [self.store.get(ref) for ref in refs]  # every name checked first
         users = {record.name: self.users(record) for record in records}
         for record in records:
@@ -262,12 +303,15 @@ class NetworkService:
             done.append(record.name)
         return done
 
-    def prune(self) -> list[str]:
-        """Remove every network no container uses (the default one stays)."""
+    def prune(self, filters: Sequence[str] = ()) -> list[str]:
+        """Remove every network no container uses (the default one stays); ``filters``:
+        docker's until=, label=, label!=."""
+        keep = prune_matcher(parse_filters(filters, NETWORK_PRUNE_KEYS))
         self.collect()
         doomed = [
-            r.name for r in self.store.all() if r.name != DEFAULT_NETWORK and not self.users(r)
-        ]
+            r.name for r in self.store.all()
+            if r.name != DEFAULT_NETWORK and not self.users(r) and keep(r.created, r.labels)
+        ]  # fmt: skip
         with self.store.locked():
             for name in doomed:
                 self.store.delete(name)
@@ -353,8 +397,9 @@ class NetworkService:
         return record, directory, networks
 
     def connect(self, network: str, container: str, aliases: Sequence[str] = ()) -> None:
-        """``rctl network connect``: now if the container runs, else at its next start."""
-        record = self.store.get(network)
+        """``rctl network connect``: now if the container runs, else at its next start
+        (``bridge``: the default bridge network, made on first use)."""
+        record = self.default_network() if network == "bridge" else self.store.get(network)
         for alias in aliases:
             check_alias(alias)
         target, directory, networks = self._bridged(container)
@@ -374,7 +419,7 @@ class NetworkService:
 
     def disconnect(self, network: str, container: str) -> None:
         """``rctl network disconnect``: at once if the container runs."""
-        record = self.store.get(network)
+        record = self.store.get(DEFAULT_NETWORK if network == "bridge" else network)
         target, directory, networks = self._bridged(container)
         if record.name not in networks.names():
             raise ConflictError(
@@ -398,25 +443,11 @@ def check_alias(alias: str) -> str:
     return alias
 
 
-def parse_filter(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or key not in ("name", "id", "label", "driver"):
-        raise UsageError(
-            f"invalid --filter {text!r}", hint="use name=, id=, label=KEY[=VALUE] or driver="
-        )
-    return key, value
-
-
-def matches(record: NetworkRecord, key: str, value: str) -> bool:
-    """docker's network filters: name and id match substrings/prefixes, label KEY[=VALUE]."""
-    if key == "name":
-        return value in record.name
-    if key == "id":
-        return record.id.startswith(value)
-    if key == "driver":
-        return record.driver == value
-    label, sep, wanted = value.partition("=")
-    return label in record.labels and (not sep or record.labels[label] == wanted)
+def network_facts(row: NetworkSummary) -> NetworkFacts:
+    """What ``network ls --filter`` looks at in a row."""
+    return NetworkFacts(
+        row.id, row.name, row.driver, row.labels, row.created, builtin=is_builtin(row.name)
+    )
 
 
 def bridge_network_for(options: RunOptions, exposed: Sequence[str]) -> ContainerNetwork:

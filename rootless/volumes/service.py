@@ -13,13 +13,20 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.spec import TmpfsMount, parse_tmpfs
+from rootless.filters import (
+    VOLUME_KEYS,
+    VOLUME_PRUNE_KEYS,
+    FilterSet,
+    VolumeFacts,
+    parse_filters,
+    volume_matcher,
+)
 from rootless.models import RunOptions
 from rootless.volumes.model import MountPoint, VolumeRecord
 from rootless.volumes.parse import (
@@ -34,47 +41,16 @@ from rootless.volumes.store import VolumeStore
 from rootless.volumes.userjob import IDTriples, VolumeJob
 
 
-@dataclass(frozen=True, slots=True)
-class VolumeFilter:
-    """``volume ls --filter``: name=SUBSTRING, label=KEY[=VALUE], dangling=true|false."""
-
-    key: str
-    value: str
-
-
-def parse_volume_filter(text: str) -> VolumeFilter:
-    """One ``--filter KEY=VALUE``."""
-    key, eq, value = text.partition("=")
-    hint = "use name=TEXT, label=KEY[=VALUE] or dangling=true|false"
-    if not eq or key not in ("name", "label", "dangling"):
-        raise UsageError(f"invalid --filter {text!r}", hint=hint)
-    if key == "dangling" and value.lower() not in ("true", "false", "1", "0"):
-        raise UsageError(f"invalid --filter {text!r}: dangling is true or false", hint=hint)
-    return VolumeFilter(key, value)
-
-
 def filter_volumes(
-    records: Iterable[VolumeRecord], filters: Sequence[VolumeFilter], used: Collection[str]
+    records: Iterable[VolumeRecord], filters: FilterSet, used: Collection[str]
 ) -> list[VolumeRecord]:
-    """The volumes every filter keeps (filters of one key: any of their values matches)."""
-    out = []
-    for record in records:
-        keep = True
-        for key in {f.key for f in filters}:
-            values = [f.value for f in filters if f.key == key]
-            if key == "name":
-                ok = any(v in record.name for v in values)
-            elif key == "label":
-                ok = any(
-                    k in record.labels and (not eq or record.labels[k] == v)
-                    for k, eq, v in (value.partition("=") for value in values)
-                )
-            else:
-                ok = any((v.lower() in ("true", "1")) == (record.name not in used) for v in values)
-            keep = keep and ok
-        if keep:
-            out.append(record)
-    return out
+    """The volumes docker's ``--filter``s keep (:func:`rootless.filters.volume_matcher`);
+    ``used``: the names of volumes some container mounts."""
+    keep = volume_matcher(filters)
+    return [
+        record for record in records
+        if keep(VolumeFacts(record.name, record.driver, record.labels, record.name in used))
+    ]  # fmt: skip
 
 
 def parse_volume_options(options: Iterable[str]) -> dict[str, str]:
@@ -157,8 +133,8 @@ class VolumeService:
         return record
 
     def ls(self, filters: Sequence[str] = ()) -> list[VolumeRecord]:
-        """``rctl volume ls``."""
-        parsed = [parse_volume_filter(f) for f in filters]
+        """``rctl volume ls``, with docker's ``--filter`` name=, label=, dangling=, driver=."""
+        parsed = parse_filters(filters, VOLUME_KEYS)
         return filter_volumes(self.store.all(), parsed, set(self.users()))
 
     def inspect(self, name: str) -> dict[str, Any]:
@@ -187,11 +163,16 @@ class VolumeService:
             self.discard([r.name for r in records])
         return [r.name for r in records]
 
-    def prune(self) -> list[str]:
-        """``rctl volume prune``: every volume no container uses."""
+    def prune(self, filters: Sequence[str] = ()) -> list[str]:
+        """``rctl volume prune``: every volume no container uses (``filters``: docker's
+        label=, label!=)."""
+        parsed = parse_filters(filters, VOLUME_PRUNE_KEYS)
         with self.lock():
             used = set(self.users())
             doomed = sorted(self.store.names() - used)
+            if parsed:  # the records are read only to match labels
+                records = [self.store.get(name) for name in doomed]
+                doomed = [r.name for r in filter_volumes(records, parsed, used)]
             self.discard(doomed)
         return doomed
 

@@ -8,6 +8,7 @@ replayed first, every run.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from functools import partial
 
@@ -17,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netns import ipam
+from rootless import filters
 from rootless.containers import copy, health, netmode, ports, spec, timefmt
 from rootless.images import archive, manifest, reference
 from rootless.networks import service as networks
@@ -27,6 +29,7 @@ NUMBERS = ["0", "1", "80", "65535", "65536", "-1", "1.5", "007", "99999999999999
 SEP = [":", "/", ",", "=", "-", ".", " ", "@", "[", "]", "\x00", "\n", "..", "%"]
 
 # name → (parser, tokens of its grammar)
+NOW = datetime.datetime(2026, 12, 7, tzinfo=datetime.UTC)
 PARSERS: dict[str, tuple[Callable[[str], object], list[str]]] = {
     "publish": (ports.parse_publish, ["127.0.0.1", "[::1]", "::", "tcp", "udp", "sctp", "8080"]),
     "volume": (
@@ -170,10 +173,21 @@ PARSERS: dict[str, tuple[Callable[[str], object], list[str]]] = {
     ),
     "subnet": (ipam.parse_subnet, ["10.0.0.0", "/24", "/33", "/0", "::1/64", "256"]),
     "link": (networks.parse_link, ["web", "db", "alias"]),
-    "network-filter": (networks.parse_filter, ["name", "id", "label", "driver", "=", "bridge"]),
+    "network-filter": (
+        lambda text: filters.network_matcher(
+            filters.parse_filters([text], filters.NETWORK_KEYS), now=NOW
+        ),
+        ["name", "id", "label", "driver", "type", "=", "bridge", "custom", "builtin"],
+    ),
     "volume-filter": (
-        volumes_service.parse_volume_filter,
+        lambda text: filters.volume_matcher(filters.parse_filters([text], filters.VOLUME_KEYS)),
         ["name", "label", "dangling", "=", "true", "false"],
+    ),
+    "prune-filter": (
+        lambda text: filters.prune_matcher(
+            filters.parse_filters([text], filters.CONTAINER_PRUNE_KEYS), NOW
+        ),
+        ["until", "label", "label!", "=", "24h", "1h30m", "2026-12-07T16:04:22Z", "1e400"],
     ),
     "volume-opt": (
         lambda text: volumes_service.parse_volume_options([text]),

@@ -183,11 +183,11 @@ def test_network_rm_is_refused_while_in_use(rctl: Rctl) -> None:
     rctl("create", "--name", "user", "--network", "busy", f"{R}/busybox", "true")
     refused = rctl("network", "rm", "busy", check=False)
     assert refused.returncode == 125 and "in use" in refused.stderr and "user" in refused.stderr
-    assert "busy" in rctl("network", "ls", "-q").stdout
+    assert "busy" in rctl("network", "ls", "-q", "-f", "type=custom").stdout
     assert rctl("network", "prune", "-f").stdout == ""
     rctl("rm", "user")
     assert rctl("network", "rm", "busy").stdout == "busy\n"
-    assert rctl("network", "ls", "-q").stdout == ""
+    assert rctl("network", "ls", "-q", "-f", "type=custom").stdout == ""
 
 
 def test_nothing_outlives_the_last_container_after_kill_9(rctl: Rctl) -> None:
@@ -230,7 +230,7 @@ def test_bad_input_is_one_line_and_creates_nothing(rctl: Rctl) -> None:
         assert failed.returncode == 125, (args, failed)
         lines = failed.stderr.strip().splitlines()
         assert lines[0].startswith("Error: ") and len(lines) <= 2, (args, failed.stderr)
-    assert rctl("network", "ls", "-q").stdout == "taken\n"
+    assert rctl("network", "ls", "-q", "-f", "type=custom").stdout == "taken\n"
     assert rctl("ps", "-aq").stdout == ""
     assert not netns_units()
 
@@ -238,6 +238,6 @@ def test_bad_input_is_one_line_and_creates_nothing(rctl: Rctl) -> None:
 def test_network_bridge_is_the_default_network(rctl: Rctl) -> None:
     out = rctl("run", "--rm", "--network", "bridge", f"{R}/busybox", "ip", "-o", "-4", "addr")
     assert "10.88.0.2/16" in out.stdout, out
-    assert rctl("network", "ls", "-q").stdout == "rctl\n"
+    assert rctl("network", "ls", "-q", "-f", "type=custom").stdout == "rctl\n"
     assert rctl("network", "prune", "-f").stdout == ""  # the default network stays
     wait_for("the namespace to stop after a --rm run", lambda: not netns_units(), 15)

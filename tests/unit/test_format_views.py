@@ -237,7 +237,9 @@ def test_print_formatted_error_is_one_line_with_a_hint_and_prints_nothing(
 
 
 class FakeContainers:
-    def summaries(self, *, all_containers: bool = False) -> list[ContainerSummary]:
+    def summaries(
+        self, *, all_containers: bool = False, filters: tuple[str, ...] = ()
+    ) -> list[ContainerSummary]:
         return [SUMMARY]
 
     def inspect(self, ref: str) -> dict[str, Any]:
@@ -255,7 +257,7 @@ NETWORK = NetworkSummary(
 
 
 class FakeImages:
-    def summaries(self, *, all_images: bool, dangling: bool | None) -> list[ImageSummary]:
+    def summaries(self, *, all_images: bool, filters: tuple[str, ...]) -> list[ImageSummary]:
         return [IMAGE]
 
     def inspect(self, name: str) -> dict[str, Any]:
@@ -277,7 +279,7 @@ class FakeVolumes:
 
 
 class FakeNetworks:
-    def summaries(self, filters: tuple[str, ...]) -> list[NetworkSummary]:
+    def summaries(self, filters: tuple[str, ...], *, builtin: bool = False) -> list[NetworkSummary]:
         return [NETWORK]
 
     def inspect(self, ref: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from rootless.networks.attach import (
     load_container_networks,
     save_container_networks,
 )
+from rootless.networks.builtin import builtin_id
 from rootless.networks.hosts import BASE, plan_hosts, write_in_place
 from rootless.networks.leases import (
     Holder,
@@ -351,7 +352,7 @@ def test_create_list_and_filter(service: NetworkService) -> None:
     assert [r.name for r in service.summaries(["label=team=x"])] == ["a"]
     assert [r.name for r in service.summaries(["label=team"])] == ["a"]
     assert [r.name for r in service.summaries([f"id={b.id[:6]}"])] == ["b"]
-    with pytest.raises(UsageError, match="--filter"):
+    with pytest.raises(UsageError, match="invalid filter 'colour'"):
         service.summaries(["colour=red"])
     with pytest.raises(ConflictError, match="already exists"):
         service.create(NetworkCreateOptions("a"))
@@ -375,6 +376,43 @@ def test_rm_is_refused_while_in_use_and_prune_keeps_used(service: NetworkService
     removed: list[str] = []
     service.remove_container = removed.append
     assert service.remove(["used"], force=True) == ["used"] and len(removed) == 1
+
+
+def test_builtin_networks_are_listed_inspected_and_kept(service: NetworkService) -> None:
+    service.create(NetworkCreateOptions("mine", labels=("team=x",)))
+    rows = service.summaries(builtin=True)
+    assert [(r.name, r.driver) for r in rows] == [
+        ("bridge", "bridge"), ("host", "host"), ("mine", "bridge"), ("none", "null"),
+        ("pasta", "pasta"), ("slirp4netns", "slirp4netns"),
+    ]  # fmt: skip
+    assert rows[0].id == builtin_id("bridge") and len(rows[0].id) == 64
+    assert rows[0].subnet == ""  # the default bridge network isn't made yet
+    assert [r.name for r in service.summaries(["type=custom"], builtin=True)] == ["mine"]
+    assert [r.name for r in service.summaries(["driver=null"], builtin=True)] == ["none"]
+    assert [r.name for r in service.summaries(["name=^h"], builtin=True)] == ["host"]
+    with pytest.raises(UsageError, match="invalid filter: 'type'='odd'"):
+        service.summaries(["type=odd"], builtin=True)
+    # `rctl network ls` only: definitions read the records alone
+    assert [r.name for r in service.summaries()] == ["mine"]
+    for name in ("bridge", "host", "none", "pasta", "slirp4netns"):
+        with pytest.raises(ConflictError, match=f"^{name} is a pre-defined network"):
+            service.remove([name])
+    assert service.inspect("none")["driver"] == "null"
+    assert service.inspect("host")["containers"] == {}
+    service.default_network()
+    bridge = service.inspect("bridge")
+    assert bridge["name"] == "bridge" and bridge["subnets"][0]["subnet"] == "10.88.0.0/16"
+    assert service.summaries(["name=bridge"], builtin=True)[0].subnet == "10.88.0.0/16"
+
+
+def test_prune_filters(service: NetworkService) -> None:
+    service.create(NetworkCreateOptions("keep", labels=("keep=1",)))
+    service.create(NetworkCreateOptions("old"))
+    with pytest.raises(UsageError, match="invalid filter 'name'"):
+        service.prune(["name=old"])
+    assert service.prune(["until=1h"]) == []  # both made just now
+    assert service.prune(["label!=keep"]) == ["old"]
+    assert service.prune(["label=keep=1"]) == ["keep"]
 
 
 def test_planning_a_container_s_networks(service: NetworkService) -> None:
@@ -418,6 +456,11 @@ def test_connect_and_disconnect_a_stopped_container(service: NetworkService) -> 
     assert load_container_networks(directory).names() == ["two"]
     with pytest.raises(ConflictError, match="not connected"):
         service.disconnect("one", "web")
+    # docker's name of the default bridge network
+    service.connect("bridge", "web")
+    assert load_container_networks(directory).names() == ["two", "rctl"]
+    service.disconnect("bridge", "web")
+    assert load_container_networks(directory).names() == ["two"]
 
 
 def test_teardown_removes_rules_and_empty_bridges_and_live_veths_only() -> None:

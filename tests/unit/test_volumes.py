@@ -3,6 +3,7 @@ filters, the copy-up merge and the --rm stop hook (rootless.volumes)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.spec import BindMount, TmpfsMount
+from rootless.filters import VOLUME_KEYS, parse_filters
 from rootless.volumes.cleanup import doomed_volumes
 from rootless.volumes.model import MountPoint, VolumeRecord
 from rootless.volumes.parse import (
@@ -24,8 +26,8 @@ from rootless.volumes.parse import (
 )
 from rootless.volumes.plan import NewVolume, bind_mounts, inherit_mounts, plan_mounts
 from rootless.volumes.service import (
+    VolumeService,
     filter_volumes,
-    parse_volume_filter,
     parse_volume_options,
 )
 from rootless.volumes.store import VolumeStore
@@ -301,19 +303,22 @@ def test_filters() -> None:
     ]
 
     def kept(*texts: str) -> list[str]:
-        filters = [parse_volume_filter(t) for t in texts]
+        filters = parse_filters(texts, VOLUME_KEYS)
         return [r.name for r in filter_volumes(records, filters, used={"db"})]
 
     assert kept() == ["web-data", "db", "cache"]
     assert kept("name=a") == ["web-data", "cache"]
+    assert kept("name=^d") == ["db"]  # docker's names are regular expressions
     assert kept("label=app") == ["web-data", "db"]
     assert kept("label=app=db") == ["db"]
-    assert kept("label=app=web", "label=tier") == ["web-data", "db"]  # one key: any value
+    assert kept("label=app", "label=tier") == ["db"]  # docker: every label filter matches
+    assert kept("label=app=web", "label=tier") == []
     assert kept("dangling=true") == ["web-data", "cache"]
     assert kept("dangling=false", "name=d") == ["db"]
+    assert kept("driver=local", "name=web", "name=cache") == ["web-data", "cache"]
     for bad in ("color=red", "name", "dangling=maybe"):
         with pytest.raises(UsageError):
-            parse_volume_filter(bad)
+            kept(bad)
 
 
 def test_volume_options() -> None:
@@ -496,3 +501,16 @@ def test_copyup_follows_links_to_the_path_in_the_image_s_root_only(tmp_path: Pat
         dest.mkdir()
         assert copyup_job(layers, path, str(dest))["skipped"] == "not in the image"
         assert list(dest.iterdir()) == []
+
+
+def test_prune_filters(tmp_path: Path) -> None:
+    jobs: list[VolumeJob] = []
+    service = VolumeService(tmp_path, jobs.extend, contextlib.nullcontext, lambda ref: None)
+    service.create("keep", {"keep": "1"})
+    service.create("web", {"app": "web"})
+    service.create("plain")
+    with pytest.raises(UsageError, match="invalid filter 'until'"):
+        service.prune(["until=1h"])
+    assert service.prune(["label!=keep"]) == ["plain", "web"]
+    assert service.prune(["label=keep=2"]) == []
+    assert service.prune() == ["keep"]
