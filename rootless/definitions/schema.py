@@ -339,7 +339,11 @@ def _networks(table: Table) -> tuple[NetworkRef, ...]:
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
             aliases = item.get("aliases", [])
             extra = set(item) - {"name", "aliases"}
-            if extra or not all(isinstance(a, str) for a in aliases):
+            if (
+                extra
+                or not isinstance(aliases, list)
+                or not all(isinstance(a, str) for a in aliases)
+            ):
                 table.problem("networks", f"a network table has 'name' and 'aliases': {item!r}")
                 continue
             refs.append(NetworkRef(item["name"], tuple(aliases)))

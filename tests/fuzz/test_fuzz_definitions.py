@@ -20,11 +20,7 @@ from rootless.definitions.load import check_together, parse_file
 from rootless.definitions.schema import Problem
 from rootless.definitions.translate import render_unit, run_options
 
-FILES = [p for p in corpus_files("definitions") if not p.name.startswith("finding-")]
-# Still failing (docs/reliability.md): strict expected failures until fixed, then renamed.
-FINDINGS = {
-    "finding-network-aliases-bool.toml": "schema._networks iterates aliases = false (TypeError)",
-}
+FILES = corpus_files("definitions")
 
 
 def check_definition(text: str) -> None:
@@ -48,14 +44,6 @@ def check_definition(text: str) -> None:
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_corpus(path: Path) -> None:
     check_definition(path.read_text())
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=r)) for n, r in FINDINGS.items()],
-)
-def test_findings(name: str) -> None:
-    check_definition((Path(__file__).parent / "corpus" / "definitions" / name).read_text())
 
 
 @given(st.data(), st.sampled_from(FILES))
