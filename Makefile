@@ -1,25 +1,34 @@
 # The two commands of this repository (run as root on Debian 12):
 #   make demo   set up, boot the test host, show a non-root user running the real parts
 #   make test   set up, lint, type-check, unit tests, integration tests in the test host
+#   make check  lint, type-check, unit tests: no root, no test host
 #   make chaos  the reliability campaign (docs/reliability.md): long fuzzing, kill -9, concurrency
 SHELL := /bin/bash
 VENV := .venv
 TESTHOST := tests/host/testhost
+SETUP ?= setup
 
-.PHONY: setup lint typecheck unit hostbuild integration test demo down clean-cache bench chaos
+.PHONY: venv check setup lint typecheck unit hostbuild integration test demo down clean-cache bench chaos
 
 setup:
 	@tests/host/setup-host
 
-lint: setup
+venv:
+	@tests/host/setup-host --venv-only
+
+# Quick work, without root or the test host: lint, types, unit and fuzz tests.
+check:
+	$(MAKE) --no-print-directory lint typecheck unit SETUP=venv
+
+lint: $(SETUP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: setup
+typecheck: $(SETUP)
 	$(VENV)/bin/mypy
 	cd tests/host && ../../$(VENV)/bin/mypy --strict harness recipe/images.py
 
-unit: setup
+unit: $(SETUP)
 	$(VENV)/bin/pytest tests/unit tests/fuzz
 
 hostbuild: setup
