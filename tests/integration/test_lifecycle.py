@@ -1,5 +1,6 @@
 """Races of a container's life in the test host, as uid 1000: removals and stops that meet
-the unit's own end (collected units, the ``--rm`` stop hook, each other).
+the unit's own end (collected units, the ``--rm`` stop hook, each other), and a launcher
+that dies between handing the unit over to the container and starting it.
 
 Each test has a store of its own (the ``rctl`` fixture); containers are removed with it.
 """
@@ -100,5 +101,25 @@ def test_stop_kill_and_restart_of_a_container_that_already_ended(rctl: Rctl) -> 
     assert killed.returncode == 125 and "is not running" in killed.stderr
     rctl("restart", cid)
     assert rctl("wait", cid).stdout.strip() == "0"
+    rctl("rm", cid)
+    assert_nothing_left(rctl, [cid])
+
+
+def test_a_launcher_killed_before_crun_start_ends_the_unit(rctl: Rctl) -> None:
+    """The launcher hands the unit over to the created container (MAINPID), then dies
+    before ``crun start``: the unit must not stay active around a container that never
+    runs. The fault point is the launcher's test hook, set in the user manager's
+    environment (which the unit inherits) for this one start."""
+    run("systemctl", "--user", "set-environment", "RCTL_TEST_KILL_AT=before-start")
+    try:
+        cid = rctl("run", "-d", f"{R}/busybox", "sleep", "300").stdout.strip()
+    finally:
+        run("systemctl", "--user", "unset-environment", "RCTL_TEST_KILL_AT")
+    unit = f"rctl-{cid}.service"
+    start = time.monotonic()
+    wait_for("the unit to end", lambda: unit_state(unit) in ("inactive", "failed"), timeout=10)
+    assert time.monotonic() - start < 5
+    (row,) = json.loads(rctl("ps", "-a", "--format", "json").stdout)
+    assert row["state"] == "exited", row
     rctl("rm", cid)
     assert_nothing_left(rctl, [cid])
