@@ -48,6 +48,8 @@ _ERROR_CLASSES: Mapping[str, type[RctlError]] = {
     "org.freedesktop.DBus.Error.UnknownObject": NotFoundError,
     "org.freedesktop.systemd1.UnitExists": ConflictError,
     "org.freedesktop.systemd1.UnitInactive": ConflictError,
+    # KillUnit of a unit whose main process ended meanwhile ("No main process to kill").
+    "org.freedesktop.systemd1.NoSuchProcess": ConflictError,
     "org.freedesktop.systemd1.UnitBusy": ConflictError,
     "org.freedesktop.systemd1.UnitMasked": ConflictError,
     "org.freedesktop.systemd1.JobTypeNotApplicable": ConflictError,

@@ -166,7 +166,7 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: objec
         # Ctrl-C and SIGTERM go to the container, like docker run's --sig-proxy.
         def relay(signum: int, _frame: object) -> None:
             threading.Thread(
-                target=eng.containers.manager.kill, args=(unit, signum), daemon=True
+                target=eng.containers.relay_signal, args=(unit, signum), daemon=True
             ).start()
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -20,6 +20,10 @@ import time
 
 from rctlbase.timeline import mark
 
+# A container's directory renamed to this prefix + its ID is being deleted: no longer in
+# the store (rootless.containers.record skips it), and claimed by one remover only.
+REMOVING = ".removing-"
+
 
 def exit_code(code: str, status: str) -> int:
     """docker's exit code: the status, or 128 + N for a death by signal N."""
@@ -57,13 +61,29 @@ def main() -> int:
     launch = json.loads(launch_text)
     remove_runtime_state(os.path.join(launch["runtime_root"], launch["container_id"]))
     if record.get("auto_remove"):
-        remove_container_dir(directory, launch_text)
+        doomed = take_out_dir(directory)
+        if doomed is not None:
+            remove_container_dir(doomed, launch_text)
     else:  # the delay before a restart by the container's policy
         from rootless.containers.backoff import record_stop  # noqa: PLC0415 - kept runs only
 
         record_stop(directory)
     mark("stop hook: done")
     return 0
+
+
+def take_out_dir(directory: str) -> str | None:
+    """Rename a container's directory out of the store for deletion (the same directory,
+    ``.removing-ID``): the container vanishes whole at once, and of concurrent removals
+    (this hook, ``rm``, another ``rm``) one wins. The new path, or None when another
+    removal took it first."""
+    parent, name = os.path.split(os.path.normpath(directory))
+    doomed = os.path.join(parent, REMOVING + name)
+    try:
+        os.rename(directory, doomed)
+    except FileNotFoundError:
+        return None
+    return doomed
 
 
 def remove_runtime_state(state: str) -> None:

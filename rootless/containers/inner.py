@@ -21,6 +21,7 @@ from rctlbase import syscalls
 from rctlbase.errors import HostError
 from rctlbase.run import exec_program, run_program, spawn_program
 from rootless.containers.plan import LaunchPlan
+from rootless.containers.startguard import StartGuard
 from rootless.storage.drivers import Driver, RootfsPlan, mount_command, mount_options
 
 
@@ -108,20 +109,27 @@ def create_and_start(plan: LaunchPlan, tell_manager: Callable[[int], None]) -> i
     ``tell_manager(pid)`` (the unit's main process becomes that process), ``crun start``.
     No runtime process stays: systemd, a subreaper, adopts the container's first process
     when ``create`` exits, and supervises it as the unit's main process, exit status
-    included. Returns the runtime's exit status when ``create`` or ``start`` fails."""
+    included. The start is run by a guard started meanwhile, which kills the created
+    container instead if this process dies before the start
+    (:mod:`rootless.containers.startguard`). Returns the runtime's exit status when
+    ``create`` or ``start`` fails."""
     runtime = _runtime(plan)
     pid_file = os.path.join(plan.bundle, "init.pid")
     console = ["--console-socket", plan.console_socket] if plan.console_socket else []
-    created = spawn_program(
+    creating = spawn_program(
         [*runtime, "create", *console, "--pid-file", pid_file, "--bundle", plan.bundle,
          plan.container_id]
-    ).wait()  # fmt: skip
+    )  # fmt: skip
+    guard = StartGuard.spawn([*runtime, "start", plan.container_id])  # while crun creates
+    created = creating.wait()
     if created != 0:
+        guard.cancel()
         return created
     with open(pid_file) as file:
         pid = int(file.read().strip())
+    guard.arm(pid)
     tell_manager(pid)
-    started = spawn_program([*runtime, "start", plan.container_id]).wait()
+    started = guard.start()
     if started != 0:
         # systemd watches the created process now: end it, or the unit would stay active
         # around a container that never runs.

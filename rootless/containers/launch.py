@@ -10,12 +10,16 @@ root filesystem, and has the OCI runtime create the container
 to be ready (slirp4netns starts while crun creates the container), tells systemd, behind a
 barrier, that the container's first process (waiting in ``crun create``'s exec FIFO) is
 the unit's main process and that the unit is ready (``MAINPID=``, ``READY=1`` on
-``$NOTIFY_SOCKET``), runs ``crun start`` and exits. systemd, a subreaper, has adopted the
-container's process when ``crun create`` exited; it supervises it directly and gets its
-exit status. No PID file is read, and no process of rctl's or crun's stays per container
-(but the port relay of :func:`relay_ports`, only for published ports a driver serves
-badly, see :mod:`netns.relay`). One Python process between systemd and the container (beyond
-newuidmap/newgidmap and the network helper): start-up time is the product.
+``$NOTIFY_SOCKET``), has ``crun start`` run and exits. The start is run by a guard started
+while crun creates, which kills the created container instead if the launcher dies before
+it gave the go (:mod:`rootless.containers.startguard`): once handed over, the unit ends
+with its container, never stays active around one that never runs. systemd, a subreaper,
+has adopted the container's process when ``crun create`` exited; it supervises it
+directly and gets its exit status. No PID file is read, and no process of rctl's or
+crun's stays per container (but the port relay of :func:`relay_ports`, only for published
+ports a driver serves badly, see :mod:`netns.relay`). One Python process between systemd
+and the container (beyond newuidmap/newgidmap and the network helper): start-up time is
+the product.
 
 With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher execs
 ``crun run`` instead, with ``$NOTIFY_SOCKET``: crun passes it into the container, whose own
@@ -112,10 +116,18 @@ def launch(plan_path: Path) -> int:
         # The barrier in notify() makes systemd take the new main process before the
         # container runs: however soon it exits, its status is the unit's.
         notify(socket_path, f"MAINPID={pid}\nREADY=1")
+        die_here_in_tests("before-start")
 
     code = create_and_start(plan, tell_manager)
     mark("launcher: container started")
     return code
+
+
+def die_here_in_tests(point: str) -> None:
+    """Fault injection for the integration tests: ``RCTL_TEST_KILL_AT=POINT`` in the unit's
+    environment has the launcher SIGKILL itself at ``point`` (else: one lookup)."""
+    if os.environ.get("RCTL_TEST_KILL_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def relay_ports(listeners: list[tuple[socket.socket, int]]) -> None:

@@ -9,8 +9,11 @@
     containers/ID/etc/             generated hosts, hostname, resolv.conf
 
 Names are unique per user: a record is created under the store lock after checking every
-other record's name. A container's state (running, exited, exit code) is not stored here:
-systemd knows it, through the container's unit ``rctl-ID.service``.
+other record's name. A removal first renames the container's directory out of the store
+(``containers/.removing-ID``, :meth:`ContainerStore.take_out`): the container vanishes at
+once and whole, and of concurrent removals exactly one deletes it. A container's state
+(running, exited, exit code) is not stored here: systemd knows it, through the container's
+unit ``rctl-ID.service``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers.exited import REMOVING, take_out_dir
 from rootless.volumes.model import MountPoint
 
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -120,6 +124,8 @@ class ContainerStore:
         if not self.root.is_dir():
             return records
         for path in self.root.iterdir():
+            if path.name.startswith("."):
+                continue  # being removed (take_out)
             record = self._load(path)
             if record is not None:
                 records.append(record)
@@ -165,6 +171,28 @@ class ContainerStore:
                 f"container ID prefix {ref!r} is ambiguous", hint="use more characters"
             )
         raise NotFoundError(f"no such container: {ref}", hint="list containers with 'rctl ps -a'")
+
+    def take_out(self, container_id: str) -> Path | None:
+        """Move the container's directory out of the store, for deletion; the path it has
+        now, or None when another removal (``rm``, ``--rm``'s stop hook) took it first."""
+        doomed = take_out_dir(str(self.dir(container_id)))
+        return None if doomed is None else Path(doomed)
+
+    def leftovers(self, older_than: float) -> list[Path]:
+        """Directories taken out more than ``older_than`` seconds ago whose deletion was
+        interrupted (the remover was killed): nothing else will delete them."""
+        if not self.root.is_dir():
+            return []
+        limit = time.time() - older_than
+        found = []
+        for path in self.root.iterdir():
+            try:
+                # A rename changes the moved directory's ctime: the moment it was taken out.
+                if path.name.startswith(REMOVING) and path.lstat().st_ctime < limit:
+                    found.append(path)
+            except FileNotFoundError:
+                continue
+        return found
 
     def check_free(self, name: str) -> None:
         for record in self.all():

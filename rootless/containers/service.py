@@ -18,7 +18,6 @@ import functools
 import json
 import os
 import resource
-import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -85,7 +84,7 @@ from rootless.storage.drivers import Driver, plan_rootfs
 from rootless.timestamps import rfc3339_from_ns, rfc3339_nano
 from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
-from units.manager import KillWhom, UserManager
+from units.manager import UserManager
 from units.properties import (
     ExecCommand,
 )
@@ -102,6 +101,10 @@ EXIT_FILE = "exit.json"
 # entries (a few KiB); 1 MiB is some 15,000 entries of 70 bytes, far beyond any image's,
 # and small enough to hold and to write back into a keep-id container's root.
 USER_FILE_LIMIT = 1 << 20
+# A directory taken out for deletion this long ago belongs to a removal that was killed.
+LEFTOVER_AGE = 600.0
+# How long a start waits for the stop hook of the container's previous run to finish.
+STOP_HOOK_WAIT = 60.0
 
 
 class ContainerService:
@@ -495,6 +498,12 @@ class ContainerService:
         """Start the container's unit; returns once crun runs (the forking start is done)."""
         record = self.store.get(ref)
         state = self.manager.unit_state(record.unit)
+        if state is not None and state.active_state == "deactivating":
+            # Its last run's stop hook is still at work: the unit can't start before it
+            # ended (with --rm, the hook removes the container: then there is none).
+            with contextlib.suppress(NotFoundError):
+                state = self.manager.wait_inactive(record.unit, timeout=STOP_HOOK_WAIT)
+            record = self.store.get(record.id)
         if state is not None and state.active_state in ("active", "activating", "reloading"):
             return record
         if record.unit_name:  # run by its generated unit (definitions): start that
@@ -720,82 +729,121 @@ class ContainerService:
         return 125 if code is None else code
 
     def exit_code(self, record: ContainerRecord) -> int | None:
+        """How the container's last run ended (docker's exit code), None if it never did."""
+        ended = self._exit_record(record)
+        return None if ended is None else ended[0]
+
+    def _exit_record(self, record: ContainerRecord) -> tuple[int, float] | None:
+        """The exit code and time of the container's last run, read from one open file
+        (the container may be removed meanwhile); None if it never ended."""
         try:
-            raw = json.loads((self.store.dir(record.id) / EXIT_FILE).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            with open(self.store.dir(record.id) / EXIT_FILE, "rb") as file:
+                raw = json.loads(file.read())
+                finished = os.fstat(file.fileno()).st_mtime
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
             return None
-        code: int = raw["exit_code"]
-        return code
+        return int(raw["exit_code"]), finished
 
     def stop(self, ref: str, timeout: int | None = None) -> ContainerRecord:
+        """``rctl stop``: the stop signal, SIGKILL after ``timeout`` seconds (the
+        container's stop timeout by default); returns once the unit's stop hook is done.
+        A container that is not running, or whose unit ends and is collected meanwhile,
+        is stopped: success, as docker's."""
         record = self.store.get(ref)
-        state = self.manager.unit_state(record.unit)
-        if state is None or state.active_state not in ("active", "activating"):
-            raise ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
-        self.manager.stop(record.unit, timeout=None if timeout is None else float(timeout))
+        self._stop_unit(record, None if timeout is None else float(timeout))
         return record
 
     def restart(self, ref: str) -> ContainerRecord:
         """Stop the container if it runs, then start it again."""
         record = self.store.get(ref)
-        state = self.manager.unit_state(record.unit)
-        if state is not None and state.active_state in ("active", "activating"):
-            self.manager.stop(record.unit)
+        self._stop_unit(record, None)
         return self.start(record.id)
 
     def kill(self, ref: str, signum: int) -> ContainerRecord:
+        """Signal the container's main process; a container that is not running (or ends
+        meanwhile) is a conflict, as docker's."""
         record = self.store.get(ref)
         state = self.manager.unit_state(record.unit)
         if state is None or state.active_state != "active":
-            raise ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
-        self.manager.kill(record.unit, signum)
+            raise _not_running(record)
+        try:
+            self.manager.kill(record.unit, signum)
+        except (NotFoundError, ConflictError) as exc:  # collected, or its main process gone
+            raise _not_running(record) from exc
         return record
+
+    def relay_signal(self, unit: str, signum: int) -> None:
+        """``rctl run``'s signal relay: pass ``signum`` to the container's main process,
+        if the container still runs (a late Ctrl-C finds it ended: nothing to do)."""
+        with contextlib.suppress(NotFoundError, ConflictError):
+            self.manager.kill(unit, signum)
+
+    def _stop_unit(self, record: ContainerRecord, timeout: float | None) -> None:
+        """Stop the container's unit and wait for the stop, its stop hook included. A stop
+        job, not a kill: no restart policy starts it again. A unit that is not loaded
+        (ended and collected, before the call or during it) is a stopped container."""
+        with contextlib.suppress(NotFoundError):
+            self.manager.stop(record.unit, timeout=timeout)
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> ContainerRecord:
         """``rm``: the unit, the record and the r/w layer; with ``volumes`` (``rm -v``), the
-        anonymous volumes no other container uses. Named volumes are always kept."""
+        anonymous volumes no other container uses. Named volumes are always kept.
+
+        Its unit may end and be collected at any moment, and the container be removed by
+        someone else meanwhile (``--rm``'s stop hook, another ``rm``): the directory is
+        taken out of the store in one rename after the unit ended, so exactly one removal
+        deletes it and the others succeed without doing it again."""
         record = self.store.get(ref)
         state = self.manager.unit_state(record.unit)
-        if state is not None and state.active_state in ("active", "activating", "deactivating"):
+        if state is not None and not state.ended:
             if not force:
                 raise ConflictError(
                     f"container {record.name} is running",
                     hint=f"stop it first (rctl stop {record.name}) or use rm -f",
                 )
-            if record.unit_name:  # its generated unit would restart after a kill
-                self.manager.stop(record.unit, timeout=0)
-            else:
-                self.manager.kill(record.unit, signal.SIGKILL, whom=KillWhom.ALL)
-                self.manager.wait_inactive(record.unit, timeout=30)
+            # SIGKILL for every process while the main one runs (docker's rm -f), never
+            # for the stop hook once it started (session.stop says why).
+            self._stop_unit(record, 0)
         if state is not None:
             with contextlib.suppress(NotFoundError):  # collected once it ended
                 self.manager.reset_failed(record.unit)
-        # Most of the r/w layer is the user's own (container root is the user); what
-        # belongs to other mapped IDs is deleted inside the user namespace, which costs a
-        # process, newuidmap and newgidmap.
-        if not remove_as_user(str(self.store.dir(record.id))):
-            self.run_jobs([RemoveJob(str(self.store.dir(record.id)))])
+        doomed = self.store.take_out(record.id)
+        if doomed is not None:
+            self._delete_dir(doomed)
         if volumes:
             self.volumes.remove_anonymous(record)
         return record
 
+    def _delete_dir(self, directory: Path) -> None:
+        """Delete a stopped container's directory. Most of the r/w layer is the user's own
+        (container root is the user); what belongs to other mapped IDs is deleted inside
+        the user namespace, which costs a process, newuidmap and newgidmap."""
+        if not remove_as_user(str(directory)):
+            self.run_jobs([RemoveJob(str(directory))])
+
     def running_state(self, record: ContainerRecord) -> Any:
         state = self.manager.unit_state(record.unit)
         if state is None or state.active_state != "active":
-            raise ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
+            raise _not_running(record)
         return state
 
     def pause(self, ref: str) -> ContainerRecord:
         """Freeze every process of the container (the unit's cgroup freezer)."""
         record = self.store.get(ref)
         self.running_state(record)
-        self.manager.freeze(record.unit)
+        try:
+            self.manager.freeze(record.unit)
+        except NotFoundError as exc:  # ended and collected meanwhile
+            raise _not_running(record) from exc
         return record
 
     def unpause(self, ref: str) -> ContainerRecord:
         record = self.store.get(ref)
         self.running_state(record)
-        self.manager.thaw(record.unit)
+        try:
+            self.manager.thaw(record.unit)
+        except NotFoundError as exc:
+            raise _not_running(record) from exc
         return record
 
     def rename(self, ref: str, new_name: str) -> ContainerRecord:
@@ -812,7 +860,7 @@ class ContainerService:
 
     def prune(self, filters: Sequence[str] = ()) -> list[str]:
         """Remove every container that is not running (``filters``: docker's until=,
-        label=, label!=)."""
+        label=, label!=), and what removals that were killed half-way left behind."""
         from rootless.filters import (  # noqa: PLC0415
             CONTAINER_PRUNE_KEYS,
             parse_filters,
@@ -820,15 +868,20 @@ class ContainerService:
         )
 
         keep = prune_matcher(parse_filters(filters, CONTAINER_PRUNE_KEYS))
+        for leftover in self.store.leftovers(older_than=LEFTOVER_AGE):
+            self._delete_dir(leftover)
         records = {record.id: record for record in self.store.all()}
         doomed = [
             row.id for row in self.summaries(all_containers=True)
             if row.state != "running" and row.id in records
             and keep(records[row.id].created, records[row.id].labels)
         ]  # fmt: skip
+        removed = []
         for container_id in doomed:
-            self.remove(container_id)
-        return doomed
+            with contextlib.suppress(NotFoundError):  # removed by someone else meanwhile
+                self.remove(container_id)
+                removed.append(container_id)
+        return removed
 
     def exec(
         self,
@@ -906,7 +959,8 @@ class ContainerService:
         rows = []
         for record in self.store.all():
             state = states.get(record.unit)
-            code = self.exit_code(record)
+            ended = self._exit_record(record)
+            code = None if ended is None else ended[0]
             if state is not None and state.active_state in ("active", "activating", "reloading"):
                 since = (
                     state.active_enter_usec / USEC if state.active_enter_usec else record.created
@@ -915,9 +969,8 @@ class ContainerService:
                 status += health.status_suffix(self.store.dir(record.id))
                 if state.freezer_state in ("frozen", "freezing"):
                     status += " (Paused)"
-            elif code is not None:
-                finished = (self.store.dir(record.id) / EXIT_FILE).stat().st_mtime
-                status, kind = f"Exited ({code}) {ago(finished)}", "exited"
+            elif ended is not None:
+                status, kind = f"Exited ({code}) {ago(ended[1])}", "exited"
             else:
                 status, kind = "Created", "created"
             if kind != "running" and not all_containers:
@@ -1035,6 +1088,10 @@ def _times_field(directory: Path, state: Any) -> dict[str, str]:
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
         finished = 0.0
     return {"StartedAt": rfc3339_from_ns(started * 1000), "FinishedAt": rfc3339_nano(finished)}
+
+
+def _not_running(record: ContainerRecord) -> ConflictError:
+    return ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
 
 
 def _health_field(directory: Path) -> dict[str, Any]:

@@ -126,8 +126,8 @@ def test_detached_httpd_serves_its_page_on_a_published_port(rctl: Rctl) -> None:
     assert busy.returncode == 125 and "is running" in busy.stderr
     rctl("stop", "-t", "1", "web")
     assert json.loads(rctl("ps", "-a", "--format", "json").stdout)[0]["state"] == "exited"
-    again = rctl("stop", "web", check=False)
-    assert again.returncode == 125 and "not running" in again.stderr
+    # docker: stopping a stopped container is fine.
+    assert rctl("stop", "web").stdout == "web\n"
     rctl("rm", "web")
     assert rctl("ps", "-aq").stdout == ""
     assert unit not in units()
