@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import UsageError
+from rootless.containers.runtime import DEFAULT_RUNTIME, parse_runtime
 
 DEFAULT_SEARCH_REGISTRIES = ("docker.io",)
 
@@ -44,7 +45,7 @@ class Settings:
     search_registries: tuple[str, ...] = DEFAULT_SEARCH_REGISTRIES
     insecure_registries: tuple[str, ...] = ()
     storage_driver: str | None = None
-    runtime: str = "crun"
+    runtime: str = DEFAULT_RUNTIME  # [engine] runtime: crun or runc
     network: str | None = None
     host_loopback: bool = False  # [network] host_loopback: host.containers.internal
     extra: dict[str, Any] = field(default_factory=dict)
@@ -71,7 +72,9 @@ def load_settings(paths: Paths) -> Settings:
         search_registries=tuple(registries.get("search", DEFAULT_SEARCH_REGISTRIES)),
         insecure_registries=tuple(registries.get("insecure", ())),
         storage_driver=raw.get("storage", {}).get("driver"),
-        runtime=raw.get("engine", {}).get("runtime", "crun"),
+        runtime=parse_runtime(
+            str(raw.get("engine", {}).get("runtime", DEFAULT_RUNTIME)), f"{path}: [engine] runtime"
+        ),
         network=raw.get("network", {}).get("default"),
         host_loopback=_network_bool(raw.get("network", {}), "host_loopback", path),
     )

@@ -244,6 +244,24 @@ def test_embedded_seccomp_profile_is_the_test_hosts_containers_common() -> None:
     assert EMBEDDED_PROFILE.read_bytes() == source.read_bytes()
 
 
+def test_runtime_runc_is_used_for_the_whole_life_of_the_container(rctl: Rctl) -> None:
+    assert rctl("run", "--rm", "--runtime", "runc", f"{R}/busybox", "echo", "hi").stdout == "hi\n"
+    cid = rctl("run", "-d", "--runtime", "runc", f"{R}/busybox", "sleep", "100").stdout.strip()
+    state = Path(os.environ["XDG_RUNTIME_DIR"]) / "rctl"
+    assert json.loads((state / "runc" / cid / "state.json").read_text())["id"] == cid
+    assert not (state / "crun" / cid).exists()
+    (info,) = json.loads(rctl("inspect", cid).stdout)
+    assert info["HostConfig"]["Runtime"] == "runc"
+    unit = f"rctl-{cid}.service"
+    main = run("systemctl", "--user", "show", "-p", "MainPID", "--value", unit).stdout.strip()
+    assert Path(f"/proc/{main}/comm").read_text().strip() == "sleep"  # in the unit, supervised
+    assert rctl("exec", cid, "echo", "in").stdout == "in\n"
+    rctl("rm", "-f", cid)
+    bad = rctl("run", "--rm", "--runtime", "nosuch", f"{R}/busybox", "true", check=False)
+    assert bad.returncode == 125
+    assert bad.stderr.splitlines()[0] == "Error: --runtime: unknown OCI runtime 'nosuch'"
+
+
 def test_rm_cleanup_survives_the_cli_being_killed(rctl: Rctl) -> None:
     proc = rctl.popen("run", "--rm", "--name", "doomed", f"{R}/busybox", "sleep", "2")
     wait_for("the container to run", lambda: "doomed" in rctl("ps").stdout)
