@@ -3,10 +3,14 @@
 The sequence, for the namespaces of a paused process ``PID`` (slirp4netns(1), 1.2.0)::
 
     slirp4netns --configure --mtu=65520 --disable-host-loopback \\
+                --enable-sandbox --enable-seccomp \\
                 --api-socket SOCK --ready-fd W PID tap0
       │  joins PID's user and network namespaces in a child, makes tap0 (or attaches
       │  to the persistent one a container's launcher made: :mod:`netns.tap`),
       │  configures 10.0.2.100/24, default route via 10.0.2.2, lo up; DNS at 10.0.2.3
+      ├─ sandbox: joins PID's user namespace as its root, binds SOCK, then a mount
+      │  namespace of its own whose root is an empty read-only tmpfs with only /etc and
+      │  /run of the host (read-only), all capabilities dropped, and a seccomp filter
       ├─ writes "1" to W once the network and the API socket are ready
       └─ add_hostfwd requests on SOCK (one JSON request per connection, then SHUT_WR):
          slirp4netns itself listens on the host port and forwards (``port_handler=
@@ -18,6 +22,15 @@ a signal to the group) reaches it when the launcher exits after the container st
 reparented to the service manager and stays in the unit's cgroup, which systemd kills
 whole when the unit stops. That cgroup is its lifetime: no ``--exit-fd`` is given, because
 no process of rctl's own lives as long as the container to hold the other end.
+
+slirp4netns is the one helper that parses the container's packets on the host side, so it
+is sandboxed as podman sandboxes it, when the binary has the options (slirp4netns >= 0.4,
+and ``--enable-seccomp`` built with libseccomp): :func:`sandbox_flags` reads its ``--help``
+once per binary and keeps the answer in rctl's runtime directory. The sandbox changes
+nothing rctl relies on: the API socket is bound before the pivot (its path is in
+``$XDG_RUNTIME_DIR``, under /run, which stays visible anyway), the ready pipe and the log
+are inherited descriptors, the tap device is opened before, and DNS forwarding reads the
+host's /etc/resolv.conf (or /run's stub file) in the mounts it keeps.
 :func:`spawn_slirp4netns` starts it and :func:`finish_slirp4netns` waits for its ready pipe
 and publishes the ports, so a caller can do other work in between (a container's launcher
 has crun create the container meanwhile).
@@ -47,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from netns.pasta import PortMapping
 from rctlbase.errors import CommandFailed, ExternalError
-from rctlbase.run import last_line, spawn_program
+from rctlbase.run import last_line, run_program, spawn_program
 
 if TYPE_CHECKING:
     import subprocess
@@ -90,10 +103,16 @@ class SlirpOptions:
 
 
 def slirp4netns_argv(
-    pid: int, options: SlirpOptions, *, api_socket: str, ready_fd: int
+    pid: int,
+    options: SlirpOptions,
+    *,
+    api_socket: str,
+    ready_fd: int,
+    sandbox: Sequence[str] = (),
 ) -> list[str]:
-    """The slirp4netns command for ``pid``'s network namespace."""
-    argv = ["slirp4netns", "--configure", f"--mtu={options.mtu}"]
+    """The slirp4netns command for ``pid``'s network namespace; ``sandbox`` are the
+    options of :func:`sandbox_flags`."""
+    argv = ["slirp4netns", "--configure", f"--mtu={options.mtu}", *sandbox]
     if options.cidr != DEFAULT_CIDR:
         argv.append(f"--cidr={options.cidr}")
     if not options.allow_host_loopback:
@@ -106,6 +125,47 @@ def slirp4netns_argv(
         argv.append(f"--outbound-addr6={options.outbound_addr6}")
     argv += [f"--api-socket={api_socket}", f"--ready-fd={ready_fd}", str(pid), TAP]
     return argv
+
+
+# podman's checkSlirpFlags looks for the same two words in `slirp4netns --help`.
+SANDBOX_FLAGS = ("--enable-sandbox", "--enable-seccomp")
+FEATURES_FILE = "slirp4netns-features.json"
+
+
+def sandbox_flags(cache_dir: Path) -> tuple[str, ...]:
+    """The options of :data:`SANDBOX_FLAGS` the slirp4netns on PATH has.
+
+    Its ``--help`` is read once per binary: the answer is kept in ``cache_dir`` (rctl's
+    runtime directory, gone at logout or reboot) with the binary's path, inode, size and
+    mtime, so an upgraded slirp4netns is asked again. No slirp4netns: no options (starting
+    it says it is missing)."""
+    binary = _find_program("slirp4netns")
+    if binary is None:
+        return ()
+    st = os.stat(binary)
+    key = [binary, st.st_ino, st.st_size, st.st_mtime_ns]
+    cache = cache_dir / FEATURES_FILE
+    with contextlib.suppress(OSError, ValueError):
+        cached = json.loads(cache.read_text())
+        if cached["binary"] == key:
+            return tuple(f for f in cached["flags"] if f in SANDBOX_FLAGS)
+    said = run_program([binary, "--help"], check=False, timeout=10)
+    text = (said.stdout + said.stderr).decode(errors="replace")
+    flags = tuple(f for f in SANDBOX_FLAGS if f in text)
+    with contextlib.suppress(OSError):
+        partial = cache.with_name(f".{FEATURES_FILE}.{os.getpid()}")
+        partial.write_text(json.dumps({"binary": key, "flags": flags}))
+        partial.replace(cache)
+    return flags
+
+
+def _find_program(name: str) -> str | None:
+    """``name``'s path on PATH, as exec would find it."""
+    for directory in os.get_exec_path():
+        path = os.path.join(directory, name)
+        if os.access(path, os.X_OK) and os.path.isfile(path):
+            return path
+    return None
 
 
 def hostfwd_request(port: PortMapping, guest: str) -> dict[str, Any]:
@@ -155,16 +215,25 @@ def api_request(path: str, request: dict[str, Any], *, timeout: float = 5.0) -> 
 
 
 def spawn_slirp4netns(
-    pid: int, options: SlirpOptions, *, api_socket: str, log_file: str, ready_fd: int
+    pid: int,
+    options: SlirpOptions,
+    *,
+    api_socket: str,
+    log_file: str,
+    ready_fd: int,
+    sandbox: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """Start slirp4netns for ``pid``'s namespaces without waiting for it: it writes "1" on
     ``ready_fd`` once the network is up (:func:`finish_slirp4netns` waits for that). It
-    runs in a session of its own, with its output in ``log_file``."""
+    runs in a session of its own, with its output in ``log_file``, sandboxed with the
+    ``sandbox`` options (:func:`sandbox_flags`)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(api_socket)  # left by a previous start of the same container
     log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     try:
-        argv = slirp4netns_argv(pid, options, api_socket=api_socket, ready_fd=ready_fd)
+        argv = slirp4netns_argv(
+            pid, options, api_socket=api_socket, ready_fd=ready_fd, sandbox=sandbox
+        )
         return spawn_program(
             argv, pass_fds=(ready_fd,), stdin="devnull", stdout=log, stderr=log,
             new_session=True,

@@ -163,6 +163,7 @@ def syscall_error(exc: OSError, action: str) -> HostError:
 
 # sched.h / mount.h
 CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_REC = 0x4000

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import HostError, UsageError
+from rootless.containers.runtime import DEFAULT_RUNTIME, parse_runtime
 from rootless.storage.drivers import parse_driver
 
 DEFAULT_SEARCH_REGISTRIES = ("docker.io",)
-RUNTIMES = ("crun", "runc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ class Settings:
     search_registries: tuple[str, ...] = DEFAULT_SEARCH_REGISTRIES
     insecure_registries: tuple[str, ...] = ()
     storage_driver: str | None = None
-    runtime: str = "crun"
+    runtime: str = DEFAULT_RUNTIME  # [engine] runtime: crun or runc
     network: str | None = None
     host_loopback: bool = False  # [network] host_loopback: host.containers.internal
     extra: dict[str, Any] = field(default_factory=dict)
@@ -217,10 +217,7 @@ def _driver(where: str, value: object) -> str:
 
 
 def _runtime(where: str, value: object) -> str:
-    name = _string(where, value, '"crun"')
-    if name not in RUNTIMES:
-        raise UsageError(f"{where}: unknown runtime {name!r}", hint=f"use {' or '.join(RUNTIMES)}")
-    return name
+    return parse_runtime(_string(where, value, '"crun"'), where)
 
 
 def _network(where: str, value: object) -> str:

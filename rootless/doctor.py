@@ -2,7 +2,9 @@
 
 Checks, in order: subordinate IDs and newuidmap/newgidmap (through ``uidmap``), the user's
 systemd manager and bus, linger, the cgroup controllers delegated to the user, /dev/fuse,
-/dev/net/tun, and the programs rctl runs (crun, fuse-overlayfs, pasta or slirp4netns).
+/dev/net/tun, and the programs rctl runs: the OCI runtime rctl.toml's ``[engine] runtime``
+names (crun by default), installed and answering ``--version``, fuse-overlayfs, pasta or
+slirp4netns.
 """
 
 from __future__ import annotations
@@ -108,6 +110,30 @@ def program_finding(names: tuple[str, ...], package: str) -> Finding:
     return Finding(" or ".join(names), False, "not installed", f"sudo apt-get install {package}")
 
 
+def runtime_finding(env: dict[str, str]) -> Finding:
+    """The runtime new containers get (``[engine] runtime``), installed and working: the
+    other one being installed does not help them."""
+    from rctlbase.run import run_program  # noqa: PLC0415 - doctor only
+    from rootless.config import Paths, load_settings  # noqa: PLC0415
+
+    try:
+        runtime = load_settings(Paths.from_env(env)).runtime
+    except RctlError as exc:
+        return Finding("OCI runtime", False, exc.message, exc.hint or "")
+    check = f"OCI runtime ({runtime})"
+    path = shutil.which(runtime)
+    if path is None:
+        return Finding(check, False, "not installed", f"sudo apt-get install {runtime}")
+    try:
+        answer = run_program([path, "--version"], check=False, timeout=10)
+    except RctlError as exc:
+        return Finding(check, False, exc.message, exc.hint or "")
+    if answer.returncode != 0:
+        return Finding(check, False, f"{path} --version failed", f"reinstall {runtime}")
+    version = answer.stdout.decode(errors="replace").splitlines()[:1]
+    return Finding(check, True, f"{path}: {version[0] if version else 'working'}")
+
+
 def run_checks(env: dict[str, str] | None = None) -> list[Finding]:
     """Every check; the CLI prints them and exits 1 when one failed."""
     env = dict(os.environ if env is None else env)
@@ -121,7 +147,7 @@ def run_checks(env: dict[str, str] | None = None) -> list[Finding]:
         cgroup_finding(os.getuid()),
         device_finding("/dev/fuse", "fuse"),
         device_finding("/dev/net/tun", "tun"),
-        program_finding(("crun", "runc"), "crun"),
+        runtime_finding(env),
         program_finding(("fuse-overlayfs",), "fuse-overlayfs"),
         program_finding(("pasta", "slirp4netns"), "passt"),
     ]

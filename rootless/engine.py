@@ -70,6 +70,7 @@ class Engine:
             self.unpack_missing,
             volumes=self.volumes,
             network_defaults=self.network_defaults,
+            default_runtime=self.settings.runtime,
         )
 
     @property

@@ -119,6 +119,7 @@ class RunOptions:
     dns_search: tuple[str, ...] = ()
     dns_option: tuple[str, ...] = ()
     storage_driver: str | None = None
+    runtime: str | None = None  # --runtime crun|runc (default: rctl.toml's [engine] runtime)
     console_socket: str | None = None  # -t: where crun sends the terminal's master side
     volumes: tuple[str, ...] = ()  # -v [SOURCE:]DEST[:OPTIONS]
     mounts: tuple[str, ...] = ()  # --mount type=...,src=...,dst=...

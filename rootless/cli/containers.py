@@ -72,6 +72,7 @@ RUN_OPTIONS = [
         "--init", is_flag=True, help="Run an init as PID 1 that forwards signals and reaps."
     ),
     click.option("--userns", help="User namespace mode: keep-id."),
+    click.option("--runtime", help="OCI runtime: crun or runc (default: rctl.toml, else crun)."),
     click.option(
         "--pull",
         default="missing",

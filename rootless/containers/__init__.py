@@ -4,7 +4,7 @@
   container (docker-run options over the image's defaults), and ``parse_*`` for flag values;
 - :mod:`rootless.containers.ocispec`: :func:`plan_oci_config`, the translation of a spec
   into crun's ``config.json`` (runtime-spec 1.0.2);
-- :mod:`rootless.containers.seccomp`: docker's default seccomp profile and user profiles.
+- :mod:`rootless.containers.seccomp`: the default seccomp profile (podman's) and user profiles.
 
 These three are pure (no files, no processes): the engine reads the image's files, writes
 the bundle and runs crun.

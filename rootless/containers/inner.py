@@ -21,6 +21,7 @@ from rctlbase import syscalls
 from rctlbase.errors import HostError
 from rctlbase.run import exec_program, run_program, spawn_program
 from rootless.containers.plan import LaunchPlan
+from rootless.containers.runtime import runtime_options
 from rootless.containers.startguard import StartGuard
 from rootless.storage.drivers import Driver, RootfsPlan, mount_command, mount_options
 
@@ -68,7 +69,39 @@ def prepare_container(plan: LaunchPlan) -> None:
         loopback_up()
         if plan.rootfs.get("uid_mapping"):
             open_low_ports()
+        for name, value in plan.net_sysctls:
+            set_net_sysctl(name, value)
+    if plan.runtime == "runc":
+        own_cgroup_namespace()
     mount_rootfs(rootfs_plan(plan.rootfs))
+
+
+def own_cgroup_namespace() -> None:
+    """runc, given no ``cgroupsPath``, makes a cgroup named after the container beside the
+    one it runs in (runc libcontainer/cgroups/fs2 defaultDirPath): beside the unit's, in
+    app.slice, which the user owns, so it would move the container out of the unit. In a
+    cgroup namespace of its own, "beside" is /sys/fs/cgroup's root, which it may not
+    write: rootless runc then leaves the container where it is, in the unit."""
+    try:
+        syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+    except OSError as exc:
+        raise HostError(
+            f"cannot make a cgroup namespace for runc: {exc.strerror}",
+            hint="run the container with --runtime crun",
+        ) from exc
+
+
+def set_net_sysctl(name: str, value: str) -> None:
+    """A ``net.*`` sysctl of the container's network namespace, which this process's user
+    namespace owns (for runtimes that won't set it: rootless.containers.runtime)."""
+    try:
+        with open("/proc/sys/" + name.replace(".", "/"), "w") as file:
+            file.write(value)
+    except OSError as exc:
+        raise HostError(
+            f"cannot set {name} in the container's network: {exc.strerror}",
+            hint="run the container with --runtime crun",
+        ) from exc
 
 
 def open_low_ports() -> None:
@@ -94,7 +127,7 @@ def _runtime(plan: LaunchPlan) -> list[str]:
     if os.path.exists(os.path.join(plan.runtime_root, plan.container_id)):
         run_program([*state, "delete", "--force", plan.container_id], check=False)
     os.environ.pop("RCTL_USERNS", None)
-    return [*state, "--cgroup-manager=disabled"]
+    return [*state, *runtime_options(plan.runtime)]
 
 
 def exec_runtime(plan: LaunchPlan) -> None:

@@ -91,8 +91,9 @@ def slirp4netns_socket(plan: LaunchPlan) -> Path:
 
 
 def attach_slirp4netns(plan: LaunchPlan, pid: int, ready_fd: int) -> None:
-    """Start slirp4netns (from outside the namespaces, in the unit), not waiting for it."""
-    from netns.slirp4netns import spawn_slirp4netns  # noqa: PLC0415
+    """Start slirp4netns (from outside the namespaces, in the unit), not waiting for it;
+    sandboxed when it can be (:func:`netns.slirp4netns.sandbox_flags`)."""
+    from netns.slirp4netns import sandbox_flags, spawn_slirp4netns  # noqa: PLC0415
     from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
 
     spawn_slirp4netns(
@@ -101,6 +102,7 @@ def attach_slirp4netns(plan: LaunchPlan, pid: int, ready_fd: int) -> None:
         api_socket=str(slirp4netns_socket(plan)),
         log_file=slirp4netns_log(plan),
         ready_fd=ready_fd,
+        sandbox=sandbox_flags(Path(plan.runtime_root).parent),
     )
 
 

@@ -39,6 +39,9 @@ class LaunchPlan:
     network_store: str = ""
     network_state: str = ""
     network_unit: str = ""
+    # net.* sysctls the launcher sets in the container's network namespace itself (runc
+    # refuses them in the namespace it runs in: rootless.containers.runtime).
+    net_sysctls: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
         return json.dumps({k: getattr(self, k) for k in self.__slots__}, indent=1)
@@ -49,6 +52,7 @@ class LaunchPlan:
         for key in ("uid_maps", "gid_maps", "ports"):
             raw[key] = tuple(tuple(item) for item in raw[key])
         raw["network_options"] = tuple(raw.get("network_options", ()))
+        raw["net_sysctls"] = tuple(tuple(item) for item in raw.get("net_sysctls", ()))
         return cls(**raw)
 
     @property

@@ -1,18 +1,23 @@
-"""Seccomp profiles for containers: docker's default, and profiles given by the user.
+"""Seccomp profiles for containers: the default one, and profiles given by the user.
 
 A profile is a list of :class:`SyscallRule` that may depend on the container's capabilities
-and on the host's architecture (docker's ``includes``/``excludes``). Rendering one for a
-container (:func:`plan_seccomp`) keeps the rules that apply and gives runtime-spec's
+and on the host's architecture and kernel (docker's ``includes``/``excludes``). Rendering one
+for a container (:func:`plan_seccomp`) keeps the rules that apply and gives runtime-spec's
 ``linux.seccomp`` object (runtime-spec config-linux.md, "Seccomp"), which crun hands to
-libseccomp.
+libseccomp. The filtering is containers/common's (``pkg/seccomp`` ``setupSeccomp``): a
+rule is dropped when the host's arch is in ``excludes.arches``, any of ``excludes.caps`` is
+in the bounding set or the kernel is at least ``excludes.minKernel``; and when the arch is
+not in ``includes.arches``, one of ``includes.caps`` is missing or the kernel is older than
+``includes.minKernel``.
 
-The default profile is moby's ``profiles/seccomp/default.json`` (the same allow list as
-``default_linux.go``): everything not listed fails with EPERM (``defaultErrnoRet`` 1),
-``clone`` may not make namespaces and ``clone3`` fails with ENOSYS (so libc falls back to
-``clone``, whose flags seccomp can inspect) unless CAP_SYS_ADMIN was added, and syscalls
-guarded by a capability (``mount`` by CAP_SYS_ADMIN, ``reboot`` by CAP_SYS_BOOT...) are
-allowed only when ``--cap-add`` gave it. Podman's ``containers/common`` profile differs in
-details (ENOSYS as its default errno); docker's is the reference here.
+The default profile is podman's: the file containers-common installs
+(``/usr/share/containers/seccomp.json``, or the admin's ``/etc/containers/seccomp.json``),
+and on hosts without it rctl's copy of that file (``seccomp.json`` beside this module). It
+is read when a container is planned (:func:`load_default_profile`), never at start-up.
+Everything not listed fails with ENOSYS, a few dangerous syscalls (``kexec_load``,
+``userfaultfd``...) with EPERM, and those guarded by a capability (``bpf`` by CAP_SYS_ADMIN,
+``chroot`` by CAP_SYS_CHROOT...) only work when the container has it. ``io_uring_*`` is
+not allowed (moby dropped it from its profile too, for the kernel bugs it keeps exposing).
 
 ``--security-opt seccomp=PATH`` profiles are docker's format (``archMap``, ``includes``,
 ``excludes``) or plain runtime-spec objects (``architectures``); both are read by
@@ -25,18 +30,10 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rctlbase.errors import HostError, UsageError
-
-# Docker's errno for syscalls outside the allow list, and for clone3 without CAP_SYS_ADMIN.
-EPERM = 1
-ENOSYS = 38
-
-# The flags of clone(2) that make namespaces: the default profile refuses them without
-# CAP_SYS_ADMIN (CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET).
-CLONE_NAMESPACE_FLAGS = 0x7E020000
-AF_VSOCK = 40
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -69,12 +66,21 @@ class Op(StrEnum):
 
 # Host machine (uname -m) -> docker's GOARCH name used in rules' "arches" filters, and the
 # libseccomp architectures a filter covers there (moby's archMap: native arch + sub-arches).
-MACHINE_GOARCH: Mapping[str, str] = {"x86_64": "amd64", "aarch64": "arm64"}
+MACHINE_GOARCH: Mapping[str, str] = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "i686": "x86",
+}
 ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
     "x86_64": ("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"),
     "aarch64": ("SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"),
 }
-NATIVE_SCMP_ARCH: Mapping[str, str] = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
+NATIVE_SCMP_ARCH: Mapping[str, str] = {
+    "x86_64": "SCMP_ARCH_X86_64",
+    "aarch64": "SCMP_ARCH_AARCH64",
+    "s390x": "SCMP_ARCH_S390X",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,7 @@ class SyscallRule:
 
     The rule applies when every cap of ``caps`` is in the bounding set, none of ``not_caps``
     is, the host's GOARCH is in ``arches`` (when given) and not in ``not_arches``, and the
-    kernel is at least ``min_kernel`` (when known).
+    kernel (when known) is at least ``min_kernel`` and older than ``not_min_kernel``.
     """
 
     names: tuple[str, ...]
@@ -113,6 +119,7 @@ class SyscallRule:
     arches: frozenset[str] = frozenset()
     not_arches: frozenset[str] = frozenset()
     min_kernel: tuple[int, int] | None = None
+    not_min_kernel: tuple[int, int] | None = None
 
     def applies(self, caps: frozenset[str], goarch: str, kernel: tuple[int, int] | None) -> bool:
         """Whether the rule is part of the filter for these capabilities and this host."""
@@ -120,7 +127,11 @@ class SyscallRule:
             return False
         if (self.arches and goarch not in self.arches) or goarch in self.not_arches:
             return False
-        return self.min_kernel is None or kernel is None or kernel >= self.min_kernel
+        if kernel is None:
+            return True
+        if self.not_min_kernel is not None and kernel >= self.not_min_kernel:
+            return False
+        return self.min_kernel is None or kernel >= self.min_kernel
 
     def to_oci(self) -> dict[str, Any]:
         out: dict[str, Any] = {"names": list(self.names), "action": self.action.value}
@@ -167,120 +178,47 @@ class SeccompProfile:
         return out
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-# moby profiles/seccomp/default.json, the unconditional allow list.
-_ALLOWED = _names("""
-    accept accept4 access adjtimex alarm bind brk capget capset chdir chmod chown chown32
-    clock_adjtime clock_adjtime64 clock_getres clock_getres_time64 clock_gettime
-    clock_gettime64 clock_nanosleep clock_nanosleep_time64 close close_range connect
-    copy_file_range creat dup dup2 dup3 epoll_create epoll_create1 epoll_ctl epoll_ctl_old
-    epoll_pwait epoll_pwait2 epoll_wait epoll_wait_old eventfd eventfd2 execve execveat exit
-    exit_group faccessat faccessat2 fadvise64 fadvise64_64 fallocate fanotify_mark fchdir
-    fchmod fchmodat fchown fchown32 fchownat fcntl fcntl64 fdatasync fgetxattr flistxattr
-    flock fork fremovexattr fsetxattr fstat fstat64 fstatat64 fstatfs fstatfs64 fsync
-    ftruncate ftruncate64 futex futex_time64 futex_waitv futimesat getcpu getcwd getdents
-    getdents64 getegid getegid32 geteuid geteuid32 getgid getgid32 getgroups getgroups32
-    getitimer getpeername getpgid getpgrp getpid getppid getpriority getrandom getresgid
-    getresgid32 getresuid getresuid32 getrlimit get_robust_list getrusage getsid getsockname
-    getsockopt get_thread_area gettid gettimeofday getuid getuid32 getxattr inotify_add_watch
-    inotify_init inotify_init1 inotify_rm_watch io_cancel ioctl io_destroy io_getevents
-    io_pgetevents io_pgetevents_time64 ioprio_get ioprio_set io_setup io_submit
-    io_uring_enter io_uring_register io_uring_setup ipc kill landlock_add_rule
-    landlock_create_ruleset landlock_restrict_self lchown lchown32 lgetxattr link linkat
-    listen listxattr llistxattr _llseek lremovexattr lseek lsetxattr lstat lstat64 madvise
-    membarrier memfd_create memfd_secret mincore mkdir mkdirat mknod mknodat mlock mlock2
-    mlockall mmap mmap2 mprotect mq_getsetattr mq_notify mq_open mq_timedreceive
-    mq_timedreceive_time64 mq_timedsend mq_timedsend_time64 mq_unlink mremap msgctl msgget
-    msgrcv msgsnd msync munlock munlockall munmap name_to_handle_at nanosleep newfstatat
-    _newselect open openat openat2 pause pidfd_open pidfd_send_signal pipe pipe2 pkey_alloc
-    pkey_free pkey_mprotect poll ppoll ppoll_time64 prctl pread64 preadv preadv2 prlimit64
-    process_mrelease pselect6 pselect6_time64 pwrite64 pwritev pwritev2 read readahead
-    readlink readlinkat readv recv recvfrom recvmmsg recvmmsg_time64 recvmsg
-    remap_file_pages removexattr rename renameat renameat2 restart_syscall rmdir rseq
-    rt_sigaction rt_sigpending rt_sigprocmask rt_sigqueueinfo rt_sigreturn rt_sigsuspend
-    rt_sigtimedwait rt_sigtimedwait_time64 rt_tgsigqueueinfo sched_getaffinity sched_getattr
-    sched_getparam sched_get_priority_max sched_get_priority_min sched_getscheduler
-    sched_rr_get_interval sched_rr_get_interval_time64 sched_setaffinity sched_setattr
-    sched_setparam sched_setscheduler sched_yield seccomp select semctl semget semop
-    semtimedop semtimedop_time64 send sendfile sendfile64 sendmmsg sendmsg sendto setfsgid
-    setfsgid32 setfsuid setfsuid32 setgid setgid32 setgroups setgroups32 setitimer setpgid
-    setpriority setregid setregid32 setresgid setresgid32 setresuid setresuid32 setreuid
-    setreuid32 setrlimit set_robust_list setsid setsockopt set_thread_area set_tid_address
-    setuid setuid32 setxattr shmat shmctl shmdt shmget shutdown sigaltstack signalfd
-    signalfd4 sigprocmask sigreturn socketcall socketpair splice stat stat64 statfs statfs64
-    statx symlink symlinkat sync sync_file_range syncfs sysinfo tee tgkill time timer_create
-    timer_delete timer_getoverrun timer_gettime timer_gettime64 timer_settime
-    timer_settime64 timerfd_create timerfd_gettime timerfd_gettime64 timerfd_settime
-    timerfd_settime64 times tkill truncate truncate64 ugetrlimit umask uname unlink unlinkat
-    utime utimensat utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write writev
-""")
-
-# personality(2) personas docker allows: PER_LINUX, UNAME26, PER_LINUX32, UNAME26|LINUX32,
-# and 0xffffffff (the query).
-_PERSONAS = (0x0, 0x0008, 0x20000, 0x20008, 0xFFFFFFFF)
-
-
-def _cap(caps: str, names: str) -> SyscallRule:
-    return SyscallRule(_names(names), caps=frozenset(caps.split()))
-
-
-def _arch(arches: str, names: str) -> SyscallRule:
-    return SyscallRule(_names(names), arches=frozenset(arches.split()))
-
-
-DEFAULT_RULES: tuple[SyscallRule, ...] = (
-    SyscallRule(_ALLOWED),
-    # Before 4.8, ptrace could bypass seccomp (kernel commit 93e35efb8de4).
-    SyscallRule(_names("process_vm_readv process_vm_writev ptrace"), min_kernel=(4, 8)),
-    SyscallRule(("socket",), args=(SyscallArg(0, AF_VSOCK, Op.NE),)),
-    *(SyscallRule(("personality",), args=(SyscallArg(0, p, Op.EQ),)) for p in _PERSONAS),
-    _arch("ppc64le", "sync_file_range2 swapcontext"),
-    _arch("arm arm64", "arm_fadvise64_64 arm_sync_file_range sync_file_range2 breakpoint "
-          "cacheflush set_tls"),
-    _arch("amd64 x32", "arch_prctl"),
-    _arch("amd64 x32 x86", "modify_ldt"),
-    _arch("s390 s390x", "s390_pci_mmio_read s390_pci_mmio_write s390_runtime_instr"),
-    _arch("riscv64", "riscv_flush_icache"),
-    _cap("CAP_DAC_READ_SEARCH", "open_by_handle_at"),
-    _cap("CAP_SYS_ADMIN", "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick "
-         "lookup_dcookie mount mount_setattr move_mount open_tree perf_event_open quotactl "
-         "quotactl_fd setdomainname sethostname setns syslog umount umount2 unshare"),
-    SyscallRule(
-        ("clone",),
-        args=(SyscallArg(0, CLONE_NAMESPACE_FLAGS, Op.MASKED_EQ, 0),),
-        not_caps=frozenset({"CAP_SYS_ADMIN"}),
-        not_arches=frozenset({"s390", "s390x"}),
-    ),
-    SyscallRule(  # s390 passes clone's flags as its second argument
-        ("clone",),
-        args=(SyscallArg(1, CLONE_NAMESPACE_FLAGS, Op.MASKED_EQ, 0),),
-        not_caps=frozenset({"CAP_SYS_ADMIN"}),
-        arches=frozenset({"s390", "s390x"}),
-    ),
-    SyscallRule(
-        ("clone3",), Action.ERRNO, errno_ret=ENOSYS, not_caps=frozenset({"CAP_SYS_ADMIN"})
-    ),
-    _cap("CAP_SYS_BOOT", "reboot"),
-    _cap("CAP_SYS_CHROOT", "chroot"),
-    _cap("CAP_SYS_MODULE", "delete_module init_module finit_module"),
-    _cap("CAP_SYS_PACCT", "acct"),
-    _cap("CAP_SYS_PTRACE", "kcmp pidfd_getfd process_madvise process_vm_readv "
-         "process_vm_writev ptrace"),
-    _cap("CAP_SYS_RAWIO", "iopl ioperm"),
-    _cap("CAP_SYS_TIME", "settimeofday stime clock_settime clock_settime64"),
-    _cap("CAP_SYS_TTY_CONFIG", "vhangup"),
-    _cap("CAP_SYS_NICE", "get_mempolicy mbind set_mempolicy set_mempolicy_home_node"),
-    _cap("CAP_SYSLOG", "syslog"),
-    _cap("CAP_BPF", "bpf"),
-    _cap("CAP_PERFMON", "perf_event_open"),
-)  # fmt: skip
-
-DEFAULT_PROFILE = SeccompProfile(
-    default_action=Action.ERRNO, default_errno_ret=EPERM, rules=DEFAULT_RULES
+# Where podman finds its default profile (containers/common pkg/config: SeccompOverridePath,
+# then SeccompDefaultPath): the admin's override, then the one containers-common installs
+# and the distribution keeps up to date.
+SYSTEM_PROFILES = (
+    Path("/etc/containers/seccomp.json"),
+    Path("/usr/share/containers/seccomp.json"),
 )
+# A copy of containers-common's file for hosts without it (packaging/update-seccomp-profile
+# regenerates it; a unit test compares it with the host's file).
+EMBEDDED_PROFILE = Path(__file__).with_name("seccomp.json")
+
+
+def default_profile_path() -> Path:
+    """The default profile's file: the first of :data:`SYSTEM_PROFILES` present, else
+    rctl's copy."""
+    for path in SYSTEM_PROFILES:
+        if path.is_file():
+            return path
+    return EMBEDDED_PROFILE
+
+
+def load_default_profile(machine: str = "x86_64") -> SeccompProfile:
+    """The default profile (:func:`default_profile_path`), read when a container is planned,
+    not when rctl starts."""
+    return load_profile_file(default_profile_path(), machine)
+
+
+def load_profile_file(path: Path, machine: str = "x86_64") -> SeccompProfile:
+    """A profile installed on the host or with rctl: a broken one is the host's fault."""
+    try:
+        return parse_seccomp_profile(path.read_text(), machine)
+    except OSError as exc:
+        raise HostError(
+            f"cannot read the default seccomp profile {path}: {exc.strerror}",
+            hint="reinstall containers-common, or run with --security-opt seccomp=unconfined",
+        ) from exc
+    except UsageError as exc:
+        raise HostError(
+            f"the default seccomp profile {path} is invalid: {exc.message}",
+            hint="reinstall containers-common, or run with --security-opt seccomp=unconfined",
+        ) from exc
 
 
 def plan_seccomp(
@@ -343,7 +281,9 @@ def _rule(item: object, where: str) -> SyscallRule:
         raise _bad_profile(f"{where} is not an object")
     names = _strings(item.get("names"), f"{where}.names")
     if "name" in item:  # docker's pre-1.13 form: one name per rule
-        names = (*names, *_strings([item["name"]], f"{where}.name"))
+        if names:
+            raise _bad_profile(f"{where} has both name and names: use one")
+        names = _strings([item["name"]], f"{where}.name")
     if not names:
         raise _bad_profile(f"{where} names no syscall")
     args = []
@@ -360,12 +300,6 @@ def _rule(item: object, where: str) -> SyscallRule:
             )
         )
     inc, exc = _filter(item, "includes", where), _filter(item, "excludes", where)
-    min_kernel = None
-    if inc.get("minKernel"):
-        major, _, minor = str(inc["minKernel"]).partition(".")
-        if not (major.isdigit() and minor.partition(".")[0].isdigit()):
-            raise _bad_profile(f"{where}.includes.minKernel is not a version: {inc['minKernel']}")
-        min_kernel = (int(major), int(minor.partition(".")[0]))
     errno_ret = item.get("errnoRet")
     return SyscallRule(
         names=names,
@@ -376,8 +310,20 @@ def _rule(item: object, where: str) -> SyscallRule:
         not_caps=frozenset(_strings(exc.get("caps"), f"{where}.excludes.caps")),
         arches=frozenset(_strings(inc.get("arches"), f"{where}.includes.arches")),
         not_arches=frozenset(_strings(exc.get("arches"), f"{where}.excludes.arches")),
-        min_kernel=min_kernel,
+        min_kernel=_kernel(inc.get("minKernel"), f"{where}.includes.minKernel"),
+        not_min_kernel=_kernel(exc.get("minKernel"), f"{where}.excludes.minKernel"),
     )
+
+
+def _kernel(value: object, where: str) -> tuple[int, int] | None:
+    """docker's KernelVersion, "MAJOR.MINOR" (a patch level is ignored, as docker does)."""
+    if not value:
+        return None
+    major, _, minor = str(value).partition(".")
+    minor = minor.partition(".")[0]
+    if not (major.isdigit() and minor.isdigit()):
+        raise _bad_profile(f"{where} is not a version: {value}")
+    return int(major), int(minor)
 
 
 def parse_seccomp_profile(text: str, machine: str = "x86_64") -> SeccompProfile:
@@ -394,15 +340,20 @@ def parse_seccomp_profile(text: str, machine: str = "x86_64") -> SeccompProfile:
         raise _bad_profile("not a JSON object")
     if "defaultAction" not in doc:
         raise _bad_profile("it has no defaultAction")
+    if doc.get("archMap") and doc.get("architectures"):
+        raise _bad_profile("it has both architectures and archMap: use one")
     architectures: tuple[str, ...] | None = None
     if doc.get("archMap"):
         native = NATIVE_SCMP_ARCH.get(machine)
+        if not isinstance(doc["archMap"], list):
+            raise _bad_profile("archMap must be a list")
         for i, entry in enumerate(doc["archMap"]):
             if not isinstance(entry, dict):
                 raise _bad_profile(f"archMap[{i}] is not an object")
             if entry.get("architecture") == native:
                 subs = _strings(entry.get("subArchitectures"), f"archMap[{i}].subArchitectures")
                 architectures = (str(native), *subs)
+                break  # the first entry for it, as containers/common takes
         architectures = architectures or ()
     elif doc.get("architectures"):
         architectures = _strings(doc["architectures"], "architectures")
@@ -463,5 +414,5 @@ class SeccompPolicy:
         if self.mode is SeccompMode.UNCONFINED:
             return None
         if self.profile_text is None:
-            return DEFAULT_PROFILE
+            return load_default_profile(machine)
         return parse_seccomp_profile(self.profile_text, machine)

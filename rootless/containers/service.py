@@ -65,6 +65,7 @@ from rootless.containers.record import (
     now,
     random_name,
 )
+from rootless.containers.runtime import DEFAULT_RUNTIME, choose_runtime, move_net_sysctls
 from rootless.containers.spec import (
     ContainerSpec,
     Limits,
@@ -122,8 +123,10 @@ class ContainerService:
         ensure_layers: Callable[[Any], None],
         network_defaults: NetworkDefaults | None = None,
         volumes: VolumeService | None = None,
+        default_runtime: str = DEFAULT_RUNTIME,
     ) -> None:
         self.store = ContainerStore(data / "containers")
+        self.default_runtime = default_runtime
         self.network_defaults = network_defaults or NetworkDefaults()
         self.runtime = runtime
         self.images = images
@@ -222,6 +225,7 @@ class ContainerService:
 
     def create(self, options: RunOptions) -> ContainerRecord:
         """``rctl create``: record, bundle and r/w layer; nothing runs yet."""
+        runtime = choose_runtime(options.runtime, self.default_runtime)
         image = self.resolve_image(options.image, options.pull)
         config = parse_image_config(self.images.store.read_blob(image.id))
         # Before anything exists: a taken host port leaves nothing behind.
@@ -281,6 +285,7 @@ class ContainerService:
                     "Env": list(spec.process_env),
                     "WorkingDir": spec.process_cwd,
                     "Hostname": spec.hostname or "",
+                    "Runtime": runtime,
                 },
             )
             directory = self.store.dir(record.id)
@@ -432,6 +437,8 @@ class ContainerService:
             nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
             init_path=find_init() if spec.init else None,
         )
+        runtime = str(record.options.get("Runtime", DEFAULT_RUNTIME))
+        net_sysctls = move_net_sysctls(doc, runtime)
         (directory / "bundle" / "config.json").write_text(render_oci_config(doc))
         launch = LaunchPlan(
             container_id=record.id,
@@ -452,8 +459,9 @@ class ContainerService:
                 ("IMAGE_NAME", record.image_name),
             ),
             bundle=str(directory / "bundle"),
-            runtime="crun",
-            runtime_root=str(self.runtime / "crun"),
+            runtime=runtime,
+            runtime_root=str(self.runtime / runtime),
+            net_sysctls=net_sysctls,
             rootfs={
                 "driver": str(rootfs.driver),
                 "layers_root": str(rootfs.layers_root),
@@ -1030,6 +1038,7 @@ class ContainerService:
             "HostConfig": {
                 "AutoRemove": record.auto_remove,
                 "NetworkMode": record.options.get("NetworkMode", ""),
+                "Runtime": record.options.get("Runtime", DEFAULT_RUNTIME),
                 "PortBindings": network_settings_ports(record.ports),
             },
             "NetworkSettings": {

@@ -20,6 +20,7 @@ from rctlbase.errors import (
 from rootless.containers.record import (
     ContainerRecord,
 )
+from rootless.containers.seccomp import SeccompPolicy
 from rootless.containers.spec import (
     BindMount,
     ContainerSpec,
@@ -94,10 +95,13 @@ def plan_spec(
         pids_limit=parse_pids_limit(options.pids_limit) if options.pids_limit else None,
     )
     no_new_privileges = False
+    seccomp = SeccompPolicy()
     for opt in options.security_opt:
         if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
             no_new_privileges = True
-        elif not opt.startswith("seccomp="):
+        elif opt.startswith("seccomp="):
+            seccomp = SeccompPolicy.from_option(opt.removeprefix("seccomp="), read_profile)
+        else:
             raise UsageError(
                 f"--security-opt {opt!r} is not supported",
                 hint="use no-new-privileges or seccomp=unconfined|PATH",
@@ -120,6 +124,7 @@ def plan_spec(
         cap_add=tuple(parse_capability(c) for c in options.cap_add),
         cap_drop=tuple(parse_capability(c, flag="--cap-drop") for c in options.cap_drop),
         no_new_privileges=no_new_privileges,
+        seccomp=seccomp,
         init=options.init,
         userns=parse_userns(options.userns) if options.userns else parse_userns(""),
         tty=options.tty,
@@ -130,6 +135,18 @@ def plan_spec(
         stop_timeout=options.stop_timeout if options.stop_timeout is not None else 10,
         network=options.network or "",
     )
+
+
+def read_profile(path: str) -> str:
+    """The text of ``--security-opt seccomp=PATH``'s file (checked by SeccompPolicy)."""
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise UsageError(
+            f"--security-opt seccomp={path}: {why}",
+            hint="give a readable JSON seccomp profile, or seccomp=unconfined",
+        ) from exc
 
 
 def service_spec(

@@ -18,11 +18,7 @@ from rootless.containers.seccomp import parse_seccomp_profile
 from rootless.images.auth import parse_challenge
 from rootless.images.registry import parse_errors, parse_next_link, parse_retry_after
 
-PROFILES = [p for p in corpus_files("seccomp") if not p.name.startswith("finding-")]
-# Still failing (docs/reliability.md): strict expected failures until fixed, then renamed.
-FINDINGS = {
-    "finding-archmap-bool.json": "parse_seccomp_profile iterates archMap = true (TypeError)"
-}
+PROFILES = corpus_files("seccomp")
 HEADER = st.lists(
     st.sampled_from(['Bearer ', 'Basic ', 'realm=', '"', 'https://a/token', ',', 'service=', 'scope=',
                      "repository:x:pull", "\\", " ", "=", '<https://a/v2?n=1>; rel="next"', "1e400",
@@ -50,14 +46,6 @@ def check_profile(text: str) -> None:
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
 def test_seccomp_corpus(path: Path) -> None:
     check_profile(path.read_text())
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=r)) for n, r in FINDINGS.items()],
-)
-def test_seccomp_findings(name: str) -> None:
-    check_profile((Path(__file__).parent / "corpus" / "seccomp" / name).read_text())
 
 
 @given(st.data(), st.sampled_from(PROFILES))

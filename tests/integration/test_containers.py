@@ -6,6 +6,7 @@ Each test has a store of its own (the ``rctl`` fixture); containers are removed 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pty
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from hostkit import Rctl, fetch, run, wait_for
+
+from rootless.containers.seccomp import EMBEDDED_PROFILE, default_profile_path
 
 R = "127.0.0.1:5000/test"
 
@@ -208,6 +211,55 @@ def test_capabilities_seccomp_and_masked_paths_are_visible_inside(rctl: Rctl) ->
         check=False,
     )
     assert ro.returncode != 0
+
+
+# io_uring_setup(2) on x86_64 and aarch64; perl (Debian's minbase has it) calls it by number.
+IO_URING_SETUP = {"x86_64": 425, "aarch64": 425}[os.uname().machine]
+
+
+def test_default_seccomp_profile_refuses_io_uring(rctl: Rctl) -> None:
+    """The default profile (containers-common's) has no io_uring: ENOSYS, its default
+    errno. Unconfined, the kernel answers itself (EFAULT for the NULL params, or EPERM where
+    io_uring is disabled by sysctl): the refusal above was the filter's."""
+    probe = f'syscall({IO_URING_SETUP}, 1, 0); print 0+$!, "\\n"'
+    confined = rctl("run", "--rm", f"{R}/debian", "perl", "-e", probe).stdout.split()
+    assert confined == [str(errno.ENOSYS)]
+    free = rctl(
+        "run", "--rm", "--security-opt", "seccomp=unconfined", f"{R}/debian", "perl", "-e", probe
+    ).stdout.split()
+    assert free != [str(errno.ENOSYS)]
+    cid = rctl("create", f"{R}/busybox", "true").stdout.strip()
+    config = json.loads((rctl.data / "containers" / cid / "bundle" / "config.json").read_text())
+    seccomp = config["linux"]["seccomp"]
+    assert seccomp["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert not [r for r in seccomp["syscalls"] if "io_uring_setup" in r["names"]]
+    rctl("rm", cid)
+
+
+def test_embedded_seccomp_profile_is_the_test_hosts_containers_common() -> None:
+    """rctl's copy of the default profile is the file of the containers-common installed
+    here (regenerate it with packaging/update-seccomp-profile when they differ)."""
+    source = Path("/usr/share/containers/seccomp.json")
+    assert default_profile_path() == source
+    assert EMBEDDED_PROFILE.read_bytes() == source.read_bytes()
+
+
+def test_runtime_runc_is_used_for_the_whole_life_of_the_container(rctl: Rctl) -> None:
+    assert rctl("run", "--rm", "--runtime", "runc", f"{R}/busybox", "echo", "hi").stdout == "hi\n"
+    cid = rctl("run", "-d", "--runtime", "runc", f"{R}/busybox", "sleep", "100").stdout.strip()
+    state = Path(os.environ["XDG_RUNTIME_DIR"]) / "rctl"
+    assert json.loads((state / "runc" / cid / "state.json").read_text())["id"] == cid
+    assert not (state / "crun" / cid).exists()
+    (info,) = json.loads(rctl("inspect", cid).stdout)
+    assert info["HostConfig"]["Runtime"] == "runc"
+    unit = f"rctl-{cid}.service"
+    main = run("systemctl", "--user", "show", "-p", "MainPID", "--value", unit).stdout.strip()
+    assert Path(f"/proc/{main}/comm").read_text().strip() == "sleep"  # in the unit, supervised
+    assert rctl("exec", cid, "echo", "in").stdout == "in\n"
+    rctl("rm", "-f", cid)
+    bad = rctl("run", "--rm", "--runtime", "nosuch", f"{R}/busybox", "true", check=False)
+    assert bad.returncode == 125
+    assert bad.stderr.splitlines()[0] == "Error: --runtime: unknown OCI runtime 'nosuch'"
 
 
 def test_rm_cleanup_survives_the_cli_being_killed(rctl: Rctl) -> None:

@@ -151,7 +151,7 @@ def test_a_complete_file_is_read(tmp_path: Path) -> None:
         ("[storage]\ndriver = 5", r"\[storage\] driver must be a non-empty string"),
         ('[storage]\ndriver = "zfs"', r"\[storage\] driver: unknown storage driver 'zfs'"),
         ("[engine]\nruntime = true", r"\[engine\] runtime must be a non-empty string"),
-        ('[engine]\nruntime = "youki"', r"unknown runtime 'youki'"),
+        ('[engine]\nruntime = "youki"', r"unknown OCI runtime 'youki'"),
         ("[network]\ndefault = 1", r"\[network\] default must be a non-empty string"),
         ('[network]\nhost_loopback = "yes"', r"host_loopback must be true or false"),
         ("[network]\nhost_loopback = 1", r"host_loopback must be true or false"),

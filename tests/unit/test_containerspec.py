@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,8 @@ from rootless.containers.spec import (
     parse_userns,
     resolve_user,
 )
+from rootless.containers.unitspec import plan_spec
+from rootless.models import RunOptions
 
 BUSYBOX = ImageDefaults(env=(f"PATH={DEFAULT_PATH}",), cmd=("sh",))
 
@@ -544,3 +547,27 @@ def test_seccomp_policy() -> None:
         SeccompPolicy(SeccompMode.CUSTOM, '{"syscalls": []}')
     with pytest.raises(UsageError, match="seccomp="):
         SeccompPolicy.from_option("", texts.__getitem__)
+
+
+def plan_with(*security_opt: str) -> ContainerSpec:
+    options = RunOptions(image="busybox", security_opt=security_opt)
+    return plan_spec(options, "c1", "busybox", "sha256:" + "a" * 64, BUSYBOX, {})
+
+
+def test_security_opt_seccomp_reaches_the_spec(tmp_path: Path) -> None:
+    """``--security-opt seccomp=`` was accepted and then dropped: every container got the
+    default profile."""
+    assert plan_with().seccomp == SeccompPolicy()
+    assert plan_with("seccomp=unconfined").seccomp.mode is SeccompMode.UNCONFINED
+    profile = tmp_path / "p.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_LOG"}')
+    custom = plan_with("no-new-privileges", f"seccomp={profile}")
+    assert custom.seccomp == SeccompPolicy(SeccompMode.CUSTOM, profile.read_text())
+    assert custom.no_new_privileges
+    missing = usage_error(plan_with, f"seccomp={tmp_path / 'nope.json'}")
+    assert (
+        missing.message
+        == f"--security-opt seccomp={tmp_path / 'nope.json'}: No such file or directory"
+    )
+    profile.write_text("[]")
+    assert "invalid seccomp profile" in usage_error(plan_with, f"seccomp={profile}").message

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from netns.pasta import PortMapping, Protocol, default_gateway, pasta_argv
-from netns.slirp4netns import SlirpOptions, api_request, hostfwd_request, slirp4netns_argv
+from netns.slirp4netns import (
+    SlirpOptions,
+    api_request,
+    hostfwd_request,
+    sandbox_flags,
+    slirp4netns_argv,
+)
 from rctlbase.errors import ExternalError, NotFoundError, UsageError
 from rootless.containers.netmode import (
     ContainerNetwork,
@@ -95,6 +101,59 @@ def test_slirp4netns_argv() -> None:
     )
     assert "--disable-host-loopback" not in argv
     assert {"--mtu=1500", "--cidr=10.99.0.0/24", "--enable-ipv6"} <= set(argv)
+
+
+def test_slirp4netns_argv_sandboxed() -> None:
+    sandbox = ("--enable-sandbox", "--enable-seccomp")
+    argv = slirp4netns_argv(42, SlirpOptions(), api_socket="/s", ready_fd=5, sandbox=sandbox)
+    assert argv[:5] == [
+        "slirp4netns", "--configure", "--mtu=65520", "--enable-sandbox", "--enable-seccomp",
+    ]  # fmt: skip
+    assert argv[-2:] == ["42", "tap0"]
+
+
+FAKE_SLIRP = """#!/bin/sh
+echo asked >> {log}
+echo "Usage: $0 [OPTION]... PID|PATH [TAPNAME]"
+echo "--disable-host-loopback  prohibit connecting to 127.0.0.1:* on the host namespace"
+{extra}
+"""
+
+
+def fake_slirp4netns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    program = bin_dir / "slirp4netns"
+    program.write_text(FAKE_SLIRP.format(log=tmp_path / "asked", extra=extra))
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    return tmp_path / "asked"
+
+
+def test_slirp4netns_sandbox_flags_from_its_help_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    both = 'echo "--enable-sandbox   create a new mount namespace"; echo "--enable-seccomp  x"'
+    asked = fake_slirp4netns(tmp_path, monkeypatch, both)
+    cache = tmp_path / "run"
+    cache.mkdir()
+    assert sandbox_flags(cache) == ("--enable-sandbox", "--enable-seccomp")
+    assert sandbox_flags(cache) == ("--enable-sandbox", "--enable-seccomp")
+    assert asked.read_text().count("asked") == 1  # the second answer came from the cache
+    # Another binary (an upgrade, a downgrade): asked again.
+    fake_slirp4netns(tmp_path, monkeypatch, 'echo "--enable-sandbox   create a new mount ns"')
+    assert sandbox_flags(cache) == ("--enable-sandbox",)
+    assert asked.read_text().count("asked") == 2
+    # An old slirp4netns without either; a cache directory that can't be written.
+    fake_slirp4netns(tmp_path, monkeypatch, "")
+    assert sandbox_flags(tmp_path / "missing") == ()
+
+
+def test_slirp4netns_sandbox_flags_without_slirp4netns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert sandbox_flags(tmp_path) == ()
 
 
 def test_hostfwd_requests_for_tcp_and_udp() -> None:

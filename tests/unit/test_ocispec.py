@@ -7,8 +7,11 @@ Golden files: tests/unit/golden/ocispec/CASE.json hold the expected rendering of
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 
 from rctlbase.errors import HostError, UsageError
+from rootless.containers import seccomp
 from rootless.containers.ocispec import (
     DEFAULT_CAPABILITIES,
     INIT_DESTINATION,
@@ -28,10 +32,12 @@ from rootless.containers.ocispec import (
     render_oci_config,
 )
 from rootless.containers.seccomp import (
-    DEFAULT_PROFILE,
-    ENOSYS,
+    EMBEDDED_PROFILE,
+    Action,
     SeccompMode,
     SeccompPolicy,
+    SeccompProfile,
+    default_profile_path,
     parse_seccomp_profile,
     plan_seccomp,
 )
@@ -49,6 +55,7 @@ from rootless.containers.spec import (
     parse_tmpfs,
 )
 
+EPERM, ENOSYS = errno.EPERM, errno.ENOSYS
 GOLDEN = Path(__file__).parent / "golden" / "ocispec"
 UPDATE = os.environ.get("RCTL_UPDATE_GOLDEN") == "1"
 
@@ -418,65 +425,136 @@ def allowed(profile: dict[str, Any], name: str) -> bool:
     return any(r["action"] == "SCMP_ACT_ALLOW" and "args" not in r for r in rules(profile, name))
 
 
-def test_default_seccomp_profile_shape() -> None:
-    profile = plan_seccomp(DEFAULT_PROFILE, DEFAULT_CAPABILITIES)
+@pytest.fixture(autouse=True)
+def no_system_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default profile is rctl's copy, whatever the machine running the tests has."""
+    monkeypatch.setattr(seccomp, "SYSTEM_PROFILES", ())
+
+
+def default_profile(caps: Any = DEFAULT_CAPABILITIES, **kwargs: Any) -> dict[str, Any]:
+    machine = kwargs.get("machine", "x86_64")
+    profile = plan_seccomp(SeccompPolicy().profile(machine), caps, **kwargs)
     assert profile is not None
+    return profile
+
+
+def test_default_seccomp_profile_shape() -> None:
+    profile = default_profile()
     assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
-    assert profile["defaultErrnoRet"] == 1
+    assert profile["defaultErrnoRet"] == ENOSYS
     assert profile["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
     assert allowed(profile, "read")
     assert allowed(profile, "arch_prctl")
     assert allowed(profile, "chroot")  # CAP_SYS_CHROOT is a default
-    assert not rules(profile, "mount")
-    assert not rules(profile, "reboot")
+    assert allowed(profile, "clone3")  # podman's profile: rootless containers nest namespaces
     assert not rules(profile, "cacheflush")  # arm only
+    (kexec,) = rules(profile, "kexec_load")
+    assert (kexec["action"], kexec["errnoRet"]) == ("SCMP_ACT_ERRNO", EPERM)
 
 
-def test_seccomp_without_sys_admin_restricts_clone() -> None:
-    profile = plan_seccomp(DEFAULT_PROFILE, DEFAULT_CAPABILITIES)
-    assert profile is not None
-    (clone,) = rules(profile, "clone")
-    assert clone["args"] == [
-        {"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}
-    ]
-    (clone3,) = rules(profile, "clone3")
-    assert (clone3["action"], clone3["errnoRet"]) == ("SCMP_ACT_ERRNO", ENOSYS)
+@pytest.mark.parametrize("name", ["io_uring_setup", "io_uring_enter", "io_uring_register"])
+def test_default_seccomp_profile_denies_io_uring(name: str) -> None:
+    """containers-common never allowed io_uring and moby dropped it: the kernel's io_uring
+    keeps bypassing what seccomp and LSMs check."""
+    for caps in (DEFAULT_CAPABILITIES, ALL_CAPABILITIES):
+        profile = default_profile(caps)
+        assert not rules(profile, name)  # so the default action, ENOSYS, answers it
+    spec = plan(make_spec(command=("x",)))["linux"]["seccomp"]
+    assert not rules(spec, name)
+    assert spec["defaultAction"] == "SCMP_ACT_ERRNO"
 
 
 def test_seccomp_capability_groups_follow_cap_add() -> None:
-    caps = (*DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN", "CAP_SYS_PTRACE")
-    profile = plan_seccomp(DEFAULT_PROFILE, caps)
-    assert profile is not None
-    assert allowed(profile, "mount")
-    assert allowed(profile, "clone")
-    assert allowed(profile, "clone3")
-    assert all(r["action"] == "SCMP_ACT_ALLOW" for r in rules(profile, "clone3"))
-    assert allowed(profile, "kcmp")
-    no_chroot = plan_seccomp(DEFAULT_PROFILE, plan_capabilities((), ("CAP_SYS_CHROOT",)))
-    assert no_chroot is not None
-    assert not rules(no_chroot, "chroot")
-
-
-def test_seccomp_old_kernels_lose_ptrace() -> None:
-    profile = plan_seccomp(DEFAULT_PROFILE, DEFAULT_CAPABILITIES, kernel=(4, 4))
-    assert profile is not None
-    assert not rules(profile, "ptrace")
-    newer = plan_seccomp(DEFAULT_PROFILE, DEFAULT_CAPABILITIES, kernel=(6, 1))
-    assert newer is not None
-    assert allowed(newer, "ptrace")
+    profile = default_profile()
+    (bpf,) = rules(profile, "bpf")
+    assert (bpf["action"], bpf["errnoRet"]) == ("SCMP_ACT_ERRNO", EPERM)
+    added = default_profile((*DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN", "CAP_SYS_PTRACE"))
+    assert [r["action"] for r in rules(added, "bpf")] == ["SCMP_ACT_ALLOW"]
+    assert [r["action"] for r in rules(added, "kcmp")] == ["SCMP_ACT_ALLOW"]
+    no_chroot = default_profile(plan_capabilities((), ("CAP_SYS_CHROOT",)))
+    assert [r["action"] for r in rules(no_chroot, "chroot")] == ["SCMP_ACT_ERRNO"]
 
 
 def test_seccomp_on_aarch64() -> None:
-    profile = plan_seccomp(DEFAULT_PROFILE, DEFAULT_CAPABILITIES, machine="aarch64")
-    assert profile is not None
+    profile = default_profile(machine="aarch64")
     assert profile["architectures"] == ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
     assert allowed(profile, "cacheflush")
     assert not rules(profile, "arch_prctl")
 
 
-def test_seccomp_unknown_machine() -> None:
+def test_seccomp_unknown_machine_leaves_the_architecture_to_libseccomp() -> None:
+    assert default_profile(machine="riscv64")["architectures"] == []
+    no_arches = SeccompProfile(Action.ERRNO, ())
     with pytest.raises(HostError, match="riscv64"):
-        plan_seccomp(DEFAULT_PROFILE, (), machine="riscv64")
+        plan_seccomp(no_arches, (), machine="riscv64")
+
+
+def test_default_profile_is_the_system_file_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    override, common = tmp_path / "etc.json", tmp_path / "usr.json"
+    monkeypatch.setattr(seccomp, "SYSTEM_PROFILES", (override, common))
+    assert default_profile_path() == EMBEDDED_PROFILE
+    common.write_text(json.dumps({"defaultAction": "SCMP_ACT_LOG"}))
+    assert default_profile_path() == common
+    assert SeccompPolicy().profile().default_action is Action.LOG  # type: ignore[union-attr]
+    override.write_text(json.dumps({"defaultAction": "SCMP_ACT_KILL"}))
+    assert default_profile_path() == override
+    assert SeccompPolicy().profile().default_action is Action.KILL  # type: ignore[union-attr]
+    common.write_text("{")
+    monkeypatch.setattr(seccomp, "SYSTEM_PROFILES", (common,))
+    with pytest.raises(HostError, match=f"default seccomp profile {common} is invalid"):
+        SeccompPolicy().profile()
+
+
+def test_embedded_profile_is_containers_commons() -> None:
+    """rctl's copy is the file containers-common installs, byte for byte (regenerate it with
+    packaging/update-seccomp-profile); the integration tier compares it with the test
+    host's file."""
+    source = Path("/usr/share/containers/seccomp.json")
+    if not source.exists():
+        pytest.skip("containers-common is not installed here (the test host has it)")
+    assert EMBEDDED_PROFILE.read_bytes() == source.read_bytes()
+
+
+def test_update_script_regenerates_the_embedded_copy(tmp_path: Path) -> None:
+    script = Path(__file__).parents[2] / "packaging" / "update-seccomp-profile"
+    output = tmp_path / "seccomp.json"
+    run = [sys.executable, str(script), str(EMBEDDED_PROFILE), "--output", str(output)]
+    subprocess.run(run, check=True, capture_output=True)
+    assert output.read_bytes() == EMBEDDED_PROFILE.read_bytes()
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"defaultAction": "SCMP_ACT_NOPE"}')
+    output.unlink()
+    run[2] = str(broken)
+    done = subprocess.run(run, check=False, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "defaultAction" in done.stderr
+    assert not output.exists()
+
+
+def test_seccomp_kernel_versions_include_and_exclude() -> None:
+    text = json.dumps(
+        {
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [
+                {"names": ["new"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "5.6"}},
+                {"names": ["old"], "action": "SCMP_ACT_ALLOW", "excludes": {"minKernel": "5.6.1"}},
+            ],
+        }
+    )
+    profile = parse_seccomp_profile(text)
+
+    def names(kernel: tuple[int, int] | None) -> list[str]:
+        rendered = plan_seccomp(profile, (), kernel=kernel)
+        assert rendered is not None
+        return [n for r in rendered["syscalls"] for n in r["names"]]
+
+    assert names((5, 4)) == ["old"]
+    assert names((5, 6)) == ["new"]
+    assert names((6, 1)) == ["new"]
+    assert names(None) == ["new", "old"]
 
 
 def test_unconfined_config_has_no_seccomp() -> None:
@@ -556,6 +634,12 @@ def test_custom_profile_in_runtime_spec_format() -> None:
         ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["x"], "action": '
          '"SCMP_ACT_ALLOW", "args": [{"index": -1, "op": "SCMP_CMP_EQ"}]}]}', "index"),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": "1"}', "defaultErrnoRet"),
+        ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"name": "x", "names": ["y"], '
+         '"action": "SCMP_ACT_ALLOW"}]}', "both name and names"),
+        ('{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"], '
+         '"archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}', "both architectures and archMap"),
+        ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["x"], "action": '
+         '"SCMP_ACT_ALLOW", "excludes": {"minKernel": "five"}}]}', "excludes.minKernel"),
     ],
 )  # fmt: skip
 def test_custom_profile_refused(text: str, why: str) -> None:
