@@ -6,7 +6,7 @@ directory, with a storage driver chosen per scenario (rctl through its ``rctl.to
 through ``--storage-driver``), and crun as the OCI runtime for both. :func:`measure` runs
 each tool's step in turn, round after round (A B A B ...), after an untimed warm-up round;
 a tool that fails is dropped from the rest of the rounds and the reason kept, so one broken
-tool never hides the other's numbers (issue 7: a scenario that can't run says why).
+tool never hides the other's numbers (a scenario that can't run says why).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The one door to raw system calls (ctypes) and the one translator of their failures.
 
-Every ctypes call of rctl lives here (STYLE.md rule 1: mkosi keeps them in ``sandbox.py``).
+Every ctypes call of rctl lives here, as mkosi keeps them in ``sandbox.py``
+(tests/unit/test_layers.py checks it).
 Callers get small typed functions that raise :class:`OSError` with the errno set, like the
 ``os`` module does, and use :func:`syscall_error` to turn an unexpected ``OSError`` into a
 one-line :class:`~rctlbase.errors.HostError` whose hint says what EPERM or ENOSYS usually

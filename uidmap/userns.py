@@ -2,7 +2,7 @@
 
 :func:`apply_plan` writes a process's uid_map and gid_map through newuidmap/newgidmap (the
 only way an unprivileged user maps subordinate IDs). A failure is explained precisely
-(STYLE.md rule 8): the helper is not privileged, a range is not the user's, a host range is
+the helper is not privileged, a range is not the user's, a host range is
 not mapped in rctl's own namespace, or the kernel refused the map for another reason.
 :func:`check_host` lists every such problem up front, with its fix, for ``rctl doctor``.
 """

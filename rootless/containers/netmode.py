@@ -59,7 +59,7 @@ class NetworkMode(StrEnum):
     SLIRP4NETNS = "slirp4netns"
     NONE = "none"
     HOST = "host"
-    BRIDGE = "bridge"  # a named network (item 4 of issue 6)
+    BRIDGE = "bridge"  # a named network (rootless.networks)
 
 
 @dataclass(frozen=True, slots=True)

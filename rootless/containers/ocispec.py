@@ -5,7 +5,8 @@ engine writes the bundle and runs crun. The choices below follow podman in rootl
 (``pkg/specgen/generate``), where podman's choices differ from docker's only because a
 rootless container can't do what docker's can.
 
-**Where crun runs, and the user namespace.** DESIGN step 4: the unit's main process enters
+**Where crun runs, and the user namespace.** In rctl's launcher
+(:mod:`rootless.containers.launch`) the unit's main process enters
 a user namespace mapped with newuidmap/newgidmap, mounts the rootfs there and runs crun as
 root of that namespace, as podman runs crun inside its rootless namespace. The config then
 lists no ``user`` namespace and no mappings (``new_userns=False``): a second namespace

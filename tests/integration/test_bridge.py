@@ -1,4 +1,4 @@
-"""Bridge networks in the test host, as uid 1000 (issue 6 items 4 and 5): containers on a
+"""Bridge networks in the test host, as uid 1000: containers on a
 network reach each other by name and alias, --link, several networks, published ports,
 --internal, connect/disconnect at run time, and nothing outliving the last container (the
 rootless namespace's unit, slirp4netns, bridges), also after kill -9.

@@ -1,5 +1,5 @@
 """Containers in the test host, as uid 1000: transient units, user namespaces, overlay roots,
-crun, pasta, the journal (issue: containers).
+crun, pasta, the journal.
 
 Each test has a store of its own (the ``rctl`` fixture); containers are removed with it.
 """

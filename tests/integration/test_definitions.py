@@ -1,4 +1,4 @@
-"""Definitions in the test host, as uid 1000 (issue 5): ``rctl apply`` / ``down``, the units
+"""Definitions in the test host, as uid 1000: ``rctl apply`` / ``down``, the units
 the generator makes (``systemctl --user start``, restart after ``kill -9``), healthchecks.
 
 Units of definitions run ``rctl container run-unit`` in the user manager's environment; the

@@ -1,4 +1,4 @@
-"""A definition enabled with linger runs again after the VM reboots (issue 5; tier vm).
+"""A definition enabled with linger runs again after the VM reboots (tier vm).
 
 It takes two runs around a reboot, which a test cannot do from inside the VM, so
 ``tests/host/run-integration`` runs the phases with ``testhost reboot`` between them:

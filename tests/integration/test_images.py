@@ -1,4 +1,4 @@
-"""Images in the test host, as uid 1000, against the local registry (issue: images).
+"""Images in the test host, as uid 1000, against the local registry.
 
 Every test has a store of its own (the ``rctl`` fixture). The registry was seeded by the
 harness with skopeo, so a bug in rctl's push can't hide a bug in its pull.

@@ -1,6 +1,6 @@
 """``--userns keep-id`` in the test host, as uid 1000 (subuid 100000:65536): the user is
 themselves inside, the image's files keep their owners, bind mounts are the user's
-(issue: userns keep-id; rootless/containers/keepid.py).
+(rootless/containers/keepid.py).
 """
 
 from __future__ import annotations

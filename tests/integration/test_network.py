@@ -1,4 +1,4 @@
-"""A single container's network in the test host, as uid 1000 (issue 6, items 1, 2, 3, 5):
+"""A single container's network in the test host, as uid 1000:
 pasta and slirp4netns with published TCP and UDP ports, the client's source address, -P and
 ``rctl port``, none and host, host loopback access, DNS and hosts flags, and no helper left
 after the container is killed.

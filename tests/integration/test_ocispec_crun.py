@@ -1,7 +1,7 @@
 """crun runs the config.json rctl plans (rootless.containers.ocispec), as uid 1000.
 
 The rootfs is the host's static busybox with a few applet links; crun runs either as root of
-a user namespace made with newuidmap (DESIGN step 4, ``new_userns=False``) or as the user,
+a user namespace made with newuidmap (as rctl's launcher does, ``new_userns=False``) or as the user,
 making the namespace itself (``new_userns=True``). Each container prints what it sees and the
 test compares that with what the spec asked for.
 """

@@ -1,5 +1,5 @@
 """Volumes in the test host, as uid 1000: bind mounts, named and anonymous volumes,
-``--mount``, ``--volumes-from``, ``:U``, the ``rctl volume`` commands (issue 5, item 1).
+``--mount``, ``--volumes-from``, ``:U``, the ``rctl volume`` commands.
 
 Host directories live under the ``rctl`` fixture's root, which is removed inside the user
 namespace after each test (``:U`` leaves files of mapped IDs there).

@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md, checked on every module's AST.
+"""The import direction of rctl's packages (docs/dev/architecture.md), checked on every module's AST.
 
 - ``rctlbase`` imports only the standard library;
 - ``units``, ``uidmap`` and ``netns`` import the standard library, ``rctlbase`` and their own
@@ -145,7 +145,7 @@ def test_checker_allows_the_designed_imports(tmp_path: Path) -> None:
     assert check(tmp_path) == []
 
 
-# STYLE.md rule 1: one door to external programs, one module for syscalls.
+# One door to external programs, one module for syscalls.
 DOORS = {"subprocess": "rctlbase/run.py", "ctypes": "rctlbase/syscalls.py"}
 
 

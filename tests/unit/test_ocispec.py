@@ -64,7 +64,7 @@ BUSYBOX = ImageDefaults(
 )
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n"
 GROUP = "root:x:0:\nwheel:x:10:root,alice\nalice:x:1000:\n"
-# DESIGN's default namespace: container 0 is the user, 1..65536 the subordinate range.
+# rctl's default namespace: container 0 is the user, 1..65536 the subordinate range.
 ROOTLESS_MAPS = ((0, 1000, 1), (1, 100000, 65536))
 # --userns keep-id for uid 1000 with 100000:65536, nested in the default namespace
 # (uidmap.mapping.nest_keep_id): host IDs are the launcher's namespace's.
