@@ -32,10 +32,7 @@ from typing import Any
 
 from rctlbase.errors import RctlError
 from rctlbase.run import run_program
-from rootless.containers.lookup import Layers
-
-OPAQUE_XATTRS = ("user.overlay.opaque", "trusted.overlay.opaque", "user.fuseoverlayfs.opaque")
-
+from rootless.containers.lookup import Layers, is_opaque, is_whiteout
 
 IDTriples = tuple[tuple[int, int, int], ...]  # (ID inside, ID here, count)
 
@@ -76,20 +73,6 @@ def chown_job(path: str, uid: int, gid: int) -> dict[str, Any]:
     return {"chowned": path}
 
 
-def _whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _opaque(path: str) -> bool:
-    for name in OPAQUE_XATTRS:
-        try:
-            if os.getxattr(path, name, follow_symlinks=False) in (b"y", b"y\n"):
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _lower_dirs(sources: list[str], name: str) -> list[str]:
     """The directories ``name`` is in the merged view: from the top one down to a whiteout,
     a non-directory or an opaque directory."""
@@ -103,7 +86,7 @@ def _lower_dirs(sources: list[str], name: str) -> list[str]:
         if not stat.S_ISDIR(st.st_mode):
             break
         found.append(path)
-        if _opaque(path):
+        if is_opaque(Path(path)):
             break
     return found
 
@@ -127,11 +110,15 @@ def _merge(sources: list[str], dest: Path, maps: tuple[IDTriples, IDTriples]) ->
             seen.add(entry.name)
             st = entry.stat(follow_symlinks=False)
             target = dest / entry.name
-            if _whiteout(st):
+            if is_whiteout(st):
                 continue
             if stat.S_ISDIR(st.st_mode):
                 target.mkdir()
-                below = [] if _opaque(entry.path) else _lower_dirs(sources[index + 1 :], entry.name)
+                below = (
+                    []
+                    if is_opaque(Path(entry.path))
+                    else _lower_dirs(sources[index + 1 :], entry.name)
+                )
                 copied += _merge([entry.path, *below], target, maps)
             elif stat.S_ISLNK(st.st_mode):
                 os.symlink(os.readlink(entry.path), target)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from chaoscases import CONCURRENCY, kill9, parallel_rm_f
+from chaoscases import CONCURRENCY, kill9
 from hostkit import Rctl
 from invariants import Baseline
 
@@ -17,14 +17,9 @@ def test_kill9(rctl: Rctl, before: Baseline) -> None:
     kill9(rctl, before, kills=KILLS)
 
 
-# A race, so not strict: 1 of 20 parallel `rm -f` of one container failed with
-# "Error: no unit rctl-ID.service" (docs/reliability.md, finding 9).
-RM_RACE = pytest.mark.xfail(strict=False, reason="concurrent rm -f: 'no unit rctl-ID.service'")
-
-
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, marks=RM_RACE) if c is parallel_rm_f else c for c in CONCURRENCY],
+    CONCURRENCY,
     ids=lambda c: c.__name__,
 )
 def test_concurrency(rctl: Rctl, before: Baseline, case) -> None:  # type: ignore[no-untyped-def]
