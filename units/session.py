@@ -14,6 +14,7 @@ held; the state they update is read and written under that same lock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import threading
@@ -475,10 +476,14 @@ class ManagerSession:
         job = self.start_job(msg, f"can't stop unit {name}", name)
         if timeout is not None and self.wait_job(job, timeout) is None:
             state = self.unit_state(name)
-            # Kill the whole unit only while its main process still runs: later,
-            # ExecStopPost= (rctl's cleanup) may be running and must finish.
+            # SIGKILL for the main process alone, while it still runs: once it is dead
+            # systemd ends the rest itself (KillMode=mixed: SIGKILL; control-group: they
+            # had the stop signal, then TimeoutStopSec=). A signal to the whole unit could
+            # reach ExecStopPost= (rctl's cleanup), which starts as soon as the main
+            # process is gone: between reading the state and the kill.
             if state is not None and state.sub_state in _MAIN_STOPPING:
-                self.kill(name, signal.SIGKILL, KillWhom.ALL)
+                with contextlib.suppress(ConflictError):  # the main process ended meanwhile
+                    self.kill(name, signal.SIGKILL, KillWhom.MAIN)
         self.wait_job(job)
         return self.unit_state(name)
 

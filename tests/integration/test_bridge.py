@@ -209,6 +209,19 @@ def test_nothing_outlives_the_last_container_after_kill_9(rctl: Rctl) -> None:
     assert PAGE in fetch(rctl, "k9", "http://again/")
 
 
+def test_rm_f_runs_the_network_cleanup_to_its_end(rctl: Rctl) -> None:
+    """rm -f waits for the unit's stop, ExecStopPost= included: the leases are released and
+    the last container's namespace is stopped when it returns. Its SIGKILL must reach the
+    container, never that cleanup, which starts the moment the container is dead."""
+    rctl("network", "create", "quick")
+    for round_ in range(8):
+        httpd(rctl, f"q{round_}", "--network", "quick")
+        rctl("rm", "-f", f"q{round_}")
+        assert not netns_units(), f"round {round_}: the namespace outlived rm -f"
+        leases = json.loads((rctl.data / "networks" / "leases.json").read_text())
+        assert leases["leases"] == [] and leases["holder"] is None, f"round {round_}: {leases}"
+
+
 def test_bad_input_is_one_line_and_creates_nothing(rctl: Rctl) -> None:
     rctl("network", "create", "taken", "--subnet", "10.50.0.0/16")
     cases = [

@@ -424,7 +424,7 @@ def test_stop_kills_after_the_timeout_only_while_the_main_process_runs(
     assert ("KillUnit" in sd.calls()) == killed
     if killed:
         kill = next(c for c in sd.bus.calls if c.member == "KillUnit")
-        assert kill.body == ["a.service", "all", 9]
+        assert kill.body == ["a.service", "main", 9]  # never ExecStopPost=, see session.stop
 
 
 def test_a_kill_from_another_thread_while_waiting(sd: FakeSystemd, manager: UserManager) -> None:
