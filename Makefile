@@ -24,8 +24,12 @@ lint: $(SETUP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# pyproject's [tool.mypy] says why the test directories other than tests/unit take a run each.
 typecheck: $(SETUP)
 	$(VENV)/bin/mypy
+	for tests in fuzz integration chaos; do \
+		$(VENV)/bin/mypy --cache-dir .mypy_cache/$$tests tests/$$tests || exit; \
+	done
 	cd tests/host && ../../$(VENV)/bin/mypy --strict harness recipe/images.py
 
 unit: $(SETUP)

@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import overload
 
 
 def run(*argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -110,9 +111,20 @@ class Rctl:
             "REGISTRY_AUTH_FILE": str(root / "auth.json"),
         }
 
+    # Text out, unless the input is bytes: then the output is bytes too.
+    @overload
+    def __call__(
+        self, *args: str, check: bool = ..., timeout: float = ..., input_data: None = ...
+    ) -> subprocess.CompletedProcess[str]: ...
+
+    @overload
+    def __call__(
+        self, *args: str, check: bool = ..., timeout: float = ..., input_data: bytes
+    ) -> subprocess.CompletedProcess[bytes]: ...
+
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 300, input_data: bytes | None = None
-    ) -> subprocess.CompletedProcess[str]:
+    ) -> subprocess.CompletedProcess[str] | subprocess.CompletedProcess[bytes]:
         proc = subprocess.run(
             ["rctl", *args], capture_output=True, text=input_data is None, env=self.env,
             timeout=timeout, check=False, input=input_data,

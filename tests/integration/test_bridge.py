@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,10 @@ def units(pattern: str = "rctl-*") -> list[str]:
 
 def netns_units() -> list[str]:
     return units("rctl-netns*")
+
+
+def gone(path: Path) -> bool:
+    return not path.exists()
 
 
 def slirp_processes() -> list[str]:
@@ -199,7 +204,7 @@ def test_nothing_outlives_the_last_container_after_kill_9(rctl: Rctl) -> None:
         pid = json.loads(rctl("inspect", name).stdout)[0]["State"]["Pid"]
         unit = json.loads(rctl("inspect", name).stdout)[0]["Unit"]
         run("systemctl", "--user", "kill", "--signal=SIGKILL", unit)
-        wait_for(f"{name}'s processes to die", lambda p=pid: not Path(f"/proc/{p}").exists())
+        wait_for(f"{name}'s processes to die", partial(gone, Path(f"/proc/{pid}")))
     wait_for("the namespace's unit to stop", lambda: not netns_units(), 15)
     wait_for("slirp4netns to end", lambda: not slirp_processes(), 10)
     leases = json.loads((rctl.data / "networks" / "leases.json").read_text())

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def mounts_under(path: Path) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_units(rctl: Rctl) -> None:
+def no_leftover_units(rctl: Rctl) -> Iterator[None]:
     before = set(units())
     yield
     for record in json.loads(rctl("ps", "-a", "--format", "json", check=False).stdout or "[]"):

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -300,8 +301,11 @@ healthcheck = {{ cmd = ["test", "-f", "/tmp/ok"], interval = "1s", retries = 2 }
     def status(name: str) -> str:
         return str(ps(rctl)[name]["status"])
 
+    def healthy(name: str) -> bool:
+        return status(name).endswith("(healthy)")
+
     for name in ("hcrestart", "hcplain"):
-        wait_for(f"{name} to be healthy", lambda n=name: status(n).endswith("(healthy)"), 30)
+        wait_for(f"{name} to be healthy", partial(healthy, name), 30)
     health = json.loads(rctl("inspect", "hcplain").stdout)
     health = (health[0] if isinstance(health, list) else health)["State"]["Health"]
     assert health["Status"] == "healthy" and health["Log"][-1]["ExitCode"] == 0

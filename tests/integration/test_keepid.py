@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def units() -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def no_leftover_units(rctl: Rctl) -> None:
+def no_leftover_units(rctl: Rctl) -> Iterator[None]:
     before = units()
     yield
     for record in json.loads(rctl("ps", "-a", "--format", "json", check=False).stdout or "[]"):

@@ -31,8 +31,8 @@ def keep_id_plan() -> UsernsPlan:
     return load_plan(USER, os.getuid(), os.getgid(), keep_id=True)
 
 
-def run(argv: list[str], plan: UsernsPlan, **kwargs: bool) -> str:
-    result = run_in_userns(argv, plan, capture_output=True, **kwargs)
+def run(argv: list[str], plan: UsernsPlan, *, net: bool = False) -> str:
+    result = run_in_userns(argv, plan, net=net, capture_output=True)
     assert result.stderr is not None
     assert result.stdout is not None
     assert result.returncode == 0, result.stderr.decode()

@@ -13,6 +13,7 @@ import os
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hostkit import Rctl, run, wait_for
@@ -47,9 +48,9 @@ def volumes(rctl: Rctl) -> list[str]:
     return rctl("volume", "ls", "-q").stdout.split()
 
 
-def mounts_of(rctl: Rctl, container: str) -> list[dict[str, object]]:
+def mounts_of(rctl: Rctl, container: str) -> list[dict[str, Any]]:
     doc = json.loads(rctl("inspect", container).stdout)[0]
-    mounts: list[dict[str, object]] = doc["Mounts"]
+    mounts: list[dict[str, Any]] = doc["Mounts"]
     return mounts
 
 

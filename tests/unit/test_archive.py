@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -204,16 +205,19 @@ def test_an_oci_archive_loads(store: Store) -> None:
     assert all(store.has_blob(sha256(layer)) for layer in LAYERS)
 
 
-def mutate_docker(change: Callable[[Archive, list[dict[str, Any]]], object]) -> Callable[[], bytes]:
+# A docker archive's change: edits the archive or manifest.json's entries in place and returns
+# None, or returns what replaces manifest.json (a change returning anything else would write
+# that as the manifest and test the wrong refusal).
+DockerChange = Callable[[Archive, list[dict[str, Any]]], bytes | dict[str, Any] | list[Any] | None]
+
+
+def mutate_docker(change: DockerChange) -> Callable[[], bytes]:
     def make() -> bytes:
         archive = docker_archive()
         entries = docker_manifest(archive)
         replaced = change(archive, entries)
         if "manifest.json" in archive.members and archive.members["manifest.json"].link is None:
-            if not isinstance(replaced, bytes):
-                archive.put("manifest.json", entries if replaced is None else replaced)
-            else:
-                archive.put("manifest.json", replaced)
+            archive.put("manifest.json", entries if replaced is None else replaced)
         return archive.tar()
 
     return make
@@ -258,6 +262,21 @@ def put(key: str, value: object) -> Callable[[Any, list[dict[str, Any]]], None]:
     return change
 
 
+def drop(key: str) -> Callable[[Any, list[dict[str, Any]]], None]:
+    def change(_archive: Any, entries: list[dict[str, Any]]) -> None:
+        del entries[0][key]
+
+    return change
+
+
+def links(*members: tuple[str, str]) -> Callable[[Archive, Any], None]:
+    def change(archive: Archive, _entries: Any) -> None:
+        for name, target in members:
+            archive.members[name] = Member(link=target)
+
+    return change
+
+
 def member(name: str, value: Member | None) -> Callable[[Archive, Any], None]:
     def change(archive: Archive, _entries: Any) -> None:
         if value is None:
@@ -296,12 +315,12 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
     "manifest.json deeply nested": mutate_docker(lambda a, e: b"[" * 100_000),
     "manifest.json an object": mutate_docker(lambda a, e: {"Config": "x"}),
     "manifest.json entry a number": mutate_docker(lambda a, e: [1]),
-    "no Config": mutate_docker(lambda a, e: e[0].pop("Config")),
+    "no Config": mutate_docker(drop("Config")),
     "Config a number": mutate_docker(put("Config", 7)),
     "Config missing from the archive": mutate_docker(put("Config", "nope.json")),
     "Config escapes": mutate_docker(put("Config", "../../etc/passwd")),
     "Config absolute": mutate_docker(put("Config", "/etc/passwd")),
-    "no Layers": mutate_docker(lambda a, e: e[0].pop("Layers")),
+    "no Layers": mutate_docker(drop("Layers")),
     "Layers a string": mutate_docker(put("Layers", "l0/layer.tar")),
     "Layers hold a number": mutate_docker(put("Layers", [0, 1])),
     "a layer path with ..": mutate_docker(put("Layers", ["l0/layer.tar", "l0/../l1/layer.tar"])),
@@ -319,12 +338,7 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
     "a member with a .. name": mutate_docker(member("../x", Member(b"x"))),
     "a symlink escaping": mutate_docker(member("l1/layer.tar", Member(link="../../../etc/passwd"))),
     "an absolute symlink": mutate_docker(member("l1/layer.tar", Member(link="/etc/passwd"))),
-    "a symlink loop": mutate_docker(
-        lambda a, e: (
-            member("l1/layer.tar", Member(link="x"))(a, e),
-            member("l1/x", Member(link="layer.tar"))(a, e),
-        )
-    ),
+    "a symlink loop": mutate_docker(links(("l1/layer.tar", "x"), ("l1/x", "layer.tar"))),
     "a hard link to nothing": mutate_docker(member("l1/layer.tar", Member(hardlink="nothing"))),
     "a member larger than the archive": mutate_docker(
         member("zz", Member(b"x" * 10, size=1 << 60))
@@ -435,3 +449,19 @@ def test_import_of_a_damaged_tarball_is_one_error(store: Store, data: bytes) -> 
     with pytest.raises(ArchiveError):
         import_rootfs(store, io.BytesIO(data), [], "amd64", "2026-01-01T00:00:00Z")
     assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("case", "refusal"),
+    [
+        ("no Config", "config None is not a file name"),
+        ("no Layers", "'Layers' and 'RepoTags' must be lists of strings"),
+        ("a symlink loop", "too many links"),
+    ],
+)
+def test_a_hostile_docker_archive_reaches_the_refusal_it_names(
+    store: Store, case: str, refusal: str
+) -> None:
+    # Each case must break what its name says, not manifest.json as a whole.
+    with pytest.raises(RctlError, match=re.escape(refusal)):
+        load(store, io.BytesIO(HOSTILE[case]()))

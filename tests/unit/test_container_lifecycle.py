@@ -255,7 +255,12 @@ def test_restart_of_a_unit_collected_while_it_stops_starts_it(
     service = make_service(tmp_path, ScriptedManager("active", gone=("stop",)))
     record = add_container(service)
     started: list[str] = []
-    monkeypatch.setattr(service, "start", lambda ref: started.append(ref) or record)
+
+    def start(ref: str) -> ContainerRecord:
+        started.append(ref)
+        return record
+
+    monkeypatch.setattr(service, "start", start)
     assert service.restart(record.id) == record
     assert started == [record.id]
 

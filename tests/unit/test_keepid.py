@@ -3,6 +3,7 @@ entries (rootless.containers.keepid, uidmap.mapping.nest_keep_id, storage.driver
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,12 +147,8 @@ def test_plan_keep_id_resolves_the_process_user_from_the_added_entry() -> None:
     user = resolved.resolved_user
     assert user is not None
     assert (user.uid, user.gid, user.home) == (1000, 1000, "/home/alice")
-    given = with_keep_id_user(spec.__class__(**{**_fields(spec), "user": UserSpec("0")}), ALICE)
+    given = with_keep_id_user(replace(spec, user=UserSpec("0")), ALICE)
     assert given.user == UserSpec("0")
-
-
-def _fields(spec: ContainerSpec) -> dict[str, object]:
-    return {name: getattr(spec, name) for name in spec.__slots__}
 
 
 def test_the_driver_becomes_fuse_overlayfs_vfs_and_a_missing_program_are_refused() -> None:
@@ -177,9 +174,13 @@ def test_no_ping_sysctl_in_a_joined_network_namespace_of_the_launcher() -> None:
         name="c", image_ref="b", image_id="sha256:" + "b" * 64,
         image=ImageDefaults(cmd=("sh",)), user=UserSpec("1000", "1000"),
     )  # fmt: skip
-    args = {"rootfs_path": "/r", "hostname": "h", "uid_maps": NESTED, "gid_maps": NESTED}
-    joined = plan_oci_config(spec, new_userns=True, netns_path="/proc/self/ns/net", **args)
+    joined = plan_oci_config(
+        spec, rootfs_path="/r", hostname="h", uid_maps=NESTED, gid_maps=NESTED,
+        new_userns=True, netns_path="/proc/self/ns/net",
+    )  # fmt: skip
     assert "sysctl" not in joined["linux"]
     assert joined["process"]["user"] == {"uid": 1000, "gid": 1000}
-    own = plan_oci_config(spec, new_userns=True, **args)
+    own = plan_oci_config(
+        spec, rootfs_path="/r", hostname="h", uid_maps=NESTED, gid_maps=NESTED, new_userns=True
+    )
     assert own["linux"]["sysctl"] == {"net.ipv4.ping_group_range": "0 65536"}

@@ -162,11 +162,12 @@ def door_violations(root: Path) -> list[str]:
             for node in ast.walk(tree):
                 if getattr(node, "type_checking_only", False):
                     continue
-                names = []
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module]
+                else:
+                    continue
                 for name in names:
                     door = DOORS.get(name.split(".", 1)[0])
                     if door and rel != door:

@@ -463,7 +463,7 @@ def test_platform_str() -> None:
 )
 def test_host_platform(monkeypatch: pytest.MonkeyPatch, machine: str, platform: Platform) -> None:
     fake = os.uname_result(("Linux", "host", "6.1", "#1", machine))
-    monkeypatch.setattr(m.os, "uname", lambda: fake)
+    monkeypatch.setattr(os, "uname", lambda: fake)
     assert host_platform() == platform
 
 

@@ -16,6 +16,7 @@ from netns.ipam import Subnet, allocate_address, parse_subnet, plan_subnet
 from netns.netctl import (
     BridgeOp,
     InitOp,
+    Op,
     RuleOp,
     VethOp,
     bridge_rules,
@@ -273,7 +274,7 @@ def test_rules() -> None:
 
 
 def test_ops_round_trip() -> None:
-    ops = [
+    ops: list[Op] = [
         InitOp(),
         BridgeOp("rctl0", "10.89.0.1/24", "10.89.0.0/24"),
         VethOp("vabc", bridge="rctl0", pid=7, ifname="eth0", address="10.89.0.2/24"),

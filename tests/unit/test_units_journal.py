@@ -231,7 +231,7 @@ def test_follow_reports_a_failing_journalctl(monkeypatch: pytest.MonkeyPatch) ->
         "sys.stderr.write('Failed to open journal\\n'); sys.exit(1)",
     )
     follower = JournalFollower(JournalQuery())
-    got = []
+    got: list[str | bytes] = []
     with pytest.raises(CommandFailed) as caught:
         got.extend(entry.message for entry in follower)
     assert got == ["x"]

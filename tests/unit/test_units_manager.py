@@ -47,7 +47,7 @@ class FakeSystemd:
 
     def __init__(self, directory: Path) -> None:
         self.units: dict[str, dict[str, Any]] = {}
-        self.on_call: dict[str, Callable[[list[Any]], None]] = {}
+        self.on_call: dict[str, Callable[[list[Any]], object]] = {}
         self.after_reply: dict[str, Callable[[], list[Message]]] = {}
         self.received_fds: list[int] = []
         self.bus = FakeBus(directory, self.answer)

@@ -279,7 +279,8 @@ def test_one_line_settings_refuse_control_characters(field: str, char: str) -> N
     # The manager writes these into the transient unit's file without C escapes: a line
     # break there would be a setting of its own at the next daemon-reload.
     with pytest.raises(UsageError, match=field):
-        replace(MINIMAL, **{field: f"/x{char}ExecStartPre=/bin/evil"})
+        changes: dict[str, Any] = {field: f"/x{char}ExecStartPre=/bin/evil"}
+        replace(MINIMAL, **changes)
 
 
 def test_environment_values_may_hold_tabs_and_newlines_only() -> None:

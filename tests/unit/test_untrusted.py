@@ -213,11 +213,14 @@ def test_read_file_refuses_a_link_at_the_last_component(tmp_path: Path, secret: 
     assert read_file(str(tmp_path / "name"), LIMIT, what="hostname", hint="") == b"web\n"
 
 
-def service_for(tmp_path: Path, diffs_top_first: list[Path], driver: Driver) -> Any:
-    """A ContainerService with only what image_user_files uses."""
+def service_for(
+    tmp_path: Path, diffs_top_first: list[Path], driver: Driver
+) -> tuple[ContainerService, Any]:
+    """A ContainerService with only what image_user_files uses, and an image record's stand-in."""
     service = object.__new__(ContainerService)
     chains = {f"sha256:chain{i}": diff.parent for i, diff in enumerate(diffs_top_first)}
-    service.images = SimpleNamespace(store=SimpleNamespace(layer_dir=chains.__getitem__))
+    images: Any = SimpleNamespace(store=SimpleNamespace(layer_dir=chains.__getitem__))
+    service.images = images
     service.driver = driver
     # image.layers is bottom first, as in the image's manifest.
     image = SimpleNamespace(layers=[SimpleNamespace(chain_id=c) for c in reversed(chains)])
