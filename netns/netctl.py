@@ -152,7 +152,10 @@ def run_ops(holder_pid: int, ops: Sequence[Op]) -> None:
 
 
 def _netlink_error(action: str, exc: Exception) -> ExternalError:
-    return ExternalError(f"netlink: cannot {action}: {exc}")
+    return ExternalError(
+        f"netlink: cannot {action}: {exc}",
+        hint="run with --debug; 'rctl doctor' checks the host's network tools",
+    )
 
 
 def do_init() -> None:

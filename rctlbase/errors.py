@@ -2,37 +2,35 @@
 
 ::
 
-    RctlError                     anything rctl reports to a user (message + hint)       500
-    ├── UsageError                a bad flag value or argument                           400
+    RctlError                     anything rctl reports to a user (message + hint)    500
+    ├── UsageError                a bad flag value or argument                        400
     │   ├── DefinitionError       definition files that don't validate (definitions.tables)
     │   └── TemplateError         a --format template that fails (cli.gotemplate.errors)
-    ├── NotFoundError             a named thing (image, container, volume...) is missing 404
-    ├── ConflictError             a name is taken, a thing is in use or in the wrong state 409
+    ├── NotFoundError             a named image, container, volume... is missing      404
+    ├── ConflictError             a name taken, a thing in use or in the wrong state  409
     │   └── UnitStillActive       a unit did not end in time (units.session)
-    ├── HostError                 the host lacks something (a program, /etc/subuid...)   500
+    ├── HostError                 the host lacks something (a program, /etc/subuid)   500
     │   ├── ProgramNotFound       an external program is not installed
-    │   └── CorruptStoreError     a store file doesn't hold what rctl wrote (images.store)
-    ├── CommandFailed             an external program ran and failed                     500
-    ├── CommandNotRunnable        the container's command is missing (127) or not
-    │                             executable (126)                                       500
-    ├── UntrustedFileError        an image's or container's file is no regular file, or
-    │                             too large (containers.untrusted)                       500
-    └── ExternalError             a foreign failure (D-Bus, netlink, HTTP) translated
-        │                         where it entered                                       500
-        ├── CopyFailed            ``rctl cp`` started and could not finish (containers.copy)
+    │   └── CorruptStoreError     a store file isn't what rctl wrote (images.store)
+    ├── CommandFailed             an external program ran and failed                  500
+    ├── CommandNotRunnable        the container's command is missing or not executable 500
+    ├── UntrustedFileError        an image's file is no regular file (containers.untrusted)
+    └── ExternalError             a foreign failure (D-Bus, netlink, HTTP) translated 500
+        ├── CopyFailed            ``rctl cp`` could not finish (containers.copy)
         ├── AuthenticationError   the registry wants other credentials (images.auth)
-        ├── DigestMismatchError   registry content doesn't match its digest (images.registry)
+        ├── DigestMismatchError   content doesn't match its digest (images.registry)
         ├── TruncatedBlobError    a blob's download ended early (images.registry)
-        ├── InvalidManifestError  a manifest, index or config rctl won't use (images.manifest)
+        ├── InvalidManifestError  a manifest rctl won't use (images.manifest)
         ├── ArchiveError          an archive rctl can't read (images.archive)
         ├── LayerError            a layer blob that can't be unpacked (images.unpack)
-        │   └── UnsafeLayerError  a layer entry aimed outside its directory (images.unpack)
+        │   └── UnsafeLayerError  an entry aimed outside its layer (images.unpack)
         └── UnitStartFailed       a unit's start job failed (units.session)
 
-Classes drawn with a module are defined there (under ``rootless`` or ``units``); this module
-imports nothing from the project. The number is ``http_status``, what the API answers with
-(subclasses inherit their parent's). ``units.connection.ConnectionLost`` is no RctlError: a
-``ConnectionError`` of the bus client, translated by its callers.
+Classes drawn with a module are defined there (under ``rootless``, or ``units`` as named);
+this module imports nothing from the project. The number is ``http_status``, what the API
+answers with (500 unless drawn; subclasses inherit their parent's).
+``units.connection.ConnectionLost`` is no RctlError: a ``ConnectionError`` of the bus
+client, translated by its callers.
 
 Every error carries a one-line ``message`` and a ``hint`` telling the user what to do (a
 class may supply a default hint). Entry points (the CLI, the helpers systemd units run, the
