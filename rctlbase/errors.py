@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
+# Not typing.TYPE_CHECKING: importing typing costs the stop hook and the launcher, which
+# load this module on every container run, some 4 ms; mypy and ruff honour the name alone.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
