@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from rctlbase.errors import RctlError, debug_requested, report
+from rctlbase.errors import RctlError, UsageError, debug_requested, report
 from rctlbase.timeline import mark
 from rootless import __version__
 
@@ -217,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.ClickException as exc:
         # Docker exits 125 for bad flags too.
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        click.echo("Hint: see 'rctl --help' or 'rctl COMMAND --help'", err=True)
+        report(UsageError(exc.format_message(), hint="see 'rctl --help' or 'rctl COMMAND --help'"))
         return 125
     except Exception as exc:
         report(exc, debug=debug)

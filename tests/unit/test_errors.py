@@ -322,3 +322,14 @@ def test_a_failed_helper_is_quoted_by_its_error_line_not_its_hint() -> None:
     with pytest.raises(CommandFailed) as caught:
         run_program(["sh", "-c", script])
     assert caught.value.message == "sh failed: no space left"
+
+
+def test_a_bad_flag_is_one_line_with_the_help_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rootless import cli  # noqa: PLC0415
+
+    assert cli.main(["ps", "--no-such-flag\x1b[2J\nError: forged"]) == 125
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].startswith("Error: ") and "\\x1b[2J\\nError" in err[0]
+    assert err[1] == "Hint: see 'rctl --help' or 'rctl COMMAND --help'"
