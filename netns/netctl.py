@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rctlbase.errors import CommandFailed, ExternalError, RctlError
-from rctlbase.run import last_line, run_program
+from rctlbase.errors import CommandFailed, ExternalError, reported_message, run_main
+from rctlbase.run import run_program
 
 Rule = tuple[str, ...]  # (table, chain, match and target arguments...)
 
@@ -141,7 +141,7 @@ def run_ops(holder_pid: int, ops: Sequence[Op]) -> None:
     try:
         run_program(argv, input_data=encode_ops(ops), timeout=60)
     except CommandFailed as exc:
-        said = (last_line(exc.stderr.encode()) or exc.message).removeprefix("rctl: ")
+        said = reported_message(exc.stderr) or exc.message
         raise ExternalError(
             f"network setup in the rootless network namespace failed: {said}",
             hint="run with --debug; 'journalctl --user -u rctl-netns*' shows its helper",
@@ -152,7 +152,10 @@ def run_ops(holder_pid: int, ops: Sequence[Op]) -> None:
 
 
 def _netlink_error(action: str, exc: Exception) -> ExternalError:
-    return ExternalError(f"netlink: cannot {action}: {exc}")
+    return ExternalError(
+        f"netlink: cannot {action}: {exc}",
+        hint="run with --debug; 'rctl doctor' checks the host's network tools",
+    )
 
 
 def do_init() -> None:
@@ -248,15 +251,16 @@ def do_ops(ops: Sequence[Op]) -> None:
 
 
 def main() -> int:
-    try:
-        do_ops(decode_ops(sys.stdin.buffer.read()))
-    except RctlError as exc:
-        print(f"rctl: {exc.message}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"rctl: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def body() -> int:
+        try:
+            do_ops(decode_ops(sys.stdin.buffer.read()))
+        except OSError as exc:
+            raise ExternalError(
+                f"{exc}", hint="the rootless network namespace's helper may have ended"
+            ) from exc
+        return 0
+
+    return run_main(body, error_code=1)
 
 
 if __name__ == "__main__":

@@ -205,11 +205,17 @@ def api_request(path: str, request: dict[str, Any], *, timeout: float = 5.0) -> 
     try:
         answer = json.loads(b"".join(chunks))
     except json.JSONDecodeError as exc:
-        raise ExternalError(f"slirp4netns API answered {b''.join(chunks)[:100]!r}") from exc
+        raise ExternalError(
+            f"slirp4netns API answered {b''.join(chunks)[:100]!r}",
+            hint="check slirp4netns ('slirp4netns --version') and run with --debug",
+        ) from exc
     if "error" in answer:
         error = answer["error"]
         said = error.get("desc", error) if isinstance(error, dict) else error
-        raise ExternalError(f"slirp4netns refused {request['execute']}: {said}")
+        raise ExternalError(
+            f"slirp4netns refused {request['execute']}: {said}",
+            hint="check slirp4netns ('slirp4netns --version') and run with --debug",
+        )
     result: dict[str, Any] = answer.get("return", {})
     return result
 

@@ -3,7 +3,8 @@
 Every program rctl runs goes through :func:`run_program` (or :func:`spawn_program` for
 long-lived helpers). The argv is logged at debug level as a shell line, a missing program
 becomes :class:`~rctlbase.errors.ProgramNotFound` with an install hint, and a failure becomes
-:class:`~rctlbase.errors.CommandFailed` carrying the program's last stderr line.
+:class:`~rctlbase.errors.CommandFailed` carrying the program's last stderr line (all of it
+is logged at debug level).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
-from rctlbase.errors import CommandFailed, ProgramNotFound
+from rctlbase.errors import CommandFailed, ProgramNotFound, reported_message
 
 
 def debug(what: str, argv: Sequence[str]) -> None:
@@ -32,6 +33,15 @@ def debug(what: str, argv: Sequence[str]) -> None:
     log = logging.getLogger("rctl.run")
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s: %s", what, shlex.join(argv))
+
+
+def debug_output(program: str, stderr: bytes) -> None:
+    """Log all of a failed program's stderr at debug level (the error quotes one line)."""
+    if "logging" not in sys.modules or not stderr.strip():
+        return
+    import logging  # noqa: PLC0415 - already imported, see debug()
+
+    logging.getLogger("rctl.run").debug("%s said:\n%s", program, stderr.decode(errors="replace"))
 
 
 # Debian/Ubuntu package that ships each program rctl may run, for the install hint.
@@ -94,10 +104,16 @@ def run_program(
                 check=False,
             )
     except subprocess.TimeoutExpired as exc:
-        raise CommandFailed(f"{argv[0]} did not finish within {timeout} s") from exc
-    if check and proc.returncode != 0:
         raise CommandFailed(
-            f"{Path(argv[0]).name} failed: {last_line(proc.stderr) or f'exit {proc.returncode}'}",
+            f"{argv[0]} did not finish within {timeout} s",
+            hint="it may wait for something that never comes: run with --debug for its command",
+        ) from exc
+    if check and proc.returncode != 0:
+        name = Path(argv[0]).name
+        debug_output(name, proc.stderr)
+        raise CommandFailed(
+            f"{name} failed: {last_line(proc.stderr) or f'exit {proc.returncode}'}",
+            hint=f"run with --debug for the command line and all {name} wrote",
             returncode=proc.returncode,
             stderr=proc.stderr.decode(errors="replace"),
         )
@@ -140,9 +156,10 @@ def spawn_program(
 
 
 def last_line(data: bytes) -> str:
-    """The last non-empty line of a program's output, for one-line error messages."""
-    lines = [line for line in data.decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    """The line of a program's output that says what went wrong, for one-line error
+    messages: the message of its last ``Error:`` line (rctl's helpers report so, the hint
+    after it), else its last non-empty line."""
+    return reported_message(data.decode(errors="replace"))
 
 
 def exec_program(argv: Sequence[str]) -> None:

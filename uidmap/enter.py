@@ -10,9 +10,10 @@ and execve(2) as uid 0 of the namespace grants the full capability set there
 (capabilities(7), "User namespaces"), so ARGV can chown to any mapped ID. Under keep-id the
 user stays itself, without capabilities, like podman's ``--userns=keep-id``.
 
-Standard library only: it runs before anything is mapped and must not depend on the
-project's imports. Exit codes follow docker: 125 setup failed, 126 not executable, 127 not
-found.
+Standard library and :mod:`rctlbase.errors` only (which imports nothing of the project): it
+runs before anything is mapped, on every container start. Exit codes follow docker: 125
+setup failed, 126 not executable, 127 not found; the error is reported like every rctl
+error, ``Error:`` and ``Hint:`` lines on stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from rctlbase.errors import CommandNotRunnable, report, run_main
+
 EXIT_SETUP = 125
 EXIT_CANNOT_EXEC = 126
 EXIT_NOT_FOUND = 127
@@ -32,10 +35,16 @@ CANNOT_EXEC_ERRNOS = (errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR, er
 USAGE = "usage: python -m uidmap.enter FD -- ARGV..."
 
 
+HINTS = {
+    EXIT_SETUP: "'rctl doctor' checks the host's user namespace setup",
+    EXIT_CANNOT_EXEC: "check the file's mode and that it is a program for this machine",
+    EXIT_NOT_FOUND: "check the command's name and the image's PATH",
+}
+
+
 def fail(message: str, code: int) -> int:
-    """Report on stderr, prefixed like the container runtime's own messages."""
-    sys.stderr.write(f"rctl: {message}\n")
-    sys.stderr.flush()
+    """Report on stderr as every rctl error is; ``code`` is the exit status."""
+    report(CommandNotRunnable(message, exit_code=code, hint=HINTS[code]))
     return code
 
 
@@ -80,4 +89,4 @@ def main(args: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_main(lambda: main(sys.argv[1:])))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Literal, NoReturn
 
 from rctlbase import syscalls
-from rctlbase.errors import HostError, ProgramNotFound, RctlError
+from rctlbase.errors import HostError, ProgramNotFound, RctlError, debug_requested, report
 from rctlbase.run import last_line, spawn_program
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import apply_plan, userns_problems
@@ -277,10 +277,8 @@ def _child(
         result = child()
         if isinstance(result, int):
             code = result
-    except RctlError as exc:
-        sys.stderr.write(f"rctl: {exc.message}" + (f" ({exc.hint})" if exc.hint else "") + "\n")
-    except BaseException as exc:
-        sys.stderr.write(f"rctl: {exc!r}\n")
+    except BaseException as exc:  # a forked child must not unwind
+        report(exc, debug=debug_requested())
     finally:
         sys.stderr.flush()
         os._exit(code)
@@ -305,10 +303,8 @@ def fork_joined(pid: int, child: Callable[[], int]) -> int:
             syscalls.setns(user_fd, syscalls.CLONE_NEWUSER)
             syscalls.setns(mnt_fd, syscalls.CLONE_NEWNS)
             code = child()
-        except RctlError as exc:
-            sys.stderr.write(f"rctl: {exc.message}\n")
         except BaseException as exc:  # a forked child must not unwind
-            sys.stderr.write(f"rctl: {exc!r}\n")
+            report(exc, debug=debug_requested())
         finally:
             sys.stderr.flush()
             os._exit(code)

@@ -358,7 +358,9 @@ def check_host(
     try:
         entry = pwd.getpwnam(user)
     except KeyError as exc:
-        raise NotFoundError(f"no user named {user}") from exc
+        raise NotFoundError(
+            f"no user named {user}", hint="check the name: 'getent passwd NAME' looks it up"
+        ) from exc
     return [
         *subid_problems(
             user,

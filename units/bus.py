@@ -152,7 +152,11 @@ def translate_connect_error(exc: BaseException, address: str) -> RctlError:
             f"invalid session bus address {address!r}: {exc}",
             hint="fix or unset DBUS_SESSION_BUS_ADDRESS",
         )
-    return ExternalError(f"can't connect to the user's session bus at {address}: {exc}")
+    return ExternalError(
+        f"can't connect to the user's session bus at {address}: {exc}",
+        hint="is the session bus running? 'systemctl --user status dbus' tells; "
+        "a logged-in or lingering user (loginctl enable-linger) has one",
+    )
 
 
 def translate_dbus_error(

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     import subprocess  # only for the Popen type: programs run through rctlbase.run
 
 # journal_field_valid() with trusted fields allowed (src/libsystemd/sd-journal/journal-file.c).
+_QUERY_HINT = "see 'rctl logs --help' for what a journal query takes"
+# journalctl's JSON output (journalctl(1), "json") is what rctl parses.
+_OUTPUT_HINT = "run with --debug; 'journalctl --user -o json -n 1' shows what journalctl prints"
 _FIELD = re.compile(r"_{0,2}[A-Z0-9][A-Z0-9_]{0,63}")
 _STDERR_KEPT = 4096
 _READ_SIZE = 65536
@@ -57,11 +60,13 @@ class JournalQuery:
         object.__setattr__(self, "matches", MappingProxyType(dict(self.matches)))
         for key in self.matches:
             if not _FIELD.fullmatch(key):
-                raise UsageError(f"journal match: {key!r} is not a journal field name")
+                raise UsageError(
+                    f"journal match: {key!r} is not a journal field name", hint=_QUERY_HINT
+                )
         if self.lines is not None and self.lines < 0:
-            raise UsageError(f"journal lines: {self.lines} is negative")
+            raise UsageError(f"journal lines: {self.lines} is negative", hint=_QUERY_HINT)
         if self.unit is not None and (not self.unit or self.unit.startswith("-")):
-            raise UsageError(f"journal unit: {self.unit!r} is not a unit name")
+            raise UsageError(f"journal unit: {self.unit!r} is not a unit name", hint=_QUERY_HINT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +135,7 @@ def decode_value(raw: Any) -> str | bytes | None:
             return bytes(raw)
         values = [decode_value(item) for item in raw]
         return values[-1] if values else None
-    raise ExternalError(f"unexpected journal field value {raw!r}")
+    raise ExternalError(f"unexpected journal field value {raw!r}", hint=_OUTPUT_HINT)
 
 
 def _integer(value: str | bytes | None) -> int | None:
@@ -145,9 +150,13 @@ def parse_journal_line(line: bytes | str) -> JournalEntry | None:
     try:
         raw = json.loads(line)
     except ValueError as exc:
-        raise ExternalError(f"journalctl printed something that is not JSON: {exc}") from exc
+        raise ExternalError(
+            f"journalctl printed something that is not JSON: {exc}", hint=_OUTPUT_HINT
+        ) from exc
     if not isinstance(raw, dict):
-        raise ExternalError("journalctl printed a JSON value that is not an object")
+        raise ExternalError(
+            "journalctl printed a JSON value that is not an object", hint=_OUTPUT_HINT
+        )
     values = {key: decode_value(value) for key, value in raw.items()}
     message = values.pop("MESSAGE", None)
     timestamp = _integer(values.pop("__REALTIME_TIMESTAMP", None))
@@ -230,7 +239,10 @@ class JournalFollower:
 
     def __iter__(self) -> Iterator[JournalEntry]:
         if self._wake_r < 0:
-            raise ExternalError("this journal follower was closed already")
+            raise ExternalError(
+                "this journal follower was closed already",
+                hint="a follower reads the journal once: make a new one",
+            )
         self._proc = spawn_program(self.argv, stdin="devnull", stdout="pipe", stderr="pipe")
         try:
             yield from self._entries(self._proc)

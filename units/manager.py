@@ -119,7 +119,10 @@ class UserManager:
         """
         props = self._core().merged_properties(name)
         if props is None:
-            raise NotFoundError(f"no unit {name}")
+            raise NotFoundError(
+                f"no unit {name}",
+                hint="'systemctl --user list-units --all' lists the units there are",
+            )
         return props
 
     def wait_inactive(self, name: str, timeout: float | None = None) -> UnitState:

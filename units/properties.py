@@ -29,6 +29,8 @@ from units.unitfile import has_control, unit_name_problem
 
 # systemd's "infinity" for usec and limit properties (UINT64_MAX), e.g. TasksMax=infinity.
 USEC_INFINITY = 2**64 - 1
+# A setting comes from a flag of the CLI or a key of a definition file, named first.
+_SETTING_HINT = "fix the flag or definition key named first (see docs/definitions.md)"
 INFINITY = USEC_INFINITY
 
 # journal_field_valid(): upper case, digits and '_', not starting with '_' or a digit,
@@ -114,7 +116,10 @@ class StartLimit:
         resets by itself (``reset_failed`` resets it, like a manual restart in Docker).
         """
         if restarts < 0:
-            raise UsageError(f"max restarts must be 0 or more, not {restarts}")
+            raise UsageError(
+                f"max restarts must be 0 or more, not {restarts}",
+                hint="give a restart count of 0 or more",
+            )
         return cls(burst=restarts + 1, interval_usec=USEC_INFINITY)
 
     @classmethod
@@ -184,13 +189,13 @@ class ServiceSpec:
         for key, value in self.environment.items():
             # env_assignment_is_valid() of systemd: a value may hold tabs and newlines.
             if not key or "=" in key or has_control(key) or has_control(_TAB_NL.sub("", value)):
-                raise UsageError(f"environment: invalid variable {key!r}")
+                raise UsageError(f"environment: invalid variable {key!r}", hint=_SETTING_HINT)
         # The manager keeps a transient unit as a unit file, read back at a daemon-reload,
         # and writes these without C escapes (unlike Environment= or LogExtraFields=): a
         # newline or carriage return would start a setting of its own there.
         for what in ("description", "syslog_identifier", "working_directory", "pid_file"):
             if has_control(getattr(self, what) or ""):
-                raise UsageError(f"{what}: control characters are not allowed")
+                raise UsageError(f"{what}: control characters are not allowed", hint=_SETTING_HINT)
         for key in self.log_extra_fields:
             if not _JOURNAL_FIELD.fullmatch(key):
                 raise UsageError(
@@ -198,24 +203,31 @@ class ServiceSpec:
                     hint="use upper case letters, digits and _, starting with a letter",
                 )
         if "\0" in "".join(self.log_extra_fields.values()):
-            raise UsageError("log_extra_fields: values must not contain NUL bytes")
+            raise UsageError(
+                "log_extra_fields: values must not contain NUL bytes", hint=_SETTING_HINT
+            )
         if self.pid_file is not None and not self.pid_file.startswith("/"):
-            raise UsageError(f"pid_file: {self.pid_file!r} is not an absolute path")
+            raise UsageError(
+                f"pid_file: {self.pid_file!r} is not an absolute path", hint=_SETTING_HINT
+            )
         if self.working_directory is not None and not self.working_directory.startswith("/"):
             raise UsageError(
-                f"working_directory: {self.working_directory!r} is not an absolute path"
+                f"working_directory: {self.working_directory!r} is not an absolute path",
+                hint=_SETTING_HINT,
             )
         if self.slice is not None:
             check_unit_name("slice", self.slice, ".slice")
         if self.syslog_identifier == "":
-            raise UsageError("syslog_identifier: must not be empty")
+            raise UsageError("syslog_identifier: must not be empty", hint=_SETTING_HINT)
         self._check_numbers()
         if self.service_type == ServiceType.ONESHOT and self.restart in (
             RestartPolicy.ALWAYS,
             RestartPolicy.ON_SUCCESS,
         ):
             # service_verify() in src/core/service.c refuses this combination.
-            raise UsageError(f"restart: {self.restart} is not allowed for a oneshot service")
+            raise UsageError(
+                f"restart: {self.restart} is not allowed for a oneshot service", hint=_SETTING_HINT
+            )
 
     def _check_numbers(self) -> None:
         for name in (
@@ -232,15 +244,19 @@ class ServiceSpec:
         ):
             value = getattr(self, name)
             if value is not None and not 0 <= value <= INFINITY:
-                raise UsageError(f"{name}: {value} is out of range")
+                raise UsageError(f"{name}: {value} is out of range", hint=_SETTING_HINT)
         if self.cpu_weight is not None and not 1 <= self.cpu_weight <= 10000:
-            raise UsageError(f"cpu_weight: {self.cpu_weight} is not within 1..10000")
+            raise UsageError(
+                f"cpu_weight: {self.cpu_weight} is not within 1..10000", hint=_SETTING_HINT
+            )
         if self.kill_signal is not None and not 1 <= self.kill_signal <= signal.SIGRTMAX:
-            raise UsageError(f"kill_signal: {self.kill_signal} is not a signal number")
+            raise UsageError(
+                f"kill_signal: {self.kill_signal} is not a signal number", hint=_SETTING_HINT
+            )
         if self.start_limit is not None and (
             self.start_limit.burst < 0 or not 0 <= self.start_limit.interval_usec <= INFINITY
         ):
-            raise UsageError(f"start_limit: {self.start_limit} is out of range")
+            raise UsageError(f"start_limit: {self.start_limit} is out of range", hint=_SETTING_HINT)
 
 
 def check_unit_name(what: str, name: str, suffix: str) -> None:
@@ -259,11 +275,14 @@ def check_argv(what: str, argv: tuple[str, ...]) -> None:
     path (filename_or_absolute_path_is_valid() in src/core/dbus-execute.c).
     """
     if not argv or not argv[0]:
-        raise UsageError(f"{what}: the command is empty")
+        raise UsageError(f"{what}: the command is empty", hint=_SETTING_HINT)
     if "/" in argv[0] and not argv[0].startswith("/"):
-        raise UsageError(f"{what}: {argv[0]!r} is neither an absolute path nor a bare program name")
+        raise UsageError(
+            f"{what}: {argv[0]!r} is neither an absolute path nor a bare program name",
+            hint=_SETTING_HINT,
+        )
     if any("\0" in arg for arg in argv):
-        raise UsageError(f"{what}: arguments must not contain NUL bytes")
+        raise UsageError(f"{what}: arguments must not contain NUL bytes", hint=_SETTING_HINT)
 
 
 def exec_command_value(argv: tuple[str, ...], *, ignore_failure: bool = False) -> list[Any]:

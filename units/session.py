@@ -242,10 +242,14 @@ class ManagerSession:
             return [self.conn.wait_reply(serial, deadline) for serial in serials]
         except TimeoutError as exc:
             raise ExternalError(
-                f"{action}: no answer from the service manager within {self.call_timeout:g} s"
+                f"{action}: no answer from the service manager within {self.call_timeout:g} s",
+                hint="the service manager is busy or hung ('systemctl --user status'); try again",
             ) from exc
         except Exception as exc:
-            raise ExternalError(f"{action}: D-Bus failure: {exc}") from exc
+            raise ExternalError(
+                f"{action}: D-Bus failure: {exc}",
+                hint="run with --debug; 'systemctl --user status' shows the manager's state",
+            ) from exc
         finally:
             self.conn.forget(serials)
 
@@ -327,7 +331,9 @@ class ManagerSession:
                 return job.result
             return None
         except ConnectionLost as exc:
-            raise ExternalError(LOST) from exc
+            raise ExternalError(
+                LOST, hint="the session bus went away (did the session end?): try again"
+            ) from exc
         finally:
             if job.result is not None or self.lost:
                 with self.conn.lock:
@@ -411,7 +417,10 @@ class ManagerSession:
             self._watches.setdefault(path, []).append(watch)
         try:
             if not self._refresh(name, path, watch):
-                raise NotFoundError(f"no unit {name}")
+                raise NotFoundError(
+                    f"no unit {name}",
+                    hint="'systemctl --user list-units --all' lists the units there are",
+                )
             if not self._until_ended(name, path, watch, _deadline(timeout)):
                 raise UnitStillActive(
                     f"unit {name} is still active after {timeout:g} s",

@@ -2,7 +2,8 @@
 
 This module is the CLI's error boundary: an :class:`~rctlbase.errors.RctlError` becomes one
 line ``Error: message`` (plus ``Hint: ...``) on stderr and its exit code (125 by default);
-any other exception is a bug and keeps its traceback. ``--debug`` shows tracebacks for all.
+any other exception is a bug, one ``internal error`` line exiting 1. ``--debug`` (or
+``RCTL_DEBUG=1``) adds the traceback to both.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-from rctlbase.errors import RctlError
+from rctlbase.errors import RctlError, UsageError, debug_requested, report
 from rctlbase.timeline import mark
 from rootless import __version__
 
@@ -197,27 +198,10 @@ def entry() -> None:
     os._exit(code)
 
 
-def one_line(text: str) -> str:
-    """``text`` with its control characters escaped (``\\n``, ``\\x1b``): a name, media type
-    or error a registry or an image wrote, quoted in a message, can neither forge lines nor
-    drive the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def error_lines(exc: RctlError) -> list[str]:
-    """The lines printed for ``exc``: its message as one line, or one line per problem of
-    an error that lists several (a definition file's)."""
-    if getattr(exc, "problems", None):
-        return [one_line(line) for line in exc.message.split("\n")]
-    return [one_line(exc.message)]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rctl`` console script; returns the process exit code."""
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    debug = debug_requested(args)
     # Start-up time: the cyclic collector would scan the objects of every import over and
     # over while the command's modules load, and after them in each full collection: about
     # a fifth of `rctl run -d`'s CPU in the test host. Paused until LazyGroup.get_command
@@ -233,17 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.ClickException as exc:
         # Docker exits 125 for bad flags too.
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        click.echo("Hint: see 'rctl --help' or 'rctl COMMAND --help'", err=True)
+        report(UsageError(exc.format_message(), hint="see 'rctl --help' or 'rctl COMMAND --help'"))
         return 125
-    except RctlError as exc:
-        if debug:
-            raise
-        lines = error_lines(exc)
-        click.echo(f"Error: {lines[0]}", err=True)
-        for line in lines[1:]:
-            click.echo(line, err=True)
-        if exc.hint:
-            click.echo(f"Hint: {one_line(exc.hint)}", err=True)
-        return exc.exit_code
+    except Exception as exc:
+        report(exc, debug=debug)
+        return exc.exit_code if isinstance(exc, RctlError) else 1
     return code if isinstance(code, int) else 0

@@ -110,7 +110,8 @@ def print_formatted(
         else:
             text = "".join(template.execute(row) + "\n" for row in rows)
     except gotemplate.TemplateError as exc:
-        exc.hint = exc.hint or (FORMAT_HINT if headers is not None else INSPECT_FORMAT_HINT)
+        if exc.hint == exc.default_hint:  # the command's hint beats the class's generic one
+            exc.hint = FORMAT_HINT if headers is not None else INSPECT_FORMAT_HINT
         raise
     click.echo(text, nl=False)
 

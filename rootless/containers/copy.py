@@ -323,3 +323,5 @@ def run_copy(source: str, destination: str, enter: Enter, *, archive: bool = Fal
 
 class CopyFailed(ExternalError):
     """The copy started but could not finish (permissions, a full disk...)."""
+
+    default_hint = "check the permissions and the free space at both ends of the copy"

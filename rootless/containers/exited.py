@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 
+from rctlbase.errors import run_main
 from rctlbase.timeline import mark
 
 # A container's directory renamed to this prefix + its ID is being deleted: no longer in
@@ -40,6 +41,12 @@ def exit_code(code: str, status: str) -> int:
 
 
 def main() -> int:
+    # Exit 1 on any failure, as an uncaught exception did: the unit's result shows it.
+    return run_main(record_exit, error_code=1)
+
+
+def record_exit() -> int:
+    """Record how the container ended; remove it or record its restart delay."""
     mark("stop hook: imported")
     directory = os.path.dirname(os.path.abspath(sys.argv[1]))
     with open(os.path.join(directory, "container.json")) as file:

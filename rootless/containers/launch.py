@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rctlbase.errors import RctlError
+from rctlbase.errors import run_main
 from rctlbase.timeline import mark
 from rootless.containers.backoff import wait_before_start
 from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
@@ -254,12 +254,9 @@ def hold_console(path: str) -> None:
 
 
 def main() -> int:
-    try:
-        return launch(Path(sys.argv[1]))
-    except RctlError as exc:
-        # The unit's journal is where this line goes (systemctl --user status shows it).
-        print(f"rctl: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
-        return 125
+    # The unit's journal is where the error goes (systemctl --user status shows it); 125
+    # for any RctlError is how the stop hook tells a launcher failure from the container's.
+    return run_main(lambda: launch(Path(sys.argv[1])), error_code=125)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import pwd
 import sys
 from pathlib import Path
 
+from rctlbase.errors import run_main
 from rootless.definitions.load import (
     check_together,
     definition_files,
@@ -98,12 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args:
         print("usage: rctl-user-generator NORMAL_DIR [EARLY_DIR LATE_DIR]", file=sys.stderr)
         return 0
-    try:
+
+    def body() -> int:
         user = pwd.getpwuid(os.getuid()).pw_name
         generate(Path(args[0]), user_definition_dirs(config_home(), user), rctl_executable())
-    except Exception as exc:  # a generator must never fail the manager
-        print(f"rctl-user-generator: {type(exc).__name__}: {exc}", file=sys.stderr)
-    return 0
+        return 0
+
+    # A generator must never fail the manager: every error is reported, the status is 0.
+    return run_main(body, error_code=0, internal_code=0)
 
 
 if __name__ == "__main__":

@@ -232,7 +232,10 @@ class DefinitionService:
         wanted = load_definitions([definition])
         container = wanted.container(name)
         if container is None:
-            raise NotFoundError(f"{definition} defines no container {name!r}")
+            raise NotFoundError(
+                f"{definition} defines no container {name!r}",
+                hint="its containers are the [container.NAME] tables of the definition file",
+            )
         volumes = self.volumes()
         have = _volume_names(volumes)
         for volume in wanted.volumes:

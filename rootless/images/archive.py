@@ -223,7 +223,10 @@ def parse_change(change: str, config: dict[str, Any]) -> None:  # noqa: PLR0912 
                     f"--change {change!r}: bad JSON list", hint='use CMD ["prog", "arg"]'
                 ) from exc
             if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
-                raise UsageError(f"--change {change!r}: expected a list of strings")
+                raise UsageError(
+                    f"--change {change!r}: expected a list of strings",
+                    hint='the JSON form is a list of strings, e.g. CMD ["sh", "-c", "date"]',
+                )
             return parsed
         return ["/bin/sh", "-c", value]
 

@@ -53,6 +53,7 @@ class AuthenticationError(ExternalError):
     """The registry wants credentials we don't have, or refused the ones we sent."""
 
 
+_AUTH_SERVER_HINT = "the token server misbehaves: try later, or run with --debug to see its answer"
 DOCKER_HUB = "docker.io"
 # Host names that mean Docker Hub in credential files and image references.
 DOCKER_HUB_ALIASES = frozenset(
@@ -358,9 +359,15 @@ class RegistryAuth:
             token = str(answer.get("token") or answer.get("access_token") or "")
             expires = float(answer.get("expires_in") or 60)  # the spec's default
         except (ValueError, AttributeError, TypeError, OverflowError, RecursionError) as exc:
-            raise ExternalError(f"token server {server} sent an unreadable answer") from exc
+            raise ExternalError(
+                f"token server {server} sent an unreadable answer",
+                hint=_AUTH_SERVER_HINT,
+            ) from exc
         if not token:
-            raise ExternalError(f"token server {server} sent no token for {self.registry}")
+            raise ExternalError(
+                f"token server {server} sent no token for {self.registry}",
+                hint=_AUTH_SERVER_HINT,
+            )
         with self._lock:
             self._tokens[scope] = (token, time.monotonic() + max(expires - 5, 1))
 

@@ -7,7 +7,8 @@ with the right owners or delete them. The engine writes a job list and runs
 the jobs, does them in order and prints one JSON line per finished job on stdout.
 
 A job that fails leaves its temporary directory behind, which the store ignores and the next
-pull removes; the exit status is 1 and the error is the last line on stderr.
+pull removes; the exit status is 1 and the error is reported like every rctl error
+(``Error:`` and ``Hint:`` lines on stderr).
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rctlbase.errors import RctlError
+from rctlbase.errors import HostError, run_main
+from rctlbase.errors import report as report_error
 from rctlbase.run import run_program
+
+# Run by hand, outside the namespace: the files it would make would have the wrong owners.
+OUTSIDE = "the engine runs it through uidmap.enter; 'rctl unshare' opens that namespace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +124,15 @@ def run_job(job: Job) -> dict[str, object]:
 def main(argv: list[str]) -> int:
     """Entry point inside the user namespace."""
     if os.environ.get("RCTL_USERNS") != "1":
-        print("layerjob: must run inside rctl's user namespace", file=sys.stderr)
+        report_error(HostError("layerjob: must run inside rctl's user namespace", hint=OUTSIDE))
         return 125
-    jobs = decode_jobs(Path(argv[0]).read_text())
-    for job in jobs:
-        try:
-            report = run_job(job)
-        except RctlError as exc:
-            print(f"{exc.message}" + (f" (hint: {exc.hint})" if exc.hint else ""), file=sys.stderr)
-            return 1
-        print(json.dumps(report), flush=True)
+    return run_main(lambda: run_jobs(Path(argv[0])), error_code=1)
+
+
+def run_jobs(path: Path) -> int:
+    """Run the jobs of the file ``path``, one report line each on stdout."""
+    for job in decode_jobs(path.read_text()):
+        print(json.dumps(run_job(job)), flush=True)
     return 0
 
 

@@ -107,7 +107,10 @@ class Puller:
                 response = client.get_manifest(ref.repository, chosen.digest)
                 doc = parse_manifest(response.data, response.media_type)
             if not isinstance(doc, ImageManifest):
-                raise NotFoundError(f"{ref.name}: an index points to another index")
+                raise NotFoundError(
+                    f"{ref.name}: an index points to another index",
+                    hint="pull the image by the digest of one platform's manifest instead",
+                )
             self.events(PullEvent("resolved", digest=response.digest, text=ref.name))
             config = self.fetch_config(client, ref, doc.config)
             check_config(doc, config)

@@ -54,6 +54,7 @@ __all__ = ["AuthenticationError", "DigestMismatchError", "RegistryClient", "Trun
 
 log = logging.getLogger("rctl.images.registry")
 
+_REGISTRY_HINT = "the registry misbehaves: try again later, or run with --debug to see its answers"
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -91,6 +92,8 @@ _LINK_NEXT = re.compile(r'<([^>]+)>\s*;[^,]*\brel="?next"?')
 
 class DigestMismatchError(ExternalError):
     """Content from the registry does not match its digest or its announced size."""
+
+    default_hint = "the registry or a proxy served altered content; pull again"
 
 
 class TruncatedBlobError(ExternalError):
@@ -217,11 +220,13 @@ class _Reply:
             total += len(chunk)
             if total > limit:
                 self.abort()
-                raise ExternalError(f"{what} is larger than {limit} bytes")
+                raise ExternalError(f"{what} is larger than {limit} bytes", hint=_REGISTRY_HINT)
         length = self.header("Content-Length")
         if (declared := header_int(length)) is not None and declared != total:
             self.abort()
-            raise ExternalError(f"{what} ended after {total} of {length} bytes")
+            raise ExternalError(
+                f"{what} ended after {total} of {length} bytes", hint=_REGISTRY_HINT
+            )
         return b"".join(parts)
 
     def discard(self) -> None:
@@ -257,7 +262,10 @@ class _Upload:
         want = self.left if n < 0 else min(n, self.left)
         data = self.src.read(want) if want else b""
         if want and not data:
-            raise UsageError(f"blob source ended {self.left} bytes before its size {self.size}")
+            raise UsageError(
+                f"blob source ended {self.left} bytes before its size {self.size}",
+                hint="the file changed or was cut short while rctl read it; try again",
+            )
         self.left -= len(data)
         return data
 
@@ -476,7 +484,9 @@ class RegistryClient:
                 f"bytes {sink.done}-"
             ):
                 reply.abort()
-                raise ExternalError(f"{self.registry} answered a range request wrongly")
+                raise ExternalError(
+                    f"{self.registry} answered a range request wrongly", hint=_REGISTRY_HINT
+                )
             try:
                 sink.receive(reply)
             except (OSError, http.client.HTTPException) as exc:
@@ -508,15 +518,21 @@ class RegistryClient:
             try:
                 page = json.loads(body).get("tags") or []
             except (ValueError, AttributeError, RecursionError) as exc:
-                raise ExternalError(f"{self.registry} sent an unreadable tag list") from exc
+                raise ExternalError(
+                    f"{self.registry} sent an unreadable tag list", hint=_REGISTRY_HINT
+                ) from exc
             if not isinstance(page, list):
-                raise ExternalError(f"{self.registry} sent a tag list whose 'tags' is no list")
+                raise ExternalError(
+                    f"{self.registry} sent a tag list whose 'tags' is no list", hint=_REGISTRY_HINT
+                )
             tags += [str(tag) for tag in page]
             link = parse_next_link(reply.header("Link"))
             if not link:
                 return tags
             url = link
-        raise ExternalError(f"{self.registry}: more than {MAX_TAG_PAGES} pages of tags")
+        raise ExternalError(
+            f"{self.registry}: more than {MAX_TAG_PAGES} pages of tags", hint=_REGISTRY_HINT
+        )
 
     # -- pushing ---------------------------------------------------------------------------
 
@@ -642,7 +658,9 @@ class RegistryClient:
         """One request; a kept-alive connection the server dropped is redialled once."""
         parts = urlsplit(self._absolute(url))
         if parts.scheme not in ("http", "https"):
-            raise ExternalError(f"{self.registry} sent an unusable URL {url!r}")
+            raise ExternalError(
+                f"{self.registry} sent an unusable URL {url!r}", hint=_REGISTRY_HINT
+            )
         conn = self._connection(parts.scheme, parts.netloc)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         for redial in (conn.sock is not None, False):
@@ -686,7 +704,9 @@ class RegistryClient:
             reply.discard()
             url = urljoin(self._absolute(url), location)
             log.debug("%s: redirected to %s", self.registry, urlsplit(url).netloc)
-        raise ExternalError(f"{self.registry}: more than {MAX_REDIRECTS} redirects")
+        raise ExternalError(
+            f"{self.registry}: more than {MAX_REDIRECTS} redirects", hint=_REGISTRY_HINT
+        )
 
     def _exchange(
         self,
@@ -764,7 +784,7 @@ class RegistryClient:
             return NotFoundError(f"{kind} not found: {name}", hint=hint)
         if reply.status in (401, 403) or codes & AUTH_CODES:
             return self.auth.error(name, message)
-        return ExternalError(f"{kind} {name}: {message}")
+        return ExternalError(f"{kind} {name}: {message}", hint=_REGISTRY_HINT)
 
     def _unreachable(self, exc: BaseException) -> ExternalError:
         """A connection-level failure, named after the registry, with what to check."""

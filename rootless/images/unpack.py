@@ -79,9 +79,15 @@ class WhiteoutFormat(enum.StrEnum):
 class LayerError(ExternalError):
     """A layer blob can't be unpacked: corrupt, inconsistent or unsupported."""
 
+    default_hint = (
+        "the layer is damaged or of a kind rctl can't unpack: remove the image, pull again"
+    )
+
 
 class UnsafeLayerError(LayerError):
     """A layer entry would be written outside the layer's directory."""
+
+    default_hint = _UNSAFE_HINT
 
 
 @dataclass(frozen=True, slots=True)

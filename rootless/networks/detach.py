@@ -8,19 +8,24 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rctlbase.errors import RctlError
+from rctlbase.errors import HostError, run_main
 from rootless.containers.netattach import detach_network
 from rootless.containers.plan import LaunchPlan
 
 
 def main() -> int:
-    directory = Path(sys.argv[1])
-    try:
-        detach_network(LaunchPlan.from_json((directory / "bundle" / "launch.json").read_text()))
-    except (RctlError, OSError) as exc:
-        print(f"rctl: network detach: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def body() -> int:
+        directory = Path(sys.argv[1])
+        try:
+            text = (directory / "bundle" / "launch.json").read_text()
+            detach_network(LaunchPlan.from_json(text))
+        except OSError as exc:
+            raise HostError(
+                f"network detach: {exc}", hint="the container's directory may be gone already"
+            ) from exc
+        return 0
+
+    return run_main(body, error_code=1)
 
 
 if __name__ == "__main__":

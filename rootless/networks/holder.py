@@ -18,7 +18,7 @@ from pathlib import Path
 
 from netns.netctl import InitOp, run_ops
 from netns.rootlessns import start_slirp4netns
-from rctlbase.errors import RctlError
+from rctlbase.errors import run_main
 from rctlbase.run import exec_program
 from rootless.networks.leases import userns_of
 from uidmap.unshare import fork_in_userns
@@ -47,12 +47,11 @@ def start(state: Path) -> int:
 
 
 def main() -> int:
-    try:
+    def body() -> int:
         start(Path(sys.argv[1]))
-    except RctlError as exc:
-        print(f"rctl: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
-        return 125
-    return 0
+        return 0
+
+    return run_main(body, error_code=125)
 
 
 if __name__ == "__main__":

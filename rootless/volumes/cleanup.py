@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rctlbase.errors import run_main
 from rootless.containers.plan import LaunchPlan
 from uidmap.unshare import run_in_userns
 
@@ -49,7 +50,12 @@ def doomed_volumes(directory: Path) -> list[str]:
 
 
 def main() -> int:
-    directory = Path(sys.argv[1])
+    # Exit 1 on a failure of its own, as an uncaught exception did; else rm's status.
+    return run_main(lambda: remove_volumes(Path(sys.argv[1])), error_code=1)
+
+
+def remove_volumes(directory: Path) -> int:
+    """Remove the doomed volumes of the container in ``directory``; rm's exit status."""
     doomed = doomed_volumes(directory)
     if doomed:
         plan = LaunchPlan.from_json((directory / "bundle" / "launch.json").read_text()).userns

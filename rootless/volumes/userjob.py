@@ -15,7 +15,8 @@ namespace's: uid 33 in a container is uid 33 here (subuid base + 32 on the host)
   that the image's root files are root's in the container, not the user's;
 - ``remove``: delete a volume's directory, whose files may belong to mapped IDs.
 
-A failure prints one line on stderr and exits 1.
+A failure is reported like every rctl error (``Error:`` and ``Hint:`` lines on stderr) and
+exits 1.
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rctlbase.errors import RctlError
+from rctlbase.errors import ExternalError, HostError, RctlError, run_main
+from rctlbase.errors import report as report_error
 from rctlbase.run import run_program
 from rootless.containers.lookup import Layers, is_opaque, is_whiteout
+
+# Run by hand, outside the namespace: the files it would make would have the wrong owners.
+OUTSIDE = "the engine runs it through uidmap.enter; 'rctl unshare' opens that namespace"
 
 IDTriples = tuple[tuple[int, int, int], ...]  # (ID inside, ID here, count)
 
@@ -180,17 +185,25 @@ def run_job(job: VolumeJob) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     """Entry point inside the user namespace: ``argv[0]`` is the JSON list of jobs."""
     if os.environ.get("RCTL_USERNS") != "1":
-        print("userjob: must run inside rctl's user namespace", file=sys.stderr)
+        report_error(HostError("userjob: must run inside rctl's user namespace", hint=OUTSIDE))
         return 125
-    for raw in json.loads(argv[0]):
+    return run_main(lambda: run_jobs(argv[0]), error_code=1)
+
+
+def run_jobs(text: str) -> int:
+    """Run the JSON list of jobs ``text``, one report line each on stdout."""
+    for raw in json.loads(text):
         triples = {key: tuple(tuple(t) for t in raw.get(key, ())) for key in ("uid_map", "gid_map")}
         job = VolumeJob(**{**raw, "layers": tuple(raw.get("layers", ())), **triples})
         try:
             report = run_job(job)
         except (RctlError, OSError) as exc:
             said = exc.message if isinstance(exc, RctlError) else str(exc)
-            print(f"volume {job.op} of {job.path} failed: {said}", file=sys.stderr)
-            return 1
+            hint = exc.hint if isinstance(exc, RctlError) else None
+            raise ExternalError(
+                f"volume {job.op} of {job.path} failed: {said}",
+                hint=hint or "check the volume's directory and the space left on its filesystem",
+            ) from exc
         print(json.dumps(report), flush=True)
     return 0
 

@@ -178,8 +178,8 @@ def kill_once(
         proc.wait(timeout=delay)
         tally.finished[op.name] = tally.finished.get(op.name, 0) + 1
         stderr = proc.stderr.read().decode() if proc.stderr else ""
-        if "Traceback" in stderr:
-            tally.findings.append(f"{where}: traceback without a kill: {stderr[-400:]}")
+        if "Traceback" in stderr or "Error: internal error" in stderr:  # a bug, not a refusal
+            tally.findings.append(f"{where}: internal error without a kill: {stderr[-400:]}")
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL) if whole_group else proc.kill()
