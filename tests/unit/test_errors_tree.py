@@ -29,7 +29,7 @@ def project_modules() -> list[str]:
 
 
 def all_subclasses(cls: type[RctlError]) -> set[type[RctlError]]:
-    found = set()
+    found: set[type[RctlError]] = set()
     for sub in cls.__subclasses__():
         found |= {sub, *all_subclasses(sub)}
     return found
@@ -39,7 +39,7 @@ def all_subclasses(cls: type[RctlError]) -> set[type[RctlError]]:
 def error_classes() -> dict[str, type[RctlError]]:
     for name in project_modules():
         importlib.import_module(name)
-    classes = {RctlError, *all_subclasses(RctlError)}
+    classes: set[type[RctlError]] = {RctlError, *all_subclasses(RctlError)}
     # Only the project's classes: a test module may define its own.
     return {c.__name__: c for c in classes if c.__module__.split(".")[0] in PACKAGES}
 
