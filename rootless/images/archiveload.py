@@ -271,7 +271,9 @@ def plan_docker(staged: _Staged) -> _Plan:
             raise ArchiveError(
                 f"{where}: 'Layers' and 'RepoTags' must be lists of strings", hint=_CORRUPT_HINT
             )
-        config_data = staged.read(entry.get("Config"), "config", MAX_CONFIG_SIZE)
+        if "Config" not in entry:
+            raise ArchiveError(f"{where} names no 'Config'", hint=_CORRUPT_HINT)
+        config_data = staged.read(entry["Config"], "config", MAX_CONFIG_SIZE)
         config = parse_image_config(config_data)
         if len(layer_names) != len(config.diff_ids):
             raise ArchiveError(

@@ -454,7 +454,7 @@ def test_import_of_a_damaged_tarball_is_one_error(store: Store, data: bytes) -> 
 @pytest.mark.parametrize(
     ("case", "refusal"),
     [
-        ("no Config", "config None is not a file name"),
+        ("no Config", "manifest.json entry 0 names no 'Config'"),
         ("no Layers", "'Layers' and 'RepoTags' must be lists of strings"),
         ("a symlink loop", "too many links"),
     ],
