@@ -20,8 +20,14 @@ RECIPE = HOST_DIR / "recipe"
 
 # Slow set-up lives outside the clone, keyed on the recipe; runtime state is volatile.
 CACHE = Path(os.environ.get("RCTL_TESTHOST_CACHE", "/var/cache/rctl-testhost"))
-STATE = Path(os.environ.get("RCTL_TESTHOST_STATE", "/run/rctl-testhost"))
-VARLIB = Path(os.environ.get("RCTL_TESTHOST_VARLIB", "/var/lib/rctl-testhost"))
+# RCTL_TESTHOST_INSTANCE=NAME gives a checkout tiers of its own (state, root copy, machine
+# name and cgroups), so several worktrees can test at once; the cached tree stays shared.
+INSTANCE = os.environ.get("RCTL_TESTHOST_INSTANCE", "")
+SUFFIX = f"-{INSTANCE}" if INSTANCE else ""
+MACHINE = f"rctl-testhost{SUFFIX}"
+GLOBAL_STATE = Path("/run/rctl-testhost")
+STATE = Path(os.environ.get("RCTL_TESTHOST_STATE", f"/run/{MACHINE}"))
+VARLIB = Path(os.environ.get("RCTL_TESTHOST_VARLIB", f"/var/lib/{MACHINE}"))
 
 USER = "rctltest"
 GUEST_SRC = "/home/rctltest/src"
@@ -81,9 +87,11 @@ def recipe_key() -> str:
 
 @contextlib.contextmanager
 def locked(name: str) -> Iterator[None]:
-    """Serialise harness runs that touch the same resource (build, a tier)."""
-    STATE.mkdir(parents=True, exist_ok=True)
-    with open(STATE / f"{name}.lock", "w") as fh:
+    """Serialise harness runs that touch the same resource (build, a tier). The build's lock
+    is shared by every instance: they share the cache."""
+    where = GLOBAL_STATE if name == "build" else STATE
+    where.mkdir(parents=True, exist_ok=True)
+    with open(where / f"{name}.lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 

@@ -18,7 +18,18 @@ import time
 from pathlib import Path
 
 from harness import build
-from harness.common import STATE, VARLIB, HarnessError, pid_alive, read_pid, say, sh, wait_until
+from harness.common import (
+    INSTANCE,
+    MACHINE,
+    STATE,
+    VARLIB,
+    HarnessError,
+    pid_alive,
+    read_pid,
+    say,
+    sh,
+    wait_until,
+)
 from harness.guest import Endpoint
 
 PIDFILE = STATE / "nspawn.pid"
@@ -93,7 +104,7 @@ def up() -> Endpoint:
         "--quiet",
         "--boot",
         f"--directory={ROOT}",
-        "--machine=rctl-testhost",
+        f"--machine={MACHINE}",
         "--register=no",
         "--keep-unit",
         "--private-network",
@@ -104,6 +115,7 @@ def up() -> Endpoint:
         *(f"--bind={DEVDIR / name}:/dev/{name.replace('-', '/')}" for name in DEVICES),
     ]
     say("booting the nspawn tier")
+    cgroups = own_cgroups() if INSTANCE else Path("/proc/self/cgroup").read_text()
     with open(LOG, "wb") as log:
         proc = subprocess.Popen(
             argv,
@@ -112,12 +124,13 @@ def up() -> Endpoint:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **build.NSPAWN_ENV},
+            preexec_fn=(lambda: enter_cgroups(cgroups)) if INSTANCE else None,
         )
     PIDFILE.write_text(f"{proc.pid}\n")
     TREEFILE.write_text(tree.name)
     # nspawn makes payload/ and supervisor/ below the cgroups it started in (ours) and
     # moves itself there, so ours is where down() looks for them.
-    CGROUPFILE.write_text(Path("/proc/self/cgroup").read_text())
+    CGROUPFILE.write_text(cgroups)
     try:
         wait_until(
             "the container's init", lambda: find_leader(proc.pid) or proc.poll() is not None, 30
@@ -132,6 +145,30 @@ def up() -> Endpoint:
         raise
     say("nspawn tier is up")
     return ep
+
+
+def own_cgroups() -> str:
+    """/proc/self/cgroup's lines with a child cgroup named after this instance: nspawn makes
+    payload/ and supervisor/ where it starts, and two instances must not share them."""
+    lines = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        hid, controllers, path = line.split(":", 2)
+        if controllers in ("", "name=systemd"):  # the ones nspawn makes its cgroups in
+            path = f"{path.rstrip('/')}/{MACHINE}"
+        lines.append(f"{hid}:{controllers}:{path}")
+    return "\n".join(lines) + "\n"
+
+
+def enter_cgroups(cgroups: str) -> None:
+    """In the child before exec: move into the instance's cgroups, made if missing."""
+    for line in cgroups.splitlines():
+        _, controllers, path = line.split(":", 2)
+        if not path.endswith(f"/{MACHINE}"):
+            continue
+        for mount in cgroup_mounts(controllers):
+            where = mount / path.lstrip("/")
+            where.mkdir(parents=True, exist_ok=True)
+            (where / "cgroup.procs").write_text("0")
 
 
 def make_devices() -> None:
@@ -179,10 +216,16 @@ def cleanup() -> None:
         for mount in cgroup_mounts(controllers):
             for child in ("payload", "supervisor"):
                 remove_cgroup_tree(mount / path.lstrip("/") / child)
+            if INSTANCE and path.endswith(f"/{MACHINE}"):
+                remove_cgroup_tree(mount / path.lstrip("/"))
     PIDFILE.unlink(missing_ok=True)
     CGROUPFILE.unlink(missing_ok=True)
     TREEFILE.unlink(missing_ok=True)
-    shutil.rmtree("/run/systemd/nspawn", ignore_errors=True)
+    if INSTANCE:
+        shutil.rmtree(f"/run/systemd/nspawn/propagate/{MACHINE}", ignore_errors=True)
+        shutil.rmtree(f"/run/systemd/nspawn/unix-export/{MACHINE}", ignore_errors=True)
+    else:
+        shutil.rmtree("/run/systemd/nspawn", ignore_errors=True)
     for sock in STATE.glob("ssh-nspawn-*"):
         sock.unlink(missing_ok=True)
 
