@@ -116,6 +116,8 @@ def up() -> Endpoint:
     ]
     say("booting the nspawn tier")
     cgroups = own_cgroups() if INSTANCE else Path("/proc/self/cgroup").read_text()
+    if INSTANCE:
+        argv = enter_cgroups(cgroups, argv)
     with open(LOG, "wb") as log:
         proc = subprocess.Popen(
             argv,
@@ -124,7 +126,6 @@ def up() -> Endpoint:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **build.NSPAWN_ENV},
-            preexec_fn=(lambda: enter_cgroups(cgroups)) if INSTANCE else None,
         )
     PIDFILE.write_text(f"{proc.pid}\n")
     TREEFILE.write_text(tree.name)
@@ -159,8 +160,10 @@ def own_cgroups() -> str:
     return "\n".join(lines) + "\n"
 
 
-def enter_cgroups(cgroups: str) -> None:
-    """In the child before exec: move into the instance's cgroups, made if missing."""
+def enter_cgroups(cgroups: str, argv: list[str]) -> list[str]:
+    """``argv`` wrapped in a shell that first moves itself into the instance's cgroups (made
+    here if missing); a shell rather than preexec_fn, which is unsafe with threads."""
+    procs = []
     for line in cgroups.splitlines():
         _, controllers, path = line.split(":", 2)
         if not path.endswith(f"/{MACHINE}"):
@@ -168,7 +171,9 @@ def enter_cgroups(cgroups: str) -> None:
         for mount in cgroup_mounts(controllers):
             where = mount / path.lstrip("/")
             where.mkdir(parents=True, exist_ok=True)
-            (where / "cgroup.procs").write_text("0")
+            procs.append(str(where / "cgroup.procs"))
+    move = 'for p in "$@"; do [ "$p" = -- ] && break; echo $$ > "$p"; shift; done; shift; exec "$@"'
+    return ["sh", "-c", move, "sh", *procs, "--", *argv]
 
 
 def make_devices() -> None:
