@@ -86,6 +86,8 @@ systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.
     man-db.timer getty@tty1.service serial-getty@ttyS0.service console-getty.service \
     podman.service podman.socket podman-restart.service podman-auto-update.timer \
     podman-auto-update.service 2>/dev/null || true
+# docker.io is here for its client only: the tests point it at rctl's socket, never a daemon.
+systemctl mask docker.service docker.socket containerd.service
 
 # The local registry: 127.0.0.1:5000, no auth (Debian's listens everywhere with htpasswd).
 cat > /etc/docker/registry/config.yml <<'CONF'
