@@ -23,7 +23,7 @@ ENTRY_POINTS = ("rootless.cli", "rootless.api")
 ENTRY_MAY_IMPORT = (
     "rootless.engine", "rootless.models", "rctlbase.errors", "rctlbase.timeline", *ENTRY_POINTS
 )  # fmt: skip
-ENTRY_LIBS = {"click", "rich"}
+ENTRY_LIBS = {"click", "rich", "h11"}
 
 
 def module_name(path: Path, root: Path) -> str:
