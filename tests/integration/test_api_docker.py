@@ -98,5 +98,9 @@ def test_volumes_and_networks(api: ApiService) -> None:
 def test_errors_are_docker_shaped(api: ApiService) -> None:
     out = api.docker("rm", "no-such-container", check=False)
     assert out.returncode == 1
+    assert "No such container: no-such-container" in out.stderr
+    api.docker("create", "--name", "taken", BUSYBOX, "true")
+    out = api.docker("create", "--name", "taken", BUSYBOX, "true", check=False)
+    assert out.returncode == 125
     assert "Error response from daemon" in out.stderr
-    assert "no-such-container" in out.stderr
+    assert "taken" in out.stderr
