@@ -289,7 +289,7 @@ def top(api: Api, request: Request) -> Response:
 def wait(api: Api, request: Request) -> Response:
     """``POST /containers/{id}/wait?condition=not-running|next-exit|removed``: the headers
     at once (clients send the start after them), the exit status when it comes."""
-    condition = request.arg("condition", "not-running")
+    condition = request.arg("condition") or "not-running"
     if condition not in ("not-running", "next-exit", "removed"):
         raise UsageError(
             f"invalid condition: {condition!r}", hint="use not-running, next-exit or removed"

@@ -3,6 +3,7 @@ push, save (``get``) and load; search is not served (501)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import queue
@@ -10,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from rctlbase.errors import UsageError
+from rctlbase.errors import NotFoundError, UsageError
 from rootless.api.http import NotServed, Reply, Request, Response, Stream, json_reply
 from rootless.api.routes import Route
 from rootless.api.seam import stream_error
@@ -43,6 +44,14 @@ def epoch(text: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.UTC)
     return int(parsed.timestamp())
+
+
+def familiar(name: str) -> str:
+    """docker's short form of a full name: ``docker.io/library/busybox:1`` → ``busybox:1``."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 def line(value: Any) -> bytes:
@@ -103,6 +112,18 @@ def pull_name(request: Request) -> str:
     if tag:
         image += ("@" if ":" in tag else ":") + tag
     return image
+
+
+@contextlib.contextmanager
+def docker_not_found(name: str) -> Iterator[None]:
+    """An unknown image as docker says it: clients match ``No such image`` in a 404
+    (docker-py's ImageNotFound, compose's pull-if-missing)."""
+    try:
+        yield
+    except NotFoundError as exc:
+        if "No such image" in exc.message:
+            raise
+        raise NotFoundError(f"No such image: {name}", hint=exc.hint) from exc
 
 
 class PullProgress:
@@ -171,9 +192,9 @@ def listing(api: Api, request: Request) -> Response:
             if request.version < "1.44":
                 entry["VirtualSize"] = row.size
         if not row.dangling:
-            entry["RepoTags"].append(f"{row.repository}:{row.tag}")
+            entry["RepoTags"].append(familiar(f"{row.repository}:{row.tag}"))
             if row.digest:
-                digest = f"{row.repository}@{row.digest}"
+                digest = familiar(f"{row.repository}@{row.digest}")
                 if digest not in entry["RepoDigests"]:
                     entry["RepoDigests"].append(digest)
     return json_reply(list(found.values()))
@@ -182,11 +203,14 @@ def listing(api: Api, request: Request) -> Response:
 def inspect(api: Api, request: Request) -> Response:
     """``GET /images/{name}/json``: docker's inspect document."""
     eng = api.engine()
-    report = dict(eng.images.inspect(request.params["name"]))
+    with docker_not_found(request.params["name"]):
+        report = dict(eng.images.inspect(request.params["name"]))
     config = dict(report.get("Config") or {})
     config.setdefault("Image", "")
     config.setdefault("Volumes", None)
     report.update(
+        RepoTags=[familiar(n) for n in report.get("RepoTags") or []],
+        RepoDigests=[familiar(n) for n in report.get("RepoDigests") or []],
         Parent="",
         Comment="",
         Container="",
@@ -203,7 +227,8 @@ def inspect(api: Api, request: Request) -> Response:
 
 def history(api: Api, request: Request) -> Response:
     """``GET /images/{name}/history``."""
-    rows = api.engine().images.history(request.params["name"])
+    with docker_not_found(request.params["name"]):
+        rows = api.engine().images.history(request.params["name"])
     return json_reply(
         [
             {
@@ -225,13 +250,15 @@ def tag(api: Api, request: Request) -> Response:
     if not repo:
         raise UsageError("repo is required", hint="POST /images/NAME/tag?repo=REPO&tag=TAG")
     target = f"{repo}:{request.arg('tag')}" if request.arg("tag") else repo
-    api.engine().images.tag(request.params["name"], target)
+    with docker_not_found(request.params["name"]):
+        api.engine().images.tag(request.params["name"], target)
     return Reply(201, b"", "text/plain")
 
 
 def delete(api: Api, request: Request) -> Response:
     """``DELETE /images/{name}?force=``: what was untagged and deleted."""
-    removed = api.engine().images.remove([request.params["name"]], force=request.flag("force"))
+    with docker_not_found(request.params["name"]):
+        removed = api.engine().images.remove([request.params["name"]], force=request.flag("force"))
     return json_reply(
         [{"Untagged": n} for n in removed.untagged] + [{"Deleted": i} for i in removed.deleted]
     )
@@ -259,7 +286,8 @@ def save(api: Api, request: Request) -> Response:
         raise UsageError("no image named", hint="GET /images/get?names=NAME")
     eng = api.engine()
     for name in names:
-        eng.images.get(name)  # a 404 before the stream starts
+        with docker_not_found(name):
+            eng.images.get(name)  # a 404 before the stream starts
 
     def work(emit: Callable[[bytes], None]) -> None:
         eng.save(names, Sink(emit), "docker-archive")  # type: ignore[arg-type]
@@ -333,7 +361,8 @@ def push(api: Api, request: Request) -> Response:
     if request.arg("tag"):
         name = f"{name}:{request.arg('tag')}"
     eng = api.engine()
-    eng.images.get(name)
+    with docker_not_found(name):
+        eng.images.get(name)
 
     def work(emit: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
         def progress(digest: str, status: str) -> None:

@@ -224,3 +224,14 @@ def test_translate_names_the_bad_field(body: object, field: str) -> None:
         return
     with pytest.raises(UsageError, match=field.replace(".", r"\.").replace("/", "/")):
         run_options(body)
+
+
+def test_familiar_image_names() -> None:
+    from rootless.api.images import epoch, familiar  # noqa: PLC0415
+
+    assert familiar("docker.io/library/busybox:1") == "busybox:1"
+    assert familiar("docker.io/py/copy:2") == "py/copy:2"
+    assert familiar("127.0.0.1:5000/test/busybox:latest") == "127.0.0.1:5000/test/busybox:latest"
+    assert epoch("2024-01-02T03:04:05.123456789Z") == 1704164645
+    assert epoch("") == 0
+    assert epoch("garbage") == 0
