@@ -154,7 +154,7 @@ def run_options(body: object, name: str | None = None) -> RunOptions:
         dns_search=host.strings("DnsSearch") or (),
         dns_option=host.strings("DnsOptions") or (),
         runtime=host.string("Runtime"),
-        volumes=(*(host.strings("Binds") or ()), *_anonymous(config)),
+        volumes=(*(host.strings("Binds") or ()), *_anonymous(config, host)),
         mounts=_mounts(host),
         volumes_from=host.strings("VolumesFrom") or (),
         **health,
@@ -245,9 +245,18 @@ def _publish(host: Body) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _anonymous(config: Body) -> tuple[str, ...]:
-    """``Config.Volumes`` (``{"/data": {}}``): anonymous volumes."""
-    return tuple(config.mapping("Volumes"))
+def _anonymous(config: Body, host: Body) -> tuple[str, ...]:
+    """``Config.Volumes`` (``{"/data": {}}``): anonymous volumes, except where a bind, a
+    mount or a tmpfs is given for the same path (compose sends both, as docker run -v)."""
+    taken = set(host.mapping("Tmpfs"))
+    for bind in host.strings("Binds") or ():
+        parts = bind.split(":")
+        taken.add(parts[1] if len(parts) > 1 else parts[0])
+    for mount in host.objects("Mounts"):
+        taken.add(mount.string("Target") or "")
+    return tuple(
+        p for p in config.mapping("Volumes") if p.rstrip("/") not in taken and p not in taken
+    )
 
 
 def _mounts(host: Body) -> tuple[str, ...]:

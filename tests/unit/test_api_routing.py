@@ -235,3 +235,18 @@ def test_familiar_image_names() -> None:
     assert epoch("2024-01-02T03:04:05.123456789Z") == 1704164645
     assert epoch("") == 0
     assert epoch("garbage") == 0
+
+
+def test_volumes_given_a_source_are_not_anonymous() -> None:
+    options = run_options(
+        {
+            "Image": "x",
+            "Volumes": {"/www": {}, "/data": {}, "/m": {}, "/t": {}},
+            "HostConfig": {
+                "Binds": ["site:/www:rw"],
+                "Mounts": [{"Type": "volume", "Source": "v", "Target": "/m"}],
+                "Tmpfs": {"/t": ""},
+            },
+        }
+    )
+    assert options.volumes == ("site:/www:rw", "/data")
