@@ -59,9 +59,9 @@ def write_bundle(
         rootfs.work,
         rootfs.merged,
         directory / "etc",
-        directory / "bundle",
+        ctx.store.bundle(record.id),
     ):
-        path.mkdir(mode=0o755 if path != directory / "bundle" else 0o700)
+        path.mkdir(mode=0o755 if path != ctx.store.bundle(record.id) else 0o700)
     for name, text in (("passwd", keep.passwd), ("group", keep.group)) if keep else ():
         if text is not None:  # in the r/w layer: stored as ours, so root's inside
             (rootfs.upper / "etc").mkdir(mode=0o755, exist_ok=True)
@@ -98,7 +98,7 @@ def write_bundle(
     )
     runtime = str(record.options.get("Runtime", DEFAULT_RUNTIME))
     net_sysctls = move_net_sysctls(doc, runtime)
-    (directory / "bundle" / "config.json").write_text(render_oci_config(doc))
+    ctx.store.oci_config_file(record.id).write_text(render_oci_config(doc))
     launch = LaunchPlan(
         container_id=record.id,
         uid_maps=tuple(maps),
@@ -107,7 +107,7 @@ def write_bundle(
         network_options=network.helper_options,
         host_loopback=network.host_loopback,
         ports=record.ports,
-        pidfile=str(directory / "bundle" / "pid"),
+        pidfile=str(ctx.store.pid_file(record.id)),
         console_socket=console_socket,
         hold_console=bool(console_socket) and spec.tty and record.detach,
         tee_output=not spec.tty,
@@ -117,7 +117,7 @@ def write_bundle(
             ("CONTAINER_NAME", record.name),
             ("IMAGE_NAME", record.image_name),
         ),
-        bundle=str(directory / "bundle"),
+        bundle=str(ctx.store.bundle(record.id)),
         runtime=runtime,
         runtime_root=str(ctx.runtime / runtime),
         net_sysctls=net_sysctls,
@@ -132,4 +132,4 @@ def write_bundle(
             "gid_mapping": [list(m) for m in rootfs.gid_mapping],
         },
     )
-    (directory / "bundle" / "launch.json").write_text(launch.to_json())
+    ctx.store.save_launch(record.id, launch)

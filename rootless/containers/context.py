@@ -11,8 +11,6 @@ unit.
 from __future__ import annotations
 
 import functools
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +30,6 @@ if TYPE_CHECKING:
     from rootless.networks.service import NetworkService
     from rootless.volumes.service import VolumeService
 
-EXIT_FILE = "exit.json"
 # The most rctl reads of an image's /etc/passwd or /etc/group. Real files hold tens of
 # entries (a few KiB); 1 MiB is some 15,000 entries of 70 bytes, far beyond any image's,
 # and small enough to hold and to write back into a keep-id container's root.
@@ -127,15 +124,8 @@ class ContainerContext:
         return None if ended is None else ended[0]
 
     def exit_record(self, record: ContainerRecord) -> tuple[int, float] | None:
-        """The exit code and time of the container's last run, read from one open file
-        (the container may be removed meanwhile); None if it never ended."""
-        try:
-            with open(self.store.dir(record.id) / EXIT_FILE, "rb") as file:
-                raw = json.loads(file.read())
-                finished = os.fstat(file.fileno()).st_mtime
-        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-            return None
-        return int(raw["exit_code"]), finished
+        """The exit code and time of the container's last run; None if it never ended."""
+        return self.store.exit_record(record.id)
 
     def running_state(self, record: ContainerRecord) -> Any:
         """The unit state of a running container; a conflict when it is not running."""

@@ -6,9 +6,7 @@ image and the options; nothing runs yet. The bundle itself is
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import CommandNotRunnable, NotFoundError, UsageError
@@ -18,7 +16,6 @@ from rootless.containers.context import ContainerContext
 from rootless.containers.keepid import check_keep_id, host_user, outer_ids, with_keep_id_user
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.netmode import MODES, network_for
-from rootless.containers.plan import LaunchPlan
 from rootless.containers.record import ContainerRecord, check_name, new_id, now, random_name
 from rootless.containers.runtime import choose_runtime
 from rootless.containers.spec import ContainerSpec, ResolvedUser, UsernsMode
@@ -59,20 +56,19 @@ class ContainerCreator:
             )
         return self.ctx.networks.plan_container(request)
 
-    def save_bridge_networks(self, directory: Path, networks: ContainerNetworks) -> None:
+    def save_bridge_networks(self, container_id: str, networks: ContainerNetworks) -> None:
         """The container's networks.json, and where its launch plan finds their state."""
         from rootless.networks.attach import save_container_networks  # noqa: PLC0415
 
-        save_container_networks(directory, networks)
+        save_container_networks(self.ctx.store.dir(container_id), networks)
         paths = self.ctx.networks.paths
-        launch = directory / "bundle" / "launch.json"
         plan = dataclasses.replace(
-            LaunchPlan.from_json(launch.read_text()),
+            self.ctx.store.load_launch(container_id),
             network_store=str(paths.store),
             network_state=str(paths.state),
             network_unit=paths.unit,
         )
-        launch.write_text(plan.to_json())
+        self.ctx.store.save_launch(container_id, plan)
 
     def resolve_image(self, name: str, policy: str) -> Any:
         if policy not in ("missing", "always", "never"):
@@ -189,7 +185,7 @@ class ContainerCreator:
                 if bridged is not None:
                     extra = tuple((h.address, h.hostname) for h in net.hosts)
                     self.save_bridge_networks(
-                        directory, dataclasses.replace(bridged, extra_hosts=extra)
+                        record.id, dataclasses.replace(bridged, extra_hosts=extra)
                     )
                 self.save_unit_inputs(record, options, spec)
                 health.save_config(
@@ -258,4 +254,4 @@ class ContainerCreator:
             "stop_signal": spec.kill_signal,
             "limits": {k: getattr(spec.limits, k) for k in spec.limits.__slots__},
         }
-        (self.ctx.store.dir(record.id) / "spec.json").write_text(json.dumps(raw))
+        self.ctx.store.save_unit_inputs(record.id, raw)

@@ -12,7 +12,6 @@ from pathlib import Path
 from rctlbase.errors import ConflictError, HostError, UsageError
 from rctlbase.run import run_program, spawn_program
 from rootless.containers.context import ContainerContext
-from rootless.containers.plan import LaunchPlan
 from rootless.containers.record import ContainerRecord
 from rootless.containers.spec import merge_env
 
@@ -34,9 +33,7 @@ class ContainerExec:
         src, dst = parse_copy_args(source, destination)
         record = self.ctx.store.get(str(src.container or dst.container))
         state = self.ctx.manager.unit_state(record.unit)
-        plan = LaunchPlan.from_json(
-            (self.ctx.store.dir(record.id) / "bundle" / "launch.json").read_text()
-        )
+        plan = self.ctx.store.load_launch(record.id)
         enter: Enter
         if state is not None and state.active_state == "active" and state.main_pid:
             init = container_init_pid(state.main_pid)
@@ -71,9 +68,7 @@ class ContainerExec:
         is ``main_pid`` (the container's first process, or crun): enter the user namespace
         the launcher made (ours to enter: we own it) as its root and let crun join the rest.
         With --userns keep-id that is the parent of the container's own."""
-        plan = LaunchPlan.from_json(
-            (self.ctx.store.dir(record.id) / "bundle" / "launch.json").read_text()
-        )
+        plan = self.ctx.store.load_launch(record.id)
         userns = f"/proc/{main_pid}/ns/user"
         if plan.rootfs.get("uid_mapping"):
             userns = self._launcher_userns(userns)
@@ -96,7 +91,7 @@ class ContainerExec:
             command += ["--env", value]
         if not user and plan.rootfs.get("uid_mapping"):
             # --userns keep-id: podman's exec runs as the container's user, the user's own.
-            config = json.loads(Path(plan.bundle, "config.json").read_text())
+            config = json.loads(self.ctx.store.oci_config_file(record.id).read_text())
             user = f"{config['process']['user']['uid']}:{config['process']['user']['gid']}"
         if user:
             command += ["--user", user]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from rctlbase import timeline
 from rctlbase.errors import ConflictError, NotFoundError
 from rctlbase.run import run_program
 from rootless.containers import health
-from rootless.containers.context import EXIT_FILE, ContainerContext, not_running
+from rootless.containers.context import ContainerContext, not_running
 from rootless.containers.exited import remove_as_user
 from rootless.containers.record import ContainerRecord, check_name
 from rootless.containers.spec import ContainerSpec, Limits, parse_restart
@@ -51,16 +50,21 @@ class Lifecycle:
         if state is not None:
             with contextlib.suppress(NotFoundError):
                 self.ctx.manager.reset_failed(record.unit)
-        (self.ctx.store.dir(record.id) / EXIT_FILE).unlink(missing_ok=True)
+        self.ctx.store.forget_exit(record.id)
         health.reset_state(self.ctx.store.dir(record.id))
-        bundle = self.ctx.store.dir(record.id) / "bundle"
         spec = self._spec_for_unit(record)
-        unit = service_spec(record, spec, bundle / "launch.json", stdio=stdio)
-        if json.loads((bundle / "launch.json").read_text()).get("network") == "bridge":
+        unit = service_spec(record, spec, self.ctx.store.launch_file(record.id), stdio=stdio)
+        if self.ctx.store.load_launch(record.id).network == "bridge":
             # bridge networks: detach (leases, peers' hosts, the rootless namespace's end)
             # before anything else of the stop, --rm included.
             detach = ExecCommand(
-                (sys.executable, "-I", "-m", "rootless.networks.detach", str(bundle.parent)),
+                (
+                    sys.executable,
+                    "-I",
+                    "-m",
+                    "rootless.networks.detach",
+                    str(self.ctx.store.dir(record.id)),
+                ),
                 ignore_failure=True,
             )
             unit = dataclasses.replace(unit, exec_stop_post=(detach, *unit.exec_stop_post))
@@ -93,7 +97,7 @@ class Lifecycle:
         run_program(health.timer_argv(record.unit, record.id, config, os.environ))
 
     def _spec_for_unit(self, record: ContainerRecord) -> ContainerSpec:
-        raw = json.loads((self.ctx.store.dir(record.id) / "spec.json").read_text())
+        raw = self.ctx.store.load_unit_inputs(record.id)
         return ContainerSpec(
             name=record.name,
             image_ref=record.image_name,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import NotFoundError
 from rootless.containers import health
-from rootless.containers.context import EXIT_FILE, ContainerContext
+from rootless.containers.context import ContainerContext
 from rootless.containers.ports import describe, network_settings_ports, port_lines
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.timefmt import ago
@@ -110,7 +109,7 @@ class ContainerListing:
                 "Running": running,
                 "Pid": state.main_pid if state and running else 0,
                 "ExitCode": self.ctx.exit_code(record) or 0,
-                **_times_field(self.ctx.store.dir(record.id), state),
+                **_times_field(self.ctx.store.finished_at(record.id), state),
                 **_health_field(self.ctx.store.dir(record.id)),
             },
             "Config": {**record.options, "Labels": record.labels, "Image": record.image_name},
@@ -132,15 +131,11 @@ class ContainerListing:
         }
 
 
-def _times_field(directory: Path, state: Any) -> dict[str, str]:
+def _times_field(finished: float, state: Any) -> dict[str, str]:
     """inspect's ``StartedAt``/``FinishedAt`` as docker writes them (Go's zero time when
     unknown): the start from the unit while systemd still has it, the end from the stop
     hook's record."""
     started = (state.exec_main_start_usec or state.active_enter_usec) if state else 0
-    try:
-        finished = float(json.loads((directory / EXIT_FILE).read_text())["finished"])
-    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-        finished = 0.0
     return {"StartedAt": rfc3339_from_ns(started * 1000), "FinishedAt": rfc3339_nano(finished)}
 
 
