@@ -12,7 +12,6 @@ from pathlib import Path
 
 from rctlbase import timeline
 from rctlbase.errors import ConflictError, NotFoundError
-from rctlbase.run import run_program
 from rootless.containers import health
 from rootless.containers.context import ContainerContext, not_running
 from rootless.containers.exited import remove_as_user
@@ -45,7 +44,7 @@ class Lifecycle:
         if state is not None and state.active_state in ("active", "activating", "reloading"):
             return record
         if record.unit_name:  # run by its generated unit (definitions): start that
-            run_program(["systemctl", "--user", "start", record.unit])
+            self.ctx.manager.start(record.unit)
             return record
         if state is not None:
             with contextlib.suppress(NotFoundError):
@@ -86,15 +85,15 @@ class Lifecycle:
         if config is None:
             return
         timer = health.timer_unit(record.unit)
-        active = run_program(["systemctl", "--user", "is-active", f"{timer}.timer"], check=False)
-        if active.returncode == 0:
+        if self.ctx.manager.is_active(f"{timer}.timer"):
             return  # restarted with the container's unit (BindsTo= propagates restarts)
         # A previous run's units (a failed last check) would make the name taken.
-        run_program(
-            ["systemctl", "--user", "reset-failed", f"{timer}.timer", f"{timer}.service"],
-            check=False,
+        for unit in (f"{timer}.timer", f"{timer}.service"):
+            with contextlib.suppress(NotFoundError):
+                self.ctx.manager.reset_failed(unit)
+        self.ctx.manager.start_transient_timer(
+            health.timer_spec(record.unit, record.id, config, os.environ)
         )
-        run_program(health.timer_argv(record.unit, record.id, config, os.environ))
 
     def _spec_for_unit(self, record: ContainerRecord) -> ContainerSpec:
         raw = self.ctx.store.load_unit_inputs(record.id)
