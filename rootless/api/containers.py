@@ -178,7 +178,7 @@ def inspect_document(api: Api, ref: str) -> dict[str, Any]:
 
 def _spec(eng: Any, container_id: str) -> dict[str, Any]:
     try:
-        raw = json.loads((eng.containers.store.dir(container_id) / "spec.json").read_text())
+        raw = eng.containers.store.load_unit_inputs(container_id)
     except (OSError, ValueError):
         return {}
     return raw if isinstance(raw, dict) else {}
@@ -353,10 +353,8 @@ def _unit_status(state: Any) -> int | None:
 
 
 def _ended_since(eng: Any, record: Any, since: float) -> bool:
-    try:
-        return bool((eng.containers.store.dir(record.id) / "exit.json").stat().st_mtime >= since)
-    except OSError:
-        return False
+    ended = eng.containers.store.exit_record(record.id)
+    return ended is not None and ended[1] >= since
 
 
 def attach(api: Api, request: Request) -> Response:
