@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -160,14 +161,32 @@ def start(api: Api, request: Request) -> Response:
         finally:
             pipes.handed_over()
             instance.running = False
+            ended.set()
             if detach:
                 session.close()
 
-    session = PipeSession(pipes, tty, request.gone)
+    ended = threading.Event()
+    session = ExecSession(pipes, tty, request.gone, ended)
     threading.Thread(target=run, name="api-exec", daemon=True).start()
     if detach:
         return Reply(200, b"", "text/plain")
     return Hijack(session, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+
+
+class ExecSession(PipeSession):
+    """An exec's hijacked connection: it ends once the command has, so that the client's
+    inspect that follows finds the exit code (output can end before the process does)."""
+
+    def __init__(
+        self, pipes: Pipes, tty: bool, gone: threading.Event, ended: threading.Event
+    ) -> None:
+        super().__init__(pipes, tty, gone)
+        self.ended = ended
+
+    def output(self) -> Iterator[bytes]:
+        yield from super().output()
+        while not self.ended.wait(0.5) and not self.gone.is_set():
+            pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
