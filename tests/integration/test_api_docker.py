@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 from apikit import BUSYBOX, HTTPD, ApiService, api
 from hostkit import fetch, free_port, wait_for
@@ -104,3 +109,48 @@ def test_errors_are_docker_shaped(api: ApiService) -> None:
     assert out.returncode == 1
     assert "Error response from daemon" in out.stderr
     assert "taken" in out.stderr
+
+
+def test_socket_activation_and_idle_exit(tmp_path: Path) -> None:
+    """The packaged units: rctl.socket starts rctl.service with the socket passed in, which
+    answers the docker CLI and exits when idle; the next client starts it again."""
+    units = Path.home() / ".config/systemd/user"
+    units.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    source = Path(__file__).resolve().parents[2] / "packaging"
+    names = ("rctl-apitest.socket", "rctl-apitest.service")
+    for src, name in zip(("rctl.socket", "rctl.service"), names, strict=True):
+        text = (source / src).read_text().replace("@PYTHON@", python)
+        text = text.replace("rctl.socket", names[0]).replace(
+            "%t/rctl/rctl.sock", "%t/rctl-apitest.sock"
+        )
+        text = text.replace("--time 5", "--time 2")
+        (units / name).write_text(text)
+    env = {**os.environ, "DOCKER_HOST": f"unix://{os.environ['XDG_RUNTIME_DIR']}/rctl-apitest.sock",
+           "DOCKER_CONFIG": str(tmp_path)}  # fmt: skip
+
+    def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True,
+                              check=False)  # fmt: skip
+
+    try:
+        systemctl("daemon-reload")
+        assert systemctl("start", names[0]).returncode == 0
+        sock = Path(os.environ["XDG_RUNTIME_DIR"]) / "rctl-apitest.sock"
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+        for _ in range(2):
+            out = subprocess.run(["docker", "version", "--format", "{{.Server.APIVersion}}"],
+                                 env=env, capture_output=True, text=True, check=False)  # fmt: skip
+            assert out.stdout.strip() == "1.44", (out.stdout, out.stderr)
+            assert systemctl("is-active", names[1]).stdout.strip() == "active"
+            wait_for(
+                "the idle exit",
+                lambda: systemctl("is-active", names[1]).stdout.strip() == "inactive",
+                timeout=30,
+            )
+            assert systemctl("is-active", names[0]).stdout.strip() == "active"
+    finally:
+        systemctl("stop", names[0], names[1])
+        for name in names:
+            (units / name).unlink(missing_ok=True)
+        systemctl("daemon-reload")
