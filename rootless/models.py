@@ -134,21 +134,6 @@ class RunOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class ContainerSummary:
-    """One row of ``rctl ps``."""
-
-    id: str
-    name: str
-    image: str
-    command: str
-    created: float
-    state: str  # created | running | exited | paused
-    status: str  # docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"
-    exit_code: int | None
-    ports: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class DefinitionAction:
     """One step of ``rctl apply`` / ``rctl down``: ``verb`` create | recreate | start | keep |
     remove, ``kind`` container | volume | network, ``keys`` what changed (recreate)."""

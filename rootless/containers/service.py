@@ -56,7 +56,7 @@ from rootless.containers.netmode import (
 )
 from rootless.containers.ocispec import EtcFiles, plan_oci_config, render_oci_config
 from rootless.containers.plan import LaunchPlan
-from rootless.containers.ports import describe, network_settings_ports, port_lines
+from rootless.containers.ports import port_lines
 from rootless.containers.record import (
     ContainerRecord,
     ContainerStore,
@@ -64,6 +64,13 @@ from rootless.containers.record import (
     new_id,
     now,
     random_name,
+)
+from rootless.containers.reporting import (
+    UnitInputs,
+    inspect_report,
+    list_row,
+    live_state,
+    record_options,
 )
 from rootless.containers.runtime import DEFAULT_RUNTIME, choose_runtime, move_net_sysctls
 from rootless.containers.spec import (
@@ -80,9 +87,9 @@ from rootless.containers.untrusted import read_image_file
 from rootless.images.layerjob import CopyJob, Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.service import ImageService
-from rootless.models import ContainerSummary, RunOptions
+from rootless.models import RunOptions
+from rootless.reports.containers import ContainerInspect, ContainerListRow
 from rootless.storage.drivers import Driver, plan_rootfs
-from rootless.timestamps import rfc3339_from_ns, rfc3339_nano
 from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
 from units.manager import UserManager
@@ -277,16 +284,14 @@ class ContainerService:
                 labels=dict(spec.all_labels),
                 ports=net.ports,
                 mounts=mounts.mounts,
-                options={
-                    "NetworkMode": options.network or self.network_defaults.default,
-                    "ExposedPorts": {port: {} for port in config.config.exposed_ports},
-                    "Tty": options.tty,
-                    "OpenStdin": options.interactive,
-                    "Env": list(spec.process_env),
-                    "WorkingDir": spec.process_cwd,
-                    "Hostname": spec.hostname or "",
-                    "Runtime": runtime,
-                },
+                options=record_options(
+                    options,
+                    spec,
+                    network_mode=options.network or self.network_defaults.default,
+                    runtime=runtime,
+                    exposed_ports=tuple(config.config.exposed_ports),
+                    image_volumes=tuple(config.config.volumes),
+                ),
             )
             directory = self.store.dir(record.id)
             directory.mkdir(mode=0o700)
@@ -953,7 +958,7 @@ class ContainerService:
 
     def summaries(
         self, *, all_containers: bool = False, filters: Sequence[str] = ()
-    ) -> list[ContainerSummary]:
+    ) -> list[ContainerListRow]:
         """``rctl ps`` (``-a``: stopped ones too), with docker's ``--filter``s."""
         keep = None
         if filters:
@@ -991,16 +996,12 @@ class ContainerService:
                 if not keep(facts):
                     continue
             rows.append(
-                ContainerSummary(
-                    id=record.id,
-                    name=record.name,
-                    image=record.image_name,
-                    command=" ".join(record.command),
-                    created=record.created,
+                list_row(
+                    record,
                     state=kind,
                     status=status,
                     exit_code=code,
-                    ports=tuple(describe(p) for p in record.ports),
+                    networks=self.networks.container_networks(record.id),
                 )
             )
         return rows
@@ -1012,45 +1013,24 @@ class ContainerService:
         except NotFoundError:
             return set()
 
-    def inspect(self, ref: str) -> dict[str, Any]:
+    def inspect(self, ref: str) -> ContainerInspect:
+        """``rctl inspect``: docker's document of the container."""
         record = self.store.get(ref)
+        directory = self.store.dir(record.id)
         state = self.manager.unit_state(record.unit)
-        running = state is not None and state.active_state == "active"
-        return {
-            "Id": record.id,
-            "Name": record.name,
-            "Created": rfc3339_nano(record.created),
-            "Image": record.image_id,
-            "ImageName": record.image_name,
-            "Path": record.command[0] if record.command else "",
-            "Args": list(record.command[1:]),
-            "State": {
-                "Status": "running"
-                if running
-                else ("exited" if self.exit_code(record) is not None else "created"),
-                "Running": running,
-                "Pid": state.main_pid if state and running else 0,
-                "ExitCode": self.exit_code(record) or 0,
-                **_times_field(self.store.dir(record.id), state),
-                **_health_field(self.store.dir(record.id)),
-            },
-            "Config": {**record.options, "Labels": record.labels, "Image": record.image_name},
-            "HostConfig": {
-                "AutoRemove": record.auto_remove,
-                "NetworkMode": record.options.get("NetworkMode", ""),
-                "Runtime": record.options.get("Runtime", DEFAULT_RUNTIME),
-                "PortBindings": network_settings_ports(record.ports),
-            },
-            "NetworkSettings": {
-                "Ports": network_settings_ports(
-                    record.ports, record.options.get("ExposedPorts", ())
-                ),
-                "Networks": self.networks.container_networks(record.id),
-            },
-            "Mounts": [m.inspect() for m in record.mounts],
-            "Driver": record.driver,
-            "Unit": record.unit,
-        }
+        ended = self._exit_record(record)
+        try:
+            inputs = UnitInputs.from_json(json.loads((directory / "spec.json").read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError, AttributeError):
+            inputs = UnitInputs()
+        return inspect_report(
+            record,
+            str(directory),
+            live_state(state, ended, health.inspect_health(directory)),
+            inputs,
+            health.load_config(directory),
+            self.networks.container_networks(record.id),
+        )
 
     def logs(
         self,
@@ -1087,26 +1067,8 @@ class ContainerService:
             yield from entries
 
 
-def _times_field(directory: Path, state: Any) -> dict[str, str]:
-    """inspect's ``StartedAt``/``FinishedAt`` as docker writes them (Go's zero time when
-    unknown): the start from the unit while systemd still has it, the end from the stop
-    hook's record."""
-    started = (state.exec_main_start_usec or state.active_enter_usec) if state else 0
-    try:
-        finished = float(json.loads((directory / EXIT_FILE).read_text())["finished"])
-    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-        finished = 0.0
-    return {"StartedAt": rfc3339_from_ns(started * 1000), "FinishedAt": rfc3339_nano(finished)}
-
-
 def _not_running(record: ContainerRecord) -> ConflictError:
     return ConflictError(f"container {record.name} is not running", hint="see 'rctl ps -a'")
-
-
-def _health_field(directory: Path) -> dict[str, Any]:
-    """``{"Health": ...}`` for inspect's State, or nothing without a healthcheck."""
-    found = health.inspect_health(directory)
-    return {} if found is None else {"Health": found}
 
 
 def container_init_pid(main_pid: int) -> int:

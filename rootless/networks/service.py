@@ -56,6 +56,7 @@ from rootless.networks.store import (
     next_bridge_name,
     now,
 )
+from rootless.reports.containers import Endpoint
 
 if TYPE_CHECKING:
     from rootless.containers.netmode import ContainerNetwork
@@ -177,7 +178,7 @@ class NetworkService:
             if record.name in load_container_networks(self.containers.dir(c.id)).names()
         ]
 
-    def container_networks(self, container_id: str) -> dict[str, Any]:
+    def container_networks(self, container_id: str) -> dict[str, Endpoint]:
         """docker inspect's ``NetworkSettings.Networks`` of a container: its bridge networks,
         with the address while it is attached ({} for a container without any)."""
         directory = self.containers.dir(container_id)
@@ -185,20 +186,20 @@ class NetworkService:
         if not attachments:
             return {}
         leases = {x.network: x for x in load_leases(self.paths.leases).of(container_id)}
-        out: dict[str, Any] = {}
+        out: dict[str, Endpoint] = {}
         for attachment in attachments:
             lease = leases.get(attachment.network)
             try:
                 record = self.store.get(attachment.network)
             except NotFoundError:
                 continue
-            out[attachment.network] = {
-                "NetworkID": record.id,
-                "Aliases": list(attachment.aliases),
-                "IPAddress": lease.address if lease else "",
-                "IPPrefixLen": record.ipam.network.prefixlen if lease else 0,
-                "Gateway": record.gateway if lease else "",
-            }
+            out[attachment.network] = Endpoint(
+                network_id=record.id,
+                aliases=tuple(attachment.aliases),
+                ip_address=lease.address if lease else "",
+                prefix_len=record.ipam.network.prefixlen if lease else 0,
+                gateway=record.gateway if lease else "",
+            )
         return out
 
     def summaries(

@@ -21,24 +21,31 @@ from rootless.cli.views import (
     volume_row,
 )
 from rootless.models import (
-    ContainerSummary,
     DiskUsage,
     HistoryRow,
     ImageSummary,
     NetworkSummary,
 )
+from rootless.reports.containers import ContainerListRow, MountReport, PortBinding
 from rootless.volumes.model import VolumeRecord
 
-SUMMARY = ContainerSummary(
+SUMMARY = ContainerListRow(
     id="0123456789abcdef0123456789abcdef",
     name="web",
     image="docker.io/library/busybox:latest",
+    image_id="sha256:" + "ab" * 32,
     command="sh -c 'while true; do sleep 1; done'",
     created=1_700_000_000.0,
     state="running",
     status="Up 3 seconds",
     exit_code=None,
-    ports=("0.0.0.0:8080->80/tcp",),
+    ports=(PortBinding("80/tcp", "", 8080),),
+    labels={"com.example.role": "front", "tier": "1"},
+    mounts=(
+        MountReport("volume", "/x", "/d", name="data", driver="local"),
+        MountReport("bind", "/home/user/a-long-directory-name", "/b"),
+    ),
+    network_mode="slirp4netns",
 )
 INSPECT = {
     "Id": SUMMARY.id,
@@ -58,13 +65,8 @@ def render(template: str, row: Any) -> str:
     return parse(template).execute(row)
 
 
-def row(no_trunc: bool = False, calls: list[str] | None = None) -> Any:
-    def details() -> dict[str, Any]:
-        if calls is not None:
-            calls.append("inspect")
-        return INSPECT
-
-    return container_row(SUMMARY, no_trunc=no_trunc, details=details)
+def row(no_trunc: bool = False) -> Any:
+    return container_row(SUMMARY, no_trunc=no_trunc, now=SUMMARY.created + 90)
 
 
 @pytest.mark.parametrize(
@@ -94,12 +96,8 @@ def test_container_row_no_trunc_keeps_ids_commands_and_mounts_whole() -> None:
     assert render("{{.Mounts}}", full) == "data,/home/user/a-long-directory-name"
 
 
-def test_container_row_reads_the_inspect_document_only_when_asked() -> None:
-    calls: list[str] = []
-    render("{{.Names}} {{.Status}} {{.RunningFor}} {{.CreatedAt}}", row(calls=calls))
-    assert calls == []
-    render('{{.Labels}} {{.Label "tier"}} {{.Mounts}}', row(calls=calls))
-    assert calls == ["inspect"]
+def test_container_row_running_for_is_go_units_human_duration() -> None:
+    assert render("{{.RunningFor}}", row()) == "About a minute ago"
 
 
 def test_container_row_created_at_is_gos_time_string() -> None:
@@ -184,7 +182,7 @@ def run_format(
     print_formatted(
         fmt,
         [SUMMARY, SUMMARY],
-        view=lambda s: container_row(s, no_trunc=False, details=lambda: INSPECT),
+        view=lambda s: container_row(s, no_trunc=False),
         default=lambda: print("DEFAULT"),
         headers=headers,
     )
@@ -236,14 +234,22 @@ def test_print_formatted_error_is_one_line_with_a_hint_and_prints_nothing(
     assert capsys.readouterr().out == ""
 
 
+class FakeReport:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def to_docker(self) -> dict[str, Any]:
+        return self.document
+
+
 class FakeContainers:
     def summaries(
         self, *, all_containers: bool = False, filters: tuple[str, ...] = ()
-    ) -> list[ContainerSummary]:
+    ) -> list[ContainerListRow]:
         return [SUMMARY]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        return INSPECT
+    def inspect(self, ref: str) -> FakeReport:
+        return FakeReport(INSPECT)
 
 
 IMAGE = ImageSummary(
