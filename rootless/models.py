@@ -31,17 +31,6 @@ class ImageSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """One row of ``rctl image history``."""
-
-    id: str
-    created: str
-    created_by: str
-    size: int
-    comment: str
-
-
-@dataclass(frozen=True, slots=True)
 class RemovedImage:
     """What ``rctl rmi`` did to one name or ID."""
 

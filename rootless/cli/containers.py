@@ -364,7 +364,7 @@ def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None
         try:
             results.append(eng.containers.inspect(name).to_docker())
         except NotFoundError:
-            results.append(eng.images.inspect(name))
+            results.append(eng.images.inspect(name).to_docker())
     print_inspected(fmt, results, "inspect")
 
 

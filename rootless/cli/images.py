@@ -212,7 +212,8 @@ def image_ls(ctx: click.Context, /, **kw: object) -> None:
 @click.pass_context
 def image_inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show images' configuration and layers as JSON."""
-    print_inspected(fmt, [engine(ctx).images.inspect(name) for name in names], "image")
+    documents = [engine(ctx).images.inspect(name).to_docker() for name in names]
+    print_inspected(fmt, documents, "image")
 
 
 @click.command("history")

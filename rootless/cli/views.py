@@ -20,8 +20,9 @@ from rootless.cli.render import age, human_size
 
 if TYPE_CHECKING:
     from rootless.cli.gotemplate.values import Struct
-    from rootless.models import HistoryRow, ImageSummary, NetworkSummary
+    from rootless.models import ImageSummary, NetworkSummary
     from rootless.reports.containers import ContainerListRow
+    from rootless.reports.images import HistoryRow
 
 CONTAINER_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netns.ipam import Subnet, plan_subnet
 from netns.rootlessns import DNS_ADDRESS
@@ -42,7 +42,7 @@ from rootless.networks.attach import (
 )
 from rootless.networks.builtin import (
     BUILTIN_DRIVERS,
-    builtin_document,
+    builtin_report,
     builtin_summary,
     is_builtin,
 )
@@ -57,6 +57,7 @@ from rootless.networks.store import (
     now,
 )
 from rootless.reports.containers import Endpoint
+from rootless.reports.networks import NetworkMember, NetworkReport
 
 if TYPE_CHECKING:
     from rootless.containers.netmode import ContainerNetwork
@@ -228,9 +229,8 @@ class NetworkService:
             rows.sort(key=lambda row: row.name)
         return [row for row in rows if keep(network_facts(row))]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        """podman's ``network inspect`` document (the main keys); the built-in networks'
-        in the same shape."""
+    def inspect(self, ref: str) -> NetworkReport:
+        """``rctl network inspect``: docker's document; the built-in networks' too."""
         if is_builtin(ref):
             try:
                 default = self.inspect(DEFAULT_NETWORK) if ref == "bridge" else None
@@ -240,41 +240,31 @@ class NetworkService:
                 (c.id, c.name) for c in self.containers.all()
                 if str(c.options.get("NetworkMode", "")).split(":", 1)[0] == ref
             ]  # fmt: skip
-            return builtin_document(ref, default, users)
+            return builtin_report(ref, default, users)
         record = self.store.get(ref)
         with self.store.locked():
             state = collect(self.paths, self.store)
-        containers: dict[str, Any] = {}
-        for lease in state.on(record.name):
-            containers[lease.container_id] = {
-                "name": lease.name,
-                "interfaces": {
-                    lease.ifname: {
-                        "subnets": [
-                            {
-                                "ipnet": f"{lease.address}/{record.ipam.network.prefixlen}",
-                                "gateway": record.gateway,
-                            }
-                        ],
-                    }
-                },
-                "aliases": list(lease.aliases),
-            }
-        created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
-        return {
-            "name": record.name,
-            "id": record.id,
-            "driver": record.driver,
-            "network_interface": record.bridge,
-            "created": created.isoformat(),
-            "subnets": [{"subnet": record.subnet, "gateway": record.gateway}],
-            "ipv6_enabled": False,
-            "internal": record.internal,
-            "dns_enabled": False,
-            "labels": dict(record.labels),
-            "ipam_options": {"driver": "host-local"},
-            "containers": containers,
-        }
+        prefix = record.ipam.network.prefixlen
+        return NetworkReport(
+            name=record.name,
+            id=record.id,
+            driver=record.driver,
+            created=record.created,
+            subnet=record.subnet,
+            gateway=record.gateway,
+            internal=record.internal,
+            labels=dict(record.labels),
+            containers=tuple(
+                NetworkMember(lease.container_id, lease.name, f"{lease.address}/{prefix}")
+                for lease in state.on(record.name)
+            ),
+            interface=record.bridge,
+        )
+
+    def reports(self, filters: Sequence[str] = ()) -> list[NetworkReport]:
+        """``rctl network ls`` as docker's documents (``GET /networks``), built-in ones
+        included."""
+        return [self.inspect(row.name) for row in self.summaries(filters, builtin=True)]
 
     def remove(self, refs: Sequence[str], *, force: bool = False) -> list[str]:
         """``rctl network rm``: refused while a container uses it (``-f`` removes those),

@@ -99,7 +99,7 @@ def test_filters_version_info_networks_and_times_as_scripts_use_them(rctl: Rctl)
             assert row in listed
         table = rctl("network", "ls").stdout
         assert table.splitlines()[0].split()[:3] == ["NETWORK", "ID", "NAME"]
-        assert json.loads(rctl("network", "inspect", "none").stdout)[0]["driver"] == "null"
+        assert json.loads(rctl("network", "inspect", "none").stdout)[0]["Driver"] == "null"
         refused = rctl("network", "rm", "bridge", check=False)
         assert refused.returncode == 125
         assert refused.stderr.splitlines()[0] == (

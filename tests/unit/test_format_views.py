@@ -20,14 +20,11 @@ from rootless.cli.views import (
     network_row,
     volume_row,
 )
-from rootless.models import (
-    DiskUsage,
-    HistoryRow,
-    ImageSummary,
-    NetworkSummary,
-)
+from rootless.models import DiskUsage, ImageSummary, NetworkSummary
 from rootless.reports.containers import ContainerListRow, MountReport, PortBinding
-from rootless.volumes.model import VolumeRecord
+from rootless.reports.images import HistoryRow
+from rootless.reports.networks import NetworkReport
+from rootless.reports.volumes import VolumeReport
 
 SUMMARY = ContainerListRow(
     id="0123456789abcdef0123456789abcdef",
@@ -266,8 +263,8 @@ class FakeImages:
     def summaries(self, *, all_images: bool, filters: tuple[str, ...]) -> list[ImageSummary]:
         return [IMAGE]
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        return {"Id": IMAGE.id, "Config": {"Cmd": ["sh"], "Labels": {}}}
+    def inspect(self, name: str) -> FakeReport:
+        return FakeReport({"Id": IMAGE.id, "Config": {"Cmd": ["sh"], "Labels": {}}})
 
     def disk_usage(self) -> DiskUsage:
         return DiskUsage(images=2, images_size=10, layers=3, blobs_size=2_000_000, reclaimable=0)
@@ -277,19 +274,19 @@ class FakeImages:
 
 
 class FakeVolumes:
-    def ls(self, filters: tuple[str, ...]) -> list[VolumeRecord]:
-        return [VolumeRecord("data", "2024-01-02T03:04:05Z", "/v/data", labels={"k": "v"})]
+    def reports(self, filters: tuple[str, ...]) -> list[VolumeReport]:
+        return [VolumeReport("data", "2024-01-02T03:04:05Z", "/v/data", labels={"k": "v"})]
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        return self.ls(())[0].inspect()
+    def inspect(self, name: str) -> VolumeReport:
+        return self.reports(())[0]
 
 
 class FakeNetworks:
     def summaries(self, filters: tuple[str, ...], *, builtin: bool = False) -> list[NetworkSummary]:
         return [NETWORK]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        return {"Name": "net", "IPAM": {"Config": [{"Subnet": "10.89.0.0/24"}]}}
+    def inspect(self, ref: str) -> NetworkReport:
+        return NetworkReport("net", "f" * 64, "bridge", subnet="10.89.0.0/24")
 
 
 class FakeEngine:
@@ -330,7 +327,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
         (["system", "df", "--format", "{{.Type}}={{.TotalCount}}"], "Images=2\nLayers=3\n"),
         (
             ["volume", "ls", "--format", "json"],
-            json.dumps([FakeVolumes().inspect("data")], indent=4) + "\n",
+            json.dumps([FakeVolumes().inspect("data").to_docker()], indent=4) + "\n",
         ),
         (["volume", "inspect", "-f", "{{.Mountpoint}}", "data"], "/v/data\n"),
         (["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Labels}}"], "net bridge a=b\n"),
