@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +36,6 @@ class RemovedImage:
 
     untagged: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DiskUsage:
-    """``rctl system df``."""
-
-    images: int
-    images_size: int
-    layers: int
-    blobs_size: int
-    reclaimable: int
-    containers: int = 0
-    volumes: int = 0
-    details: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,10 +192,10 @@ def df_row(cells: list[str]) -> Struct:
     """docker's diskUsage row context over a line of ``system df``'s table."""
     from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
 
-    kind, total, size, reclaimable = cells
+    kind, total, active, size, reclaimable = cells
     return Struct(
         "disk usage row",
-        {"Type": kind, "TotalCount": total, "Active": "N/A", "Size": size,
+        {"Type": kind, "TotalCount": total, "Active": active, "Size": size,
          "Reclaimable": reclaimable},
         json_sorted=True,
     )  # fmt: skip

@@ -26,7 +26,7 @@ from rootless.images.layerjob import Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.reference import candidates, parse_reference
 from rootless.images.store import ImageRecord, Store, find_image, untag
-from rootless.models import DiskUsage, ImageSummary, RemovedImage
+from rootless.models import ImageSummary, RemovedImage
 from rootless.reports.images import (
     HistoryRow,
     ImageConfigReport,
@@ -289,25 +289,6 @@ class ImageService:
             for blob in self.store.blobs.iterdir():
                 if f"sha256:{blob.name}" not in blobs:
                     blob.unlink(missing_ok=True)
-
-    def disk_usage(self) -> DiskUsage:
-        """``system df``: images, layer count, blob bytes and what prune would free."""
-        images = self.store.load_images()
-        blob_bytes = (
-            sum(p.stat().st_size for p in self.store.blobs.glob("*"))
-            if self.store.blobs.is_dir()
-            else 0
-        )
-        layers = len(list(self.store.layers.glob("[0-9a-f]*"))) if self.store.layers.is_dir() else 0
-        in_use = self.images_in_use()
-        reclaimable = sum(img.size for img in images.values() if img.id not in in_use)
-        return DiskUsage(
-            images=len(images),
-            images_size=sum(img.size for img in images.values()),
-            layers=layers,
-            blobs_size=blob_bytes,
-            reclaimable=reclaimable,
-        )
 
     def candidate_names(self, name: str) -> list[str]:
         """The full names a (short) reference may stand for; none for an ID."""

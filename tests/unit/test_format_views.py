@@ -20,10 +20,11 @@ from rootless.cli.views import (
     network_row,
     volume_row,
 )
-from rootless.models import DiskUsage, ImageSummary, NetworkSummary
+from rootless.models import ImageSummary, NetworkSummary
 from rootless.reports.containers import ContainerListRow, MountReport, PortBinding
-from rootless.reports.images import HistoryRow
+from rootless.reports.images import HistoryRow, ImageListRow
 from rootless.reports.networks import NetworkReport
+from rootless.reports.system import DiskUsageReport
 from rootless.reports.volumes import VolumeReport
 
 SUMMARY = ContainerListRow(
@@ -266,9 +267,6 @@ class FakeImages:
     def inspect(self, name: str) -> FakeReport:
         return FakeReport({"Id": IMAGE.id, "Config": {"Cmd": ["sh"], "Labels": {}}})
 
-    def disk_usage(self) -> DiskUsage:
-        return DiskUsage(images=2, images_size=10, layers=3, blobs_size=2_000_000, reclaimable=0)
-
     def history(self, name: str) -> list[HistoryRow]:
         return [HistoryRow("<missing>", "2024-01-02T03:04:05Z", "/bin/sh -c\tx", 10, "")]
 
@@ -290,6 +288,10 @@ class FakeNetworks:
 
 
 class FakeEngine:
+    def disk_usage(self) -> DiskUsageReport:
+        images = (ImageListRow(IMAGE.id, ("busybox:latest",), (), IMAGE.created, 10),) * 2
+        return DiskUsageReport(layers_size=2_000_000, images=images, containers=(SUMMARY,))
+
     containers = FakeContainers()
     images = FakeImages()
     volumes = FakeVolumes()
@@ -324,7 +326,10 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
             "<missing> /bin/sh -c x 10B\n",
         ),
         (["volume", "ls", "--format", "{{.Name}} {{.Label `k`}}"], "data v\n"),
-        (["system", "df", "--format", "{{.Type}}={{.TotalCount}}"], "Images=2\nLayers=3\n"),
+        (
+            ["system", "df", "--format", "{{.Type}}={{.TotalCount}}/{{.Active}}"],
+            "Images=2/0\nContainers=1/1\nLocal Volumes=0/0\n",
+        ),
         (
             ["volume", "ls", "--format", "json"],
             json.dumps([FakeVolumes().inspect("data").to_docker()], indent=4) + "\n",
