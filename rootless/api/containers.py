@@ -41,152 +41,24 @@ def create(api: Api, request: Request) -> Response:
     return json_reply({"Id": record.id, "Warnings": []}, 201)
 
 
-def port_list(ports: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "IP": ip or "0.0.0.0",  # noqa: S104 - docker reports all addresses so
-            "PrivatePort": ctr,
-            "PublicPort": host,
-            "Type": proto,
-        }
-        for proto, ip, host, ctr in ports
-    ]
-
-
 def listing(api: Api, request: Request) -> Response:
-    """``GET /containers/json?all=&filters=&limit=``."""
-    eng = api.engine()
-    rows = eng.containers.summaries(all_containers=request.flag("all"), filters=request.filters())
+    """``GET /containers/json?all=&filters=&limit=&size=``."""
+    rows = api.engine().containers.summaries(
+        all_containers=request.flag("all"), filters=request.filters()
+    )
     rows.sort(key=lambda r: r.created, reverse=True)
     limit = request.integer("limit")
     if limit is not None and limit > 0:
         rows = rows[:limit]
-    found = []
-    for row in rows:
-        try:
-            record = eng.containers.store.get(row.id)
-        except NotFoundError:
-            continue  # removed meanwhile
-        state = "paused" if row.status.endswith("(Paused)") else row.state
-        found.append(
-            {
-                "Id": row.id,
-                "Names": [f"/{row.name}"],
-                "Image": row.image,
-                "ImageID": record.image_id,
-                "Command": row.command,
-                "Created": int(row.created),
-                "Ports": port_list(record.ports),
-                "Labels": dict(record.labels),
-                "State": state,
-                "Status": row.status,
-                "HostConfig": {"NetworkMode": record.options.get("NetworkMode", "default")},
-                "NetworkSettings": {"Networks": eng.networks.container_networks(row.id)},
-                "Mounts": [mount_point(m.inspect()) for m in record.mounts],
-                **({"SizeRw": 0, "SizeRootFs": 0} if request.flag("size") else {}),
-            }
-        )
-    return json_reply(found)
-
-
-def mount_point(raw: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Type": raw.get("Type", "volume"),
-        "Name": raw.get("Name", ""),
-        "Source": raw.get("Source", ""),
-        "Destination": raw.get("Destination", ""),
-        "Driver": raw.get("Driver", ""),
-        "Mode": raw.get("Mode", ""),
-        "RW": raw.get("RW", True),
-        "Propagation": raw.get("Propagation", ""),
-    }
+    sizes = {"SizeRw": 0, "SizeRootFs": 0} if request.flag("size") else {}
+    return json_reply([{**row.to_docker(), **sizes} for row in rows])
 
 
 def inspect_document(api: Api, ref: str) -> dict[str, Any]:
-    """docker's ``container inspect`` from rctl's, with the keys clients read filled in."""
-    eng = api.engine()
-    report = dict(eng.containers.inspect(ref))
-    record = eng.containers.store.get(report["Id"])
-    state = dict(report.get("State") or {})
-    paused = False
-    if state.get("Running"):
-        unit = eng.containers.manager.unit_state(record.unit)
-        paused = unit is not None and unit.freezer_state in ("frozen", "freezing")
-    state.update(
-        Status="paused" if paused else state.get("Status", "created"),
-        Paused=paused,
-        Restarting=False,
-        OOMKilled=False,
-        Dead=False,
-        Error="",
-    )
-    config = dict(report.get("Config") or {})
-    config.update(
-        Hostname=config.get("Hostname") or record.id[:12],
-        Cmd=list(record.command),
-        Entrypoint=None,
-        AttachStdin=False,
-        AttachStdout=False,
-        AttachStderr=False,
-        StdinOnce=False,
-        Volumes=None,
-        User=config.get("User", ""),
-        Domainname="",
-    )
-    host = dict(report.get("HostConfig") or {})
-    spec = _spec(eng, record.id)
-    host.update(
-        RestartPolicy=_restart_policy(spec.get("restart", "no")),
-        Binds=[],
-        LogConfig={"Type": "journald", "Config": {}},
-        Privileged=False,
-        Memory=0,
-        NanoCpus=0,
-    )
-    settings = dict(report.get("NetworkSettings") or {})
-    networks = settings.get("Networks") or {}
-    first: dict[str, Any] = next(iter(networks.values()), {}) if isinstance(networks, dict) else {}
-    settings.update(
-        IPAddress=first.get("IPAddress", ""),
-        Gateway=first.get("Gateway", ""),
-        MacAddress=first.get("MacAddress", ""),
-        Bridge="",
-        SandboxID="",
-        HairpinMode=False,
-    )
-    report.update(
-        Name=f"/{record.name}",
-        State=state,
-        Config=config,
-        HostConfig=host,
-        NetworkSettings=settings,
-        Mounts=[mount_point(m) for m in report.get("Mounts") or []],
-        RestartCount=0,
-        Platform="linux",
-        MountLabel="",
-        ProcessLabel="",
-        AppArmorProfile="",
-        ExecIDs=api.execs.of_container(record.id) or None,
-        GraphDriver={"Name": record.driver, "Data": {}},
-        ResolvConfPath="",
-        HostnamePath="",
-        HostsPath="",
-        LogPath="",
-    )
+    """docker's ``container inspect`` document, with the exec instances of this service."""
+    report = api.engine().containers.inspect(ref).to_docker()
+    report["ExecIDs"] = api.execs.of_container(report["Id"]) or None
     return report
-
-
-def _spec(eng: Any, container_id: str) -> dict[str, Any]:
-    try:
-        raw = eng.containers.store.load_unit_inputs(container_id)
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
-
-
-def _restart_policy(text: object) -> dict[str, Any]:
-    name, _, count = str(text or "no").partition(":")
-    return {"Name": "" if name == "no" else name, "MaximumRetryCount": int(count or 0)}
 
 
 def inspect(api: Api, request: Request) -> Response:

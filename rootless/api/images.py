@@ -204,21 +204,10 @@ def inspect(api: Api, request: Request) -> Response:
     """``GET /images/{name}/json``: docker's inspect document."""
     eng = api.engine()
     with docker_not_found(request.params["name"]):
-        report = dict(eng.images.inspect(request.params["name"]))
-    config = dict(report.get("Config") or {})
-    config.setdefault("Image", "")
-    config.setdefault("Volumes", None)
+        report = eng.images.inspect(request.params["name"]).to_docker()
     report.update(
         RepoTags=[familiar(n) for n in report.get("RepoTags") or []],
         RepoDigests=[familiar(n) for n in report.get("RepoDigests") or []],
-        Parent="",
-        Comment="",
-        Container="",
-        DockerVersion="",
-        ContainerConfig=config,
-        Config=config,
-        GraphDriver={"Name": eng.layer_format, "Data": {}},
-        Metadata={"LastTagTime": "0001-01-01T00:00:00Z"},
     )
     if request.version < "1.44":
         report["VirtualSize"] = report.get("Size", 0)
@@ -229,19 +218,7 @@ def history(api: Api, request: Request) -> Response:
     """``GET /images/{name}/history``."""
     with docker_not_found(request.params["name"]):
         rows = api.engine().images.history(request.params["name"])
-    return json_reply(
-        [
-            {
-                "Id": row.id,
-                "Created": epoch(row.created),
-                "CreatedBy": row.created_by,
-                "Tags": None,
-                "Size": row.size,
-                "Comment": row.comment,
-            }
-            for row in rows
-        ]
-    )
+    return json_reply([row.to_docker() for row in rows])
 
 
 def tag(api: Api, request: Request) -> Response:

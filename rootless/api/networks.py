@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rctlbase.errors import NotFoundError
 from rootless.api.http import Reply, Request, Response, json_reply, no_content
@@ -17,52 +17,13 @@ if TYPE_CHECKING:
 NAME = r"(?P<name>[^/]+)"
 
 
-def document(raw: dict[str, Any]) -> dict[str, Any]:
-    """docker's Network object from ``rctl network inspect``'s (podman's shape)."""
-    subnets = raw.get("subnets") or []
-    containers = {}
-    for cid, info in (raw.get("containers") or {}).items():
-        iface: dict[str, Any] = next(iter((info.get("interfaces") or {}).values()), {})
-        net: dict[str, Any] = next(iter(iface.get("subnets") or []), {})
-        containers[cid] = {
-            "Name": info.get("name", ""),
-            "EndpointID": "",
-            "MacAddress": "",
-            "IPv4Address": net.get("ipnet", ""),
-            "IPv6Address": "",
-        }
-    return {
-        "Name": raw.get("name", ""),
-        "Id": raw.get("id", ""),
-        "Created": raw.get("created", ""),
-        "Scope": "local",
-        "Driver": raw.get("driver", "bridge"),
-        "EnableIPv6": bool(raw.get("ipv6_enabled")),
-        "IPAM": {
-            "Driver": "default",
-            "Options": None,
-            "Config": [
-                {"Subnet": s.get("subnet", ""), "Gateway": s.get("gateway", "")} for s in subnets
-            ],
-        },
-        "Internal": bool(raw.get("internal")),
-        "Attachable": False,
-        "Ingress": False,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False,
-        "Containers": containers,
-        "Options": {},
-        "Labels": raw.get("labels") or {},
-    }
-
-
 def listing(api: Api, request: Request) -> Response:
     eng = api.engine()
     rows = eng.networks.summaries(request.filters(), builtin=True)
     found = []
     for row in rows:
         with contextlib.suppress(NotFoundError):  # removed meanwhile: left out
-            found.append(document(eng.networks.inspect(row.name)))
+            found.append(eng.networks.inspect(row.name).to_docker())
     return json_reply(found)
 
 
@@ -94,7 +55,7 @@ def create(api: Api, request: Request) -> Response:
 
 
 def inspect(api: Api, request: Request) -> Response:
-    return json_reply(document(api.engine().networks.inspect(request.params["name"])))
+    return json_reply(api.engine().networks.inspect(request.params["name"]).to_docker())
 
 
 def delete(api: Api, request: Request) -> Response:

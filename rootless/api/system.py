@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rootless.api.http import Reply, Request, Response, json_reply
 from rootless.api.routes import API_VERSION, MIN_API_VERSION, Route
@@ -24,7 +24,7 @@ def ping(api: Api, request: Request) -> Response:
 
 def version(api: Api, request: Request) -> Response:
     """``/version``: the engine's part of ``rctl version``, as docker's server sends it."""
-    server: dict[str, Any] = dict(api.engine().version()["Server"])
+    server = api.engine().version().to_docker()
     server.update(
         ApiVersion=API_VERSION,
         MinAPIVersion=MIN_API_VERSION,
@@ -38,7 +38,7 @@ def version(api: Api, request: Request) -> Response:
 
 def info(api: Api, request: Request) -> Response:
     """``/info``: ``rctl info``'s document (it is docker's already)."""
-    report = dict(api.engine().info())
+    report = api.engine().info().to_docker()
     report.setdefault("ID", report.get("Name", ""))
     return json_reply(report)
 

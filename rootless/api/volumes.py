@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rootless.api.http import Request, Response, json_reply, no_content
 from rootless.api.routes import Route
@@ -14,23 +14,10 @@ if TYPE_CHECKING:
 NAME = r"(?P<name>[^/]+)"
 
 
-def document(raw: dict[str, Any]) -> dict[str, Any]:
-    """docker's Volume object from ``rctl volume inspect``'s."""
-    return {
-        "Name": raw["Name"],
-        "Driver": raw.get("Driver", "local"),
-        "Mountpoint": raw.get("Mountpoint", ""),
-        "CreatedAt": raw.get("CreatedAt", ""),
-        "Labels": raw.get("Labels") or {},
-        "Scope": "local",
-        "Options": raw.get("Options") or {},
-    }
-
-
 def listing(api: Api, request: Request) -> Response:
     """``GET /volumes``: ``{"Volumes": [...], "Warnings": []}``."""
-    records = api.engine().volumes.ls(request.filters())
-    return json_reply({"Volumes": [document(r.inspect()) for r in records], "Warnings": []})
+    reports = api.engine().volumes.reports(request.filters())
+    return json_reply({"Volumes": [r.to_docker() for r in reports], "Warnings": []})
 
 
 def create(api: Api, request: Request) -> Response:
@@ -43,7 +30,7 @@ def create(api: Api, request: Request) -> Response:
         from rctlbase.errors import NotFoundError  # noqa: PLC0415
 
         try:
-            return json_reply(document(eng.volumes.inspect(name)), 201)
+            return json_reply(eng.volumes.inspect(name).to_docker(), 201)
         except NotFoundError:
             pass
     labels = {}
@@ -57,11 +44,11 @@ def create(api: Api, request: Request) -> Response:
             raise bad(f"DriverOpts.{key}", "expected a string")
         options.append(f"{key}={value}")
     record = eng.volumes.create(name, labels, options, body.string("Driver") or "local")
-    return json_reply(document(record.inspect()), 201)
+    return json_reply(eng.volumes.inspect(record.name).to_docker(), 201)
 
 
 def inspect(api: Api, request: Request) -> Response:
-    return json_reply(document(api.engine().volumes.inspect(request.params["name"])))
+    return json_reply(api.engine().volumes.inspect(request.params["name"]).to_docker())
 
 
 def delete(api: Api, request: Request) -> Response:
