@@ -3,11 +3,18 @@ attach, logs, top, rename, prune, delete."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
+import os
+import shutil
 import signal
+import stat
+import tarfile
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import NotFoundError, UsageError
@@ -23,6 +30,7 @@ from rootless.api.http import (
     json_reply,
     no_content,
 )
+from rootless.api.images import Sink, produce_bytes
 from rootless.api.routes import Route
 from rootless.api.translate import run_options
 
@@ -324,6 +332,58 @@ def _time_arg(text: str) -> str | None:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat()
 
 
+def archive(api: Api, request: Request) -> Response:
+    """``GET``/``HEAD /containers/{id}/archive?path=``: a tar of the path, its stat in
+    ``X-Docker-Container-Path-Stat``. The copy is ``rctl cp``'s (symlink-safe, in the
+    container's view) into a private scratch directory, archived from there."""
+    path = request.arg("path")
+    if not path:
+        raise UsageError("path is required", hint="GET /containers/ID/archive?path=/etc")
+    eng = api.engine()
+    record = eng.containers.store.get(request.params["id"])
+    scratch = Path(tempfile.mkdtemp(prefix="api-cp-", dir=eng.paths.ensure_runtime()))
+    target = scratch / "out"
+    try:
+        eng.containers.copy(f"{record.id}:{path}", str(target))
+        name = PurePosixPath(path).name or "/"
+        headers = (("X-Docker-Container-Path-Stat", path_stat(target, name)),)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if request.method == "HEAD":
+        shutil.rmtree(scratch, ignore_errors=True)
+        return Reply(200, b"", "application/x-tar", headers)
+
+    def work(emit: Callable[[bytes], None]) -> None:
+        try:
+            with tarfile.open(fileobj=Sink(emit), mode="w|") as tar:  # type: ignore[call-overload]
+                tar.add(target, arcname=name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return Stream(produce_bytes(work, request), content_type="application/x-tar", headers=headers)
+
+
+def path_stat(path: Path, name: str) -> str:
+    """docker's path stat header: base64 of ``{"name", "size", "mode", "mtime",
+    "linkTarget"}``, the mode in Go's os.FileMode bits."""
+    info = os.lstat(path)
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISDIR(info.st_mode):
+        mode |= 1 << 31
+    elif stat.S_ISLNK(info.st_mode):
+        mode |= 1 << 27
+    when = datetime.datetime.fromtimestamp(info.st_mtime, datetime.UTC)
+    document = {
+        "name": name,
+        "size": info.st_size,
+        "mode": mode,
+        "mtime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "linkTarget": os.readlink(path) if stat.S_ISLNK(info.st_mode) else "",
+    }
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
 def resize(api: Api, request: Request) -> Response:
     """``POST /containers/{id}/resize``: accepted (the terminal size is the holder's)."""
     api.engine().containers.store.get(request.params["id"])
@@ -347,5 +407,7 @@ ROUTES = [
     Route("POST", f"/containers/{ID}/resize", resize),
     Route("GET", f"/containers/{ID}/logs", logs),
     Route("GET", f"/containers/{ID}/top", top),
+    Route("GET", f"/containers/{ID}/archive", archive),
+    Route("HEAD", f"/containers/{ID}/archive", archive),
     Route("DELETE", f"/containers/{ID}", delete),
 ]
