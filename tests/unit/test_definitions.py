@@ -122,6 +122,20 @@ def test_values_the_run_flags_refuse(tmp_path: Path) -> None:
     assert any(f.startswith("app.toml:5: [container.web] ports:") for f in found)
 
 
+def test_memory_swap_is_checked_with_memory(tmp_path: Path) -> None:
+    # As --memory-swap with --memory: refused when the file is checked, not when its unit
+    # is generated (where it would have stopped the generator's other units).
+    alone = problems_of(tmp_path, '[container.web]\nimage = "x"\nmemory_swap = "1g"\n')
+    assert alone == ["app.toml:3: [container.web] memory_swap: needs memory too"]
+    smaller = '[container.web]\nimage = "x"\nmemory = "1g"\nmemory_swap = "512m"\n'
+    assert [f.split(":")[1] for f in problems_of(tmp_path, smaller)] == ["4"]
+    bad_memory = '[container.web]\nimage = "x"\nmemory = "lots"\nmemory_swap = "1g"\n'
+    assert [f.split(":")[1] for f in problems_of(tmp_path, bad_memory)] == ["3"]
+    fine = '[container.web]\nimage = "x"\nmemory = "1g"\nmemory_swap = "-1"\n'
+    (web,) = load_definitions([write(tmp_path, "fine.toml", fine)]).containers
+    assert (web.memory, web.memory_swap) == ("1g", "-1")
+
+
 def test_port_published_twice_across_containers(tmp_path: Path) -> None:
     found = problems_of(
         tmp_path,
