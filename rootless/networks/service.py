@@ -477,7 +477,7 @@ def bridge_network_for(options: RunOptions, exposed: Sequence[str]) -> Container
         dns_search=list(options.dns_search),
         dns_options=list(options.dns_option),
     )
-    if any(":" in ip for _, ip, _, _ in net.ports):
+    if any(":" in p.host_ip for p in net.ports):
         raise UsageError(
             "--publish with an IPv6 host address is not available on bridge networks",
             hint="publish on an IPv4 address",

@@ -4,6 +4,7 @@ apply/down planning, changed keys, healthcheck states, the generator's output.""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,20 @@ def test_memory_swap_is_checked_with_memory(tmp_path: Path) -> None:
     fine = '[container.web]\nimage = "x"\nmemory = "1g"\nmemory_swap = "-1"\n'
     (web,) = load_definitions([write(tmp_path, "fine.toml", fine)]).containers
     assert (web.memory, web.memory_swap) == ("1g", "-1")
+
+
+def test_validating_ports_opens_no_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Host ports are chosen when the container is created, not when a file is checked.
+    def no_socket(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "socket", no_socket)
+    text = (
+        '[container.a]\nimage = "x"\nports = ["0:80", "8000-8010:80", "81", "9000-9002:90-92"]\n'
+        '[container.b]\nimage = "x"\nports = ["8000-8010:80/udp", "127.0.0.1::443"]\n'
+    )
+    a, b = load_definitions([write(tmp_path, "ports.toml", text)]).containers
+    assert len(a.ports) == 4 and len(b.ports) == 2
 
 
 def test_port_published_twice_across_containers(tmp_path: Path) -> None:
