@@ -60,7 +60,6 @@ from units.properties import (
 )
 
 USEC = 1_000_000
-EXIT_FILE = "exit.json"
 DEFAULT_STOP_TIMEOUT = 10  # seconds, docker's default for --stop-timeout
 RESTART_DELAY_USEC = 100_000
 # docker's restart policies as systemd's: unless-stopped is always, since a stopped unit
