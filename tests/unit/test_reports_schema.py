@@ -177,6 +177,12 @@ def test_container_inspect_values_are_the_flags_the_container_was_made_with() ->
     assert [m["Type"] for m in doc["Mounts"]] == ["bind", "volume"]
 
 
+def test_an_unlimited_pids_limit_is_reported_as_none_set() -> None:
+    # spec.json keeps docker's -1 (the unit gets TasksMax=infinity); inspect says null.
+    assert UnitInputs.from_json({"limits": {"pids_limit": -1}}).pids_limit is None
+    assert UnitInputs.from_json({"limits": {"pids_limit": 50}}).pids_limit == 50
+
+
 def test_live_state_words_the_unit_as_docker_does() -> None:
     active = UnitState("u", "loaded", "active", "running", main_pid=7, active_enter_usec=5)
     assert live_state(active, None, None).status == "running"
