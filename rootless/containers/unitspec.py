@@ -1,7 +1,7 @@
 """From ``rctl run``'s options to the container's spec and its systemd unit (pure).
 
 :func:`plan_spec` validates docker-style options into a :class:`ContainerSpec` (every error
-names its flag); :func:`plan_unit_inputs` is the part of them the unit needs on every
+names its flag); :func:`plan_unit_settings` is the part of them the unit needs on every
 (re)start (restart policy, stop timeout and signal, limits). :func:`container_service` is
 the one translation of those into systemd settings, for the transient unit
 (:func:`service_spec`: the launcher as ``Type=notify`` main process that hands over to the
@@ -73,7 +73,7 @@ _RESTART = {
 
 
 @dataclass(frozen=True, slots=True)
-class UnitInputs:
+class UnitSettings:
     """What a container's unit needs on every (re)start, independent of the image.
 
     ``stop_signal`` None leaves ``KillSignal=`` to systemd (SIGTERM).
@@ -96,9 +96,9 @@ def plan_limits(options: RunOptions) -> Limits:
     )
 
 
-def plan_unit_inputs(options: RunOptions) -> UnitInputs:
+def plan_unit_settings(options: RunOptions) -> UnitSettings:
     """The unit's part of ``options``: restart policy, stop timeout and signal, limits."""
-    return UnitInputs(
+    return UnitSettings(
         restart=parse_restart(options.restart),
         stop_timeout=(
             options.stop_timeout if options.stop_timeout is not None else DEFAULT_STOP_TIMEOUT
@@ -114,7 +114,7 @@ def cpu_weight(shares: int) -> int:
 
 
 def container_service(
-    inputs: UnitInputs,
+    inputs: UnitSettings,
     *,
     name: str,
     description: str,
@@ -195,7 +195,7 @@ def plan_spec(
     env += [e for e in (parse_env(value, environ) for value in options.env) if e is not None]
     if options.tty and not any(e.startswith("TERM=") for e in env):
         env.append("TERM=xterm")  # docker sets it for -t
-    unit = plan_unit_inputs(options)
+    unit = plan_unit_settings(options)
     no_new_privileges = False
     seccomp = SeccompPolicy()
     for opt in options.security_opt:
@@ -260,7 +260,7 @@ def service_spec(
 ) -> ServiceSpec:
     """The container's transient unit: the launcher as main process, becoming crun."""
     py = [sys.executable, "-I", "-m"]
-    inputs = UnitInputs(
+    inputs = UnitSettings(
         restart=spec.restart,
         stop_timeout=spec.stop_timeout,
         stop_signal=spec.kill_signal,

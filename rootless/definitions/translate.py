@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from rootless.containers.unitspec import container_service, plan_unit_inputs
+from rootless.containers.unitspec import container_service, plan_unit_settings
 from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, VolumeDef
 from rootless.models import NetworkCreateOptions, RunOptions
 from units.properties import ExecCommand, KillMode
@@ -218,7 +218,7 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     they are (systemd syntax, specifiers included); every other value has its ``%`` doubled.
     """
     service = container_service(
-        plan_unit_inputs(run_options(container)),
+        plan_unit_settings(run_options(container)),
         name=unit_name(container.name),
         description=f"rctl container {container.name} ({container.image})",
         exec_start=(*rctl, "container", "run-unit", "--definition", container.file, container.name),

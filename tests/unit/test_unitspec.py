@@ -12,7 +12,7 @@ from rootless.containers.unitspec import (
     DEFAULT_STOP_TIMEOUT,
     container_service,
     plan_spec,
-    plan_unit_inputs,
+    plan_unit_settings,
     service_spec,
 )
 from rootless.models import RunOptions
@@ -67,7 +67,7 @@ def test_memory_swap_is_swap_alone_and_minus_one_is_unlimited() -> None:
 
 def test_transient_and_generated_units_share_their_settings() -> None:
     # One translation: the generated unit is the rendering of container_service's spec.
-    inputs = plan_unit_inputs(
+    inputs = plan_unit_settings(
         RunOptions(image="img", restart="on-failure:2", cpus="0.5", cpu_shares=2048,
                    stop_timeout=7, stop_signal="SIGQUIT")
     )  # fmt: skip
@@ -89,4 +89,4 @@ def test_transient_and_generated_units_share_their_settings() -> None:
     props = dict(plan_properties(unit))
     assert props["CPUQuotaPerSecUSec"] == ("t", 500_000)
     assert props["TimeoutStopUSec"] == ("t", 7_000_000)
-    assert plan_unit_inputs(RunOptions(image="img")).stop_timeout == DEFAULT_STOP_TIMEOUT
+    assert plan_unit_settings(RunOptions(image="img")).stop_timeout == DEFAULT_STOP_TIMEOUT
