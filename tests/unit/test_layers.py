@@ -24,7 +24,7 @@ ENTRY_MAY_IMPORT = (
     "rootless.engine", "rootless.models", "rootless.reports", "rctlbase.errors",
     "rctlbase.timeline", *ENTRY_POINTS,
 )  # fmt: skip
-ENTRY_LIBS = {"click", "rich"}
+ENTRY_LIBS = {"click", "rich", "h11"}
 
 
 def module_name(path: Path, root: Path) -> str:
