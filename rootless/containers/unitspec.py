@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rctlbase.errors import (
     UsageError,
@@ -51,9 +51,6 @@ from units.properties import (
     ServiceType,
     StartLimit,
 )
-
-if TYPE_CHECKING:
-    pass
 
 USEC = 1_000_000
 

@@ -189,3 +189,29 @@ def test_door_check_catches_a_stray_subprocess(tmp_path: Path) -> None:
     assert door_violations(tmp_path) == [
         "units/sneaky.py:1: imports subprocess; only rctlbase/run.py may"
     ]
+
+
+def empty_type_checking_blocks(root: Path) -> list[str]:
+    """``FILE:LINE`` of every ``if TYPE_CHECKING:`` that imports nothing (dead weight)."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            rel = str(path.relative_to(root))
+            for node in ast.walk(ast.parse(path.read_text(), rel)):
+                if (
+                    isinstance(node, ast.If)
+                    and "TYPE_CHECKING" in ast.unparse(node.test)
+                    and all(isinstance(child, ast.Pass) for child in node.body)
+                ):
+                    found.append(f"{rel}:{node.lineno}")
+    return found
+
+
+def test_no_empty_type_checking_blocks(tmp_path: Path) -> None:
+    assert empty_type_checking_blocks(ROOT) == []
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+    (tmp_path / "units" / "x.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    pass\n"
+    )
+    assert empty_type_checking_blocks(tmp_path) == ["units/x.py:2"]
