@@ -6,8 +6,9 @@
 the manager creates both in one ``StartTransientUnit`` call, the service as an auxiliary
 unit. :func:`plan_timer_properties` is the pure translation, with the names and
 signatures ``systemd-run --on-active=… --timer-property=…`` sends (src/run/run.c and
-src/shared/bus-unit-util.c of systemd 252: ``TimersMonotonic`` ``a(st)`` with ``…USec``
-names, ``RemainAfterElapsed=false`` so that an elapsed timer is collected).
+src/shared/bus-unit-util.c of systemd 252: ``TimersMonotonic`` ``a(st)`` whose bases are
+the unit-file names ``OnActiveSec``…, which the manager's timer_base_from_string() reads,
+with microseconds; ``RemainAfterElapsed=false`` so that an elapsed timer is collected).
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def plan_timer_properties(spec: TimerSpec) -> list[Property]:
     triggers = [
         [name, usec]
         for name, usec in (
-            ("OnActiveUSec", spec.on_active_usec),
-            ("OnUnitActiveUSec", spec.on_unit_active_usec),
+            ("OnActiveSec", spec.on_active_usec),
+            ("OnUnitActiveSec", spec.on_unit_active_usec),
         )
         if usec is not None
     ]
