@@ -8,7 +8,8 @@ unit. :func:`plan_timer_properties` is the pure translation, with the names and
 signatures ``systemd-run --on-active=… --timer-property=…`` sends (src/run/run.c and
 src/shared/bus-unit-util.c of systemd 252: ``TimersMonotonic`` ``a(st)`` whose bases are
 the unit-file names ``OnActiveSec``…, which the manager's timer_base_from_string() reads,
-with microseconds; ``RemainAfterElapsed=false`` so that an elapsed timer is collected).
+with microseconds). systemd 252 refuses ``RemainAfterElapsed`` on a transient timer (newer
+systemd-run sends it): rctl's timers repeat and end with the unit they are bound to.
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ def plan_timer_properties(spec: TimerSpec) -> list[Property]:
     ]
     add("TimersMonotonic", "a(st)", triggers)
     add("AccuracyUSec", "t", spec.accuracy_usec, spec.accuracy_usec is not None)
-    add("RemainAfterElapsed", "b", False)
     add("BindsTo", "as", list(spec.binds_to), bool(spec.binds_to))
     add("After", "as", list(spec.after), bool(spec.after))
     add("CollectMode", "s", str(spec.collect_mode), spec.collect_mode is not None)

@@ -94,7 +94,6 @@ def test_timer_properties_are_systemd_run_s() -> None:
     assert plan_timer_properties(check_timer()) == [
         ("TimersMonotonic", ("a(st)", [["OnActiveSec", 2_000_000], ["OnUnitActiveSec", 2_000_000]])),
         ("AccuracyUSec", ("t", 100_000)),
-        ("RemainAfterElapsed", ("b", False)),
         ("BindsTo", ("as", ["c.service"])),
         ("After", ("as", ["c.service"])),
         ("CollectMode", ("s", "inactive-or-failed")),
