@@ -80,15 +80,21 @@ def make_service(tmp_path: Path, manager: ScriptedManager) -> ContainerService:
     def refuse(*_args: Any) -> Any:
         raise AssertionError("not used by these tests")
 
+    class Host:
+        """The engine's part: layer jobs are recorded, nothing else is used."""
+
+        userns_plan = property(refuse)
+        pull_image = unpack_missing = remove_container = refuse
+
+        def run_layer_jobs(self, batch: Any) -> None:
+            jobs.extend(batch)
+
     service = ContainerService(
         data=tmp_path / "data",
         runtime=tmp_path / "run",
         images=refuse,  # type: ignore[arg-type]
-        plan_userns=refuse,
+        host=Host(),
         driver=Driver.OVERLAY,
-        run_jobs=jobs.extend,
-        pull=refuse,
-        ensure_layers=refuse,
         manager=manager,  # type: ignore[arg-type]
     )
     return service
