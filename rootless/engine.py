@@ -165,6 +165,14 @@ class Engine:
             layers=len(list(layers.glob("[0-9a-f]*"))) if layers.is_dir() else 0,
         )
 
+    def api_socket_path(self) -> Path:
+        """Where ``rctl system service`` listens unless told (rctl.socket's path too)."""
+        return self.paths.ensure_runtime() / "rctl.sock"
+
+    def scratch_directory(self, prefix: str) -> Path:
+        """A fresh owner-only directory in the runtime directory, the caller's to remove."""
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.paths.ensure_runtime()))
+
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""
         runtime = self.paths.ensure_runtime()

@@ -11,7 +11,6 @@ import shutil
 import signal
 import stat
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
@@ -78,7 +77,7 @@ def start(api: Api, request: Request) -> Response:
     """``POST /containers/{id}/start``: with an attached client, its pipes are the unit's
     standard streams."""
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
+    record = eng.containers.get(request.params["id"])
     pipes = api.attachments.take(record.id)
     if pipes is None:
         eng.containers.start(record.id)
@@ -175,8 +174,8 @@ def wait(api: Api, request: Request) -> Response:
             f"invalid condition: {condition!r}", hint="use not-running, next-exit or removed"
         )
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
-    state = eng.containers.manager.unit_state(record.unit)
+    record = eng.containers.get(request.params["id"])
+    state = eng.containers.unit_state(record)
     since = time.time()
     started_before = state.exec_main_start_usec if state is not None else 0
 
@@ -196,11 +195,11 @@ def wait_exit(
     last: int | None = None
     while not request.gone.is_set():
         try:
-            state = eng.containers.manager.unit_state(record.unit)
+            state = eng.containers.unit_state(record)
         except NotFoundError:
             state = None
         try:
-            current = eng.containers.store.get(record.id)
+            current = eng.containers.get(record.id)
         except NotFoundError:
             current = None
         running = state is not None and state.active_state in RUNNING
@@ -233,7 +232,10 @@ def _unit_status(state: Any) -> int | None:
 
 
 def _ended_since(eng: Any, record: Any, since: float) -> bool:
-    ended = eng.containers.store.exit_record(record.id)
+    try:
+        ended = eng.containers.last_exit(record.id)
+    except NotFoundError:  # removed meanwhile: the caller sees it on its next look
+        return False
     return ended is not None and ended[1] >= since
 
 
@@ -243,10 +245,10 @@ def attach(api: Api, request: Request) -> Response:
     Before the start, the container's streams become the client's pipes; attached to a
     running container, the client follows its output from the journal."""
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
+    record = eng.containers.get(request.params["id"])
     tty = bool(record.options.get("Tty"))
     kind = RAW_STREAM if tty else MULTIPLEXED_STREAM
-    state = eng.containers.manager.unit_state(record.unit)
+    state = eng.containers.unit_state(record)
     if state is not None and state.active_state in RUNNING:
         since = datetime.datetime.now(datetime.UTC).isoformat()
         entries = eng.containers.logs(record.id, since=since, follow=True)
@@ -292,7 +294,7 @@ def log_line(entry: Any, timestamps: bool) -> bytes:
 def logs(api: Api, request: Request) -> Response:
     """``GET /containers/{id}/logs?follow=&stdout=&stderr=&since=&until=&tail=&timestamps=``."""
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
+    record = eng.containers.get(request.params["id"])
     tty = bool(record.options.get("Tty"))
     tail_text = request.arg("tail", "all")
     tail = None if tail_text in ("all", "") else request.integer("tail")
@@ -340,8 +342,8 @@ def archive(api: Api, request: Request) -> Response:
     if not path:
         raise UsageError("path is required", hint="GET /containers/ID/archive?path=/etc")
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
-    scratch = Path(tempfile.mkdtemp(prefix="api-cp-", dir=eng.paths.ensure_runtime()))
+    record = eng.containers.get(request.params["id"])
+    scratch = eng.scratch_directory("api-cp-")
     target = scratch / "out"
     try:
         eng.containers.copy(f"{record.id}:{path}", str(target))
@@ -386,7 +388,7 @@ def path_stat(path: Path, name: str) -> str:
 
 def resize(api: Api, request: Request) -> Response:
     """``POST /containers/{id}/resize``: accepted (the terminal size is the holder's)."""
-    api.engine().containers.store.get(request.params["id"])
+    api.engine().containers.get(request.params["id"])
     return Reply(200, b"", "text/plain")
 
 
