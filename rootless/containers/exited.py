@@ -63,6 +63,7 @@ def record_exit() -> int:
     with open(tmp, "w") as file:
         json.dump(result, file)
     os.replace(tmp, os.path.join(directory, "exit.json"))
+    log_container_event(directory, record, "die", exitCode=str(result["exit_code"]))
     with open(os.path.join(directory, "bundle", "launch.json")) as file:
         launch_text = file.read()  # before anything is removed: removal's fallback needs it
     launch = json.loads(launch_text)
@@ -71,12 +72,26 @@ def record_exit() -> int:
         doomed = take_out_dir(directory)
         if doomed is not None:
             remove_container_dir(doomed, launch_text)
+            log_container_event(directory, record, "destroy")
     else:  # the delay before a restart by the container's policy
         from rootless.containers.backoff import record_stop  # noqa: PLC0415 - kept runs only
 
         record_stop(directory)
     mark("stop hook: done")
     return 0
+
+
+def log_container_event(
+    directory: str, record: dict[str, object], action: str, **extra: str
+) -> None:
+    """Log a container event as the container service does (its store is two levels up)."""
+    from rootless.eventlog import record_event  # noqa: PLC0415
+
+    labels = record.get("labels")
+    attributes = {**(labels if isinstance(labels, dict) else {}), **extra}
+    attributes.update(image=str(record.get("image_name", "")), name=str(record.get("name", "")))
+    data_root = os.path.dirname(os.path.dirname(os.path.normpath(directory)))
+    record_event(data_root, "container", action, str(record.get("id", "")), attributes)
 
 
 def take_out_dir(directory: str) -> str | None:

@@ -77,6 +77,7 @@ from rootless.containers.spec import (
 from rootless.containers.timefmt import ago, parse_time
 from rootless.containers.unitspec import find_init, plan_spec, service_spec
 from rootless.containers.untrusted import read_image_file
+from rootless.events import container_attributes, record_event
 from rootless.images.layerjob import CopyJob, Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.service import ImageService
@@ -138,6 +139,11 @@ class ContainerService:
         self.ensure_layers = ensure_layers
         self._volumes = volumes
         self._manager: UserManager | None = None
+
+    def event(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        """Log a container event (:mod:`rootless.events`)."""
+        attributes = container_attributes(record.name, record.image_name, record.labels, **extra)
+        record_event(str(self.store.root.parent), "container", action, record.id, attributes)
 
     @property
     def volumes(self) -> VolumeService:
@@ -322,6 +328,7 @@ class ContainerService:
                 self.volumes.discard(made)
                 self.run_jobs([RemoveJob(str(directory))])
                 raise
+        self.event(record, "create")
         return record
 
     def locked_image(self, image: Any) -> Any:
@@ -541,6 +548,7 @@ class ContainerService:
         timeline.mark("cli: unit requested")
         self.manager.start_transient(unit, wait=True)
         timeline.mark("cli: unit started")
+        self.event(record, "start")
         self.start_health_timer(record)
         return record
 
@@ -759,6 +767,7 @@ class ContainerService:
         is stopped: success, as docker's."""
         record = self.store.get(ref)
         self._stop_unit(record, None if timeout is None else float(timeout))
+        self.event(record, "stop")
         return record
 
     def restart(self, ref: str) -> ContainerRecord:
@@ -778,6 +787,7 @@ class ContainerService:
             self.manager.kill(record.unit, signum)
         except (NotFoundError, ConflictError) as exc:  # collected, or its main process gone
             raise _not_running(record) from exc
+        self.event(record, "kill", signal=str(signum))
         return record
 
     def relay_signal(self, unit: str, signum: int) -> None:
@@ -818,6 +828,7 @@ class ContainerService:
         doomed = self.store.take_out(record.id)
         if doomed is not None:
             self._delete_dir(doomed)
+            self.event(record, "destroy")
         if volumes:
             self.volumes.remove_anonymous(record)
         return record
@@ -843,6 +854,7 @@ class ContainerService:
             self.manager.freeze(record.unit)
         except NotFoundError as exc:  # ended and collected meanwhile
             raise _not_running(record) from exc
+        self.event(record, "pause")
         return record
 
     def unpause(self, ref: str) -> ContainerRecord:
@@ -852,6 +864,7 @@ class ContainerService:
             self.manager.thaw(record.unit)
         except NotFoundError as exc:
             raise _not_running(record) from exc
+        self.event(record, "unpause")
         return record
 
     def rename(self, ref: str, new_name: str) -> ContainerRecord:
@@ -864,6 +877,7 @@ class ContainerService:
                 record, name=new_name, log_tag=record.log_tag or record.name
             )
             self.store.save(renamed)
+        self.event(renamed, "rename", oldName=record.name)
         return renamed
 
     def prune(self, filters: Sequence[str] = ()) -> list[str]:

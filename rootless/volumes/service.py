@@ -19,6 +19,7 @@ from typing import Any
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.spec import TmpfsMount, parse_tmpfs
+from rootless.eventlog import record_event
 from rootless.filters import (
     VOLUME_KEYS,
     VOLUME_PRUNE_KEYS,
@@ -84,6 +85,7 @@ class VolumeService:
         remove_container: Callable[[str], Any],
     ) -> None:
         self.store = VolumeStore(data / "volumes")
+        self.data = data
         self.containers = ContainerStore(data / "containers")
         self.run_jobs = run_jobs
         self.lock = lock
@@ -130,6 +132,7 @@ class VolumeService:
                 except BaseException:
                     self.discard([chosen])
                     raise
+        record_event(str(self.data), "volume", "create", chosen, {"driver": driver})
         return record
 
     def ls(self, filters: Sequence[str] = ()) -> list[VolumeRecord]:
@@ -184,6 +187,8 @@ class VolumeService:
         leftovers = [self.store.dir(n) for n in names if self.store.dir(n).exists()]
         if leftovers:
             self.run_jobs([VolumeJob("remove", str(path)) for path in leftovers])
+        for name in names:
+            record_event(str(self.data), "volume", "destroy", name, {"driver": "local"})
 
     # -- for containers ------------------------------------------------------------------
 
