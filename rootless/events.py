@@ -50,6 +50,10 @@ class Event:
         found = message(self.type, self.action, self.actor_id, self.attribute_map, self.time_nano)
         return {**found, "scope": self.scope}
 
+    def to_line(self) -> bytes:
+        """The event as a line of the log."""
+        return json.dumps(self.docker_json(), separators=(",", ":")).encode()
+
 
 def parse_event(line: bytes) -> Event | None:
     """An event from a line of the log; None for anything that is not one."""
@@ -134,9 +138,10 @@ def _refers(values: Sequence[str], names: set[str]) -> bool:
     """A filter value naming one of ``names``: equal, or an ID's prefix (12+ digits or
     a ``sha256:`` one)."""
     for value in values:
+        short = value.removeprefix("sha256:")
         for name in names:
             bare = name.removeprefix("sha256:")
-            if value in (name, bare) or (len(value) >= 12 and bare.startswith(value)):
+            if value in (name, bare) or (len(short) >= 12 and bare.startswith(short)):
                 return True
     return False
 
