@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -216,7 +217,9 @@ def events(
 def _event_printer(fmt: str | None) -> Callable[[dict[str, Any]], str]:
     if not fmt:
         return event_line
-    if fmt.strip() == "json":
+    if re.fullmatch(r"json|\{\{-?\s*json\s+\.\s*-?\}\}", fmt.strip()):
+        # docker marshals the message with its JSON names (timeNano, scope...), which
+        # differ from the Go field names templates see (.TimeNano, .Scope).
         return json.dumps
     from rootless.cli.gotemplate import template as gotemplate  # noqa: PLC0415
 

@@ -48,6 +48,8 @@ def write_archive(output: int, report: Callable[[str], None]) -> int:
             os.chdir("/")
             for name in sorted(os.listdir(".")):
                 tar.add(name, recursive=True)
+    except BrokenPipeError:
+        return 0  # the reader has what it wanted (``rctl export c | tar t | head``)
     except OSError as exc:
         report(f"{exc.filename or 'the archive'}: {exc.strerror or exc}")
         return 1

@@ -316,5 +316,6 @@ def test_the_cli_formats_templates_and_json() -> None:
         f"create {1_700_000_000 * NANO + 5}"
     )
     assert json.loads(_event_printer("json")(message)) == message
+    assert json.loads(_event_printer("{{ json . }}")(message)) == message  # docker's names
     with pytest.raises(UsageError, match="template"):
         _event_printer("{{.Type")
