@@ -36,8 +36,9 @@ MS_BIND = 0x1000  # mount(2)
 BIND_TARGET = "/proc"
 
 
-def write_archive(output: int, report: Callable[[str], None]) -> int:
-    """Archive the current root directory's contents to ``output``; 0 when done."""
+def write_archive(output: int, report: Callable[[str], None], root: str = "/") -> int:
+    """Archive the contents of ``root`` (the container's, once the child is in its view)
+    to ``output``; 0 when done."""
     tarfile.pwd = None  # type: ignore[attr-defined]
     tarfile.grp = None  # type: ignore[attr-defined]
     try:
@@ -45,7 +46,7 @@ def write_archive(output: int, report: Callable[[str], None]) -> int:
             os.fdopen(output, "wb", closefd=False) as out,
             tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar,
         ):
-            os.chdir("/")
+            os.chdir(root)
             for name in sorted(os.listdir(".")):
                 tar.add(name, recursive=True)
     except BrokenPipeError:
