@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -129,7 +130,7 @@ def stop_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, auto_remove: b
     (directory / "bundle" / "launch.json").write_text(
         json.dumps({"runtime_root": str(tmp_path / "crun"), "container_id": "d" * 64})
     )
-    monkeypatch.setattr(exited.sys, "argv", ["exited", str(directory / "bundle")])
+    monkeypatch.setattr(sys, "argv", ["exited", str(directory / "bundle")])
     monkeypatch.setenv("EXIT_CODE", "exited")
     monkeypatch.setenv("EXIT_STATUS", "3")
     monkeypatch.setattr(exited, "remove_container_dir", lambda path, launch: None)
