@@ -205,3 +205,35 @@ def test_stats_stream_and_all(rctl: Rctl) -> None:
         streaming.wait(timeout=10)
     bad = rctl("stats", "--no-stream", "--format", "{{.Nope}}", check=False)
     assert bad.returncode == 125 and bad.stdout == ""
+
+
+def test_events_of_images_volumes_and_networks(rctl: Rctl) -> None:
+    since = time.time() - 1
+    rctl("pull", f"{R}/busybox")
+    rctl("tag", f"{R}/busybox", "habit:1")
+    rctl("rmi", "habit:1")
+    rctl("volume", "create", "ev")
+    rctl("volume", "rm", "ev")
+    rctl("network", "create", "evnet")
+    rctl("network", "rm", "evnet")
+    events = events_of(rctl, since)
+    assert [(e["Type"], e["Action"]) for e in events] == [
+        ("image", "pull"), ("image", "tag"), ("image", "untag"), ("volume", "create"),
+        ("volume", "destroy"), ("network", "create"), ("network", "destroy"),
+    ]  # fmt: skip
+    assert events[3]["Actor"] == {"ID": "ev", "Attributes": {"driver": "local"}}
+    assert events[5]["Actor"]["Attributes"]["name"] == "evnet"  # type: ignore[index]
+    only = events_of(rctl, since, "type=volume")
+    assert [e["Action"] for e in only] == ["create", "destroy"]
+
+
+def test_stats_on_a_terminal_refreshes_in_place(rctl: Rctl) -> None:
+    rctl("run", "-d", "--name", "tty", f"{R}/busybox", "sleep", "300")
+    proc = subprocess.run(
+        ["timeout", "-s", "INT", "5", "script", "-qfc", "rctl stats tty", "/dev/null"],
+        capture_output=True, env=rctl.env, timeout=60, check=False,
+    )  # fmt: skip
+    screen = proc.stdout.decode(errors="replace")
+    assert screen.count("CONTAINER ID") >= 2, screen  # several readings...
+    assert "\x1b[" in screen  # ...each drawn over the one before
+    assert "Traceback" not in screen
