@@ -60,9 +60,7 @@ def write_archive(output: int, report: Callable[[str], None], root: str = "/") -
 def export(containers: ContainerService, ref: str, output: int) -> None:
     """Write container ``ref``'s filesystem as a tar stream to descriptor ``output``."""
     record = containers.store.get(ref)
-    plan = LaunchPlan.from_json(
-        (containers.store.dir(record.id) / "bundle" / "launch.json").read_text()
-    )
+    plan = containers.store.load_launch(record.id)
     err_r, err_w = os.pipe()
 
     def report(message: str) -> None:
@@ -91,8 +89,8 @@ def _fork_archiver(
     report: Callable[[str], None],
 ) -> int:
     """Fork the child that writes the archive, in the container's view of its root."""
+    from rootless.containers.execs import container_init_pid  # noqa: PLC0415
     from rootless.containers.inner import mount_rootfs, rootfs_plan  # noqa: PLC0415
-    from rootless.containers.service import container_init_pid  # noqa: PLC0415
     from uidmap.unshare import fork_in_userns, fork_joined  # noqa: PLC0415
 
     state = containers.manager.unit_state(unit)

@@ -317,7 +317,7 @@ def read_stats(
     cgroup_root: Path = CGROUP_ROOT,
 ) -> list[ContainerStats]:
     """A reading of each container (a stopped one reads all zeros)."""
-    from rootless.containers.service import container_init_pid  # noqa: PLC0415
+    from rootless.containers.execs import container_init_pid  # noqa: PLC0415
 
     states = {s.name: s for s in containers.manager.list_units("rctl-")}
     found = []

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rctlbase.errors import NotFoundError, UsageError
-from rootless.containers.service import EXIT_FILE
+from rootless.containers import layout
 from rootless.eventlog import log_path, read_lines
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def _until_stopped(containers: ContainerService, record: ContainerRecord) -> int
 def _exit_mark(containers: ContainerService, record: ContainerRecord) -> int | None:
     """When the stop hook last wrote the container's end (ns), None if never."""
     try:
-        return os.stat(containers.store.dir(record.id) / EXIT_FILE).st_mtime_ns
+        return os.stat(layout.exit_file(containers.store.dir(record.id))).st_mtime_ns
     except OSError:
         return None
 

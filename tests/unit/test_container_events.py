@@ -56,19 +56,17 @@ def make(tmp_path: Path, active_state: str | None) -> tuple[ContainerService, Co
     def refuse(*_args: Any) -> Any:
         raise AssertionError("not used")
 
+    images = SimpleNamespace(store=SimpleNamespace(locked=contextlib.nullcontext))
     service = ContainerService(
         data=tmp_path / "data",
         runtime=tmp_path / "run",
-        images=refuse,  # type: ignore[arg-type]
+        images=images,  # type: ignore[arg-type]
         plan_userns=refuse,
         driver=Driver.OVERLAY,
         run_jobs=refuse,
         pull=refuse,
         ensure_layers=refuse,
-    )
-    service._manager = Manager(active_state)  # type: ignore[assignment]
-    service.images = SimpleNamespace(  # type: ignore[assignment]
-        store=SimpleNamespace(locked=contextlib.nullcontext)
+        manager=Manager(active_state),  # type: ignore[arg-type]
     )
     record = ContainerRecord(
         id="c" * 64,

@@ -44,6 +44,7 @@ def make(tmp_path: Path) -> tuple[ContainerService, Manager, ContainerRecord]:
     def refuse(*_args: Any) -> Any:
         raise AssertionError("not used")
 
+    manager = Manager()
     service = ContainerService(
         data=tmp_path / "data",
         runtime=tmp_path / "run",
@@ -53,9 +54,8 @@ def make(tmp_path: Path) -> tuple[ContainerService, Manager, ContainerRecord]:
         run_jobs=refuse,
         pull=refuse,
         ensure_layers=refuse,
+        manager=manager,  # type: ignore[arg-type]
     )
-    manager = Manager()
-    service._manager = manager  # type: ignore[assignment]
     record = ContainerRecord(
         id=os.urandom(32).hex(),
         name="box",
