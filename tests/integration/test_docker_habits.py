@@ -124,7 +124,7 @@ def test_wait_condition_removed_returns_when_rm_is_done(rctl: Rctl) -> None:
 
 
 def test_wait_condition_removed_of_an_rm_container(rctl: Rctl) -> None:
-    rctl("run", "-d", "--rm", "--name", "gone", f"{R}/busybox", "sh", "-c", "sleep 1; exit 6")
+    rctl("run", "-d", "--rm", "--name", "gone", f"{R}/busybox", "sh", "-c", "sleep 5; exit 6")
     assert rctl("wait", "--condition", "removed", "gone").stdout.strip() == "6"
     assert "gone" not in rctl("ps", "-a").stdout
 
