@@ -19,10 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rootless.eventlog import follow_lines, log_path, message, read_lines, record_event
+from rootless.eventlog import follow_lines, log_path, message, read_lines
 from rootless.filters import FilterSet, match_labels, parse_filters
-
-__all__ = ["Event", "EventQuery", "read_events", "record_event"]
 
 TYPES = ("container", "image", "volume", "network")
 EVENT_KEYS = frozenset(

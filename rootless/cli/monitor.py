@@ -124,9 +124,12 @@ def stats(
     if sys.stdout.isatty():
         _live(readings, text)
         return
-    for batch in readings:
-        click.echo(text(batch), nl=False)
-        sys.stdout.flush()
+    try:
+        for batch in readings:
+            click.echo(text(batch), nl=False)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
 
 
 def _given(reading: Any, given: dict[str, str]) -> str:

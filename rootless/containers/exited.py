@@ -64,6 +64,8 @@ def record_exit() -> int:
     with open(tmp, "w") as file:
         json.dump(result, file)
     os.replace(tmp, layout.exit_file(directory))
+    from rootless.containers.unitevents import log_container_event  # noqa: PLC0415
+
     log_container_event(directory, record, "die", exitCode=str(result["exit_code"]))
     with open(layout.launch_file(directory)) as file:
         launch_text = file.read()  # before anything is removed: removal's fallback needs it
@@ -80,19 +82,6 @@ def record_exit() -> int:
         record_stop(directory)
     mark("stop hook: done")
     return 0
-
-
-def log_container_event(
-    directory: str, record: dict[str, object], action: str, **extra: str
-) -> None:
-    """Log a container event as the container service does (its store is two levels up)."""
-    from rootless.eventlog import record_event  # noqa: PLC0415
-
-    labels = record.get("labels")
-    attributes = {**(labels if isinstance(labels, dict) else {}), **extra}
-    attributes.update(image=str(record.get("image_name", "")), name=str(record.get("name", "")))
-    data_root = os.path.dirname(os.path.dirname(os.path.normpath(directory)))
-    record_event(data_root, "container", action, str(record.get("id", "")), attributes)
 
 
 def take_out_dir(directory: str) -> str | None:

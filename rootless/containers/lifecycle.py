@@ -75,7 +75,6 @@ class Lifecycle:
         timeline.mark("cli: unit requested")
         self.ctx.manager.start_transient(unit, wait=True)
         timeline.mark("cli: unit started")
-        self.ctx.event(record, "start")
         self.start_health_timer(record)
         return record
 

@@ -376,7 +376,7 @@ def _stream(
         time.sleep(interval)
 
 
-def _present(containers: ContainerService, records: list[ContainerRecord]) -> list[Any]:
+def _present(containers: ContainerService, records: list[ContainerRecord]) -> list[ContainerRecord]:
     """The records still in the store (a removed container drops out of the stream)."""
     kept = []
     for record in records:

@@ -237,3 +237,17 @@ def test_stats_on_a_terminal_refreshes_in_place(rctl: Rctl) -> None:
     assert screen.count("CONTAINER ID") >= 2, screen  # several readings...
     assert "\x1b[" in screen  # ...each drawn over the one before
     assert "Traceback" not in screen
+
+
+def test_events_of_restarts_by_the_policy(rctl: Rctl) -> None:
+    """systemd restarts the unit itself: the launcher and the stop hook log each run."""
+    since = time.time() - 1
+    cid = rctl(
+        "run", "-d", "--restart", "on-failure:1", f"{R}/busybox", "sh", "-c", "exit 1"
+    ).stdout.strip()
+
+    def actions() -> list[object]:
+        return [e["Action"] for e in events_of(rctl, since, f"container={cid}")]
+
+    wait_for("two runs", lambda: actions().count("die") == 2, timeout=60)
+    assert actions() == ["create", "start", "die", "start", "die"]

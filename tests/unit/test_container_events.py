@@ -20,6 +20,7 @@ from rootless.containers import exited
 from rootless.containers.export import write_archive
 from rootless.containers.record import ContainerRecord
 from rootless.containers.service import ContainerService
+from rootless.containers.unitevents import log_started
 from rootless.eventlog import log_path, read_lines
 from rootless.events import parse_event
 from rootless.storage.drivers import Driver
@@ -191,3 +192,13 @@ def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path) -> None:
         os.chdir(cwd)
         os.close(write_end)
     assert said == []
+
+
+def test_the_launcher_logs_start_from_the_container_record(tmp_path: Path) -> None:
+    service, record = make(tmp_path, None)
+    log_started(str(service.store.dir(record.id)))
+    assert logged(tmp_path / "data") == [
+        ("start", {"app": "shop", "image": "busybox", "name": "web"})
+    ]
+    log_started(str(tmp_path / "data" / "containers" / "gone"))  # no record: no event
+    assert len(logged(tmp_path / "data")) == 1
