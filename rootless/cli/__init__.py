@@ -117,6 +117,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "version": "system:version",
             "events": "monitor:events",
             "prune": "lifecycle:system_prune",
+            "service": "system:service",
         },
     ),
     "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),

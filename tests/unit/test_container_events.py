@@ -62,11 +62,8 @@ def make(tmp_path: Path, active_state: str | None) -> tuple[ContainerService, Co
         data=tmp_path / "data",
         runtime=tmp_path / "run",
         images=images,  # type: ignore[arg-type]
-        plan_userns=refuse,
+        host=SimpleNamespace(),
         driver=Driver.OVERLAY,
-        run_jobs=refuse,
-        pull=refuse,
-        ensure_layers=refuse,
         manager=Manager(active_state),  # type: ignore[arg-type]
     )
     record = ContainerRecord(

@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -49,11 +50,8 @@ def make(tmp_path: Path) -> tuple[ContainerService, Manager, ContainerRecord]:
         data=tmp_path / "data",
         runtime=tmp_path / "run",
         images=refuse,  # type: ignore[arg-type]
-        plan_userns=refuse,
+        host=SimpleNamespace(),
         driver=Driver.OVERLAY,
-        run_jobs=refuse,
-        pull=refuse,
-        ensure_layers=refuse,
         manager=manager,  # type: ignore[arg-type]
     )
     record = ContainerRecord(
