@@ -43,14 +43,14 @@ class Event:
     def attribute_map(self) -> dict[str, str]:
         return dict(self.attributes)
 
-    def docker_json(self) -> dict[str, Any]:
+    def to_docker(self) -> dict[str, Any]:
         """docker's JSON for the event (``GET /events`` streams these)."""
         found = message(self.type, self.action, self.actor_id, self.attribute_map, self.time_nano)
         return {**found, "scope": self.scope}
 
     def to_line(self) -> bytes:
         """The event as a line of the log."""
-        return json.dumps(self.docker_json(), separators=(",", ":")).encode()
+        return json.dumps(self.to_docker(), separators=(",", ":")).encode()
 
 
 def parse_event(line: bytes) -> Event | None:

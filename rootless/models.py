@@ -163,7 +163,7 @@ class SystemPruneReport:
     volumes: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
 
-    def docker_json(self) -> dict[str, object]:
+    def to_docker(self) -> dict[str, object]:
         """The prune reports docker's endpoints give (``ContainersDeleted``...), together."""
         return {
             "ContainersDeleted": list(self.containers),

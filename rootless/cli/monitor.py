@@ -211,7 +211,7 @@ def events(
     stream = engine(ctx).events(since, until, filters)
     try:
         for event in stream:
-            click.echo(show(event.docker_json()))
+            click.echo(show(event.to_docker()))
             sys.stdout.flush()
     except KeyboardInterrupt:
         pass

@@ -49,7 +49,7 @@ class CpuSample:
     system_ns: int = 0  # the host's, all CPUs (docker's system_cpu_usage)
     online_cpus: int = 0
 
-    def docker_json(self) -> dict[str, Any]:
+    def to_docker(self) -> dict[str, Any]:
         return {
             "cpu_usage": {
                 "total_usage": self.total_ns,
@@ -76,7 +76,7 @@ class NetCounters:
     tx_errors: int = 0
     tx_dropped: int = 0
 
-    def docker_json(self) -> dict[str, int]:
+    def to_docker(self) -> dict[str, int]:
         return {
             "rx_bytes": self.rx_bytes, "rx_packets": self.rx_packets,
             "rx_errors": self.rx_errors, "rx_dropped": self.rx_dropped,
@@ -127,7 +127,7 @@ class ContainerStats:
         """Bytes received and sent, over every interface."""
         return (sum(n.rx_bytes for n in self.networks), sum(n.tx_bytes for n in self.networks))
 
-    def docker_json(self) -> dict[str, Any]:
+    def to_docker(self) -> dict[str, Any]:
         """docker's stats document (``types.StatsJSON``)."""
         blkio = [
             {"major": 0, "minor": 0, "op": op, "value": value}
@@ -141,13 +141,13 @@ class ContainerStats:
             "blkio_stats": {"io_service_bytes_recursive": blkio if self.running else None},
             "num_procs": 0,
             "storage_stats": {},
-            "cpu_stats": self.cpu.docker_json(),
-            "precpu_stats": self.precpu.docker_json(),
+            "cpu_stats": self.cpu.to_docker(),
+            "precpu_stats": self.precpu.to_docker(),
             "memory_stats": {"usage": self.memory_usage, "limit": self.memory_limit,
                              "stats": dict(self.memory_stats)} if self.running else {},
             "name": "/" + self.name,
             "id": self.id,
-            "networks": {n.name: n.docker_json() for n in self.networks},
+            "networks": {n.name: n.to_docker() for n in self.networks},
         }  # fmt: skip
 
 

@@ -188,7 +188,7 @@ def test_record_event_drops_the_labels_of_an_event_too_long(tmp_path: Path) -> N
 
 
 def test_an_event_is_docker_message() -> None:
-    message = event(image="busybox", name="web").docker_json()
+    message = event(image="busybox", name="web").to_docker()
     assert message == {
         "status": "create",
         "id": "a" * 64,
@@ -200,7 +200,7 @@ def test_an_event_is_docker_message() -> None:
         "time": 1_700_000_000,
         "timeNano": 1_700_000_000 * NANO + 5,
     }
-    volume = event("volume", "create", "data", driver="local").docker_json()
+    volume = event("volume", "create", "data", driver="local").to_docker()
     assert "status" not in volume and volume["Actor"]["ID"] == "data"
 
 
@@ -297,7 +297,7 @@ def test_the_cli_line_is_docker_one() -> None:
     os.environ["TZ"] = "UTC"
     time.tzset()
     try:
-        line = event_line(event(image="busybox", name="web").docker_json())
+        line = event_line(event(image="busybox", name="web").to_docker())
     finally:
         del os.environ["TZ"]
         time.tzset()
@@ -308,7 +308,7 @@ def test_the_cli_line_is_docker_one() -> None:
 
 
 def test_the_cli_formats_templates_and_json() -> None:
-    message = event(name="web").docker_json()
+    message = event(name="web").to_docker()
     assert _event_printer("{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")(message) == (
         "container create web"
     )

@@ -111,7 +111,7 @@ def test_cpu_percent_is_docker_formula() -> None:
 
 def test_the_stats_document_is_docker_one(tmp_path: Path) -> None:
     cgroup, proc = fake_host(tmp_path, controllers=True)
-    document = sample(ID, "web", cgroup, 101, host_memory=1, proc=proc).docker_json()
+    document = sample(ID, "web", cgroup, 101, host_memory=1, proc=proc).to_docker()
     assert set(document) >= {"read", "preread", "pids_stats", "blkio_stats", "cpu_stats",
                              "precpu_stats", "memory_stats", "name", "id", "networks"}  # fmt: skip
     assert document["name"] == "/web" and document["id"] == ID

@@ -43,7 +43,7 @@ def test_everything_is_pruned_in_docker_order(tmp_path: Path) -> None:
     assert [kind for kind, _ in calls] == ["containers", "networks", "volumes", "images"]
     assert calls[-1][1] == (("label=a",), {"all_images": True})
     assert report == SystemPruneReport(("c1",), ("n1",), ("v1",), ("sha256:i1",))
-    assert report.docker_json()["ImagesDeleted"] == [{"Deleted": "sha256:i1"}]
+    assert report.to_docker()["ImagesDeleted"] == [{"Deleted": "sha256:i1"}]
 
 
 def test_volumes_are_kept_without_the_flag(tmp_path: Path) -> None:
