@@ -14,11 +14,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from rctlbase.errors import ExternalError
+from rctlbase.errors import ExternalError, UsageError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
@@ -29,14 +29,16 @@ from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
-from rootless.models import PullEvent, PullOptions
+from rootless.models import PullEvent, PullOptions, SystemPruneReport
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
 
 if TYPE_CHECKING:
+    from rootless.containers.stats import ContainerStats
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
+    from rootless.events import Event
     from rootless.networks.service import NetworkService
     from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
     from rootless.volumes.service import VolumeService
@@ -151,6 +153,84 @@ class Engine:
         )
         return info_report(inputs, os.getuid())
 
+    def events(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        filters: Sequence[str] = (),
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Iterator[Event]:
+        """``rctl events`` (``GET /events``): past events from ``since``, then new ones as
+        they come, until ``until`` passes or ``should_stop()``; ``filters`` are docker's.
+        The arguments are checked here, before the first event is waited for."""
+        from rootless.containers.timefmt import parse_time  # noqa: PLC0415 - start-up time
+        from rootless.events import EventQuery, parse_event_filters, read_events  # noqa: PLC0415
+
+        def nanoseconds(text: str | None, flag: str) -> int | None:
+            return None if text is None else int(parse_time(text, flag).timestamp() * 1e9)
+
+        query = EventQuery(
+            nanoseconds(since, "--since"),
+            nanoseconds(until, "--until"),
+            parse_event_filters(filters),
+        )
+        since_ns, until_ns = query.since_ns, query.until_ns
+        if since_ns is not None and until_ns is not None and since_ns > until_ns:
+            raise UsageError("--since is after --until", hint="give a --since before the --until")
+        return read_events(str(self.paths.data), query, follow=True, should_stop=should_stop)
+
+    def stats(
+        self, refs: Sequence[str] = (), *, all_containers: bool = False, interval: float = 1.0
+    ) -> Iterator[list[ContainerStats]]:
+        """``rctl stats`` (``GET /containers/{id}/stats``): readings of the containers named
+        (else the running ones, ``all_containers``: every one) every ``interval`` seconds."""
+        from rootless.containers.stats import stream_stats  # noqa: PLC0415 - start-up time
+        from rootless.system import memory_total  # noqa: PLC0415
+
+        return stream_stats(
+            self.containers,
+            refs,
+            all_containers=all_containers,
+            host_memory=memory_total(),
+            interval=interval,
+        )
+
+    def wait(self, ref: str, condition: str = "not-running") -> int:
+        """``rctl wait --condition`` (``POST /containers/{id}/wait``): the exit code once
+        ``condition`` (not-running, next-exit, removed) holds."""
+        from rootless.containers.waiting import wait_condition  # noqa: PLC0415 - start-up time
+
+        return wait_condition(self.containers, ref, condition)
+
+    def export(self, ref: str, output: int) -> None:
+        """``rctl export``: the container's filesystem as a tar stream to descriptor
+        ``output`` (owners as in the container)."""
+        from rootless.containers.export import export  # noqa: PLC0415 - start-up time
+
+        export(self.containers, ref, output)
+
+    def system_prune(
+        self, *, all_images: bool = False, volumes: bool = False, filters: Sequence[str] = ()
+    ) -> SystemPruneReport:
+        """``rctl system prune``: stopped containers, unused networks, (``volumes``) unused
+        volumes, then dangling images (``all_images``: every unused one). ``filters``
+        (until=, label=, label!=) apply to each; volumes have no creation time to match
+        ``until`` against, so it is refused with ``volumes``, as docker does."""
+        from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters  # noqa: PLC0415
+
+        # Checked whole before anything goes: each prune below checks only its own keys.
+        if "until" in parse_filters(filters, CONTAINER_PRUNE_KEYS) and volumes:
+            raise UsageError(
+                "the 'until' filter is not supported with --volumes",
+                hint="prune volumes apart with 'rctl volume prune', or drop --volumes",
+            )
+        containers = tuple(self.containers.prune(filters))
+        networks = tuple(self.networks.prune(filters))
+        pruned_volumes = tuple(self.volumes.prune(filters)) if volumes else ()
+        images = tuple(self.images.prune(all_images=all_images, filters=filters))
+        return SystemPruneReport(containers, networks, pruned_volumes, images)
+
     def disk_usage(self) -> DiskUsageReport:
         """``rctl system df``: images, containers and volumes, and the layers' size."""
         from rootless.reports.system import DiskUsageReport  # noqa: PLC0415 - start-up time
@@ -247,7 +327,9 @@ class Engine:
 
         platform = parse_platform(options.platform) if options.platform else host_platform()
         puller = Puller(self.store, self.settings, self.run_layer_jobs, events, self.layer_format)
-        return puller.pull(PullRequest(options.name, platform, options.tls_verify))
+        image = puller.pull(PullRequest(options.name, platform, options.tls_verify))
+        self.images.event("pull", options.name, options.name)
+        return image
 
     def login(self, registry: str, username: str, password: str, tls_verify: bool | None) -> Path:
         """Check the credentials against the registry, then store them (auth.json, 0600)."""
@@ -325,7 +407,9 @@ class Engine:
                 for name in item.names:
                     image = self.store.add_image(image, parse_reference(name).name, None)
                 stored.append(image)
-            return stored
+        for image in stored:
+            self.images.event("load", image.id, image.names[0] if image.names else "")
+        return stored
 
     def import_image(
         self, source: IO[bytes], name: str | None, changes: Sequence[str], message: str

@@ -152,3 +152,23 @@ class NetworkSummary:
     labels: dict[str, str]
     created: float
     bridge: str
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPruneReport:
+    """What ``rctl system prune`` removed, in docker's order."""
+
+    containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+
+    def to_docker(self) -> dict[str, object]:
+        """The prune reports docker's endpoints give (``ContainersDeleted``...), together."""
+        return {
+            "ContainersDeleted": list(self.containers),
+            "NetworksDeleted": list(self.networks),
+            "VolumesDeleted": list(self.volumes),
+            "ImagesDeleted": [{"Deleted": image} for image in self.images],
+            "SpaceReclaimed": 0,
+        }

@@ -341,15 +341,6 @@ def logs(
         out.flush()
 
 
-@click.command("wait")
-@click.argument("containers", nargs=-1, required=True)
-@click.pass_context
-def wait(ctx: click.Context, containers: tuple[str, ...]) -> None:
-    """Wait for containers to stop and print their exit codes."""
-    for ref in containers:
-        click.echo(engine(ctx).containers.wait(ref))
-
-
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", help=INSPECT_FORMAT_HELP)

@@ -195,6 +195,7 @@ class ContainerCreator:
                 self.ctx.volumes.discard(made)
                 self.ctx.run_jobs([RemoveJob(str(directory))])
                 raise
+        self.ctx.event(record, "create")
         return record
 
     def locked_image(self, image: Any) -> Any:

@@ -129,6 +129,7 @@ class Lifecycle:
         is stopped: success, as docker's."""
         record = self.ctx.store.get(ref)
         self._stop_unit(record, None if timeout is None else float(timeout))
+        self.ctx.event(record, "stop")
         return record
 
     def restart(self, ref: str) -> ContainerRecord:
@@ -148,6 +149,7 @@ class Lifecycle:
             self.ctx.manager.kill(record.unit, signum)
         except (NotFoundError, ConflictError) as exc:  # collected, or its main process gone
             raise not_running(record) from exc
+        self.ctx.event(record, "kill", signal=str(signum))
         return record
 
     def relay_signal(self, unit: str, signum: int) -> None:
@@ -188,6 +190,7 @@ class Lifecycle:
         doomed = self.ctx.store.take_out(record.id)
         if doomed is not None:
             self.delete_dir(doomed)
+            self.ctx.event(record, "destroy")
         if volumes:
             self.ctx.volumes.remove_anonymous(record)
         return record
@@ -207,6 +210,7 @@ class Lifecycle:
             self.ctx.manager.freeze(record.unit)
         except NotFoundError as exc:  # ended and collected meanwhile
             raise not_running(record) from exc
+        self.ctx.event(record, "pause")
         return record
 
     def unpause(self, ref: str) -> ContainerRecord:
@@ -216,6 +220,7 @@ class Lifecycle:
             self.ctx.manager.thaw(record.unit)
         except NotFoundError as exc:
             raise not_running(record) from exc
+        self.ctx.event(record, "unpause")
         return record
 
     def rename(self, ref: str, new_name: str) -> ContainerRecord:
@@ -228,4 +233,5 @@ class Lifecycle:
                 record, name=new_name, log_tag=record.log_tag or record.name
             )
             self.ctx.store.save(renamed)
+        self.ctx.event(renamed, "rename", oldName=record.name)
         return renamed
