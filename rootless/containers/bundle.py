@@ -105,6 +105,7 @@ def write_bundle(
         gid_maps=tuple(gmaps),
         network=str(network.mode),
         network_options=network.helper_options,
+        slirp=network.slirp,
         host_loopback=network.host_loopback,
         ports=record.ports,
         pidfile=str(ctx.store.pid_file(record.id)),
