@@ -66,7 +66,9 @@ class Engine:
             lambda: self.userns_plan,
             driver,
             self.run_layer_jobs,
-            lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
+            lambda name, platform=None: self.pull(
+                PullOptions(name, platform=platform, quiet=True), _ignore
+            ),
             self.unpack_missing,
             volumes=self.volumes,
             network_defaults=self.network_defaults,

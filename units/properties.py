@@ -172,6 +172,11 @@ class ServiceSpec:
     cpu_quota_per_sec_usec: int | None = None
     cpu_weight: int | None = None
     tasks_max: int | None = None
+    memory_low: int | None = None
+    allowed_cpus: bytes | None = None  # AllowedCPUs=: CPU n is bit n % 8 of byte n // 8
+    cpu_quota_period_usec: int | None = None
+    io_weight: int | None = None
+    standard_output: str | None = None  # StandardOutput= and StandardError=: "null"...
     syslog_identifier: str | None = None
     log_extra_fields: Mapping[str, str] = field(default_factory=dict)
     stdin_fd: int | None = None
@@ -238,6 +243,8 @@ class ServiceSpec:
             "memory_swap_max",
             "cpu_quota_per_sec_usec",
             "tasks_max",
+            "memory_low",
+            "cpu_quota_period_usec",
             "stdin_fd",
             "stdout_fd",
             "stderr_fd",
@@ -248,6 +255,15 @@ class ServiceSpec:
         if self.cpu_weight is not None and not 1 <= self.cpu_weight <= 10000:
             raise UsageError(
                 f"cpu_weight: {self.cpu_weight} is not within 1..10000", hint=_SETTING_HINT
+            )
+        if self.io_weight is not None and not 1 <= self.io_weight <= 10000:
+            raise UsageError(
+                f"io_weight: {self.io_weight} is not within 1..10000", hint=_SETTING_HINT
+            )
+        if self.standard_output not in (None, "null", "journal", "inherit"):
+            raise UsageError(
+                f"standard_output: {self.standard_output!r} is not null, journal or inherit",
+                hint=_SETTING_HINT,
             )
         if self.kill_signal is not None and not 1 <= self.kill_signal <= signal.SIGRTMAX:
             raise UsageError(
@@ -344,6 +360,17 @@ def plan_properties(spec: ServiceSpec) -> list[Property]:
     )
     add("CPUWeight", "t", spec.cpu_weight, spec.cpu_weight is not None)
     add("TasksMax", "t", spec.tasks_max, spec.tasks_max is not None)
+    add("MemoryLow", "t", spec.memory_low, spec.memory_low is not None)
+    add("AllowedCPUs", "ay", spec.allowed_cpus, spec.allowed_cpus is not None)
+    add(
+        "CPUQuotaPeriodUSec",
+        "t",
+        spec.cpu_quota_period_usec,
+        spec.cpu_quota_period_usec is not None,
+    )
+    add("IOWeight", "t", spec.io_weight, spec.io_weight is not None)
+    add("StandardOutput", "s", spec.standard_output, spec.standard_output is not None)
+    add("StandardError", "s", spec.standard_output, spec.standard_output is not None)
     add("SyslogIdentifier", "s", spec.syslog_identifier, spec.syslog_identifier is not None)
     add(
         "LogExtraFields",

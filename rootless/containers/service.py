@@ -35,6 +35,13 @@ from rctlbase.errors import (
 from rctlbase.run import run_program, spawn_program
 from rootless.containers import health
 from rootless.containers.exited import remove_as_user
+from rootless.containers.hostcheck import (
+    check_run,
+    discard_cidfile,
+    plan_devices,
+    write_cidfile,
+)
+from rootless.containers.isolation import Isolation
 from rootless.containers.keepid import (
     check_keep_id,
     host_user,
@@ -78,10 +85,16 @@ from rootless.containers.timefmt import ago, parse_time
 from rootless.containers.unitspec import find_init, plan_spec, service_spec
 from rootless.containers.untrusted import read_image_file
 from rootless.images.layerjob import CopyJob, Jobs, RemoveJob
-from rootless.images.manifest import parse_image_config
+from rootless.images.manifest import (
+    normalize_platform,
+    parse_image_config,
+    parse_platform,
+    platform_matches,
+)
 from rootless.images.service import ImageService
 from rootless.models import ContainerSummary, RunOptions
 from rootless.storage.drivers import Driver, plan_rootfs
+from rootless.system import cgroup_facts
 from rootless.timestamps import rfc3339_from_ns, rfc3339_nano
 from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
@@ -119,7 +132,7 @@ class ContainerService:
         plan_userns: Callable[[], Any],
         driver: Driver,
         run_jobs: Callable[[Jobs], None],
-        pull: Callable[[str], Any],
+        pull: Callable[..., Any],  # (name, platform=None)
         ensure_layers: Callable[[Any], None],
         network_defaults: NetworkDefaults | None = None,
         volumes: VolumeService | None = None,
@@ -198,17 +211,29 @@ class ContainerService:
 
     # -- create ------------------------------------------------------------------------------
 
-    def resolve_image(self, name: str, policy: str) -> Any:
+    def resolve_image(self, name: str, policy: str, platform: str | None = None) -> Any:
         if policy not in ("missing", "always", "never"):
             raise UsageError(f"invalid --pull {policy!r}", hint="use missing, always or never")
+        wanted = parse_platform(platform) if platform else None
         if policy == "always":
-            return self.pull(name)
+            return self.pull(name, platform=platform) if wanted else self.pull(name)
         try:
-            return self.images.get(name)
+            image = self.images.get(name)
         except NotFoundError:
             if policy == "never":
                 raise
-            return self.pull(name)
+            return self.pull(name, platform=platform) if wanted else self.pull(name)
+        if wanted is None:
+            return image
+        have = parse_image_config(self.images.store.read_blob(image.id)).platform
+        if platform_matches(have, wanted):
+            return image
+        if policy == "never":
+            raise UsageError(
+                f"image {name} is {normalize_platform(have)}, not {wanted}",
+                hint="pull the image for that platform, or drop --pull never",
+            )
+        return self.pull(name, platform=platform)
 
     def _taken_names(self) -> set[str]:
         return {r.name for r in self.store.all()}
@@ -226,7 +251,7 @@ class ContainerService:
     def create(self, options: RunOptions) -> ContainerRecord:
         """``rctl create``: record, bundle and r/w layer; nothing runs yet."""
         runtime = choose_runtime(options.runtime, self.default_runtime)
-        image = self.resolve_image(options.image, options.pull)
+        image = self.resolve_image(options.image, options.pull, options.platform)
         config = parse_image_config(self.images.store.read_blob(image.id))
         # Before anything exists: a taken host port leaves nothing behind.
         bridged = self.bridge_networks(options)  # bridge networks: rootless.networks
@@ -245,6 +270,7 @@ class ContainerService:
         )  # fmt: skip
         spec = dataclasses.replace(spec, network=str(net.mode))
         spec = self.keep_id_user(spec)  # before anything exists
+        check_run(spec, runtime, cgroup_facts(os.getuid())[1], cidfile=options.cidfile)
         if options.remove and options.restart not in ("", "no"):
             raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
         self.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -255,9 +281,8 @@ class ContainerService:
                 Layers(diffs), spec.process_args[0], spec.process_env, spec.process_cwd
             )
             if problem is not None:
-                code, message = problem
                 raise CommandNotRunnable(
-                    message, exit_code=code, hint="check the command and the image's PATH"
+                    problem[1], exit_code=problem[0], hint="check the command and the image's PATH"
                 )
             name = self._claim_name(name, generated=options.name is None)
             spec = dataclasses.replace(spec, name=name)
@@ -286,6 +311,8 @@ class ContainerService:
                     "WorkingDir": spec.process_cwd,
                     "Hostname": spec.hostname or "",
                     "Runtime": runtime,
+                    "Privileged": options.privileged,
+                    "LogConfig": {"Type": spec.isolation.log_driver, "Config": {}},
                 },
             )
             directory = self.store.dir(record.id)
@@ -317,8 +344,10 @@ class ContainerService:
                 health.save_config(
                     directory, health.plan_health(options, config.config.healthcheck)
                 )
+                write_cidfile(options.cidfile, record.id)
                 self.store.save(record)
             except BaseException:
+                discard_cidfile(options.cidfile, record.id)
                 self.volumes.discard(made)
                 self.run_jobs([RemoveJob(str(directory))])
                 raise
@@ -436,6 +465,7 @@ class ContainerService:
             ),
             nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
             init_path=find_init() if spec.init else None,
+            devices=plan_devices(spec.isolation),
         )
         runtime = str(record.options.get("Runtime", DEFAULT_RUNTIME))
         net_sysctls = move_net_sysctls(doc, runtime)
@@ -451,7 +481,7 @@ class ContainerService:
             pidfile=str(directory / "bundle" / "pid"),
             console_socket=console_socket,
             hold_console=bool(console_socket) and spec.tty and record.detach,
-            tee_output=not spec.tty,
+            tee_output=not spec.tty and spec.isolation.log_driver != "none",
             log_fields=(
                 ("SYSLOG_IDENTIFIER", record.log_tag or record.name),
                 ("CONTAINER_ID", record.id),
@@ -670,6 +700,7 @@ class ContainerService:
             stop_timeout=raw["stop_timeout"],
             stop_signal=raw["stop_signal"],
             limits=Limits(**raw["limits"]),
+            isolation=Isolation(log_driver=raw.get("log_driver", "journald")),
         )
 
     def save_unit_inputs(
@@ -681,6 +712,7 @@ class ContainerService:
             "stop_timeout": spec.stop_timeout,
             "stop_signal": spec.kill_signal,
             "limits": {k: getattr(spec.limits, k) for k in spec.limits.__slots__},
+            "log_driver": spec.isolation.log_driver,
         }
         (self.store.dir(record.id) / "spec.json").write_text(json.dumps(raw))
 

@@ -17,6 +17,23 @@ from typing import TYPE_CHECKING, Any
 from rctlbase.errors import (
     UsageError,
 )
+from rootless.containers.isolation import (
+    Isolation,
+    cpuset_mask,
+    ignored_security_opt,
+    parse_blkio_weight,
+    parse_cpu_period,
+    parse_cpu_quota,
+    parse_cpuset,
+    parse_device,
+    parse_group_add,
+    parse_log_driver,
+    parse_mac_address,
+    parse_namespace_mode,
+    parse_oom_score_adj,
+    parse_sysctl,
+    parse_ulimit,
+)
 from rootless.containers.record import (
     ContainerRecord,
 )
@@ -56,6 +73,7 @@ if TYPE_CHECKING:
     pass
 
 USEC = 1_000_000
+CPU_PERIOD = 100_000  # µs, the kernel's default period for --cpu-quota
 EXIT_FILE = "exit.json"
 
 
@@ -93,19 +111,57 @@ def plan_spec(
         cpus=parse_cpus(options.cpus) if options.cpus else None,
         cpu_shares=options.cpu_shares,
         pids_limit=parse_pids_limit(options.pids_limit) if options.pids_limit else None,
+        memory_reservation=parse_memory(options.memory_reservation, flag="--memory-reservation")
+        if options.memory_reservation
+        else None,
+        cpuset_cpus=parse_cpuset(options.cpuset_cpus) if options.cpuset_cpus else None,
+        cpu_quota=parse_cpu_quota(options.cpu_quota) or None if options.cpu_quota else None,
+        cpu_period=parse_cpu_period(options.cpu_period) or None if options.cpu_period else None,
+        blkio_weight=parse_blkio_weight(options.blkio_weight) or None
+        if options.blkio_weight
+        else None,
     )
     no_new_privileges = False
+    masked_paths = True
     seccomp = SeccompPolicy()
     for opt in options.security_opt:
         if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
             no_new_privileges = True
         elif opt.startswith("seccomp="):
             seccomp = SeccompPolicy.from_option(opt.removeprefix("seccomp="), read_profile)
-        else:
+        elif opt in ("systempaths=unconfined", "systempaths:unconfined"):
+            masked_paths = False
+        elif not ignored_security_opt(opt):
             raise UsageError(
                 f"--security-opt {opt!r} is not supported",
-                hint="use no-new-privileges or seccomp=unconfined|PATH",
+                hint="use no-new-privileges, seccomp=unconfined|PATH, systempaths=unconfined "
+                "(label= and apparmor= are accepted and have no effect)",
             )
+    if options.mac_address:
+        parse_mac_address(options.mac_address)
+    if options.privileged:
+        # podman's rootless --privileged: every capability, no seccomp filter.
+        seccomp = SeccompPolicy.from_option("unconfined", read_profile)
+        masked_paths = False
+    isolation = Isolation(
+        ulimits=tuple(parse_ulimit(u) for u in options.ulimit),
+        sysctls=tuple(
+            parse_sysctl(s, host_network=options.network == "host") for s in options.sysctl
+        ),
+        devices=tuple(parse_device(d) for d in options.device),
+        shm_size=_shm_size(options.shm_size),
+        privileged=options.privileged,
+        ipc=parse_namespace_mode("--ipc", options.ipc or ""),
+        pid=parse_namespace_mode("--pid", options.pid or ""),
+        uts=parse_namespace_mode("--uts", options.uts or ""),
+        cgroupns=parse_namespace_mode("--cgroupns", options.cgroupns or ""),
+        group_add=tuple(parse_group_add(g) for g in options.group_add),
+        oom_score_adj=parse_oom_score_adj(options.oom_score_adj)
+        if options.oom_score_adj is not None
+        else None,
+        log_driver=parse_log_driver(options.log_driver) if options.log_driver else "journald",
+        masked_paths=masked_paths,
+    )
     return ContainerSpec(
         name=name,
         image_ref=image_ref,
@@ -121,7 +177,7 @@ def plan_spec(
         read_only=options.read_only,
         tmpfs=tuple(parse_tmpfs(t) for t in options.tmpfs) + extra_tmpfs,
         mounts=mounts,
-        cap_add=tuple(parse_capability(c) for c in options.cap_add),
+        cap_add=("ALL",) * options.privileged + tuple(parse_capability(c) for c in options.cap_add),
         cap_drop=tuple(parse_capability(c, flag="--cap-drop") for c in options.cap_drop),
         no_new_privileges=no_new_privileges,
         seccomp=seccomp,
@@ -134,7 +190,17 @@ def plan_spec(
         stop_signal=parse_signal(options.stop_signal) if options.stop_signal else None,
         stop_timeout=options.stop_timeout if options.stop_timeout is not None else 10,
         network=options.network or "",
+        isolation=isolation,
     )
+
+
+def _shm_size(value: str | None) -> int | None:
+    if not value:
+        return None
+    size = parse_memory(value, flag="--shm-size")
+    if size <= 0:
+        raise UsageError(f"invalid --shm-size {value!r}: must be above 0", hint="e.g. 256m")
+    return size
 
 
 def read_profile(path: str) -> str:
@@ -215,11 +281,22 @@ def service_spec(
         memory_swap_max=(limits.memory_swap - limits.memory)
         if limits.memory_swap and limits.memory and limits.memory_swap > 0
         else None,
-        cpu_quota_per_sec_usec=int(limits.cpus * USEC) if limits.cpus else None,
+        cpu_quota_per_sec_usec=int(limits.cpus * USEC)
+        if limits.cpus
+        else limits.cpu_quota * USEC // (limits.cpu_period or CPU_PERIOD)
+        if limits.cpu_quota
+        else None,
+        cpu_quota_period_usec=limits.cpu_period,
         cpu_weight=max(1, min(10000, limits.cpu_shares * 100 // 1024))
         if limits.cpu_shares
         else None,
         tasks_max=limits.pids_limit,
+        memory_low=limits.memory_reservation,
+        allowed_cpus=cpuset_mask(limits.cpuset_cpus) if limits.cpuset_cpus else None,
+        io_weight=limits.blkio_weight,
+        # --log-driver none: nothing in the journal (an attached run still shows output:
+        # the launcher then copies it to the CLI alone).
+        standard_output="null" if spec.isolation.log_driver == "none" and stdio is None else None,
         syslog_identifier=record.log_tag or record.name,
         log_extra_fields={
             "CONTAINER_ID": record.id,
