@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rctlbase.errors import UsageError
-from rootless.containers.isolation import RLIM_INFINITY, Device, Isolation
+from rootless.containers.isolation import RLIM_INFINITY, Device, Isolation, NamespaceMode
 from rootless.containers.spec import ContainerSpec, Limits
 
 # Nodes crun already gives every container (bound from the host in a user namespace), and
@@ -162,6 +162,13 @@ def check_run(
     check_rlimits(isolation)
     check_oom_score_adj(isolation)
     check_controllers(spec.limits, delegated)
+    if isolation.cgroupns is NamespaceMode.HOST and runtime != "crun":
+        # The launcher gives runc a cgroup namespace of its own (rootless.containers.inner),
+        # so that runc keeps the container in its unit's cgroup.
+        raise UsageError(
+            f"--cgroupns host needs crun, not {runtime}",
+            hint="use --runtime crun, or leave --cgroupns out",
+        )
     if isolation.keep_groups and runtime != "crun":
         raise UsageError(
             f"--group-add keep-groups needs crun, not {runtime}",

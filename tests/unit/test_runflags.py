@@ -417,3 +417,13 @@ def test_definition_keys_are_checked_with_the_flags_parsers() -> None:
     parse_file(Path("/home/a/.config/rctl/definitions/a.toml"), text, problems)
     found = {(p.line, p.key) for p in problems}
     assert found == {(3, "sysctls"), (4, "ulimits"), (5, "devices"), (6, "shm_size")}
+
+
+def test_crun_only_options_are_refused_with_runc() -> None:
+    from rootless.containers.hostcheck import check_run  # noqa: PLC0415
+
+    check_run(spec_of(cgroupns="host", group_add=("keep-groups",)), "crun", [], cidfile=None)
+    text = error(check_run, spec_of(cgroupns="host"), "runc", [], cidfile=None)
+    assert text == "--cgroupns host needs crun, not runc"
+    text = error(check_run, spec_of(group_add=("keep-groups",)), "runc", [], cidfile=None)
+    assert text == "--group-add keep-groups needs crun, not runc"
