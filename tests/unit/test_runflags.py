@@ -427,3 +427,35 @@ def test_crun_only_options_are_refused_with_runc() -> None:
     assert text == "--cgroupns host needs crun, not runc"
     text = error(check_run, spec_of(group_add=("keep-groups",)), "runc", [], cidfile=None)
     assert text == "--group-add keep-groups needs crun, not runc"
+
+
+# ---- run's attach flags --------------------------------------------------------------------
+
+
+def test_attach_picks_the_streams_and_the_rest_see_dev_null() -> None:
+    import click  # noqa: PLC0415
+
+    from rootless.cli.containers import attached_stdio, sig_proxy_wanted  # noqa: PLC0415
+
+    def devnull(fd: int) -> bool:
+        same = os.path.samestat(os.fstat(fd), os.stat(os.devnull))
+        if fd > 2:
+            os.close(fd)
+        return same
+
+    interactive = RunOptions(image="i", interactive=True)
+    assert attached_stdio(interactive, (), None) == (0, 1, 2)
+    stdin, out, err = attached_stdio(interactive, ("STDERR",), None)
+    assert (devnull(stdin), devnull(out), err) == (True, True, 2)
+    stdin, out, err = attached_stdio(RunOptions(image="i"), ("stdin", "stdout"), "")
+    assert (devnull(stdin), out, devnull(err)) == (True, 1, True)  # stdin only with -i
+    with pytest.raises(click.UsageError, match="-a and -d"):
+        attached_stdio(RunOptions(image="i", detach=True), ("stdout",), None)
+    with pytest.raises(click.BadParameter):
+        attached_stdio(interactive, ("stdio",), None)
+    with pytest.raises(click.BadParameter, match="no detach sequence"):
+        attached_stdio(interactive, (), "ctrl-p,ctrl-q")
+    assert sig_proxy_wanted("true") is True
+    assert sig_proxy_wanted("False") is False
+    with pytest.raises(click.BadParameter):
+        sig_proxy_wanted("busybox")
