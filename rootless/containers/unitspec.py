@@ -74,7 +74,6 @@ if TYPE_CHECKING:
 
 USEC = 1_000_000
 CPU_PERIOD = 100_000  # µs, the kernel's default period for --cpu-quota
-EXIT_FILE = "exit.json"
 
 
 def plan_spec(
