@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hostkit import Rctl, run
+from hostkit import Rctl, run, wait_for
 
 R = "127.0.0.1:5000/test"
 BUSYBOX = f"{R}/busybox"
@@ -234,12 +234,20 @@ def test_attach_picks_the_streams(rctl: Rctl) -> None:
     assert (only.stdout, only.stderr) == ("", "err\n")
     line = refused(rctl, "-a", "stdout", "-d")
     assert "conflicting options: -a and -d" in line
+    echoed = rctl("run", "--rm", "--interactive", "-a", "stdin", "-a", "stdout", BUSYBOX, "cat",
+                  input_data=b"typed\n")  # fmt: skip
+    assert echoed.stdout == b"typed\n"
+    closed = rctl("run", "--rm", BUSYBOX, "cat", input_data=b"typed\n")  # no -i: /dev/null
+    assert closed.stdout == b""
+    terminal = rctl("run", "--rm", "--tty", BUSYBOX, "tty")
+    assert terminal.stdout.startswith("/dev/pts/")
 
 
 def test_sig_proxy_false_leaves_signals_to_the_cli(rctl: Rctl) -> None:
     proc = rctl.popen("run", "--rm", "--sig-proxy=false", "--name", "sp", BUSYBOX, "sleep", "30")
-    run("sleep", "3")
+    wait_for("the container to run", lambda: "sp" in rctl("ps").stdout, timeout=60)
     proc.terminate()  # the CLI ends; the container is not signalled
     proc.wait(timeout=30)
-    assert "sp" in rctl("ps").stdout
+    run("sleep", "1")
+    assert "Up " in rctl("ps", "--filter", "name=sp").stdout
     rctl("rm", "-f", "sp")
