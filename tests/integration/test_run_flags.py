@@ -239,7 +239,7 @@ def test_attach_picks_the_streams(rctl: Rctl) -> None:
     assert echoed.stdout == b"typed\n"
     closed = rctl("run", "--rm", BUSYBOX, "cat", input_data=b"typed\n")  # no -i: /dev/null
     assert closed.stdout == b""
-    terminal = rctl("run", "--rm", "--tty", BUSYBOX, "tty")
+    terminal = rctl("run", "--rm", "--tty", BUSYBOX, "sh", "-c", "readlink /proc/self/fd/1")
     assert terminal.stdout.startswith("/dev/pts/")
 
 
