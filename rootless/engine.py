@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
     from rootless.networks.service import NetworkService
+    from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
     from rootless.volumes.service import VolumeService
     from rootless.volumes.userjob import VolumeJob
 
@@ -125,14 +126,14 @@ class Engine:
         state = run_check(self.containers, ref)
         return state.log[-1]["ExitCode"] == 0, state.status
 
-    def version(self) -> dict[str, Any]:
-        """``rctl version``: docker's version document (client and engine)."""
+    def version(self) -> VersionReport:
+        """``rctl version``: what rctl is (client and engine)."""
         from rootless.system import version_report  # noqa: PLC0415 - start-up time
 
         return version_report(self.settings.runtime)
 
-    def info(self) -> dict[str, Any]:
-        """``rctl info``: docker's info document, with rctl's storage, cgroups and network."""
+    def info(self) -> InfoReport:
+        """``rctl info``: how rctl is set up here: storage, cgroups, network, counts."""
         from rootless.system import ContainerCounts, InfoInputs, info_report  # noqa: PLC0415
 
         rows = self.containers.summaries(all_containers=True)
@@ -151,6 +152,20 @@ class Engine:
             insecure_registries=self.settings.insecure_registries,
         )
         return info_report(inputs, os.getuid())
+
+    def disk_usage(self) -> DiskUsageReport:
+        """``rctl system df``: images, containers and volumes, and the layers' size."""
+        from rootless.reports.system import DiskUsageReport  # noqa: PLC0415 - start-up time
+
+        blobs = self.store.blobs
+        layers = self.store.layers
+        return DiskUsageReport(
+            layers_size=sum(p.stat().st_size for p in blobs.glob("*")) if blobs.is_dir() else 0,
+            images=tuple(self.images.list_rows()),
+            containers=tuple(self.containers.summaries(all_containers=True)),
+            volumes=tuple(self.volumes.reports()),
+            layers=len(list(layers.glob("[0-9a-f]*"))) if layers.is_dir() else 0,
+        )
 
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""

@@ -18,6 +18,7 @@ from rootless.containers.keepid import check_keep_id, host_user, outer_ids, with
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.netmode import MODES, network_for
 from rootless.containers.record import ContainerRecord, check_name, new_id, now, random_name
+from rootless.containers.reporting import record_options
 from rootless.containers.runtime import choose_runtime
 from rootless.containers.spec import ContainerSpec, ResolvedUser, UsernsMode
 from rootless.containers.unitspec import plan_spec
@@ -172,18 +173,14 @@ class ContainerCreator:
                 labels=dict(spec.all_labels),
                 ports=net.ports,
                 mounts=mounts.mounts,
-                options={
-                    "NetworkMode": options.network or self.ctx.network_defaults.default,
-                    "ExposedPorts": {port: {} for port in config.config.exposed_ports},
-                    "Tty": options.tty,
-                    "OpenStdin": options.interactive,
-                    "Env": list(spec.process_env),
-                    "WorkingDir": spec.process_cwd,
-                    "Hostname": spec.hostname or "",
-                    "Runtime": runtime,
-                    "Privileged": options.privileged,
-                    "LogConfig": {"Type": spec.isolation.log_driver, "Config": {}},
-                },
+                options=record_options(
+                    options,
+                    spec,
+                    network_mode=options.network or self.ctx.network_defaults.default,
+                    runtime=runtime,
+                    exposed_ports=tuple(config.config.exposed_ports),
+                    image_volumes=tuple(config.config.volumes),
+                ),
             )
             directory = self.ctx.store.dir(record.id)
             directory.mkdir(mode=0o700)

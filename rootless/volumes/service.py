@@ -28,6 +28,7 @@ from rootless.filters import (
     volume_matcher,
 )
 from rootless.models import RunOptions
+from rootless.reports.volumes import VolumeReport
 from rootless.volumes.model import MountPoint, VolumeRecord
 from rootless.volumes.parse import (
     VolumeRequest,
@@ -137,9 +138,13 @@ class VolumeService:
         parsed = parse_filters(filters, VOLUME_KEYS)
         return filter_volumes(self.store.all(), parsed, set(self.users()))
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        """``rctl volume inspect``: podman's document, plus the containers using it."""
-        return self.store.get(name).inspect()
+    def inspect(self, name: str) -> VolumeReport:
+        """``rctl volume inspect``: docker's document of the volume."""
+        return volume_report(self.store.get(name))
+
+    def reports(self, filters: Sequence[str] = ()) -> list[VolumeReport]:
+        """``rctl volume ls`` as docker's documents (``GET /volumes``)."""
+        return [volume_report(record) for record in self.ls(filters)]
 
     def remove(self, names: Sequence[str], *, force: bool = False) -> list[str]:
         """``rctl volume rm``: refused while a container uses a volume, unless ``force``,
@@ -302,3 +307,16 @@ class VolumeService:
         with self.lock():
             self.discard(doomed)
         return doomed
+
+
+def volume_report(record: VolumeRecord) -> VolumeReport:
+    """A volume's record as docker's document."""
+    return VolumeReport(
+        name=record.name,
+        created=record.created,
+        mountpoint=record.mountpoint,
+        driver=record.driver,
+        labels=dict(record.labels),
+        options=dict(record.options),
+        anonymous=record.anonymous,
+    )

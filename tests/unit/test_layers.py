@@ -3,7 +3,7 @@
 - ``rctlbase`` imports only the standard library;
 - ``units``, ``uidmap`` and ``netns`` import the standard library, ``rctlbase`` and their own
   third-party library (dbus-fast, pyroute2), never ``rootless`` and never each other;
-- ``rootless.cli`` and ``rootless.api`` import the engine and the models only (plus
+- ``rootless.cli`` and ``rootless.api`` import the engine, the models and the reports only (plus
   ``rctlbase.errors``, ``rctlbase.timeline`` and their UI libraries), nothing below them;
 - nothing outside them imports ``rootless.cli`` or ``rootless.api``.
 """
@@ -21,7 +21,8 @@ PACKAGES = ("rootless", "units", "uidmap", "netns", "rctlbase")
 ADAPTER_LIBS = {"units": {"dbus_fast"}, "uidmap": set(), "netns": {"pyroute2"}, "rctlbase": set()}
 ENTRY_POINTS = ("rootless.cli", "rootless.api")
 ENTRY_MAY_IMPORT = (
-    "rootless.engine", "rootless.models", "rctlbase.errors", "rctlbase.timeline", *ENTRY_POINTS
+    "rootless.engine", "rootless.models", "rootless.reports", "rctlbase.errors",
+    "rctlbase.timeline", *ENTRY_POINTS,
 )  # fmt: skip
 ENTRY_LIBS = {"click", "rich"}
 

@@ -402,11 +402,11 @@ def test_builtin_networks_are_listed_inspected_and_kept(service: NetworkService)
     for name in ("bridge", "host", "none", "pasta", "slirp4netns"):
         with pytest.raises(ConflictError, match=f"^{name} is a pre-defined network"):
             service.remove([name])
-    assert service.inspect("none")["driver"] == "null"
-    assert service.inspect("host")["containers"] == {}
+    assert service.inspect("none").to_docker()["Driver"] == "null"
+    assert service.inspect("host").to_docker()["Containers"] == {}
     service.default_network()
-    bridge = service.inspect("bridge")
-    assert bridge["name"] == "bridge" and bridge["subnets"][0]["subnet"] == "10.88.0.0/16"
+    bridge = service.inspect("bridge").to_docker()
+    assert bridge["Name"] == "bridge" and bridge["IPAM"]["Config"][0]["Subnet"] == "10.88.0.0/16"
     assert service.summaries(["name=bridge"], builtin=True)[0].subnet == "10.88.0.0/16"
 
 

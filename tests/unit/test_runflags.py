@@ -459,3 +459,40 @@ def test_attach_picks_the_streams_and_the_rest_see_dev_null() -> None:
     assert sig_proxy_wanted("False") is False
     with pytest.raises(click.BadParameter):
         sig_proxy_wanted("busybox")
+
+
+# ---- inspect -------------------------------------------------------------------------------
+
+
+def test_inspect_shows_the_flags_in_dockers_host_config() -> None:
+    from rootless.containers.reporting import ISOLATION_KEYS, record_options  # noqa: PLC0415
+    from rootless.reports.containers import HostConfig  # noqa: PLC0415
+
+    given: dict[str, Any] = {
+        "ulimit": ("nofile=10:20",), "device": ("/dev/fuse",), "shm_size": "1m",
+        "sysctl": ("net.ipv4.ip_forward=1",), "ipc": "shareable", "pid": "host",
+        "group_add": ("10",), "oom_score_adj": 5, "log_driver": "none", "cidfile": "/tmp/c",
+        "cpuset_cpus": "0", "cpu_quota": 50000, "privileged": True,
+    }  # fmt: skip
+    options = RunOptions(image="busybox", **given)
+    recorded = record_options(
+        options, spec_of(**given), network_mode="slirp4netns", runtime="crun",
+        exposed_ports=(), image_volumes=(),
+    )  # fmt: skip
+    isolation = {k: recorded[k] for k in ISOLATION_KEYS if k in recorded}
+    shown = HostConfig("slirp4netns", "crun", privileged=True, isolation=isolation).to_docker()
+    assert shown["Privileged"] is True
+    assert shown["ShmSize"] == 1 << 20
+    assert shown["Ulimits"] == [{"Name": "nofile", "Hard": 20, "Soft": 10}]
+    assert shown["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}
+    ]
+    assert shown["Sysctls"] == {"net.ipv4.ip_forward": "1"}
+    assert (shown["IpcMode"], shown["PidMode"], shown["UTSMode"]) == ("shareable", "host", "")
+    assert shown["GroupAdd"] == ["10"]
+    assert shown["OomScoreAdj"] == 5
+    assert shown["LogConfig"] == {"Type": "none", "Config": {}}
+    assert shown["ContainerIDFile"] == "/tmp/c"
+    assert (shown["CpusetCpus"], shown["CpuQuota"]) == ("0", 50000)
+    plain = HostConfig("slirp4netns", "crun").to_docker()
+    assert set(shown) - set(plain) == {"Sysctls"}  # docker leaves empty Sysctls out
