@@ -171,6 +171,8 @@ def with_run_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def run_options(image: str, command: tuple[str, ...], **kw: object) -> RunOptions:
+    for key in ("attach", "sig_proxy", "detach_keys"):  # the CLI's own (run's attachment)
+        kw.pop(key, None)
     # --network repeats (podman): one value is `network`, several are bridge networks.
     given = kw.pop("network", None)
     values: tuple[str, ...] = tuple(given) if isinstance(given, tuple) else ()
