@@ -97,9 +97,10 @@ class Engine:
         services (:class:`rootless.contracts.ContainerRemover`)."""
         self.containers.remove(ref, force=True)
 
-    def pull_image(self, name: str) -> ImageRecord:
-        """Pull ``name`` without progress output (``run --pull``)."""
-        return self.pull(PullOptions(name, quiet=True), _ignore)
+    def pull_image(self, name: str, platform: str | None = None) -> ImageRecord:
+        """Pull ``name`` (for ``platform``, else this host's) without progress output
+        (``run --pull``, ``--platform``)."""
+        return self.pull(PullOptions(name, platform=platform, quiet=True), _ignore)
 
     def unpack_missing(self, image: ImageRecord) -> None:
         """Unpack the layers of ``image`` that the storage driver in use lacks."""

@@ -106,6 +106,26 @@ class RunOptions:
     health_start_period: str | None = None
     health_on_failure: str | None = None  # none | restart (podman's kill/stop not offered)
     no_healthcheck: bool = False  # --no-healthcheck: not even the image's HEALTHCHECK
+    ulimit: tuple[str, ...] = ()  # --ulimit NAME=SOFT[:HARD]
+    device: tuple[str, ...] = ()  # --device HOST[:CONTAINER][:PERMISSIONS]
+    shm_size: str | None = None  # --shm-size 64m
+    sysctl: tuple[str, ...] = ()  # --sysctl KEY=VALUE (namespaced ones)
+    privileged: bool = False
+    platform: str | None = None  # --platform os/arch[/variant]: the image's
+    cidfile: str | None = None  # --cidfile PATH: the ID is written there
+    log_driver: str | None = None  # journald (default) | none
+    cgroupns: str | None = None  # private | host
+    ipc: str | None = None  # private | shareable | none | host
+    pid: str | None = None  # host
+    uts: str | None = None  # host
+    group_add: tuple[str, ...] = ()  # --group-add GID|NAME|keep-groups
+    mac_address: str | None = None  # refused: the network helpers choose it
+    memory_reservation: str | None = None
+    cpuset_cpus: str | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    blkio_weight: int | None = None
+    oom_score_adj: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

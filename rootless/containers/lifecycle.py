@@ -15,6 +15,7 @@ from rctlbase.errors import ConflictError, NotFoundError
 from rootless.containers import health
 from rootless.containers.context import ContainerContext, not_running
 from rootless.containers.exited import remove_as_user
+from rootless.containers.isolation import Isolation
 from rootless.containers.record import ContainerRecord, check_name
 from rootless.containers.spec import ContainerSpec, Limits, parse_restart
 from rootless.containers.unitspec import service_spec
@@ -106,6 +107,7 @@ class Lifecycle:
             stop_timeout=raw["stop_timeout"],
             stop_signal=raw["stop_signal"],
             limits=Limits(**raw["limits"]),
+            isolation=Isolation(log_driver=raw.get("log_driver", "journald")),
         )
 
     def wait(self, ref: str) -> int:

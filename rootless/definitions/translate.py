@@ -28,6 +28,9 @@ LABEL_FILE = "io.rctl.definition.file"
 LABEL_KEYS = "io.rctl.definition.keys"
 LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
 UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
+# Keys added after definitions were in use: left out of the hash while at their default, so
+# that a new rctl does not see every existing container as changed and recreate it.
+LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged")
 NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
 
 
@@ -57,6 +60,7 @@ def container_keys(container: ContainerDef) -> dict[str, object]:
         f.name: getattr(container, f.name)
         for f in dataclasses.fields(container)
         if f.name not in UNIT_ONLY_KEYS
+        and not (f.name in LATER_KEYS and getattr(container, f.name) == f.default)
     }
 
 
@@ -169,6 +173,11 @@ def run_options(
         volumes=container.volumes,
         mounts=container.mounts,
         no_healthcheck=container.no_healthcheck,
+        ulimit=tuple(f"{k}={v}" for k, v in container.ulimits),
+        device=container.devices,
+        shm_size=container.shm_size,
+        sysctl=tuple(f"{k}={v}" for k, v in container.sysctls),
+        privileged=container.privileged,
         **health_options(container.healthcheck),  # type: ignore[arg-type]
     )
 
