@@ -29,7 +29,8 @@ from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
-from rootless.models import PullEvent, PullOptions
+from rootless.models import NameKind, PullEvent, PullOptions
+from rootless.names import list_names
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
@@ -340,3 +341,9 @@ class Engine:
 
 def _ignore(_event: PullEvent) -> None:
     """Progress sink for loads and imports (they have nothing to download)."""
+
+
+def complete_names(kind: NameKind, prefix: str) -> list[str]:
+    """Names of ``kind`` in the user's store starting with ``prefix``, for shell completion:
+    read from the records alone, without an :class:`Engine` (no settings, no D-Bus)."""
+    return list_names(Paths.from_env(), kind, prefix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 
@@ -192,3 +193,12 @@ class NetworkSummary:
     labels: dict[str, str]
     created: float
     bridge: str
+
+
+class NameKind(enum.StrEnum):
+    """What an argument names in the store, for shell completion."""
+
+    CONTAINER = "container"
+    IMAGE = "image"
+    VOLUME = "volume"
+    NETWORK = "network"

@@ -58,6 +58,7 @@ SHORT: dict[str, str] = {
     "push": "images:push",
     "apply": "definitions:apply",
     "down": "definitions:down",
+    "completion": "complete:completion",
 }
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "container": (
@@ -151,6 +152,10 @@ class LazyGroup(click.Group):
         gc.enable()
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
+        if os.environ.get("_RCTL_COMPLETE"):
+            from rootless.cli.complete import attach_completion  # noqa: PLC0415
+
+            attach_completion(module, command)
         return command
 
 
