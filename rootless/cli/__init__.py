@@ -73,6 +73,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "prune": "containers:container_prune",
             "run-unit": "definitions:run_unit",
             "stopped-unit": "definitions:stopped_unit",
+            "prepare-unit": "definitions:prepare_unit",
             "port": "ports:port",
         },
     ),

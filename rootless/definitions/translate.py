@@ -242,8 +242,10 @@ def _limit_lines(container: ContainerDef) -> list[tuple[str, Value]]:
     return lines
 
 
-def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
-    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl.
+def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[str] = ()) -> str:
+    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl;
+    ``needs`` are more units it requires and starts after (the generator's network, volume
+    and image units, :mod:`rootless.definitions.fileunits`).
 
     The unit runs the container in itself (``Type=notify``): ``rctl container run-unit``
     (re)creates the container from the definition when needed and execs the launcher, which
@@ -256,7 +258,7 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     the container ended. The pass-through ``unit`` and ``service`` settings are written as
     they are (systemd syntax, specifiers included); every other value has its ``%`` doubled.
     """
-    deps = [unit_name(d) for d in container.depends_on]
+    deps = [*needs, *(unit_name(d) for d in container.depends_on)]
     unit_lines: list[tuple[str, Value]] = [
         ("Description", f"rctl container {container.name} ({container.image})"),
         ("Documentation", "man:rctl(1)"),

@@ -32,7 +32,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_command_has_a_page(pages: Path) -> None:
-    hidden = {"run-unit", "stopped-unit"}
+    hidden = {"run-unit", "stopped-unit", "prepare-unit"}
     expected = {"rctl.1", *(f"rctl-{name}.1" for name in SHORT)}
     for group, (_, table) in GROUPS.items():
         expected.add(f"rctl-{group}.1")
