@@ -202,3 +202,15 @@ class NameKind(enum.StrEnum):
     IMAGE = "image"
     VOLUME = "volume"
     NETWORK = "network"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoUpdateReport:
+    """One labelled container's outcome in ``rctl auto-update``: ``updated`` is ``true``,
+    ``false``, ``pending`` (dry run), ``rolled back``, ``failed: ...`` or ``skipped: ...``."""
+
+    unit: str
+    container: str
+    image: str
+    policy: str
+    updated: str

@@ -59,6 +59,7 @@ SHORT: dict[str, str] = {
     "apply": "definitions:apply",
     "down": "definitions:down",
     "completion": "complete:completion",
+    "auto-update": "autoupdate:auto_update",
 }
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "container": (

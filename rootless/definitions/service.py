@@ -52,6 +52,10 @@ from rootless.definitions.translate import (
 from rootless.models import DefinitionAction
 
 EXIT_FILE = "exit.json"
+_REGENERATE = (
+    "the file changed since the units were made: systemctl --user daemon-reload; "
+    "the user manager's journal has the generator's report of each problem"
+)
 log = logging.getLogger(__name__)
 
 
@@ -275,14 +279,16 @@ class DefinitionService:
         """``rctl-network-NAME.service``: make the file's network NAME if it is missing."""
         network = next((n for n in _unit_definition(definition).networks if n.name == name), None)
         if network is None:
-            raise NotFoundError(f"{definition} defines no usable network {name!r}")
+            raise NotFoundError(
+                f"{definition} defines no usable network {name!r}", hint=_REGENERATE
+            )
         self._ensure_network(network)
 
     def prepare_volume(self, definition: Path, name: str) -> None:
         """``rctl-volume-NAME.service``: make the file's volume NAME if it is missing."""
         volume = next((v for v in _unit_definition(definition).volumes if v.name == name), None)
         if volume is None:
-            raise NotFoundError(f"{definition} defines no usable volume {name!r}")
+            raise NotFoundError(f"{definition} defines no usable volume {name!r}", hint=_REGENERATE)
         self._ensure_volume(volume)
 
     def prepare_image(self, definition: Path, name: str, *, patience: float = 25 * 60) -> None:
