@@ -356,7 +356,10 @@ class DefinitionService:
                 current = False
         if current and record.unit_name:
             return record
-        self.containers.remove(record.id, force=True)
+        # This runs in the generated unit (ExecStart=): when the container is that unit's
+        # own, stopping its unit would end this very start (an apply's is stopped).
+        own = record.unit_name == unit_name(container.name)
+        self.containers.remove(record.id, force=True, in_unit=own)
         return None
 
     def stopped_unit(self, name: str) -> None:
