@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from rctlbase.errors import ExternalError, NotFoundError
 from rctlbase.run import last_line, run_program
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
     from rootless.networks.service import NetworkService
+    from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
     from rootless.volumes.service import VolumeService
     from rootless.volumes.userjob import VolumeJob
 
@@ -64,11 +65,8 @@ class Engine:
             self.paths.ensure_data(),
             self.paths.ensure_runtime(),
             self.images,
-            lambda: self.userns_plan,
+            self,
             driver,
-            self.run_layer_jobs,
-            lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
-            self.unpack_missing,
             volumes=self.volumes,
             network_defaults=self.network_defaults,
             default_runtime=self.settings.runtime,
@@ -90,8 +88,17 @@ class Engine:
             self.paths.ensure_data(),
             self.run_volume_jobs,
             self.store.locked,
-            lambda ref: self.containers.remove(ref, force=True),
+            self,
         )
+
+    def remove_container(self, ref: str) -> None:
+        """Remove a container, stopping it first (``rm -f``), for the volume and network
+        services (:class:`rootless.contracts.ContainerRemover`)."""
+        self.containers.remove(ref, force=True)
+
+    def pull_image(self, name: str) -> ImageRecord:
+        """Pull ``name`` without progress output (``run --pull``)."""
+        return self.pull(PullOptions(name, quiet=True), _ignore)
 
     def unpack_missing(self, image: ImageRecord) -> None:
         """Unpack the layers of ``image`` that the storage driver in use lacks."""
@@ -109,13 +116,7 @@ class Engine:
         """Definition use cases (``rctl apply``, ``down``, ``generate systemd``, units)."""
         from rootless.definitions.service import DefinitionService  # noqa: PLC0415
 
-        return DefinitionService(
-            self.containers,
-            self.images,
-            lambda: self.volumes,
-            lambda: self.networks,
-            self.paths.config.parent,
-        )
+        return DefinitionService(self, self.paths.config.parent)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""
@@ -124,14 +125,14 @@ class Engine:
         state = run_check(self.containers, ref)
         return state.log[-1]["ExitCode"] == 0, state.status
 
-    def version(self) -> dict[str, Any]:
-        """``rctl version``: docker's version document (client and engine)."""
+    def version(self) -> VersionReport:
+        """``rctl version``: what rctl is (client and engine)."""
         from rootless.system import version_report  # noqa: PLC0415 - start-up time
 
         return version_report(self.settings.runtime)
 
-    def info(self) -> dict[str, Any]:
-        """``rctl info``: docker's info document, with rctl's storage, cgroups and network."""
+    def info(self) -> InfoReport:
+        """``rctl info``: how rctl is set up here: storage, cgroups, network, counts."""
         from rootless.system import ContainerCounts, InfoInputs, info_report  # noqa: PLC0415
 
         rows = self.containers.summaries(all_containers=True)
@@ -150,6 +151,20 @@ class Engine:
             insecure_registries=self.settings.insecure_registries,
         )
         return info_report(inputs, os.getuid())
+
+    def disk_usage(self) -> DiskUsageReport:
+        """``rctl system df``: images, containers and volumes, and the layers' size."""
+        from rootless.reports.system import DiskUsageReport  # noqa: PLC0415 - start-up time
+
+        blobs = self.store.blobs
+        layers = self.store.layers
+        return DiskUsageReport(
+            layers_size=sum(p.stat().st_size for p in blobs.glob("*")) if blobs.is_dir() else 0,
+            images=tuple(self.images.list_rows()),
+            containers=tuple(self.containers.summaries(all_containers=True)),
+            volumes=tuple(self.volumes.reports()),
+            layers=len(list(layers.glob("[0-9a-f]*"))) if layers.is_dir() else 0,
+        )
 
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,36 +32,11 @@ class ImageSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """One row of ``rctl image history``."""
-
-    id: str
-    created: str
-    created_by: str
-    size: int
-    comment: str
-
-
-@dataclass(frozen=True, slots=True)
 class RemovedImage:
     """What ``rctl rmi`` did to one name or ID."""
 
     untagged: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DiskUsage:
-    """``rctl system df``."""
-
-    images: int
-    images_size: int
-    layers: int
-    blobs_size: int
-    reclaimable: int
-    containers: int = 0
-    volumes: int = 0
-    details: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,21 +107,6 @@ class RunOptions:
     health_start_period: str | None = None
     health_on_failure: str | None = None  # none | restart (podman's kill/stop not offered)
     no_healthcheck: bool = False  # --no-healthcheck: not even the image's HEALTHCHECK
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerSummary:
-    """One row of ``rctl ps``."""
-
-    id: str
-    name: str
-    image: str
-    command: str
-    created: float
-    state: str  # created | running | exited | paused
-    status: str  # docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"
-    exit_code: int | None
-    ports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import click
@@ -19,6 +20,7 @@ from rootless.cli.render import (
     INSPECT_FORMAT_HELP,
     print_formatted,
     print_inspected,
+    print_json,
     table,
 )
 from rootless.cli.terminal import ConsoleRelay
@@ -285,46 +287,28 @@ def ps(
     filters: tuple[str, ...],
 ) -> None:
     """List containers."""
-    from rctlbase.errors import NotFoundError  # noqa: PLC0415
     from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
 
-    service = engine(ctx).containers
-    rows = service.summaries(all_containers=all_containers, filters=filters)
+    rows = engine(ctx).containers.summaries(all_containers=all_containers, filters=filters)
+    now = time.time()
     if quiet:
         for row in rows:
             click.echo(row.id if no_trunc else row.id[:12])
         return
 
-    def cut(text: str) -> str:
-        return text if no_trunc or len(text) <= 20 else text[:19] + "…"
-
     def default() -> None:
-        cells = [
-            [r.id if no_trunc else r.id[:12], r.image, f'"{cut(r.command)}"', created(r.created),
-             r.status, ", ".join(r.ports), r.name]
-            for r in rows
-        ]  # fmt: skip
+        columns = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
+        cells = [[r.ps_fields(now=now, no_trunc=no_trunc)[c] for c in columns] for r in rows]
         table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
-
-    def details(container_id: str) -> dict[str, object]:
-        try:
-            return service.inspect(container_id)
-        except NotFoundError:  # removed since it was listed
-            return {}
 
     print_formatted(
         fmt,
         rows,
-        view=lambda r: container_row(r, no_trunc=no_trunc, details=lambda: details(r.id)),
+        view=lambda r: container_row(r, no_trunc=no_trunc, now=now),
         default=default,
+        as_json=lambda: print_json([r.to_json() for r in rows]),
         headers=CONTAINER_HEADERS,
     )
-
-
-def created(moment: float) -> str:
-    from rootless.cli.render import age  # noqa: PLC0415
-
-    return age(datetime.datetime.fromtimestamp(moment, datetime.UTC).isoformat())
 
 
 @click.command("logs")
@@ -375,12 +359,12 @@ def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None
     from rctlbase.errors import NotFoundError  # noqa: PLC0415
 
     eng = engine(ctx)
-    results = []
+    results: list[dict[str, object]] = []
     for name in names:
         try:
-            results.append(eng.containers.inspect(name))
+            results.append(eng.containers.inspect(name).to_docker())
         except NotFoundError:
-            results.append(eng.images.inspect(name))
+            results.append(eng.images.inspect(name).to_docker())
     print_inspected(fmt, results, "inspect")
 
 
@@ -390,7 +374,8 @@ def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None
 @click.pass_context
 def container_inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show containers as JSON."""
-    print_inspected(fmt, [engine(ctx).containers.inspect(name) for name in names], "container")
+    documents = [engine(ctx).containers.inspect(name).to_docker() for name in names]
+    print_inspected(fmt, documents, "container")
 
 
 @click.command("exec", context_settings=CONTEXT)

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rctlbase.errors import run_main
+from rctlbase.errors import UsageError, run_main
 from rootless.definitions.fileunits import (
     container_needs,
     image_unit_name,
@@ -150,11 +150,15 @@ def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
                   file=sys.stderr)  # fmt: skip
             continue
         needs = container_needs(container, network_names, volume_names)
+        try:
+            text = render_unit(container, [rctl], needs)
+        except UsageError as exc:
+            print(f"rctl-user-generator: {container.file}: {name}: {exc}", file=sys.stderr)
+            continue
         if container.pull != "never":
             image = image_unit_name(container.name)
             if _write(output, image, render_image_unit(container, [rctl]), (), container.file):
                 written.append(image)
-        text = render_unit(container, [rctl], needs)
         if _write(output, name, text, container.wanted_by, container.file):
             written.append(name)
     return written

@@ -28,7 +28,7 @@ import time
 import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import ConflictError, NotFoundError, RctlError, UsageError
 from rctlbase.run import exec_program, run_program
@@ -51,36 +51,38 @@ from rootless.definitions.translate import (
 )
 from rootless.models import DefinitionAction
 
-EXIT_FILE = "exit.json"
+if TYPE_CHECKING:
+    from rootless.containers.service import ContainerService
+    from rootless.contracts import Services
+    from rootless.images.service import ImageService
+    from rootless.volumes.service import VolumeService
+
+log = logging.getLogger(__name__)
 _REGENERATE = (
     "the file changed since the units were made: systemctl --user daemon-reload; "
     "the user manager's journal has the generator's report of each problem"
 )
-log = logging.getLogger(__name__)
 
 
-def _volume_names(service: Any) -> set[str]:
+def _volume_names(service: VolumeService) -> set[str]:
     """Names of the user's volumes (``rctl volume ls``)."""
-    listing = getattr(service, "ls", None) or service.list
-    return {v.name for v in listing()}
+    return {v.name for v in service.ls()}
 
 
 class DefinitionService:
     """Definitions of one user, acting through the engine's services."""
 
-    def __init__(
-        self,
-        containers: Any,
-        images: Any,
-        volumes: Callable[[], Any],
-        networks: Callable[[], Any],
-        config_home: Path,
-    ) -> None:
-        self.containers = containers
-        self.images = images
-        self.volumes = volumes
-        self.networks = networks
+    def __init__(self, services: Services, config_home: Path) -> None:
+        self.services = services
         self.config_home = config_home
+
+    @property
+    def containers(self) -> ContainerService:
+        return self.services.containers
+
+    @property
+    def images(self) -> ImageService:
+        return self.services.images
 
     # -- what exists -----------------------------------------------------------------------
 
@@ -108,12 +110,12 @@ class DefinitionService:
         return ids
 
     def _volume_names(self) -> set[str]:
-        return _volume_names(self.volumes())
+        return _volume_names(self.services.volumes)
 
     def _network_names(self, wanted: DefinitionSet) -> set[str]:
         if not wanted.networks:
             return set()  # no need to look (nor to load the network service)
-        return {n.name for n in self.networks().summaries()}
+        return {n.name for n in self.services.networks.summaries()}
 
     # -- apply and down --------------------------------------------------------------------
 
@@ -151,10 +153,10 @@ class DefinitionService:
     def _act(self, action: DefinitionAction, wanted: DefinitionSet) -> None:
         if action.kind == "volume":
             volume = next(v for v in wanted.volumes if v.name == action.name)
-            self.volumes().create(**volume_create_kwargs(volume))
+            self.services.volumes.create(**volume_create_kwargs(volume))
         elif action.kind == "network":
             network = next(n for n in wanted.networks if n.name == action.name)
-            self.networks().create(network_create_options(network))
+            self.services.networks.create(network_create_options(network))
         elif action.verb in ("recreate", "remove"):
             self._remove_container(action.container_id)
             if action.verb == "recreate":
@@ -200,9 +202,9 @@ class DefinitionService:
             if action.kind == "container":
                 self._remove_container(action.container_id)
             elif action.kind == "volume":
-                self.volumes().remove([action.name])
+                self.services.volumes.remove([action.name])
             else:
-                self.networks().remove([action.name])
+                self.services.networks.remove([action.name])
             report(action)
         return actions
 
@@ -256,7 +258,7 @@ class DefinitionService:
         if not self._restarted_by_policy(name):
             # A start by a user: the launcher sees no exit.json and forgets the restart
             # delays (rootless.containers.backoff).
-            (directory / EXIT_FILE).unlink(missing_ok=True)
+            self.containers.store.forget_exit(record.id)
         reset_state(directory)
         # The healthcheck timer first: this process becomes the container's runtime below.
         # It is bound to this unit, which is activating now: it stops and restarts with it.
@@ -270,7 +272,7 @@ class DefinitionService:
         # through crun) and execs the runtime.
         if container.notify:
             os.environ["RCTL_CONTAINER_NOTIFY"] = "1"
-        plan = directory / "bundle" / "launch.json"
+        plan = self.containers.store.launch_file(record.id)
         exec_program([sys.executable, "-I", "-m", "rootless.containers.launch", str(plan)])
 
     # -- the generator's network, volume and image units (fileunits.py) ------------------
@@ -313,13 +315,13 @@ class DefinitionService:
                 delay = min(delay * 2, 30.0)
 
     def _ensure_volume(self, volume: VolumeDef) -> None:
-        volumes = self.volumes()
+        volumes = self.services.volumes
         if volume.name not in _volume_names(volumes):
             with contextlib.suppress(ConflictError):  # made meanwhile by another unit
                 volumes.create(**volume_create_kwargs(volume))
 
     def _ensure_network(self, network: NetworkDef) -> None:
-        networks = self.networks()
+        networks = self.services.networks
         if network.name not in {n.name for n in networks.summaries()}:
             with contextlib.suppress(ConflictError):  # made meanwhile by another unit
                 networks.create(network_create_options(network))
@@ -369,7 +371,7 @@ class DefinitionService:
             record = self.containers.store.get(name)
         except NotFoundError:
             return
-        bundle = self.containers.store.dir(record.id) / "bundle"
+        bundle = self.containers.store.bundle(record.id)
         run_program(
             [sys.executable, "-I", "-m", "rootless.containers.exited", str(bundle)], check=False
         )

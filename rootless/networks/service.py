@@ -9,18 +9,18 @@ under the networks' lock.
 from __future__ import annotations
 
 import datetime
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netns.ipam import Subnet, plan_subnet
 from netns.rootlessns import DNS_ADDRESS
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.netmode import MODES
 from rootless.containers.record import ContainerRecord, ContainerStore
+from rootless.contracts import ContainerRemover
 from rootless.filters import (
     NETWORK_KEYS,
     NETWORK_PRUNE_KEYS,
@@ -42,7 +42,7 @@ from rootless.networks.attach import (
 )
 from rootless.networks.builtin import (
     BUILTIN_DRIVERS,
-    builtin_document,
+    builtin_report,
     builtin_summary,
     is_builtin,
 )
@@ -56,6 +56,8 @@ from rootless.networks.store import (
     next_bridge_name,
     now,
 )
+from rootless.reports.containers import Endpoint
+from rootless.reports.networks import NetworkMember, NetworkReport
 
 if TYPE_CHECKING:
     from rootless.containers.netmode import ContainerNetwork
@@ -117,12 +119,12 @@ class NetworkService:
 
     def __init__(
         self, paths: NetworkPaths, containers: ContainerStore,
-        remove_container: Callable[[str], object] | None = None,
+        remover: ContainerRemover | None = None,
     ) -> None:  # fmt: skip
         self.paths = paths
         self.store = NetworkStore(paths.store)
         self.containers = containers
-        self.remove_container = remove_container
+        self.remover = remover
 
     # -- records ---------------------------------------------------------------------------
 
@@ -177,7 +179,7 @@ class NetworkService:
             if record.name in load_container_networks(self.containers.dir(c.id)).names()
         ]
 
-    def container_networks(self, container_id: str) -> dict[str, Any]:
+    def container_networks(self, container_id: str) -> dict[str, Endpoint]:
         """docker inspect's ``NetworkSettings.Networks`` of a container: its bridge networks,
         with the address while it is attached ({} for a container without any)."""
         directory = self.containers.dir(container_id)
@@ -185,20 +187,20 @@ class NetworkService:
         if not attachments:
             return {}
         leases = {x.network: x for x in load_leases(self.paths.leases).of(container_id)}
-        out: dict[str, Any] = {}
+        out: dict[str, Endpoint] = {}
         for attachment in attachments:
             lease = leases.get(attachment.network)
             try:
                 record = self.store.get(attachment.network)
             except NotFoundError:
                 continue
-            out[attachment.network] = {
-                "NetworkID": record.id,
-                "Aliases": list(attachment.aliases),
-                "IPAddress": lease.address if lease else "",
-                "IPPrefixLen": record.ipam.network.prefixlen if lease else 0,
-                "Gateway": record.gateway if lease else "",
-            }
+            out[attachment.network] = Endpoint(
+                network_id=record.id,
+                aliases=tuple(attachment.aliases),
+                ip_address=lease.address if lease else "",
+                prefix_len=record.ipam.network.prefixlen if lease else 0,
+                gateway=record.gateway if lease else "",
+            )
         return out
 
     def summaries(
@@ -227,9 +229,8 @@ class NetworkService:
             rows.sort(key=lambda row: row.name)
         return [row for row in rows if keep(network_facts(row))]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        """podman's ``network inspect`` document (the main keys); the built-in networks'
-        in the same shape."""
+    def inspect(self, ref: str) -> NetworkReport:
+        """``rctl network inspect``: docker's document; the built-in networks' too."""
         if is_builtin(ref):
             try:
                 default = self.inspect(DEFAULT_NETWORK) if ref == "bridge" else None
@@ -239,41 +240,31 @@ class NetworkService:
                 (c.id, c.name) for c in self.containers.all()
                 if str(c.options.get("NetworkMode", "")).split(":", 1)[0] == ref
             ]  # fmt: skip
-            return builtin_document(ref, default, users)
+            return builtin_report(ref, default, users)
         record = self.store.get(ref)
         with self.store.locked():
             state = collect(self.paths, self.store)
-        containers: dict[str, Any] = {}
-        for lease in state.on(record.name):
-            containers[lease.container_id] = {
-                "name": lease.name,
-                "interfaces": {
-                    lease.ifname: {
-                        "subnets": [
-                            {
-                                "ipnet": f"{lease.address}/{record.ipam.network.prefixlen}",
-                                "gateway": record.gateway,
-                            }
-                        ],
-                    }
-                },
-                "aliases": list(lease.aliases),
-            }
-        created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
-        return {
-            "name": record.name,
-            "id": record.id,
-            "driver": record.driver,
-            "network_interface": record.bridge,
-            "created": created.isoformat(),
-            "subnets": [{"subnet": record.subnet, "gateway": record.gateway}],
-            "ipv6_enabled": False,
-            "internal": record.internal,
-            "dns_enabled": False,
-            "labels": dict(record.labels),
-            "ipam_options": {"driver": "host-local"},
-            "containers": containers,
-        }
+        prefix = record.ipam.network.prefixlen
+        return NetworkReport(
+            name=record.name,
+            id=record.id,
+            driver=record.driver,
+            created=record.created,
+            subnet=record.subnet,
+            gateway=record.gateway,
+            internal=record.internal,
+            labels=dict(record.labels),
+            containers=tuple(
+                NetworkMember(lease.container_id, lease.name, f"{lease.address}/{prefix}")
+                for lease in state.on(record.name)
+            ),
+            interface=record.bridge,
+        )
+
+    def reports(self, filters: Sequence[str] = ()) -> list[NetworkReport]:
+        """``rctl network ls`` as docker's documents (``GET /networks``), built-in ones
+        included."""
+        return [self.inspect(row.name) for row in self.summaries(filters, builtin=True)]
 
     def remove(self, refs: Sequence[str], *, force: bool = False) -> list[str]:
         """``rctl network rm``: refused while a container uses it (``-f`` removes those),
@@ -296,8 +287,8 @@ class NetworkService:
         done = []
         for record in records:
             for user in users[record.name]:
-                if self.remove_container is not None:
-                    self.remove_container(user.id)
+                if self.remover is not None:
+                    self.remover.remove_container(user.id)
             with self.store.locked():
                 self.store.delete(record.name)
             done.append(record.name)
@@ -387,11 +378,10 @@ class NetworkService:
             ) from None
         directory = self.containers.dir(record.id)
         networks = load_container_networks(directory)
-        launch = json.loads((directory / "bundle" / "launch.json").read_text())
-        if launch.get("network") != "bridge":
+        launch = self.containers.load_launch(record.id)
+        if launch.network != "bridge":
             raise UsageError(
-                f"container {record.name} is not on a bridge network "
-                f"(--network {launch.get('network')})",
+                f"container {record.name} is not on a bridge network (--network {launch.network})",
                 hint="only containers created with --network NAME can join other networks",
             )
         return record, directory, networks
@@ -477,7 +467,7 @@ def bridge_network_for(options: RunOptions, exposed: Sequence[str]) -> Container
         dns_search=list(options.dns_search),
         dns_options=list(options.dns_option),
     )
-    if any(":" in ip for _, ip, _, _ in net.ports):
+    if any(":" in p.host_ip for p in net.ports):
         raise UsageError(
             "--publish with an IPv6 host address is not available on bridge networks",
             hint="publish on an IPv4 address",

@@ -94,7 +94,10 @@ def test_pull_by_full_name_prints_the_id_and_lists_the_image(rctl: Rctl) -> None
     assert info["Id"] == image_id
     assert info["Config"]["Cmd"] == ["sh"]
     assert info["Architecture"] == "amd64"
-    assert info["Manifest"]["MediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert (
+        info["Rctl"]["Manifest"]["MediaType"]
+        == "application/vnd.docker.distribution.manifest.v2+json"
+    )
     assert rctl("images", "-q").stdout.split() == [image_id.removeprefix("sha256:")[:12]]
 
 

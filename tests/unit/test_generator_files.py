@@ -6,10 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from rctlbase.errors import ExternalError, NotFoundError, RctlError
+from rootless.contracts import Services
 from rootless.definitions.fileunits import volume_sources
 from rootless.definitions.generator import generate
 from rootless.definitions.load import load_definitions
@@ -188,10 +190,11 @@ def service(
     tmp_path: Path, networks: FakeNetworks, containers: FakeContainers | None = None
 ) -> tuple[DefinitionService, FakeVolumes]:
     volumes = FakeVolumes()
-    defs = DefinitionService(
-        containers or FakeContainers([]), None, lambda: volumes, lambda: networks, tmp_path
-    )
-    return defs, volumes
+    services = SimpleNamespace(
+        containers=containers or FakeContainers([]), images=None, volumes=volumes,
+        networks=networks,
+    )  # fmt: skip
+    return DefinitionService(cast("Services", services), tmp_path), volumes
 
 
 def test_prepare_makes_a_missing_network_or_volume_once(tmp_path: Path) -> None:

@@ -4,9 +4,8 @@ store."""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from netns.netctl import (
     iptables_argv,
 )
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers.plan import LaunchPlan
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.models import NetworkCreateOptions
 from rootless.networks.attach import (
@@ -326,6 +326,13 @@ def test_one_namespace_unit_per_store(tmp_path: Path) -> None:
 # -- the use cases on a temporary store --------------------------------------------------------
 
 
+class Removals(list[str]):
+    """A ContainerRemover that records what it was asked to remove."""
+
+    def remove_container(self, ref: str) -> None:
+        self.append(ref)
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> NetworkService:
     paths = NetworkPaths(tmp_path / "networks", tmp_path / "state", "rctl-netns-test.service")
@@ -335,10 +342,14 @@ def service(tmp_path: Path) -> NetworkService:
 def add_container(service: NetworkService, name: str, networks: tuple[str, ...]) -> str:
     cid = (name * 64)[:64]
     directory = service.containers.dir(cid)
-    (directory / "bundle").mkdir(parents=True)
+    service.containers.bundle(cid).mkdir(parents=True)
     rec = ContainerRecord(cid, name, "img", "img", ("true",), 1.0, "overlay")
-    (directory / "container.json").write_text(json.dumps(asdict(rec)))
-    (directory / "bundle" / "launch.json").write_text(json.dumps({"network": "bridge"}))
+    service.containers.save(rec)
+    plan = LaunchPlan(
+        container_id=cid, uid_maps=(), gid_maps=(), network="bridge", ports=(), pidfile="",
+        bundle=str(service.containers.bundle(cid)), runtime="crun", runtime_root="", rootfs={},
+    )  # fmt: skip
+    service.containers.save_launch(cid, plan)
     save_container_networks(directory, ContainerNetworks(tuple(Attachment(n) for n in networks)))
     return cid
 
@@ -374,8 +385,8 @@ def test_rm_is_refused_while_in_use_and_prune_keeps_used(service: NetworkService
     with pytest.raises(NotFoundError):
         service.remove(["nosuch"])
     assert service.prune() == ["idle", "idle2"]
-    removed: list[str] = []
-    service.remove_container = removed.append
+    removed = Removals()
+    service.remover = removed
     assert service.remove(["used"], force=True) == ["used"] and len(removed) == 1
 
 
@@ -398,11 +409,11 @@ def test_builtin_networks_are_listed_inspected_and_kept(service: NetworkService)
     for name in ("bridge", "host", "none", "pasta", "slirp4netns"):
         with pytest.raises(ConflictError, match=f"^{name} is a pre-defined network"):
             service.remove([name])
-    assert service.inspect("none")["driver"] == "null"
-    assert service.inspect("host")["containers"] == {}
+    assert service.inspect("none").to_docker()["Driver"] == "null"
+    assert service.inspect("host").to_docker()["Containers"] == {}
     service.default_network()
-    bridge = service.inspect("bridge")
-    assert bridge["name"] == "bridge" and bridge["subnets"][0]["subnet"] == "10.88.0.0/16"
+    bridge = service.inspect("bridge").to_docker()
+    assert bridge["Name"] == "bridge" and bridge["IPAM"]["Config"][0]["Subnet"] == "10.88.0.0/16"
     assert service.summaries(["name=bridge"], builtin=True)[0].subnet == "10.88.0.0/16"
 
 
