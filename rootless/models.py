@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 
@@ -192,3 +193,24 @@ class SystemPruneReport:
             "ImagesDeleted": [{"Deleted": image} for image in self.images],
             "SpaceReclaimed": 0,
         }
+
+
+class NameKind(enum.StrEnum):
+    """What an argument names in the store, for shell completion."""
+
+    CONTAINER = "container"
+    IMAGE = "image"
+    VOLUME = "volume"
+    NETWORK = "network"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoUpdateReport:
+    """One labelled container's outcome in ``rctl auto-update``: ``updated`` is ``true``,
+    ``false``, ``pending`` (dry run), ``rolled back``, ``failed: ...`` or ``skipped: ...``."""
+
+    unit: str
+    container: str
+    image: str
+    policy: str
+    updated: str

@@ -65,8 +65,26 @@ CONTAINER_KEYS = (
     "cpu_shares", "pids_limit", "user", "workdir", "hostname", "labels", "read_only", "init",
     "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull",
     "healthcheck", "depends_on", "notify", "wanted_by", "unit", "service", "ulimits",
-    "devices", "shm_size", "sysctls", "privileged",
+    "devices", "shm_size", "sysctls", "privileged", "auto_update",
 )  # fmt: skip
+# auto_update = "registry" | "local" is the label rctl auto-update looks for (a label, so
+# that it is part of the container like any other and no existing definition's hash moves).
+AUTO_UPDATE_LABEL = "io.rctl.autoupdate"
+AUTO_UPDATE_POLICIES = ("registry", "local")
+
+
+def _with_auto_update(
+    table: Table, labels: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """``labels`` with ``auto_update``'s label, when the key is there."""
+    policy = table.get("auto_update", str, "a string")
+    if policy is None:
+        return labels
+    if policy not in AUTO_UPDATE_POLICIES:
+        table.problem("auto_update", f"{policy!r} is not registry or local")
+    return (*(kv for kv in labels if kv[0] != AUTO_UPDATE_LABEL), (AUTO_UPDATE_LABEL, policy))
+
+
 HEALTH_KEYS = ("cmd", "interval", "timeout", "retries", "start_period", "on_failure", "disable")
 
 
@@ -137,7 +155,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     for dep in depends_on:
         if not NAME.fullmatch(dep):
             table.problem("depends_on", f"{dep!r} is not a container name")
-    labels = table.mapping("labels")
+    labels = _with_auto_update(table, table.mapping("labels"))
     result = ContainerDef(
         name=name,
         file=table.file,

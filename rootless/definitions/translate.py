@@ -212,8 +212,10 @@ STOP_GRACE_USEC = 5_000_000
 START_TIMEOUT_USEC = 15 * 60 * 1_000_000
 
 
-def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
-    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl.
+def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[str] = ()) -> str:
+    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl;
+    ``needs`` are more units it requires and starts after (the generator's network, volume
+    and image units, :mod:`rootless.definitions.fileunits`).
 
     The unit runs the container in itself (``Type=notify``): ``rctl container run-unit``
     (re)creates the container from the definition when needed and execs the launcher, which
@@ -240,7 +242,7 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     )
     # run-unit may pull the image and create the container before READY=1.
     lines = render_service(dataclasses.replace(service, timeout_start_usec=START_TIMEOUT_USEC))
-    deps = [unit_name(d) for d in container.depends_on]
+    deps = [*needs, *(unit_name(d) for d in container.depends_on)]
     unit_lines: list[tuple[str, Value]] = [
         *lines.unit,
         ("Documentation", "man:rctl(1)"),
