@@ -117,6 +117,13 @@ class ContainerCreator:
         self.ctx.store.check_free(name)
         return name
 
+    @staticmethod
+    def _check_options(options: RunOptions, spec: ContainerSpec, runtime: str) -> None:
+        """What the host and docker's rules say of the options, before anything exists."""
+        check_run(spec, runtime, cgroup_facts(os.getuid())[1], cidfile=options.cidfile)
+        if options.remove and options.restart not in ("", "no"):
+            raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
+
     def create(self, options: RunOptions) -> ContainerRecord:
         """``rctl create``: record, bundle and r/w layer; nothing runs yet."""
         runtime = choose_runtime(options.runtime, self.ctx.default_runtime)
@@ -139,9 +146,7 @@ class ContainerCreator:
         )  # fmt: skip
         spec = dataclasses.replace(spec, network=str(net.mode))
         spec = self.keep_id_user(spec)  # before anything exists
-        check_run(spec, runtime, cgroup_facts(os.getuid())[1], cidfile=options.cidfile)
-        if options.remove and options.restart not in ("", "no"):
-            raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
+        self._check_options(options, spec, runtime)
         self.ctx.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.ctx.images.store.locked():
             image = self.locked_image(image)
