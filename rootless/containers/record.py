@@ -7,6 +7,7 @@
     containers/ID/rootfs           its copied root (vfs)
     containers/ID/merged           where the root is mounted inside the container's namespace
     containers/ID/etc/             generated hosts, hostname, resolv.conf
+    containers/ID/networks.json    its bridge networks and links, if any
 
 Names are unique per user: a record is created under the store lock after checking every
 other record's name. A removal first renames the container's directory out of the store
@@ -32,6 +33,8 @@ from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.exited import REMOVING, take_out_dir
 from rootless.volumes.model import MountPoint
 
+# The container's bridge networks and links (rootless.networks.attach writes it).
+NETWORKS_FILE = "networks.json"
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 FULL_ID = re.compile(r"[0-9a-f]{64}")
 ADJECTIVES = (
@@ -118,6 +121,11 @@ class ContainerStore:
 
     def dir(self, container_id: str) -> Path:
         return self.root / container_id
+
+    def has_networks(self, container_id: str) -> bool:
+        """Whether the container was given bridge networks (or links): a listing needs the
+        network code only for those."""
+        return (self.dir(container_id) / NETWORKS_FILE).exists()
 
     def all(self) -> list[ContainerRecord]:
         records: list[ContainerRecord] = []

@@ -1001,7 +1001,9 @@ class ContainerService:
                     state=kind,
                     status=status,
                     exit_code=code,
-                    networks=self.networks.container_networks(record.id),
+                    networks=self.networks.container_networks(record.id)
+                    if self.store.has_networks(record.id)
+                    else {},
                 )
             )
         return rows

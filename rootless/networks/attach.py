@@ -38,6 +38,7 @@ from netns.ipam import allocate_address
 from netns.netctl import BridgeOp, Op, RuleOp, VethOp, dnat_rule, run_ops
 from netns.rootlessns import TAP_ADDRESS, HostForward, add_forward, remove_forward
 from rctlbase.errors import HostError, NotFoundError, RctlError
+from rootless.containers.record import NETWORKS_FILE
 from rootless.containers.untrusted import UntrustedFileError, read_file
 from rootless.networks.hosts import update_hosts
 from rootless.networks.leases import (
@@ -54,7 +55,6 @@ from rootless.networks.leases import (
 from rootless.networks.store import NetworkRecord, NetworkStore
 
 UNIT_PREFIX = "rctl-netns"
-NETWORKS_FILE = "networks.json"
 Port = tuple[str, str, int, int]  # (protocol, host ip, host port, container port)
 
 

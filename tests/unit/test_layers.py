@@ -5,7 +5,8 @@
   third-party library (dbus-fast, pyroute2), never ``rootless`` and never each other;
 - ``rootless.cli`` and ``rootless.api`` import the engine, the models and the reports only (plus
   ``rctlbase.errors``, ``rctlbase.timeline`` and their UI libraries), nothing below them;
-- nothing outside them imports ``rootless.cli`` or ``rootless.api``.
+- nothing outside them imports ``rootless.cli`` or ``rootless.api``;
+- ``rootless.reports`` imports only itself and ``rootless.timestamps``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ ENTRY_MAY_IMPORT = (
     "rctlbase.timeline", *ENTRY_POINTS,
 )  # fmt: skip
 ENTRY_LIBS = {"click", "rich"}
+# The reports are shapes the entry points see: they import no service or adapter.
+REPORTS = "rootless.reports"
+REPORTS_MAY_IMPORT = (REPORTS, "rootless.timestamps")
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -85,6 +89,8 @@ def violation(importer: str, imported: str) -> str | None:
         return "the CLI and API import the engine and the models only"
     if any(within(imported, entry) for entry in ENTRY_POINTS):
         return "nothing below the entry points imports them"
+    if within(importer, REPORTS) and not any(within(imported, a) for a in REPORTS_MAY_IMPORT):
+        return "the reports import only each other and rootless.timestamps"
     return None
 
 
@@ -116,13 +122,14 @@ def test_project_respects_import_layers() -> None:
         ("rootless/cli/bad.py", "import uidmap\n", "engine and the models"),
         ("rootless/api/bad.py", "from ..images import store\n", "engine and the models"),
         ("rootless/engine.py", "from rootless.cli import main\n", "nothing below"),
+        ("rootless/reports/bad.py", "from rootless.images import store\n", "the reports import"),
     ],
 )
 def test_checker_catches_violations(tmp_path: Path, path: str, source: str, expected: str) -> None:
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    for sub in ("cli", "api", "images"):
+    for sub in ("cli", "api", "images", "reports"):
         (tmp_path / "rootless" / sub).mkdir()
         (tmp_path / "rootless" / sub / "__init__.py").write_text("")
     (tmp_path / "rootless" / "images" / "store.py").write_text("")
