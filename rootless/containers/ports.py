@@ -184,12 +184,6 @@ def _host(host_ip: str) -> str:
     return f"[{shown}]" if ":" in shown else shown
 
 
-def describe(port: Port) -> str:
-    """``0.0.0.0:8080->80/tcp`` as docker ps shows it."""
-    protocol, host_ip, host_port, ctr_port = port
-    return f"{_host(host_ip)}:{host_port}->{ctr_port}/{protocol}"
-
-
 def port_lines(ports: Sequence[Port], private: str | None = None, *, name: str = "") -> list[str]:
     """``rctl port``'s lines: ``80/tcp -> 0.0.0.0:8080`` (docker's format), or only the
     host addresses of ``private`` (``80`` or ``80/udp``) as ``0.0.0.0:8080``."""
@@ -209,19 +203,3 @@ def port_lines(ports: Sequence[Port], private: str | None = None, *, name: str =
             hint="'rctl port CONTAINER' lists what is published",
         )
     return lines
-
-
-def network_settings_ports(
-    ports: Sequence[Port], exposed: Iterable[str] = ()
-) -> dict[str, list[dict[str, str]] | None]:
-    """inspect's ``NetworkSettings.Ports`` (and ``HostConfig.PortBindings``) as docker has
-    them: ``{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}``, exposed but
-    unpublished ports mapped to null."""
-    result: dict[str, list[dict[str, str]] | None] = {
-        f"{ctr}/{protocol}": None for protocol, ctr in parse_exposed(exposed)
-    }
-    for protocol, host_ip, host_port, ctr in sorted(ports, key=lambda p: (p[3], p[0])):
-        entry = {"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)}  # noqa: S104
-        bindings = result.get(f"{ctr}/{protocol}") or []
-        result[f"{ctr}/{protocol}"] = [*bindings, entry]
-    return result

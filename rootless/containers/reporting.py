@@ -247,7 +247,9 @@ def inspect_report(
             entrypoint=entrypoint or None,
             working_dir=str(opts.get("WorkingDir", "")),
             labels=dict(record.labels),
-            exposed_ports=tuple(opts.get("ExposedPorts") or ()),
+            exposed_ports=tuple(
+                f"{c}/{p}" for p, c in parse_exposed(opts.get("ExposedPorts") or ())
+            ),
             volumes=_strings(opts.get("Volumes", ())),
             stop_signal=_signal_name(inputs.stop_signal),
             stop_timeout=inputs.stop_timeout,

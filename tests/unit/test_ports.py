@@ -10,13 +10,13 @@ from rctlbase.errors import NotFoundError, UsageError
 from rootless.containers import ports
 from rootless.containers.ports import (
     check_available,
-    describe,
-    network_settings_ports,
     parse_exposed,
     parse_publish,
     port_lines,
     publish_all,
 )
+from rootless.containers.reporting import ports_of
+from rootless.reports.containers import PortBinding, port_map
 
 
 @pytest.mark.parametrize(
@@ -97,8 +97,8 @@ def test_taken_and_duplicate_ports_are_refused() -> None:
         check_available([("tcp", "", 1, 80), ("tcp", "", 1, 81)])
     with pytest.raises(UsageError, match="published twice"):
         check_available([("tcp", "127.0.0.1", 1, 80), ("tcp", "", 1, 81)])
-    assert describe(("udp", "", 53, 5353)) == "0.0.0.0:53->5353/udp"
-    assert describe(("tcp", "::1", 8080, 80)) == "[::1]:8080->80/tcp"
+    assert PortBinding("5353/udp", "", 53).describe() == "0.0.0.0:53->5353/udp"
+    assert PortBinding("80/tcp", "::1", 8080).describe() == "[::1]:8080->80/tcp"
 
 
 def test_a_taken_udp_port_is_refused_but_tcp_on_the_same_number_is_not() -> None:
@@ -144,7 +144,7 @@ def test_port_lines_in_dockers_format() -> None:
 
 
 def test_network_settings_ports_like_docker_inspect() -> None:
-    result = network_settings_ports([("tcp", "", 8080, 80)], ["80/tcp", "443/tcp"])
+    result = port_map(ports_of((("tcp", "", 8080, 80),)), ("80/tcp", "443/tcp"))
     assert result == {
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
         "443/tcp": None,
