@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rootless.containers.ports import parse_exposed
 from rootless.containers.record import ContainerRecord
+from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.spec import ContainerSpec
 from rootless.models import RunOptions
 from rootless.reports.containers import (
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from rootless.containers.health import HealthConfig
     from units.state import UnitState
 
-DEFAULT_RUNTIME = "crun"
 NS_PER_SECOND = 1_000_000_000
 
 
