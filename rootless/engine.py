@@ -64,11 +64,8 @@ class Engine:
             self.paths.ensure_data(),
             self.paths.ensure_runtime(),
             self.images,
-            lambda: self.userns_plan,
+            self,
             driver,
-            self.run_layer_jobs,
-            lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
-            self.unpack_missing,
             volumes=self.volumes,
             network_defaults=self.network_defaults,
             default_runtime=self.settings.runtime,
@@ -90,8 +87,17 @@ class Engine:
             self.paths.ensure_data(),
             self.run_volume_jobs,
             self.store.locked,
-            lambda ref: self.containers.remove(ref, force=True),
+            self,
         )
+
+    def remove_container(self, ref: str) -> None:
+        """Remove a container, stopping it first (``rm -f``), for the volume and network
+        services (:class:`rootless.contracts.ContainerRemover`)."""
+        self.containers.remove(ref, force=True)
+
+    def pull_image(self, name: str) -> ImageRecord:
+        """Pull ``name`` without progress output (``run --pull``)."""
+        return self.pull(PullOptions(name, quiet=True), _ignore)
 
     def unpack_missing(self, image: ImageRecord) -> None:
         """Unpack the layers of ``image`` that the storage driver in use lacks."""
@@ -109,13 +115,7 @@ class Engine:
         """Definition use cases (``rctl apply``, ``down``, ``generate systemd``, units)."""
         from rootless.definitions.service import DefinitionService  # noqa: PLC0415
 
-        return DefinitionService(
-            self.containers,
-            self.images,
-            lambda: self.volumes,
-            lambda: self.networks,
-            self.paths.config.parent,
-        )
+        return DefinitionService(self, self.paths.config.parent)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""

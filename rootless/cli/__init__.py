@@ -106,7 +106,12 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "system": (
         "Manage rctl itself.",
-        {"df": "images:system_df", "info": "system:info", "version": "system:version"},
+        {
+            "df": "images:system_df",
+            "info": "system:info",
+            "version": "system:version",
+            "service": "system:service",
+        },
     ),
     "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),
     "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),

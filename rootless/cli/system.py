@@ -30,6 +30,28 @@ def info(ctx: click.Context, fmt: str | None) -> None:
     show(fmt, engine(ctx).info().to_docker(), "info", render_info)
 
 
+@click.command("service")
+@click.option(
+    "-t",
+    "--time",
+    "idle",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Exit after this many seconds without a connection (0: never).",
+)
+@click.argument("uri", required=False)
+def service(idle: float, uri: str | None) -> None:
+    """Serve the Docker-compatible API (default: unix://$XDG_RUNTIME_DIR/rctl/rctl.sock).
+
+    Clients find it with DOCKER_HOST=unix://$XDG_RUNTIME_DIR/rctl/rctl.sock. Started by
+    systemd's rctl.socket it uses the socket passed in.
+    """
+    from rootless.api.service import serve  # noqa: PLC0415 - start-up time
+
+    serve(uri, idle, lambda text: click.echo(f"Warning: {text}", err=True))
+
+
 def show(fmt: str | None, report: Mapping[str, Any], kind: str, text: Any) -> None:
     """docker's ways: text by default, ``json`` as one JSON document (``docker version
     --format json`` prints one line), else a Go template over the document."""

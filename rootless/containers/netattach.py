@@ -20,8 +20,7 @@ from rootless.containers.plan import LaunchPlan
 # container's launcher, whose start-up time is the container's, and most containers need
 # one driver and no published port.
 if TYPE_CHECKING:
-    from netns.pasta import PortMapping
-    from netns.relay import Forward
+    from netns.ports import PublishedPort
     from rootless.networks.attach import NetworkPaths
 
 
@@ -42,38 +41,28 @@ def attach_network(plan: LaunchPlan, pid: int, ready_fd: int = -1) -> None:
         attach(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id, pid, ports)
 
 
-def relayed(plan: LaunchPlan) -> list[Forward]:
+def relayed(plan: LaunchPlan) -> list[PublishedPort]:
     """The published ports rctl's relay serves instead of the driver (:mod:`netns.relay`
     says why): with slirp4netns every UDP port, and the TCP ports unless
     ``port_handler=slirp4netns``; with bridge networks every UDP port; with pasta the UDP
     ports whose host port is above the container port."""
     if not plan.ports or plan.network not in ("pasta", "slirp4netns", "bridge"):
         return []
-    from netns.relay import Forward  # noqa: PLC0415 - published ports only
-
-    ports = [Forward(*p) for p in plan.ports]
-    udp = [f for f in ports if f.protocol == "udp"]
+    udp = [p for p in plan.ports if p.protocol == "udp"]
     if plan.network == "pasta":
-        return [f for f in udp if f.host_port > f.container_port]
+        return [p for p in udp if p.host_port > p.container_port]
     from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
 
     slirp = plan.network == "slirp4netns"
     if slirp and parse_slirp_options(plan.network_options).port_handler == "rctl":
-        return ports
+        return list(plan.ports)
     return udp
 
 
-def driver_ports(plan: LaunchPlan) -> list[tuple[str, str, int, int]]:
+def driver_ports(plan: LaunchPlan) -> list[PublishedPort]:
     """The plan's published ports the network driver forwards (not rctl's relay)."""
-    served = {(f.protocol, f.host_ip, f.host_port, f.container_port) for f in relayed(plan)}
+    served = set(relayed(plan))
     return [p for p in plan.ports if p not in served]
-
-
-def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
-    """:func:`driver_ports` as the network adapter's values."""
-    from netns.pasta import PortMapping, Protocol  # noqa: PLC0415
-
-    return [PortMapping(h, c, Protocol(p), ip) for p, ip, h, c in driver_ports(plan)]
 
 
 def attach_pasta(plan: LaunchPlan, pid: int) -> None:
@@ -82,7 +71,7 @@ def attach_pasta(plan: LaunchPlan, pid: int) -> None:
     from rootless.containers.netmode import PASTA_DNS_FORWARD  # noqa: PLC0415
 
     extra = ("--dns-forward", PASTA_DNS_FORWARD, *plan.network_options)
-    start_pasta(pid, port_mappings(plan), extra=extra, map_host_loopback=plan.host_loopback)
+    start_pasta(pid, driver_ports(plan), extra=extra, map_host_loopback=plan.host_loopback)
 
 
 def slirp4netns_socket(plan: LaunchPlan) -> Path:
@@ -121,7 +110,7 @@ def finish_network(plan: LaunchPlan, ready_fd: int) -> None:
     finish_slirp4netns(
         ready_fd,
         parse_slirp_options(plan.network_options),
-        port_mappings(plan),
+        driver_ports(plan),
         api_socket=str(socket_path),
         log_file=slirp4netns_log(plan),
     )

@@ -33,9 +33,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from netns.pasta import read_default_gateway
+from netns.ports import PublishedPort
 from netns.slirp4netns import SlirpOptions
 from rctlbase.errors import NotFoundError, UsageError
-from rootless.containers.ports import Port, check_available, parse_publish, publish_all
+from rootless.containers.ports import check_available, choose_ports, parse_publish, publish_all
 
 if TYPE_CHECKING:
     # Imported where used: every container's launcher imports this module (through
@@ -84,7 +85,7 @@ class ContainerNetwork:
     """What create decided about a container's network; the launch plan and /etc use it."""
 
     choice: NetworkChoice
-    ports: tuple[Port, ...] = ()
+    ports: tuple[PublishedPort, ...] = ()
     host_loopback: bool = False  # pasta: map the gateway to the host's loopback
     hosts: tuple[HostEntry, ...] = ()  # --add-host entries with host-gateway resolved
     dns: tuple[str, ...] = ()
@@ -232,16 +233,19 @@ def plan_network(
     from rootless.containers.spec import HostEntry  # noqa: PLC0415 - launcher start-up time
 
     mode = choice.mode
-    ports = [p for spec in publish for p in parse_publish(spec)]
+    specs = [parse_publish(spec) for spec in publish]  # every value read before any is bound
+    ports: list[PublishedPort] = []
     if mode in (NetworkMode.HOST, NetworkMode.NONE):
-        if ports:
+        if specs:
             raise UsageError(
                 f"--publish needs a network of its own, not --network {mode}",
                 hint="drop -p, or use pasta or slirp4netns",
             )
-    elif publish_all_ports:
-        ports += publish_all(exposed, ports)
-    if mode is NetworkMode.SLIRP4NETNS and any(":" in ip for _, ip, _, _ in ports):
+    else:
+        ports = [port for spec in specs for port in choose_ports(spec)]
+        if publish_all_ports:
+            ports += publish_all(exposed, ports)
+    if mode is NetworkMode.SLIRP4NETNS and any(":" in p.host_ip for p in ports):
         raise UsageError(
             "--publish with an IPv6 host address needs --network pasta",
             hint="slirp4netns's API forwards IPv4 addresses only",

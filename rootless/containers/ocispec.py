@@ -17,19 +17,14 @@ namespace the container runs in (``(container_id, host_id, size)``, as
 the namespace crun starts in (crun calls newuidmap for multi-range maps when unprivileged).
 
 **Cgroups.** Limits belong to the systemd unit (``MemoryMax=``, ``CPUQuota=``,
-``TasksMax=`` with ``Delegate=yes``): one writer per cgroup. crun's global option
-``--cgroup-manager=disabled`` (crun(1): cgroupfs, systemd or disabled; ``--systemd-cgroup``
-is the same as ``systemd``) leaves the container's processes where crun started them,
-in the unit's cgroup, so the unit's limits, accounting and stop (``KillMode=``) cover them
-and nothing else is written. Run crun as ``crun --cgroup-manager=disabled run --bundle B
-ID`` and pass ``cgroups_path=None``: the config then has neither ``cgroupsPath`` nor
-``resources``. Never ``--cgroup-manager=systemd``: crun would ask systemd for a scope of its
-own, outside the unit, and the unit would lose its container. Passing ``cgroups_path``
-(with ``--cgroup-manager=cgroupfs``) makes crun create that cgroup and write the limits
-(:func:`plan_resources`) there; it must be inside the unit's delegated subtree, and
-cgroup v2's no-internal-process rule then requires the unit's own processes to sit in a
-sibling leaf first. The cgroup namespace is private either way: its root is the cgroup
-the container starts in.
+``TasksMax=`` with ``Delegate=yes``, from ``containers/unitspec.py:container_service``): one
+writer per cgroup. crun's global option ``--cgroup-manager=disabled`` (crun(1): cgroupfs,
+systemd or disabled; ``--systemd-cgroup`` is the same as ``systemd``) leaves the
+container's processes where crun started them, in the unit's cgroup, so the unit's limits,
+accounting and stop (``KillMode=``) cover them and nothing else is written: the config has
+neither ``cgroupsPath`` nor ``resources``. Never ``--cgroup-manager=systemd``: crun would
+ask systemd for a scope of its own, outside the unit, and the unit would lose its
+container. The cgroup namespace is private: its root is the cgroup the container starts in.
 
 **/sys.** Mounting sysfs needs CAP_SYS_ADMIN in the user namespace that owns the network
 namespace. A container with a network namespace of its own (made by crun, or ``netns_path``
@@ -73,7 +68,6 @@ from rootless.containers.spec import (
     DEFAULT_PATH,
     BindMount,
     ContainerSpec,
-    Limits,
     ResolvedUser,
     TmpfsMount,
     merge_env,
@@ -116,7 +110,6 @@ READONLY_PATHS: tuple[str, ...] = (
     "/proc/sysrq-trigger",
 )
 NOFILE_MAX = 1048576  # podman's define.RLimitDefaultValue
-CPU_PERIOD = 100000  # µs, the CFS default; --cpus N is a quota of N periods
 INIT_DESTINATION = "/run/rctl-init"
 TTY_GID = 5
 MANAGER_ANNOTATION = {"io.container.manager": "rctl"}
@@ -148,28 +141,6 @@ def plan_capabilities(cap_add: Iterable[str], cap_drop: Iterable[str]) -> tuple[
     else:
         caps = (set(DEFAULT_CAPABILITIES) - drop) | add
     return tuple(sorted(caps - {"ALL"}))
-
-
-def plan_resources(limits: Limits) -> dict[str, Any]:
-    """``linux.resources`` for crun's cgroupfs manager (see the module docstring).
-
-    Without ``--memory-swap``, swap is as large as memory (docker: memory-swap = 2 * memory).
-    """
-    out: dict[str, Any] = {}
-    if limits.memory is not None:
-        swap = limits.memory_swap if limits.memory_swap is not None else 2 * limits.memory
-        out["memory"] = {"limit": limits.memory, "swap": swap}
-    cpu: dict[str, Any] = {}
-    if limits.cpu_shares is not None:
-        cpu["shares"] = limits.cpu_shares
-    if limits.cpus is not None:
-        cpu["quota"] = round(limits.cpus * CPU_PERIOD)
-        cpu["period"] = CPU_PERIOD
-    if cpu:
-        out["cpu"] = cpu
-    if limits.pids_limit is not None:
-        out["pids"] = {"limit": limits.pids_limit}
-    return out
 
 
 def _mapped(maps: Sequence[IDMapping], container_id: int) -> bool:
@@ -341,7 +312,6 @@ def plan_oci_config(
     new_userns: bool = False,
     etc_files: EtcFiles | None = None,
     netns_path: str | None = None,
-    cgroups_path: str | None = None,
     init_path: str | None = None,
     nofile_hard: int | None = None,
     machine: str = "x86_64",
@@ -353,7 +323,7 @@ def plan_oci_config(
     unknown: gid 5 is then not assumed); with ``new_userns`` crun creates it from them.
     ``hostname`` is the container's (``spec.hostname`` or the short ID, the engine decides);
     ``etc_files`` the generated /etc files; ``netns_path`` a network namespace to join
-    (ignored with ``--network host``); ``cgroups_path`` see the module docstring;
+    (ignored with ``--network host``);
     ``init_path`` the host's static catatonit or tini for ``--init``; ``nofile_hard`` the
     engine's hard RLIMIT_NOFILE; ``machine``/``kernel`` pick the seccomp rules.
 
@@ -386,9 +356,6 @@ def plan_oci_config(
         # (--userns keep-id): net sysctls need the owner's root, crun fails with EACCES.
         top = _mapped_from_zero(gid_maps)
         linux["sysctl"] = {"net.ipv4.ping_group_range": f"0 {max(top - 1, 0)}"}
-    if cgroups_path is not None:
-        linux["cgroupsPath"] = cgroups_path
-        linux["resources"] = plan_resources(spec.limits)
     linux["namespaces"] = namespaces
     seccomp = plan_seccomp(spec.seccomp.profile(machine), caps, machine=machine, kernel=kernel)
     if seccomp is not None:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from netns.ports import PublishedPort
 from uidmap.mapping import IDMap, UsernsPlan
 
 
@@ -22,7 +23,7 @@ class LaunchPlan:
     uid_maps: tuple[tuple[int, int, int], ...]
     gid_maps: tuple[tuple[int, int, int], ...]
     network: str  # pasta | slirp4netns | none | host (a bridge network: see netattach)
-    ports: tuple[tuple[str, str, int, int], ...]  # (protocol, host ip, host port, ctr port)
+    ports: tuple[PublishedPort, ...]
     pidfile: str
     bundle: str
     runtime: str
@@ -44,13 +45,16 @@ class LaunchPlan:
     net_sysctls: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps({k: getattr(self, k) for k in self.__slots__}, indent=1)
+        raw = {k: getattr(self, k) for k in self.__slots__}
+        raw["ports"] = [p.to_json() for p in self.ports]
+        return json.dumps(raw, indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> LaunchPlan:
         raw = json.loads(text)
-        for key in ("uid_maps", "gid_maps", "ports"):
+        for key in ("uid_maps", "gid_maps"):
             raw[key] = tuple(tuple(item) for item in raw[key])
+        raw["ports"] = tuple(PublishedPort.from_json(p) for p in raw["ports"])
         raw["network_options"] = tuple(raw.get("network_options", ()))
         raw["net_sysctls"] = tuple(tuple(item) for item in raw.get("net_sysctls", ()))
         raw["log_fields"] = tuple(tuple(item) for item in raw.get("log_fields", ()))

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from netns.ports import PublishedPort
 from rootless.containers.ports import parse_exposed
 from rootless.containers.record import ContainerRecord
 from rootless.containers.runtime import DEFAULT_RUNTIME
@@ -100,9 +101,10 @@ class UnitInputs:
             restart=str(raw.get("restart") or "no"),
             stop_timeout=raw.get("stop_timeout"),
             stop_signal=raw.get("stop_signal"),
-            **{k: limits.get(k) for k in ("memory", "memory_swap", "cpus", "cpu_shares",
-                                          "pids_limit")},
-        )  # fmt: skip
+            **{k: limits.get(k) for k in ("memory", "memory_swap", "cpus", "cpu_shares")},
+            # -1 is "unlimited", which docker reports as no limit set (null).
+            pids_limit=None if limits.get("pids_limit") == -1 else limits.get("pids_limit"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +152,12 @@ def live_state(
     )
 
 
-def ports_of(record_ports: tuple[tuple[str, str, int, int], ...]) -> tuple[PortBinding, ...]:
-    """The record's (protocol, host IP, host port, container port) as bindings."""
-    return tuple(PortBinding(f"{ctr}/{proto}", ip, host) for proto, ip, host, ctr in record_ports)
+def ports_of(record_ports: tuple[PublishedPort, ...]) -> tuple[PortBinding, ...]:
+    """The record's published ports as bindings."""
+    return tuple(
+        PortBinding(f"{p.container_port}/{p.protocol}", p.host_ip, p.host_port)
+        for p in record_ports
+    )
 
 
 def mounts_of(points: tuple[MountPoint, ...]) -> tuple[MountReport, ...]:

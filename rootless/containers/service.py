@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rctlbase import timeline
 from rctlbase.errors import NotFoundError, RctlError
@@ -33,13 +33,13 @@ from rootless.containers.logs import ContainerLogs
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
-from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.models import RunOptions
 from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from rootless.contracts import ContainerHost
     from rootless.networks.service import NetworkService
     from rootless.volumes.service import VolumeService
 
@@ -55,19 +55,16 @@ class ContainerService:
         data: Path,
         runtime: Path,
         images: ImageService,
-        plan_userns: Callable[[], Any],
+        host: ContainerHost,
         driver: Driver,
-        run_jobs: Callable[[Jobs], None],
-        pull: Callable[[str], Any],
-        ensure_layers: Callable[[Any], None],
         network_defaults: NetworkDefaults | None = None,
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
     ) -> None:
         self.ctx = ContainerContext(
-            data, runtime, images, plan_userns, driver, run_jobs, pull, ensure_layers,
-            network_defaults, volumes, default_runtime, manager,
+            data, runtime, images, host, driver, network_defaults, volumes, default_runtime,
+            manager,
         )  # fmt: skip
         creator = ContainerCreator(self.ctx)
         lifecycle = Lifecycle(self.ctx)

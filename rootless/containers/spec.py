@@ -149,7 +149,8 @@ class BindMount:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Resource limits; None is "no limit". ``memory_swap`` is memory+swap, -1 unlimited."""
+    """Resource limits; None is "not set". ``memory_swap`` is memory+swap, -1 unlimited;
+    ``pids_limit`` -1 is unlimited (docker's), where None leaves systemd's default."""
 
     memory: int | None = None
     memory_swap: int | None = None
@@ -177,8 +178,8 @@ class Limits:
             raise _bad("--cpus", self.cpus, "must be at least 0.01", "e.g. --cpus 1.5")
         if self.cpu_shares is not None and not 2 <= self.cpu_shares <= 262144:
             raise _bad("--cpu-shares", self.cpu_shares, "out of range", "use 2 to 262144")
-        if self.pids_limit is not None and self.pids_limit <= 0:
-            raise _bad("--pids-limit", self.pids_limit, "must be positive", "leave it out")
+        if self.pids_limit is not None and self.pids_limit <= 0 and self.pids_limit != -1:
+            raise _bad("--pids-limit", self.pids_limit, "must be positive", "or -1 for no limit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,15 +471,15 @@ def parse_cpus(value: str) -> float:
     return cpus
 
 
-def parse_pids_limit(value: str) -> int | None:
-    """``--pids-limit N``; 0 and -1 mean unlimited (None), as in docker."""
+def parse_pids_limit(value: str) -> int:
+    """``--pids-limit N``; 0 and -1 mean unlimited (-1), as in docker."""
     try:
         limit = int(value)
     except ValueError:
         raise _bad("--pids-limit", value, "not an integer", "e.g. --pids-limit 100") from None
     if limit < -1:
         raise _bad("--pids-limit", value, "negative", "use -1 for no limit")
-    return limit if limit > 0 else None
+    return limit if limit > 0 else -1
 
 
 def parse_restart(value: str) -> RestartPolicy:

@@ -20,7 +20,7 @@ import pwd
 import sys
 from pathlib import Path
 
-from rctlbase.errors import run_main
+from rctlbase.errors import UsageError, run_main
 from rootless.definitions.load import (
     check_together,
     definition_files,
@@ -87,7 +87,7 @@ def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
                 link = wants / name
                 if not link.is_symlink():
                     link.symlink_to(output / name)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, UsageError) as exc:
             print(f"rctl-user-generator: {container.file}: {name}: {exc}", file=sys.stderr)
             continue
         written.append(name)

@@ -19,12 +19,14 @@ from collections.abc import Callable
 from pathlib import Path as FsPath
 from typing import Any
 
+from rctlbase.errors import UsageError
 from rootless.containers.health import parse_duration
 from rootless.containers.ports import parse_publish
 from rootless.containers.spec import (
     parse_capability,
     parse_cpus,
     parse_memory,
+    parse_memory_swap,
     parse_pids_limit,
     parse_restart,
     parse_signal,
@@ -98,6 +100,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     table.check("restart", parse_restart, restart)
     memory = _size(table, "memory", parse_memory)
     memory_swap = _size(table, "memory_swap", None)
+    table.check("memory_swap", lambda swap: _swap_limits(memory, swap), memory_swap)
     cpus_raw = table.get("cpus", (int, float, str), "a number of CPUs")
     cpus = None if cpus_raw is None else str(cpus_raw)
     table.check("cpus", parse_cpus, cpus)
@@ -191,6 +194,21 @@ def _argv(table: Table, key: str) -> tuple[str, ...] | None:
         table.problem(key, "expected a list of strings")
         return None
     return tuple(value)
+
+
+def _swap_limits(memory: str | None, swap: str) -> None:
+    """memory_swap goes with memory, as ``--memory-swap`` with ``--memory`` (a bad memory
+    is memory's problem alone)."""
+    swap_bytes = parse_memory_swap(swap)
+    try:
+        memory_bytes = parse_memory(memory) if memory is not None else None
+    except UsageError:
+        return
+    hint = "memory_swap is memory plus swap: give memory too, and a total at least as large"
+    if swap_bytes != -1 and memory_bytes is None:
+        raise UsageError("needs memory too", hint=hint)
+    if swap_bytes != -1 and memory_bytes is not None and swap_bytes < memory_bytes:
+        raise UsageError(f"{swap} is smaller than memory ({memory})", hint=hint)
 
 
 def _size(table: Table, key: str, parse: Callable[..., object] | None) -> str | None:

@@ -25,7 +25,7 @@ import pwd
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import NotFoundError, RctlError, UsageError
 from rctlbase.run import exec_program, run_program
@@ -46,31 +46,34 @@ from rootless.definitions.translate import (
 )
 from rootless.models import DefinitionAction
 
+if TYPE_CHECKING:
+    from rootless.containers.service import ContainerService
+    from rootless.contracts import Services
+    from rootless.images.service import ImageService
+    from rootless.volumes.service import VolumeService
+
 log = logging.getLogger(__name__)
 
 
-def _volume_names(service: Any) -> set[str]:
+def _volume_names(service: VolumeService) -> set[str]:
     """Names of the user's volumes (``rctl volume ls``)."""
-    listing = getattr(service, "ls", None) or service.list
-    return {v.name for v in listing()}
+    return {v.name for v in service.ls()}
 
 
 class DefinitionService:
     """Definitions of one user, acting through the engine's services."""
 
-    def __init__(
-        self,
-        containers: Any,
-        images: Any,
-        volumes: Callable[[], Any],
-        networks: Callable[[], Any],
-        config_home: Path,
-    ) -> None:
-        self.containers = containers
-        self.images = images
-        self.volumes = volumes
-        self.networks = networks
+    def __init__(self, services: Services, config_home: Path) -> None:
+        self.services = services
         self.config_home = config_home
+
+    @property
+    def containers(self) -> ContainerService:
+        return self.services.containers
+
+    @property
+    def images(self) -> ImageService:
+        return self.services.images
 
     # -- what exists -----------------------------------------------------------------------
 
@@ -98,12 +101,12 @@ class DefinitionService:
         return ids
 
     def _volume_names(self) -> set[str]:
-        return _volume_names(self.volumes())
+        return _volume_names(self.services.volumes)
 
     def _network_names(self, wanted: DefinitionSet) -> set[str]:
         if not wanted.networks:
             return set()  # no need to look (nor to load the network service)
-        return {n.name for n in self.networks().summaries()}
+        return {n.name for n in self.services.networks.summaries()}
 
     # -- apply and down --------------------------------------------------------------------
 
@@ -141,10 +144,10 @@ class DefinitionService:
     def _act(self, action: DefinitionAction, wanted: DefinitionSet) -> None:
         if action.kind == "volume":
             volume = next(v for v in wanted.volumes if v.name == action.name)
-            self.volumes().create(**volume_create_kwargs(volume))
+            self.services.volumes.create(**volume_create_kwargs(volume))
         elif action.kind == "network":
             network = next(n for n in wanted.networks if n.name == action.name)
-            self.networks().create(network_create_options(network))
+            self.services.networks.create(network_create_options(network))
         elif action.verb in ("recreate", "remove"):
             self._remove_container(action.container_id)
             if action.verb == "recreate":
@@ -190,9 +193,9 @@ class DefinitionService:
             if action.kind == "container":
                 self._remove_container(action.container_id)
             elif action.kind == "volume":
-                self.volumes().remove([action.name])
+                self.services.volumes.remove([action.name])
             else:
-                self.networks().remove([action.name])
+                self.services.networks.remove([action.name])
             report(action)
         return actions
 
@@ -235,7 +238,7 @@ class DefinitionService:
                 f"{definition} defines no container {name!r}",
                 hint="its containers are the [container.NAME] tables of the definition file",
             )
-        volumes = self.volumes()
+        volumes = self.services.volumes
         have = _volume_names(volumes)
         for volume in wanted.volumes:
             if volume.name not in have:

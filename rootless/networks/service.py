@@ -9,7 +9,7 @@ under the networks' lock.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -20,6 +20,7 @@ from netns.rootlessns import DNS_ADDRESS
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.netmode import MODES
 from rootless.containers.record import ContainerRecord, ContainerStore
+from rootless.contracts import ContainerRemover
 from rootless.filters import (
     NETWORK_KEYS,
     NETWORK_PRUNE_KEYS,
@@ -118,12 +119,12 @@ class NetworkService:
 
     def __init__(
         self, paths: NetworkPaths, containers: ContainerStore,
-        remove_container: Callable[[str], object] | None = None,
+        remover: ContainerRemover | None = None,
     ) -> None:  # fmt: skip
         self.paths = paths
         self.store = NetworkStore(paths.store)
         self.containers = containers
-        self.remove_container = remove_container
+        self.remover = remover
 
     # -- records ---------------------------------------------------------------------------
 
@@ -286,8 +287,8 @@ class NetworkService:
         done = []
         for record in records:
             for user in users[record.name]:
-                if self.remove_container is not None:
-                    self.remove_container(user.id)
+                if self.remover is not None:
+                    self.remover.remove_container(user.id)
             with self.store.locked():
                 self.store.delete(record.name)
             done.append(record.name)
@@ -466,7 +467,7 @@ def bridge_network_for(options: RunOptions, exposed: Sequence[str]) -> Container
         dns_search=list(options.dns_search),
         dns_options=list(options.dns_option),
     )
-    if any(":" in ip for _, ip, _, _ in net.ports):
+    if any(":" in p.host_ip for p in net.ports):
         raise UsageError(
             "--publish with an IPv6 host address is not available on bridge networks",
             hint="publish on an IPv4 address",

@@ -19,6 +19,7 @@ from typing import Any
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.spec import TmpfsMount, parse_tmpfs
+from rootless.contracts import ContainerRemover
 from rootless.filters import (
     VOLUME_KEYS,
     VOLUME_PRUNE_KEYS,
@@ -82,13 +83,13 @@ class VolumeService:
         data: Path,
         run_jobs: Callable[[Sequence[VolumeJob]], None],
         lock: Callable[[], AbstractContextManager[Any]],
-        remove_container: Callable[[str], Any],
+        remover: ContainerRemover,
     ) -> None:
         self.store = VolumeStore(data / "volumes")
         self.containers = ContainerStore(data / "containers")
         self.run_jobs = run_jobs
         self.lock = lock
-        self.remove_container = remove_container
+        self.remover = remover
 
     # -- rctl volume ---------------------------------------------------------------------
 
@@ -163,7 +164,7 @@ class VolumeService:
         for record in records:
             for container in users.get(record.name, []):
                 with contextlib.suppress(NotFoundError):
-                    self.remove_container(container.id)
+                    self.remover.remove_container(container.id)
         with self.lock():
             self.discard([r.name for r in records])
         return [r.name for r in records]

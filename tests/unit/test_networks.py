@@ -326,6 +326,13 @@ def test_one_namespace_unit_per_store(tmp_path: Path) -> None:
 # -- the use cases on a temporary store --------------------------------------------------------
 
 
+class Removals(list[str]):
+    """A ContainerRemover that records what it was asked to remove."""
+
+    def remove_container(self, ref: str) -> None:
+        self.append(ref)
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> NetworkService:
     paths = NetworkPaths(tmp_path / "networks", tmp_path / "state", "rctl-netns-test.service")
@@ -378,8 +385,8 @@ def test_rm_is_refused_while_in_use_and_prune_keeps_used(service: NetworkService
     with pytest.raises(NotFoundError):
         service.remove(["nosuch"])
     assert service.prune() == ["idle", "idle2"]
-    removed: list[str] = []
-    service.remove_container = removed.append
+    removed = Removals()
+    service.remover = removed
     assert service.remove(["used"], force=True) == ["used"] and len(removed) == 1
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from netns.ports import Protocol, PublishedPort
 from rootless.containers.health import HealthConfig
 from rootless.containers.record import ContainerRecord
 from rootless.containers.reporting import (
@@ -108,7 +109,8 @@ def container_record() -> ContainerRecord:
     return ContainerRecord(
         id=CONTAINER_ID, name="web", image_id=spec.image_id, image_name="nginx:1.25",
         command=spec.process_args, created=1_707_128_503.539, driver="overlay",
-        labels={"tier": "front"}, ports=(("tcp", "", 8080, 80),), mounts=MOUNTS,
+        labels={"tier": "front"}, ports=(PublishedPort(Protocol.TCP, "", 8080, 80),),
+        mounts=MOUNTS,
         options=record_options(
             options, spec, network_mode="pasta", runtime="crun", exposed_ports=("80",),
             image_volumes=("/var/cache/nginx",),
@@ -173,6 +175,12 @@ def test_container_inspect_values_are_the_flags_the_container_was_made_with() ->
     ]
     assert doc["Rctl"]["Unit"] == f"rctl-{CONTAINER_ID}.service"
     assert [m["Type"] for m in doc["Mounts"]] == ["bind", "volume"]
+
+
+def test_an_unlimited_pids_limit_is_reported_as_none_set() -> None:
+    # spec.json keeps docker's -1 (the unit gets TasksMax=infinity); inspect says null.
+    assert UnitInputs.from_json({"limits": {"pids_limit": -1}}).pids_limit is None
+    assert UnitInputs.from_json({"limits": {"pids_limit": 50}}).pids_limit == 50
 
 
 def test_live_state_words_the_unit_as_docker_does() -> None:

@@ -507,9 +507,16 @@ def test_copyup_follows_links_to_the_path_in_the_image_s_root_only(tmp_path: Pat
         assert list(dest.iterdir()) == []
 
 
+class NoRemovals:
+    """A ContainerRemover for tests that remove no container."""
+
+    def remove_container(self, ref: str) -> None:
+        raise AssertionError(f"removed {ref}")
+
+
 def test_prune_filters(tmp_path: Path) -> None:
     jobs: list[VolumeJob] = []
-    service = VolumeService(tmp_path, jobs.extend, contextlib.nullcontext, lambda ref: None)
+    service = VolumeService(tmp_path, jobs.extend, contextlib.nullcontext, NoRemovals())
     service.create("keep", {"keep": "1"})
     service.create("web", {"app": "web"})
     service.create("plain")

@@ -1,0 +1,65 @@
+"""System endpoints: ``/_ping``, ``/version``, ``/info``, ``/system/df``, ``/auth``."""
+
+from __future__ import annotations
+
+import platform
+from typing import TYPE_CHECKING
+
+from rootless.api.http import Reply, Request, Response, json_reply
+from rootless.api.routes import API_VERSION, MIN_API_VERSION, Route
+
+if TYPE_CHECKING:
+    from rootless.api.app import Api
+
+
+def ping(api: Api, request: Request) -> Response:
+    """``GET``/``HEAD /_ping``: "OK"; the headers carry the API version to negotiate."""
+    return Reply(
+        200,
+        b"" if request.method == "HEAD" else b"OK",
+        "text/plain; charset=utf-8",
+        (("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")),
+    )
+
+
+def version(api: Api, request: Request) -> Response:
+    """``/version``: the engine's part of ``rctl version``, as docker's server sends it."""
+    server = api.engine().version().to_docker()
+    server.update(
+        ApiVersion=API_VERSION,
+        MinAPIVersion=MIN_API_VERSION,
+        GoVersion=f"python{platform.python_version()}",
+        BuildTime="",
+        Experimental=False,
+    )
+    server.pop("PythonVersion", None)
+    return json_reply(server)
+
+
+def info(api: Api, request: Request) -> Response:
+    """``/info``: ``rctl info``'s document (it is docker's already)."""
+    report = api.engine().info().to_docker()
+    report.setdefault("ID", report.get("Name", ""))
+    return json_reply(report)
+
+
+def auth(api: Api, request: Request) -> Response:
+    """``/auth``: check credentials against a registry, as ``rctl login`` does."""
+    body = request.json_object()
+    server = str(body.get("serveraddress") or "docker.io")
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        from rctlbase.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError("auth needs a username and a password", hint="send both as strings")
+    api.engine().login(server, username, password, None)
+    return json_reply({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
+ROUTES = [
+    Route("GET", "/_ping", ping),
+    Route("HEAD", "/_ping", ping),
+    Route("GET", "/version", version),
+    Route("GET", "/info", info),
+    Route("POST", "/auth", auth),
+]
