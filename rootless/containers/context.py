@@ -20,6 +20,8 @@ from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.untrusted import read_image_file
+from rootless.eventlog import record_event
+from rootless.events import container_attributes
 from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.storage.drivers import Driver
@@ -87,9 +89,9 @@ class ContainerContext:
         """Run layer jobs in the user namespace."""
         self.host.run_layer_jobs(jobs)
 
-    def pull(self, name: str) -> ImageRecord:
+    def pull(self, name: str, platform: str | None = None) -> ImageRecord:
         """Pull an image for ``run --pull``."""
-        return self.host.pull_image(name)
+        return self.host.pull_image(name, platform)
 
     def ensure_layers(self, image: ImageRecord) -> None:
         """Unpack what the storage driver in use lacks of ``image``."""
@@ -135,6 +137,11 @@ class ContainerContext:
     def exit_record(self, record: ContainerRecord) -> tuple[int, float] | None:
         """The exit code and time of the container's last run; None if it never ended."""
         return self.store.exit_record(record.id)
+
+    def event(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        """Log a container event (:mod:`rootless.eventlog`): its labels, image and name."""
+        attributes = container_attributes(record.name, record.image_name, record.labels, **extra)
+        record_event(str(self.store.root.parent), "container", action, record.id, attributes)
 
     def running_state(self, record: ContainerRecord) -> Any:
         """The unit state of a running container; a conflict when it is not running."""

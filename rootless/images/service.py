@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 
 from rctlbase.errors import ConflictError, UsageError
+from rootless.eventlog import record_event
 from rootless.filters import (
     IMAGE_KEYS,
     IMAGE_PRUNE_KEYS,
@@ -184,7 +185,12 @@ class ImageService:
             raise ConflictError(f"can't tag with a digest: {target}", hint="use NAME[:TAG]")
         with self.store.locked():
             self.store.add_image(image, ref.name, None)
+        self.event("tag", image.id, ref.name)
         return ref.name
+
+    def event(self, action: str, image_id: str, name: str) -> None:
+        """Log an image event (:mod:`rootless.eventlog`)."""
+        record_event(str(self.store.root), "image", action, image_id, {"name": name})
 
     def remove(self, names: list[str], *, force: bool = False) -> RemovedImage:
         """``rmi``: untag names; delete images left without names (or given by ID)."""
@@ -192,6 +198,7 @@ class ImageService:
         deleted: list[str] = []
         with self.store.locked():
             images = self.store.load_images()
+            named = {n: image.id for image in images.values() for n in image.names}
             in_use = self.images_in_use()
             for name in names:
                 image = find_image(images, name, self.candidate_names(name))
@@ -218,6 +225,10 @@ class ImageService:
                 deleted.append(image.id)
             self.store.save_images(images)
             self.collect_garbage(images)
+        for name in untagged:
+            self.event("untag", named.get(name, ""), name)
+        for image_id in deleted:
+            self.event("delete", image_id, "")
         return RemovedImage(tuple(untagged), tuple(deleted))
 
     def prune(self, *, all_images: bool = False, filters: Sequence[str] = ()) -> list[str]:
@@ -240,6 +251,8 @@ class ImageService:
                 del images[image_id]
             self.store.save_images(images)
             self.collect_garbage(images)
+        for image_id in doomed:
+            self.event("delete", image_id, "")
         return doomed
 
     def _matcher(self, filters: FilterSet) -> Callable[[ImageFacts], bool]:

@@ -21,6 +21,7 @@ from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.netmode import MODES
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.contracts import ContainerRemover
+from rootless.eventlog import record_event
 from rootless.filters import (
     NETWORK_KEYS,
     NETWORK_PRUNE_KEYS,
@@ -163,7 +164,14 @@ class NetworkService:
     def create(self, options: NetworkCreateOptions) -> NetworkRecord:
         """``rctl network create``: a record; the bridge appears with its first container."""
         with self.store.locked():
-            return self._create_locked(options)
+            record = self._create_locked(options)
+        self.event(record.id, record.name, "create")
+        return record
+
+    def event(self, network_id: str, name: str, action: str, **extra: str) -> None:
+        """Log a network event (:mod:`rootless.eventlog`)."""
+        attributes = {"name": name, "type": "bridge", **extra}
+        record_event(str(self.paths.store.parent), "network", action, network_id, attributes)
 
     def collect(self) -> None:
         """Drop what containers that vanished without their stop hook left behind (and stop
@@ -291,6 +299,7 @@ class NetworkService:
                     self.remover.remove_container(user.id)
             with self.store.locked():
                 self.store.delete(record.name)
+            self.event(record.id, record.name, "destroy")
             done.append(record.name)
         return done
 
@@ -303,9 +312,12 @@ class NetworkService:
             r.name for r in self.store.all()
             if r.name != DEFAULT_NETWORK and not self.users(r) and keep(r.created, r.labels)
         ]  # fmt: skip
+        ids = {r.name: r.id for r in self.store.all()}
         with self.store.locked():
             for name in doomed:
                 self.store.delete(name)
+        for name in doomed:
+            self.event(ids.get(name, name), name, "destroy")
         return doomed
 
     # -- containers --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.spec import TmpfsMount, parse_tmpfs
 from rootless.contracts import ContainerRemover
+from rootless.eventlog import record_event
 from rootless.filters import (
     VOLUME_KEYS,
     VOLUME_PRUNE_KEYS,
@@ -86,6 +87,7 @@ class VolumeService:
         remover: ContainerRemover,
     ) -> None:
         self.store = VolumeStore(data / "volumes")
+        self.data = data
         self.containers = ContainerStore(data / "containers")
         self.run_jobs = run_jobs
         self.lock = lock
@@ -132,6 +134,7 @@ class VolumeService:
                 except BaseException:
                     self.discard([chosen])
                     raise
+        record_event(str(self.data), "volume", "create", chosen, {"driver": driver})
         return record
 
     def ls(self, filters: Sequence[str] = ()) -> list[VolumeRecord]:
@@ -190,6 +193,8 @@ class VolumeService:
         leftovers = [self.store.dir(n) for n in names if self.store.dir(n).exists()]
         if leftovers:
             self.run_jobs([VolumeJob("remove", str(path)) for path in leftovers])
+        for name in names:
+            record_event(str(self.data), "volume", "destroy", name, {"driver": "local"})
 
     # -- for containers ------------------------------------------------------------------
 
