@@ -1,4 +1,5 @@
-"""What is known about containers: ``rctl ps`` rows, ``inspect``'s document, ``port``'s lines."""
+"""What is known about containers: ``rctl ps`` rows and ``inspect``'s document (reports of
+:mod:`rootless.reports.containers`), ``port``'s lines."""
 
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ class ContainerListing:
                     state=kind,
                     status=status,
                     exit_code=code,
-                    networks=self.ctx.networks.container_networks(record.id),
+                    networks=self.ctx.networks.container_networks(record.id)
+                    if self.ctx.store.has_networks(record.id)
+                    else {},
                 )
             )
         return rows
@@ -88,7 +91,6 @@ class ContainerListing:
         record = self.ctx.store.get(ref)
         directory = self.ctx.store.dir(record.id)
         state = self.ctx.manager.unit_state(record.unit)
-        ended = self.ctx.exit_record(record)
         try:
             inputs = UnitInputs.from_json(self.ctx.store.load_unit_inputs(record.id))
         except (FileNotFoundError, ValueError, TypeError, AttributeError):
@@ -96,7 +98,7 @@ class ContainerListing:
         return inspect_report(
             record,
             str(directory),
-            live_state(state, ended, health.inspect_health(directory)),
+            live_state(state, self.ctx.exit_record(record), health.inspect_health(directory)),
             inputs,
             health.load_config(directory),
             self.ctx.networks.container_networks(record.id),

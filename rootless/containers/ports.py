@@ -231,11 +231,6 @@ def _host(host_ip: str) -> str:
     return f"[{shown}]" if ":" in shown else shown
 
 
-def describe(port: PublishedPort) -> str:
-    """``0.0.0.0:8080->80/tcp`` as docker ps shows it."""
-    return f"{_host(port.host_ip)}:{port.host_port}->{port.container_port}/{port.protocol}"
-
-
 def port_lines(
     ports: Sequence[PublishedPort], private: str | None = None, *, name: str = ""
 ) -> list[str]:
@@ -261,19 +256,3 @@ def port_lines(
             hint="'rctl port CONTAINER' lists what is published",
         )
     return lines
-
-
-def network_settings_ports(
-    ports: Sequence[PublishedPort], exposed: Iterable[str] = ()
-) -> dict[str, list[dict[str, str]] | None]:
-    """inspect's ``NetworkSettings.Ports`` (and ``HostConfig.PortBindings``) as docker has
-    them: ``{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}``, exposed but
-    unpublished ports mapped to null."""
-    result: dict[str, list[dict[str, str]] | None] = {
-        f"{ctr}/{protocol}": None for protocol, ctr in parse_exposed(exposed)
-    }
-    for p in sorted(ports, key=lambda p: (p.container_port, p.protocol)):
-        entry = {"HostIp": p.host_ip or "0.0.0.0", "HostPort": str(p.host_port)}  # noqa: S104
-        key = f"{p.container_port}/{p.protocol}"
-        result[key] = [*(result.get(key) or []), entry]
-    return result

@@ -128,6 +128,11 @@ class ContainerStore:
         """The container's directory (its r/w layer, etc/, bundle and records)."""
         return self.root / container_id
 
+    def has_networks(self, container_id: str) -> bool:
+        """Whether the container was given bridge networks (or links): a listing needs the
+        network code only for those."""
+        return os.path.exists(layout.networks_file(self.dir(container_id)))
+
     def bundle(self, container_id: str) -> Path:
         """The container's OCI bundle (crun's ``config.json``, the launch plan)."""
         return Path(layout.bundle_dir(self.dir(container_id)))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from netns.ports import PublishedPort
 from rootless.containers.ports import parse_exposed
 from rootless.containers.record import ContainerRecord
+from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.spec import ContainerSpec
 from rootless.models import RunOptions
 from rootless.reports.containers import (
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from rootless.containers.health import HealthConfig
     from units.state import UnitState
 
-DEFAULT_RUNTIME = "crun"
 NS_PER_SECOND = 1_000_000_000
 
 
@@ -293,7 +293,9 @@ def inspect_report(
             entrypoint=entrypoint or None,
             working_dir=str(opts.get("WorkingDir", "")),
             labels=dict(record.labels),
-            exposed_ports=tuple(opts.get("ExposedPorts") or ()),
+            exposed_ports=tuple(
+                f"{c}/{p}" for p, c in parse_exposed(opts.get("ExposedPorts") or ())
+            ),
             volumes=_strings(opts.get("Volumes", ())),
             stop_signal=_signal_name(inputs.stop_signal),
             stop_timeout=inputs.stop_timeout,

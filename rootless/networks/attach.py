@@ -56,7 +56,7 @@ from rootless.networks.leases import (
 from rootless.networks.store import NetworkRecord, NetworkStore
 
 UNIT_PREFIX = "rctl-netns"
-NETWORKS_FILE = "networks.json"
+NETWORKS_FILE = layout.NETWORKS
 
 
 @dataclass(frozen=True, slots=True)

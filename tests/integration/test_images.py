@@ -263,8 +263,10 @@ def test_login_and_logout_keep_credentials_owner_only(rctl: Rctl) -> None:
 def test_system_df_counts_images(rctl: Rctl) -> None:
     rctl("pull", "-q", f"{REG}/test/busybox")
     usage = json.loads(rctl("system", "df", "--format", "json").stdout)
-    assert usage["images"] == 1 and usage["layers"] == 1
-    assert usage["blobs_size"] > 1_000_000
+    assert len(usage["Images"]) == 1 and usage["Rctl"]["Layers"] == 1
+    assert usage["LayersSize"] > 1_000_000 and usage["Images"][0]["Containers"] == 0
+    row = rctl("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}").stdout
+    assert row.splitlines()[0] == "Images 1 0"
 
 
 def test_history_lists_each_layer(rctl: Rctl) -> None:

@@ -113,3 +113,17 @@ def test_the_store_keeps_the_unit_inputs(tmp_path: Path) -> None:
     store.save_unit_inputs(ID, inputs)
     assert store.load_unit_inputs(ID) == inputs
     assert (tmp_path / ID / "spec.json").is_file()
+
+
+def test_the_store_knows_which_containers_have_bridge_networks(tmp_path: Path) -> None:
+    from rootless.networks.attach import (  # noqa: PLC0415
+        Attachment,
+        ContainerNetworks,
+        save_container_networks,
+    )
+
+    store = ContainerStore(tmp_path)
+    store.dir(ID).mkdir()
+    assert not store.has_networks(ID)
+    save_container_networks(store.dir(ID), ContainerNetworks((Attachment("front", ()),)))
+    assert store.has_networks(ID) and not store.has_networks("b" * 64)

@@ -6,7 +6,8 @@
 - ``rootless.cli`` and ``rootless.api`` import the engine, the models and the reports only (plus
   ``rctlbase.errors``, ``rctlbase.timeline`` and their UI libraries), nothing below them;
 - nothing outside them imports ``rootless.cli`` or ``rootless.api``;
-- and they call the engine and its services' use cases, never what a service is made of
+- ``rootless.reports`` imports only itself and ``rootless.timestamps``;
+- the entry points call the engine and its services' use cases, never what a service is made of
   (its store, the systemd manager, its parts: ``COLLABORATORS``).
 """
 
@@ -26,6 +27,9 @@ ENTRY_MAY_IMPORT = (
     "rootless.engine", "rootless.models", "rootless.reports", "rctlbase.errors",
     "rctlbase.timeline", *ENTRY_POINTS,
 )  # fmt: skip
+# The reports are shapes the entry points see: they import no service or adapter.
+REPORTS = "rootless.reports"
+REPORTS_MAY_IMPORT = (REPORTS, "rootless.timestamps")
 ENTRY_LIBS = {"click", "rich", "h11"}
 
 
@@ -87,6 +91,8 @@ def violation(importer: str, imported: str) -> str | None:
         return "the CLI and API import the engine and the models only"
     if any(within(imported, entry) for entry in ENTRY_POINTS):
         return "nothing below the entry points imports them"
+    if within(importer, REPORTS) and not any(within(imported, a) for a in REPORTS_MAY_IMPORT):
+        return "the reports import only each other and rootless.timestamps"
     return None
 
 
@@ -118,13 +124,14 @@ def test_project_respects_import_layers() -> None:
         ("rootless/cli/bad.py", "import uidmap\n", "engine and the models"),
         ("rootless/api/bad.py", "from ..images import store\n", "engine and the models"),
         ("rootless/engine.py", "from rootless.cli import main\n", "nothing below"),
+        ("rootless/reports/bad.py", "from rootless.images import store\n", "the reports import"),
     ],
 )
 def test_checker_catches_violations(tmp_path: Path, path: str, source: str, expected: str) -> None:
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    for sub in ("cli", "api", "images"):
+    for sub in ("cli", "api", "images", "reports"):
         (tmp_path / "rootless" / sub).mkdir()
         (tmp_path / "rootless" / sub / "__init__.py").write_text("")
     (tmp_path / "rootless" / "images" / "store.py").write_text("")

@@ -13,13 +13,13 @@ from rootless.containers.ports import (
     PublishSpec,
     check_available,
     choose_ports,
-    describe,
-    network_settings_ports,
     parse_exposed,
     parse_publish,
     port_lines,
     publish_all,
 )
+from rootless.containers.reporting import ports_of
+from rootless.reports.containers import PortBinding, port_map
 
 
 def port(protocol: str, host_ip: str, host_port: int, container_port: int) -> PublishedPort:
@@ -129,8 +129,8 @@ def test_taken_and_duplicate_ports_are_refused() -> None:
         check_available([port("tcp", "", 1, 80), port("tcp", "", 1, 81)])
     with pytest.raises(UsageError, match="published twice"):
         check_available([port("tcp", "127.0.0.1", 1, 80), port("tcp", "", 1, 81)])
-    assert describe(port("udp", "", 53, 5353)) == "0.0.0.0:53->5353/udp"
-    assert describe(port("tcp", "::1", 8080, 80)) == "[::1]:8080->80/tcp"
+    assert PortBinding("5353/udp", "", 53).describe() == "0.0.0.0:53->5353/udp"
+    assert PortBinding("80/tcp", "::1", 8080).describe() == "[::1]:8080->80/tcp"
 
 
 def test_a_taken_udp_port_is_refused_but_tcp_on_the_same_number_is_not() -> None:
@@ -179,7 +179,7 @@ def test_port_lines_in_dockers_format() -> None:
 
 
 def test_network_settings_ports_like_docker_inspect() -> None:
-    result = network_settings_ports([port("tcp", "", 8080, 80)], ["80/tcp", "443/tcp"])
+    result = port_map(ports_of((port("tcp", "", 8080, 80),)), ("80/tcp", "443/tcp"))
     assert result == {
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
         "443/tcp": None,

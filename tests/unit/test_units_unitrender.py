@@ -91,7 +91,7 @@ def test_a_container_unit_as_a_file() -> None:
 def test_every_property_becomes_a_line() -> None:
     # The file is rendered from plan_properties: nothing sent over the bus is left out.
     spec = replace(MINIMAL, memory_max=1, cpu_weight=1, tasks_max=1, memory_swap_max=1,
-                   cpu_quota_per_sec_usec=10_000)  # fmt: skip
+                   cpu_quota_per_sec_usec=10_000, memory_low=1, io_weight=1)  # fmt: skip
     lines = render_service(spec)
     keys = {key for key, _ in (*lines.unit, *lines.service)}
     assert {s.key for s in RESOURCE_SETTINGS} <= keys
