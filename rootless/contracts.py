@@ -58,8 +58,9 @@ class ContainerHost(ContainerRemover, Protocol):
     def userns_plan(self) -> UsernsPlan:
         """The user's ID mapping (0 → the user, 1.. → the subordinate ranges)."""
 
-    def pull_image(self, name: str) -> ImageRecord:
-        """Pull ``name`` without progress output (``run --pull``)."""
+    def pull_image(self, name: str, platform: str | None = None) -> ImageRecord:
+        """Pull ``name`` (for ``platform``, else this host's) without progress output
+        (``run --pull``, ``--platform``)."""
 
     def unpack_missing(self, image: ImageRecord) -> None:
         """Unpack the layers of ``image`` that the storage driver in use lacks."""

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from rctlbase.errors import ExternalError, UsageError
+from rctlbase.errors import ExternalError, NotFoundError, UsageError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
@@ -29,7 +29,14 @@ from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
-from rootless.models import PullEvent, PullOptions, SystemPruneReport
+from rootless.models import (
+    AutoUpdateReport,
+    NameKind,
+    PullEvent,
+    PullOptions,
+    SystemPruneReport,
+)
+from rootless.names import list_names
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
@@ -97,9 +104,10 @@ class Engine:
         services (:class:`rootless.contracts.ContainerRemover`)."""
         self.containers.remove(ref, force=True)
 
-    def pull_image(self, name: str) -> ImageRecord:
-        """Pull ``name`` without progress output (``run --pull``)."""
-        return self.pull(PullOptions(name, quiet=True), _ignore)
+    def pull_image(self, name: str, platform: str | None = None) -> ImageRecord:
+        """Pull ``name`` (for ``platform``, else this host's) without progress output
+        (``run --pull``, ``--platform``)."""
+        return self.pull(PullOptions(name, platform=platform, quiet=True), _ignore)
 
     def unpack_missing(self, image: ImageRecord) -> None:
         """Unpack the layers of ``image`` that the storage driver in use lacks."""
@@ -244,6 +252,14 @@ class Engine:
             volumes=tuple(self.volumes.reports()),
             layers=len(list(layers.glob("[0-9a-f]*"))) if layers.is_dir() else 0,
         )
+
+    def api_socket_path(self) -> Path:
+        """Where ``rctl system service`` listens unless told (rctl.socket's path too)."""
+        return self.paths.ensure_runtime() / "rctl.sock"
+
+    def scratch_directory(self, prefix: str) -> Path:
+        """A fresh owner-only directory in the runtime directory, the caller's to remove."""
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.paths.ensure_runtime()))
 
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""
@@ -436,6 +452,72 @@ class Engine:
         ) as client:
             return push(self.store, image, client, ref.repository, ref.tag or "latest", progress)
 
+    def auto_update(
+        self, *, dry_run: bool, rollback: bool, timeout: float
+    ) -> list[AutoUpdateReport]:
+        """``rctl auto-update``: see :mod:`rootless.autoupdate`."""
+        from rootless import autoupdate  # noqa: PLC0415 - start-up time
+        from rootless.containers import health  # noqa: PLC0415
+        from rootless.images.pull import Puller  # noqa: PLC0415
+
+        containers = self.containers
+        records = containers.store.all()
+        found = autoupdate.candidates(
+            (r.name, r.unit_name, r.image_name, r.image_id, r.labels) for r in records
+        )
+        puller = Puller(self.store, self.settings, self.run_layer_jobs, _ignore, self.layer_format)
+
+        def image_id(name: str) -> str | None:
+            try:
+                return self.images.get(name).id
+            except NotFoundError:
+                return None
+
+        def remote_differs(name: str, current: str) -> bool:
+            ref = parse_reference(name)
+            with puller.client(ref, None) as client:
+                head = client.head_manifest(ref.repository, ref.digest or ref.tag or "latest")
+            image = self.store.load_images().get(current)
+            if image is None:
+                return True
+            known = {image.manifest_digest, *(d.partition("@")[2] for d in image.repo_digests)}
+            return head.digest not in known
+
+        def probe(unit: str) -> autoupdate.UnitProbe | None:
+            state = containers.manager.unit_state(unit)
+            if state is None:
+                return None
+            return autoupdate.UnitProbe(state.active_state, state.n_restarts)
+
+        def health_of(name: str) -> str | None:
+            try:
+                directory = containers.store.dir(containers.store.get(name).id)
+            except NotFoundError:
+                return "starting"  # being made again by its unit
+            if health.load_config(directory) is None:
+                return None
+            state = health.load_state(directory)
+            return state.status if state else "starting"
+
+        host = autoupdate.Host(
+            image_id=image_id,
+            pull=lambda name: self.pull(PullOptions(name, quiet=True), _ignore).id,
+            remote_differs=remote_differs,
+            tag=self.images.tag,
+            restart=lambda unit: containers.manager.restart(unit),
+            probe=probe,
+            health=health_of,
+        )
+        return autoupdate.auto_update(
+            found, host, dry_run=dry_run, rollback=rollback, timeout=timeout
+        )
+
 
 def _ignore(_event: PullEvent) -> None:
     """Progress sink for loads and imports (they have nothing to download)."""
+
+
+def complete_names(kind: NameKind, prefix: str) -> list[str]:
+    """Names of ``kind`` in the user's store starting with ``prefix``, for shell completion:
+    read from the records alone, without an :class:`Engine` (no settings, no D-Bus)."""
+    return list_names(Paths.from_env(), kind, prefix)

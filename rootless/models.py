@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 
@@ -106,6 +107,26 @@ class RunOptions:
     health_start_period: str | None = None
     health_on_failure: str | None = None  # none | restart (podman's kill/stop not offered)
     no_healthcheck: bool = False  # --no-healthcheck: not even the image's HEALTHCHECK
+    ulimit: tuple[str, ...] = ()  # --ulimit NAME=SOFT[:HARD]
+    device: tuple[str, ...] = ()  # --device HOST[:CONTAINER][:PERMISSIONS]
+    shm_size: str | None = None  # --shm-size 64m
+    sysctl: tuple[str, ...] = ()  # --sysctl KEY=VALUE (namespaced ones)
+    privileged: bool = False
+    platform: str | None = None  # --platform os/arch[/variant]: the image's
+    cidfile: str | None = None  # --cidfile PATH: the ID is written there
+    log_driver: str | None = None  # journald (default) | none
+    cgroupns: str | None = None  # private | host
+    ipc: str | None = None  # private | shareable | none | host
+    pid: str | None = None  # host
+    uts: str | None = None  # host
+    group_add: tuple[str, ...] = ()  # --group-add GID|NAME|keep-groups
+    mac_address: str | None = None  # refused: the network helpers choose it
+    memory_reservation: str | None = None
+    cpuset_cpus: str | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    blkio_weight: int | None = None
+    oom_score_adj: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +193,24 @@ class SystemPruneReport:
             "ImagesDeleted": [{"Deleted": image} for image in self.images],
             "SpaceReclaimed": 0,
         }
+
+
+class NameKind(enum.StrEnum):
+    """What an argument names in the store, for shell completion."""
+
+    CONTAINER = "container"
+    IMAGE = "image"
+    VOLUME = "volume"
+    NETWORK = "network"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoUpdateReport:
+    """One labelled container's outcome in ``rctl auto-update``: ``updated`` is ``true``,
+    ``false``, ``pending`` (dry run), ``rolled back``, ``failed: ...`` or ``skipped: ...``."""
+
+    unit: str
+    container: str
+    image: str
+    policy: str
+    updated: str

@@ -154,6 +154,8 @@ RESOURCE_SETTINGS = (
     ResourceSetting("cpu_quota_per_sec_usec", "CPUQuotaPerSecUSec", "CPUQuota"),
     ResourceSetting("cpu_weight", "CPUWeight", "CPUWeight", low=1, high=10000),
     ResourceSetting("tasks_max", "TasksMax", "TasksMax"),
+    ResourceSetting("memory_low", "MemoryLow", "MemoryLow"),
+    ResourceSetting("io_weight", "IOWeight", "IOWeight", low=1, high=10000),
 )
 
 
@@ -201,6 +203,11 @@ class ServiceSpec:
     cpu_quota_per_sec_usec: int | None = None
     cpu_weight: int | None = None
     tasks_max: int | None = None
+    memory_low: int | None = None
+    io_weight: int | None = None
+    allowed_cpus: bytes | None = None  # AllowedCPUs=: CPU n is bit n % 8 of byte n // 8
+    cpu_quota_period_usec: int | None = None
+    standard_output: str | None = None  # StandardOutput= and StandardError=: "null"...
     syslog_identifier: str | None = None
     log_extra_fields: Mapping[str, str] = field(default_factory=dict)
     stdin_fd: int | None = None
@@ -263,6 +270,7 @@ class ServiceSpec:
             "restart_usec",
             "timeout_start_usec",
             "timeout_stop_usec",
+            "cpu_quota_period_usec",
             "stdin_fd",
             "stdout_fd",
             "stderr_fd",
@@ -277,6 +285,11 @@ class ServiceSpec:
                     f"{setting.field}: {value} is not within {setting.low}..{setting.high}",
                     hint=_SETTING_HINT,
                 )
+        if self.standard_output not in (None, "null", "journal", "inherit"):
+            raise UsageError(
+                f"standard_output: {self.standard_output!r} is not null, journal or inherit",
+                hint=_SETTING_HINT,
+            )
         if self.kill_signal is not None and not 1 <= self.kill_signal <= signal.SIGRTMAX:
             raise UsageError(
                 f"kill_signal: {self.kill_signal} is not a signal number", hint=_SETTING_HINT
@@ -365,6 +378,15 @@ def plan_properties(spec: ServiceSpec) -> list[Property]:
     for setting in RESOURCE_SETTINGS:
         value = getattr(spec, setting.field)
         add(setting.property, setting.signature, value, value is not None)
+    add("AllowedCPUs", "ay", spec.allowed_cpus, spec.allowed_cpus is not None)
+    add(
+        "CPUQuotaPeriodUSec",
+        "t",
+        spec.cpu_quota_period_usec,
+        spec.cpu_quota_period_usec is not None,
+    )
+    add("StandardOutput", "s", spec.standard_output, spec.standard_output is not None)
+    add("StandardError", "s", spec.standard_output, spec.standard_output is not None)
     add("SyslogIdentifier", "s", spec.syslog_identifier, spec.syslog_identifier is not None)
     add(
         "LogExtraFields",

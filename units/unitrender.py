@@ -90,6 +90,8 @@ def _lines(name: str, signature: str, value: Any) -> list[Line]:
         values = [_assignment(v.decode() if isinstance(v, bytes) else v) for v in value]
     elif name == "CPUQuotaPerSecUSec":
         values = [_percent(value)]
+    elif name == "AllowedCPUs":  # the bus's mask; the file takes a list of CPUs
+        values = [" ".join(str(i) for i in range(len(value) * 8) if value[i // 8] >> i % 8 & 1)]
     elif name in _RESOURCE_KEYS:
         values = [_amount(value)]
     elif name.endswith("USec"):

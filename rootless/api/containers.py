@@ -3,11 +3,17 @@ attach, logs, top, rename, prune, delete."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
+import os
+import shutil
 import signal
+import stat
+import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import NotFoundError, UsageError
@@ -23,6 +29,7 @@ from rootless.api.http import (
     json_reply,
     no_content,
 )
+from rootless.api.images import Sink, produce_bytes
 from rootless.api.routes import Route
 from rootless.api.translate import run_options
 
@@ -70,7 +77,7 @@ def start(api: Api, request: Request) -> Response:
     """``POST /containers/{id}/start``: with an attached client, its pipes are the unit's
     standard streams."""
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
+    record = eng.containers.get(request.params["id"])
     pipes = api.attachments.take(record.id)
     if pipes is None:
         eng.containers.start(record.id)
@@ -167,8 +174,8 @@ def wait(api: Api, request: Request) -> Response:
             f"invalid condition: {condition!r}", hint="use not-running, next-exit or removed"
         )
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
-    state = eng.containers.manager.unit_state(record.unit)
+    record = eng.containers.get(request.params["id"])
+    state = eng.containers.unit_state(record)
     since = time.time()
     started_before = state.exec_main_start_usec if state is not None else 0
 
@@ -188,11 +195,11 @@ def wait_exit(
     last: int | None = None
     while not request.gone.is_set():
         try:
-            state = eng.containers.manager.unit_state(record.unit)
+            state = eng.containers.unit_state(record)
         except NotFoundError:
             state = None
         try:
-            current = eng.containers.store.get(record.id)
+            current = eng.containers.get(record.id)
         except NotFoundError:
             current = None
         running = state is not None and state.active_state in RUNNING
@@ -225,7 +232,10 @@ def _unit_status(state: Any) -> int | None:
 
 
 def _ended_since(eng: Any, record: Any, since: float) -> bool:
-    ended = eng.containers.store.exit_record(record.id)
+    try:
+        ended = eng.containers.last_exit(record.id)
+    except NotFoundError:  # removed meanwhile: the caller sees it on its next look
+        return False
     return ended is not None and ended[1] >= since
 
 
@@ -235,10 +245,10 @@ def attach(api: Api, request: Request) -> Response:
     Before the start, the container's streams become the client's pipes; attached to a
     running container, the client follows its output from the journal."""
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
+    record = eng.containers.get(request.params["id"])
     tty = bool(record.options.get("Tty"))
     kind = RAW_STREAM if tty else MULTIPLEXED_STREAM
-    state = eng.containers.manager.unit_state(record.unit)
+    state = eng.containers.unit_state(record)
     if state is not None and state.active_state in RUNNING:
         since = datetime.datetime.now(datetime.UTC).isoformat()
         entries = eng.containers.logs(record.id, since=since, follow=True)
@@ -284,7 +294,7 @@ def log_line(entry: Any, timestamps: bool) -> bytes:
 def logs(api: Api, request: Request) -> Response:
     """``GET /containers/{id}/logs?follow=&stdout=&stderr=&since=&until=&tail=&timestamps=``."""
     eng = api.engine()
-    record = eng.containers.store.get(request.params["id"])
+    record = eng.containers.get(request.params["id"])
     tty = bool(record.options.get("Tty"))
     tail_text = request.arg("tail", "all")
     tail = None if tail_text in ("all", "") else request.integer("tail")
@@ -324,9 +334,61 @@ def _time_arg(text: str) -> str | None:
     return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat()
 
 
+def archive(api: Api, request: Request) -> Response:
+    """``GET``/``HEAD /containers/{id}/archive?path=``: a tar of the path, its stat in
+    ``X-Docker-Container-Path-Stat``. The copy is ``rctl cp``'s (symlink-safe, in the
+    container's view) into a private scratch directory, archived from there."""
+    path = request.arg("path")
+    if not path:
+        raise UsageError("path is required", hint="GET /containers/ID/archive?path=/etc")
+    eng = api.engine()
+    record = eng.containers.get(request.params["id"])
+    scratch = eng.scratch_directory("api-cp-")
+    target = scratch / "out"
+    try:
+        eng.containers.copy(f"{record.id}:{path}", str(target))
+        name = PurePosixPath(path).name or "/"
+        headers = (("X-Docker-Container-Path-Stat", path_stat(target, name)),)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if request.method == "HEAD":
+        shutil.rmtree(scratch, ignore_errors=True)
+        return Reply(200, b"", "application/x-tar", headers)
+
+    def work(emit: Callable[[bytes], None]) -> None:
+        try:
+            with tarfile.open(fileobj=Sink(emit), mode="w|") as tar:  # type: ignore[call-overload]
+                tar.add(target, arcname=name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return Stream(produce_bytes(work, request), content_type="application/x-tar", headers=headers)
+
+
+def path_stat(path: Path, name: str) -> str:
+    """docker's path stat header: base64 of ``{"name", "size", "mode", "mtime",
+    "linkTarget"}``, the mode in Go's os.FileMode bits."""
+    info = os.lstat(path)
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISDIR(info.st_mode):
+        mode |= 1 << 31
+    elif stat.S_ISLNK(info.st_mode):
+        mode |= 1 << 27
+    when = datetime.datetime.fromtimestamp(info.st_mtime, datetime.UTC)
+    document = {
+        "name": name,
+        "size": info.st_size,
+        "mode": mode,
+        "mtime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "linkTarget": os.readlink(path) if stat.S_ISLNK(info.st_mode) else "",
+    }
+    return base64.b64encode(json.dumps(document).encode()).decode()
+
+
 def resize(api: Api, request: Request) -> Response:
     """``POST /containers/{id}/resize``: accepted (the terminal size is the holder's)."""
-    api.engine().containers.store.get(request.params["id"])
+    api.engine().containers.get(request.params["id"])
     return Reply(200, b"", "text/plain")
 
 
@@ -347,5 +409,7 @@ ROUTES = [
     Route("POST", f"/containers/{ID}/resize", resize),
     Route("GET", f"/containers/{ID}/logs", logs),
     Route("GET", f"/containers/{ID}/top", top),
+    Route("GET", f"/containers/{ID}/archive", archive),
+    Route("HEAD", f"/containers/{ID}/archive", archive),
     Route("DELETE", f"/containers/{ID}", delete),
 ]

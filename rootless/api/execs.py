@@ -108,7 +108,7 @@ def create(api: Api, request: Request) -> Response:
         from rctlbase.errors import UsageError  # noqa: PLC0415
 
         raise UsageError("exec needs a command: Cmd is empty", hint='send {"Cmd": ["sh"]}')
-    record = api.engine().containers.store.get(request.params["id"])
+    record = api.engine().containers.get(request.params["id"])
     if body.boolean("Privileged"):
         from rctlbase.errors import UsageError  # noqa: PLC0415
 
@@ -140,7 +140,7 @@ def start(api: Api, request: Request) -> Response:
     detach = body.boolean("Detach")
     pipes = Pipes.make(instance.stdin and not detach, tty)
     eng = api.engine()
-    eng.containers.store.get(instance.container_id)
+    eng.containers.get(instance.container_id)
 
     def run() -> None:
         engine = api.make_engine()

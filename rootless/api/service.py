@@ -28,12 +28,6 @@ from rootless.api.server import Limits, Server, log_bug
 from rootless.engine import Engine
 
 LISTEN_FDS_START = 3
-SOCKET_NAME = "rctl.sock"
-
-
-def default_uri(runtime: Path) -> str:
-    """Where the service listens unless told: the user's runtime directory."""
-    return f"unix://{runtime / SOCKET_NAME}"
 
 
 def activated_socket(env: dict[str, str] | os._Environ[str], pid: int) -> socket.socket | None:
@@ -122,7 +116,7 @@ def serve(
     sock = activated_socket(os.environ, os.getpid())
     if sock is None:
         if uri is None:
-            uri = default_uri(make_engine().paths.ensure_runtime())
+            uri = f"unix://{make_engine().api_socket_path()}"
         kind, address = parse_uri(uri)
         if kind == "unix":
             assert isinstance(address, str)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from typing import TYPE_CHECKING
 
-from rootless.api.http import Reply, Request, Response, json_reply
+from rootless.api.http import Handler, NotServed, Reply, Request, Response, json_reply
 from rootless.api.routes import API_VERSION, MIN_API_VERSION, Route
 
 if TYPE_CHECKING:
@@ -56,10 +56,33 @@ def auth(api: Api, request: Request) -> Response:
     return json_reply({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
+def disk_usage(api: Api, request: Request) -> Response:
+    """``GET /system/df``: images, containers, volumes and the layers' size."""
+    return json_reply(api.engine().disk_usage().to_docker())
+
+
+def not_served(what: str) -> Handler:
+    """A handler answering 501 for ``what``, so that clients say what is missing."""
+
+    def handler(api: Api, request: Request) -> Response:
+        raise NotServed(f"{what} is not supported by rctl's API yet")
+
+    return handler
+
+
 ROUTES = [
     Route("GET", "/_ping", ping),
     Route("HEAD", "/_ping", ping),
     Route("GET", "/version", version),
     Route("GET", "/info", info),
     Route("POST", "/auth", auth),
+    Route("GET", "/system/df", disk_usage),
+    Route("GET", "/events", not_served("streaming events (/events)")),
+    Route("POST", "/build", not_served("building images (/build)")),
+    Route("POST", "/commit", not_served("committing containers (/commit)")),
+    Route("GET", "/containers/(?P<id>[^/]+)/stats", not_served("container stats")),
+    Route("GET", "/containers/(?P<id>[^/]+)/export", not_served("exporting containers")),
+    Route("GET", "/containers/(?P<id>[^/]+)/changes", not_served("container changes")),
+    Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
+    Route("PUT", "/containers/(?P<id>[^/]+)/archive", not_served("copying into containers")),
 ]

@@ -61,6 +61,8 @@ SHORT: dict[str, str] = {
     "push": "images:push",
     "apply": "definitions:apply",
     "down": "definitions:down",
+    "completion": "complete:completion",
+    "auto-update": "autoupdate:auto_update",
 }
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "container": (
@@ -77,6 +79,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "export": "lifecycle:export",
             "run-unit": "definitions:run_unit",
             "stopped-unit": "definitions:stopped_unit",
+            "prepare-unit": "definitions:prepare_unit",
             "port": "ports:port",
         },
     ),
@@ -163,6 +166,10 @@ class LazyGroup(click.Group):
         gc.enable()
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
+        if os.environ.get("_RCTL_COMPLETE"):
+            from rootless.cli.complete import attach_completion  # noqa: PLC0415
+
+            attach_completion(module, command)
         return command
 
 

@@ -144,6 +144,9 @@ def render_info(report: Mapping[str, Any]) -> list[str]:
         f" Name: {report['Name']}",
         f" Docker Root Dir: {report['DockerRootDir']}",
         f" Run Root: {rctl['RunRoot']}",
+        # The socket rctl.socket listens on (rctl system service's default): docker clients
+        # find the API there.
+        f" API Socket: export DOCKER_HOST=unix://{rctl['RunRoot']}/rctl.sock",
         " Registries:",
         f"  Search: {', '.join(rctl['Registries']['Search']) or '-'}",
         f"  Insecure: {', '.join(rctl['Registries']['Insecure']) or '-'}",

@@ -89,9 +89,9 @@ class ContainerContext:
         """Run layer jobs in the user namespace."""
         self.host.run_layer_jobs(jobs)
 
-    def pull(self, name: str) -> ImageRecord:
+    def pull(self, name: str, platform: str | None = None) -> ImageRecord:
         """Pull an image for ``run --pull``."""
-        return self.host.pull_image(name)
+        return self.host.pull_image(name, platform)
 
     def ensure_layers(self, image: ImageRecord) -> None:
         """Unpack what the storage driver in use lacks of ``image``."""

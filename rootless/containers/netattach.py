@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rctlbase.errors import HostError
 from rootless.containers.plan import LaunchPlan
 
 # The network modules are imported where they are used: this module is imported by every
@@ -21,6 +22,7 @@ from rootless.containers.plan import LaunchPlan
 # one driver and no published port.
 if TYPE_CHECKING:
     from netns.ports import PublishedPort
+    from netns.slirp4netns import SlirpOptions
     from rootless.networks.attach import NetworkPaths
 
 
@@ -51,10 +53,7 @@ def relayed(plan: LaunchPlan) -> list[PublishedPort]:
     udp = [p for p in plan.ports if p.protocol == "udp"]
     if plan.network == "pasta":
         return [p for p in udp if p.host_port > p.container_port]
-    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
-
-    slirp = plan.network == "slirp4netns"
-    if slirp and parse_slirp_options(plan.network_options).port_handler == "rctl":
+    if plan.slirp is not None and plan.slirp.port_handler == "rctl":
         return list(plan.ports)
     return udp
 
@@ -74,6 +73,16 @@ def attach_pasta(plan: LaunchPlan, pid: int) -> None:
     start_pasta(pid, driver_ports(plan), extra=extra, map_host_loopback=plan.host_loopback)
 
 
+def slirp_options(plan: LaunchPlan) -> SlirpOptions:
+    """The slirp4netns options of a slirp4netns container's plan."""
+    if plan.slirp is None:
+        raise HostError(
+            "the container's launch plan has no slirp4netns options",
+            hint="remove the container and create it again",
+        )
+    return plan.slirp
+
+
 def slirp4netns_socket(plan: LaunchPlan) -> Path:
     """The API socket's path: in the runtime directory, short enough for sun_path."""
     return Path(plan.runtime_root).parent / f"slirp4netns-{plan.container_id[:16]}.sock"
@@ -83,11 +92,10 @@ def attach_slirp4netns(plan: LaunchPlan, pid: int, ready_fd: int) -> None:
     """Start slirp4netns (from outside the namespaces, in the unit), not waiting for it;
     sandboxed when it can be (:func:`netns.slirp4netns.sandbox_flags`)."""
     from netns.slirp4netns import sandbox_flags, spawn_slirp4netns  # noqa: PLC0415
-    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
 
     spawn_slirp4netns(
         pid,
-        parse_slirp_options(plan.network_options),
+        slirp_options(plan),
         api_socket=str(slirp4netns_socket(plan)),
         log_file=slirp4netns_log(plan),
         ready_fd=ready_fd,
@@ -104,12 +112,11 @@ def finish_network(plan: LaunchPlan, ready_fd: int) -> None:
     if plan.network != "slirp4netns":
         return
     from netns.slirp4netns import finish_slirp4netns  # noqa: PLC0415
-    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
 
     socket_path = slirp4netns_socket(plan)
     finish_slirp4netns(
         ready_fd,
-        parse_slirp_options(plan.network_options),
+        slirp_options(plan),
         driver_ports(plan),
         api_socket=str(socket_path),
         log_file=slirp4netns_log(plan),

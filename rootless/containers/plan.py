@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netns.ports import PublishedPort
 from uidmap.mapping import IDMap, UsernsPlan
+
+if TYPE_CHECKING:
+    from netns.slirp4netns import SlirpOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,8 @@ class LaunchPlan:
     hold_console: bool = False  # run -dt: the launcher leaves a holder of the terminal
     tee_output: bool = False  # attached runs (not -t): output to the CLI and the journal
     log_fields: tuple[tuple[str, str], ...] = ()  # journal fields of the container's lines
-    network_options: tuple[str, ...] = ()  # pasta's argv / slirp4netns's KEY=VALUE
+    network_options: tuple[str, ...] = ()  # pasta's argv
+    slirp: SlirpOptions | None = None  # slirp4netns's options, read when the container was made
     host_loopback: bool = False  # pasta: map the gateway address to the host's loopback
     # Bridge networks (network == "bridge"): the store's network state and the rootless
     # namespace's unit (rootless.networks.attach.NetworkPaths).
@@ -47,6 +51,8 @@ class LaunchPlan:
     def to_json(self) -> str:
         raw = {k: getattr(self, k) for k in self.__slots__}
         raw["ports"] = [p.to_json() for p in self.ports]
+        if self.slirp is not None:
+            raw["slirp"] = {k: getattr(self.slirp, k) for k in self.slirp.__slots__}
         return json.dumps(raw, indent=1)
 
     @classmethod
@@ -56,6 +62,17 @@ class LaunchPlan:
             raw[key] = tuple(tuple(item) for item in raw[key])
         raw["ports"] = tuple(PublishedPort.from_json(p) for p in raw["ports"])
         raw["network_options"] = tuple(raw.get("network_options", ()))
+        if raw.get("slirp") is not None:
+            # slirp4netns's module only for its containers: the launcher's start-up time.
+            from netns.slirp4netns import SlirpOptions  # noqa: PLC0415
+
+            raw["slirp"] = SlirpOptions(**raw["slirp"])
+        elif raw.get("network") == "slirp4netns":
+            # A plan written before the options were kept read: read them now.
+            from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
+
+            raw["slirp"] = parse_slirp_options(raw["network_options"])
+            raw["network_options"] = ()
         raw["net_sysctls"] = tuple(tuple(item) for item in raw.get("net_sysctls", ()))
         raw["log_fields"] = tuple(tuple(item) for item in raw.get("log_fields", ()))
         return cls(**raw)

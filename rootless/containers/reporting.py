@@ -78,7 +78,48 @@ def record_options(
         "Tmpfs": list(options.tmpfs),
         "UsernsMode": options.userns or "",
         "PublishAllPorts": options.publish_all,
+        "Privileged": options.privileged,
+        **isolation_host_config(options, spec),
     }
+
+
+# HostConfig's keys of the isolation flags, recorded by isolation_host_config as docker
+# writes them, and shown by inspect as recorded.
+ISOLATION_KEYS = (
+    "LogConfig", "ContainerIDFile", "ShmSize", "Ulimits", "Devices", "Sysctls", "IpcMode",
+    "PidMode", "UTSMode", "CgroupnsMode", "GroupAdd", "OomScoreAdj", "MemoryReservation",
+    "CpusetCpus", "CpuQuota", "CpuPeriod", "BlkioWeight",
+)  # fmt: skip
+
+
+def isolation_host_config(options: RunOptions, spec: ContainerSpec) -> dict[str, Any]:
+    """docker's ``HostConfig`` values of ``--ulimit``, ``--device``, ``--ipc``... (docker
+    leaves ``Sysctls`` out when there are none)."""
+    iso, limits = spec.isolation, spec.limits
+    out: dict[str, Any] = {
+        "LogConfig": {"Type": iso.log_driver, "Config": {}},
+        "ContainerIDFile": options.cidfile or "",
+        "ShmSize": iso.shm_size or 64 << 20,
+        "Ulimits": [{"Name": u.name, "Hard": u.hard, "Soft": u.soft} for u in iso.ulimits],
+        "Devices": [
+            {"PathOnHost": d.source, "PathInContainer": d.destination, "CgroupPermissions": "rwm"}
+            for d in iso.devices
+        ],
+        "IpcMode": options.ipc or "private",
+        "PidMode": options.pid or "",
+        "UTSMode": options.uts or "",
+        "CgroupnsMode": options.cgroupns or "private",
+        "GroupAdd": list(iso.group_add) or None,
+        "OomScoreAdj": iso.oom_score_adj or 0,
+        "MemoryReservation": limits.memory_reservation or 0,
+        "CpusetCpus": limits.cpuset_cpus or "",
+        "CpuQuota": limits.cpu_quota or 0,
+        "CpuPeriod": limits.cpu_period or 0,
+        "BlkioWeight": limits.blkio_weight or 0,
+    }
+    if iso.sysctls:
+        out["Sysctls"] = dict(iso.sysctls)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +331,8 @@ def inspect_report(
             tmpfs=_tmpfs(list(_strings(opts.get("Tmpfs", ())))),
             userns_mode=str(opts.get("UsernsMode", "")),
             publish_all=bool(opts.get("PublishAllPorts")),
+            privileged=bool(opts.get("Privileged")),
+            isolation={k: opts[k] for k in ISOLATION_KEYS if k in opts},
         ),
         driver=record.driver,
         rctl=RctlFields(

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from rootless.contracts import ContainerHost
     from rootless.networks.service import NetworkService
     from rootless.volumes.service import VolumeService
+    from units.state import UnitState
 
 # A directory taken out for deletion this long ago belongs to a removal that was killed.
 LEFTOVER_AGE = 600.0
@@ -94,6 +95,20 @@ class ContainerService:
         self.logs = ContainerLogs(self.ctx).logs
         self.running_state = self.ctx.running_state
         self.exit_code = self.ctx.exit_code
+
+    def get(self, ref: str) -> ContainerRecord:
+        """The container ``ref`` names (its ID, an ID prefix or its name)."""
+        return self.ctx.store.get(ref)
+
+    def unit_state(self, record: ContainerRecord) -> UnitState | None:
+        """What systemd knows of the container's unit now; None when it has no such unit
+        (never started, or ended and collected). The API's wait and attach read it; a
+        record taken before a removal still names the unit (its exit status may be kept)."""
+        return self.ctx.manager.unit_state(record.unit)
+
+    def last_exit(self, ref: str) -> tuple[int, float] | None:
+        """The exit code and time of the container's last run; None if it never ended."""
+        return self.ctx.exit_record(self.ctx.store.get(ref))
 
     @property
     def store(self) -> ContainerStore:

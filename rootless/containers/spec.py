@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from rctlbase.errors import UsageError
+from rootless.containers.isolation import Isolation, NamespaceMode, resolve_groups
 from rootless.containers.seccomp import SeccompPolicy
 
 # docker's system.DefaultPathEnv for Linux, given when neither image nor user sets PATH.
@@ -157,6 +158,11 @@ class Limits:
     cpus: float | None = None
     cpu_shares: int | None = None
     pids_limit: int | None = None
+    memory_reservation: int | None = None  # --memory-reservation: MemoryLow=
+    cpuset_cpus: str | None = None  # --cpuset-cpus 0-2,4: AllowedCPUs=
+    cpu_quota: int | None = None  # --cpu-quota: µs per --cpu-period
+    cpu_period: int | None = None  # --cpu-period µs (default 100000)
+    blkio_weight: int | None = None  # --blkio-weight 10..1000: IOWeight=
 
     def __post_init__(self) -> None:
         if self.memory is not None and self.memory < MIN_MEMORY:
@@ -180,6 +186,16 @@ class Limits:
             raise _bad("--cpu-shares", self.cpu_shares, "out of range", "use 2 to 262144")
         if self.pids_limit is not None and self.pids_limit <= 0 and self.pids_limit != -1:
             raise _bad("--pids-limit", self.pids_limit, "must be positive", "or -1 for no limit")
+        if self.memory_reservation and self.memory and self.memory_reservation > self.memory:
+            raise UsageError(
+                "--memory-reservation is above --memory",
+                hint="a reservation is a soft floor: give at most the --memory value",
+            )
+        if self.cpus is not None and (self.cpu_quota or self.cpu_period):
+            raise UsageError(
+                "conflicting options: --cpus and --cpu-quota/--cpu-period",
+                hint="--cpus N is a quota of N periods: use one way",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +290,7 @@ class ContainerSpec:
     network: str = ""
     add_hosts: tuple[HostEntry, ...] = ()
     dns: tuple[str, ...] = ()
+    isolation: Isolation = field(default_factory=Isolation)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -286,6 +303,11 @@ class ContainerSpec:
             len(self.hostname) <= 64 and _HOSTNAME.fullmatch(self.hostname)
         ):
             raise _bad("--hostname", self.hostname, "not a valid hostname", "use RFC 1123 labels")
+        if self.hostname is not None and self.isolation.uts is NamespaceMode.HOST:
+            raise UsageError(
+                "conflicting options: --hostname and --uts host",
+                hint="with --uts host the container has the host's name: drop one of them",
+            )
         for cap in (*self.cap_add, *self.cap_drop):
             if cap != "ALL" and cap not in ALL_CAPABILITIES:
                 raise ValueError(f"capability {cap!r} was not parsed with parse_capability")
@@ -376,7 +398,10 @@ class ContainerSpec:
 
     def with_resolved_user(self, passwd: str | None, group: str | None) -> ContainerSpec:
         """This spec with :attr:`process_user` resolved against the image's files' text."""
-        return replace(self, resolved_user=resolve_user(self.process_user, passwd, group))
+        user = resolve_user(self.process_user, passwd, group)
+        extra = resolve_groups(self.isolation.group_add, group)
+        gids = tuple(dict.fromkeys((*user.additional_gids, *extra)))
+        return replace(self, resolved_user=replace(user, additional_gids=gids))
 
 
 def merge_env(base: Iterable[str], overrides: Iterable[str]) -> tuple[str, ...]:

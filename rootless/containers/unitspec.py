@@ -21,6 +21,23 @@ from typing import Any
 from rctlbase.errors import (
     UsageError,
 )
+from rootless.containers.isolation import (
+    Isolation,
+    cpuset_mask,
+    ignored_security_opt,
+    parse_blkio_weight,
+    parse_cpu_period,
+    parse_cpu_quota,
+    parse_cpuset,
+    parse_device,
+    parse_group_add,
+    parse_log_driver,
+    parse_mac_address,
+    parse_namespace_mode,
+    parse_oom_score_adj,
+    parse_sysctl,
+    parse_ulimit,
+)
 from rootless.containers.record import (
     ContainerRecord,
 )
@@ -60,6 +77,7 @@ from units.properties import (
 )
 
 USEC = 1_000_000
+CPU_PERIOD = 100_000  # µs, the kernel's default period for --cpu-quota
 DEFAULT_STOP_TIMEOUT = 10  # seconds, docker's default for --stop-timeout
 RESTART_DELAY_USEC = 100_000
 # docker's restart policies as systemd's: unless-stopped is always, since a stopped unit
@@ -93,7 +111,26 @@ def plan_limits(options: RunOptions) -> Limits:
         cpus=parse_cpus(options.cpus) if options.cpus else None,
         cpu_shares=options.cpu_shares,
         pids_limit=parse_pids_limit(options.pids_limit) if options.pids_limit else None,
+        memory_reservation=parse_memory(options.memory_reservation, flag="--memory-reservation")
+        if options.memory_reservation
+        else None,
+        cpuset_cpus=parse_cpuset(options.cpuset_cpus) if options.cpuset_cpus else None,
+        cpu_quota=parse_cpu_quota(options.cpu_quota) or None if options.cpu_quota else None,
+        cpu_period=parse_cpu_period(options.cpu_period) or None if options.cpu_period else None,
+        blkio_weight=parse_blkio_weight(options.blkio_weight) or None
+        if options.blkio_weight
+        else None,
     )
+
+
+def _quota_per_sec(limits: Limits) -> int | None:
+    """``CPUQuotaPerSecUSec=``: ``--cpus N`` is N seconds per second, ``--cpu-quota`` that
+    many µs per ``--cpu-period`` (default 100 ms)."""
+    if limits.cpus:
+        return int(limits.cpus * USEC)
+    if limits.cpu_quota:
+        return limits.cpu_quota * USEC // (limits.cpu_period or CPU_PERIOD)
+    return None
 
 
 def plan_unit_settings(options: RunOptions) -> UnitSettings:
@@ -159,11 +196,15 @@ def container_service(
         delegate=True,
         memory_max=limits.memory,
         memory_swap_max=swap_max,
-        cpu_quota_per_sec_usec=int(limits.cpus * USEC) if limits.cpus else None,
+        cpu_quota_per_sec_usec=_quota_per_sec(limits),
         cpu_weight=cpu_weight(limits.cpu_shares) if limits.cpu_shares else None,
         # docker's -1 (or 0) is "unlimited": systemd's default (DefaultTasksMax=) is not.
         tasks_max=INFINITY if pids == -1 else pids,
         syslog_identifier=syslog_identifier,
+        memory_low=limits.memory_reservation,
+        io_weight=limits.blkio_weight,
+        allowed_cpus=cpuset_mask(limits.cpuset_cpus) if limits.cpuset_cpus else None,
+        cpu_quota_period_usec=limits.cpu_period,
     )
 
 
@@ -197,17 +238,46 @@ def plan_spec(
         env.append("TERM=xterm")  # docker sets it for -t
     unit = plan_unit_settings(options)
     no_new_privileges = False
+    masked_paths = True
     seccomp = SeccompPolicy()
     for opt in options.security_opt:
         if opt in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"):
             no_new_privileges = True
         elif opt.startswith("seccomp="):
             seccomp = SeccompPolicy.from_option(opt.removeprefix("seccomp="), read_profile)
-        else:
+        elif opt in ("systempaths=unconfined", "systempaths:unconfined"):
+            masked_paths = False
+        elif not ignored_security_opt(opt):
             raise UsageError(
                 f"--security-opt {opt!r} is not supported",
-                hint="use no-new-privileges or seccomp=unconfined|PATH",
+                hint="use no-new-privileges, seccomp=unconfined|PATH, systempaths=unconfined "
+                "(label= and apparmor= are accepted and have no effect)",
             )
+    if options.mac_address:
+        parse_mac_address(options.mac_address)
+    if options.privileged:
+        # podman's rootless --privileged: every capability, no seccomp filter.
+        seccomp = SeccompPolicy.from_option("unconfined", read_profile)
+        masked_paths = False
+    isolation = Isolation(
+        ulimits=tuple(parse_ulimit(u) for u in options.ulimit),
+        sysctls=tuple(
+            parse_sysctl(s, host_network=options.network == "host") for s in options.sysctl
+        ),
+        devices=tuple(parse_device(d) for d in options.device),
+        shm_size=_shm_size(options.shm_size),
+        privileged=options.privileged,
+        ipc=parse_namespace_mode("--ipc", options.ipc or ""),
+        pid=parse_namespace_mode("--pid", options.pid or ""),
+        uts=parse_namespace_mode("--uts", options.uts or ""),
+        cgroupns=parse_namespace_mode("--cgroupns", options.cgroupns or ""),
+        group_add=tuple(parse_group_add(g) for g in options.group_add),
+        oom_score_adj=parse_oom_score_adj(options.oom_score_adj)
+        if options.oom_score_adj is not None
+        else None,
+        log_driver=parse_log_driver(options.log_driver) if options.log_driver else "journald",
+        masked_paths=masked_paths,
+    )
     return ContainerSpec(
         name=name,
         image_ref=image_ref,
@@ -223,7 +293,7 @@ def plan_spec(
         read_only=options.read_only,
         tmpfs=tuple(parse_tmpfs(t) for t in options.tmpfs) + extra_tmpfs,
         mounts=mounts,
-        cap_add=tuple(parse_capability(c) for c in options.cap_add),
+        cap_add=("ALL",) * options.privileged + tuple(parse_capability(c) for c in options.cap_add),
         cap_drop=tuple(parse_capability(c, flag="--cap-drop") for c in options.cap_drop),
         no_new_privileges=no_new_privileges,
         seccomp=seccomp,
@@ -236,7 +306,17 @@ def plan_spec(
         stop_signal=unit.stop_signal,
         stop_timeout=unit.stop_timeout,
         network=options.network or "",
+        isolation=isolation,
     )
+
+
+def _shm_size(value: str | None) -> int | None:
+    if not value:
+        return None
+    size = parse_memory(value, flag="--shm-size")
+    if size <= 0:
+        raise UsageError(f"invalid --shm-size {value!r}: must be above 0", hint="e.g. 256m")
+    return size
 
 
 def read_profile(path: str) -> str:
@@ -310,6 +390,9 @@ def service_spec(
         stdout_fd=stdio[1] if stdio else None,
         stderr_fd=stdio[2] if stdio else None,
         collect_mode=CollectMode.INACTIVE_OR_FAILED,
+        # --log-driver none: nothing in the journal (an attached run still shows output:
+        # the launcher then copies it to the CLI alone).
+        standard_output="null" if spec.isolation.log_driver == "none" and stdio is None else None,
     )
 
 

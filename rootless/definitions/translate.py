@@ -28,6 +28,9 @@ LABEL_FILE = "io.rctl.definition.file"
 LABEL_KEYS = "io.rctl.definition.keys"
 LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
 UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
+# Keys added after definitions were in use: left out of the hash while at their default, so
+# that a new rctl does not see every existing container as changed and recreate it.
+LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged")
 NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
 
 
@@ -57,6 +60,7 @@ def container_keys(container: ContainerDef) -> dict[str, object]:
         f.name: getattr(container, f.name)
         for f in dataclasses.fields(container)
         if f.name not in UNIT_ONLY_KEYS
+        and not (f.name in LATER_KEYS and getattr(container, f.name) == f.default)
     }
 
 
@@ -169,6 +173,11 @@ def run_options(
         volumes=container.volumes,
         mounts=container.mounts,
         no_healthcheck=container.no_healthcheck,
+        ulimit=tuple(f"{k}={v}" for k, v in container.ulimits),
+        device=container.devices,
+        shm_size=container.shm_size,
+        sysctl=tuple(f"{k}={v}" for k, v in container.sysctls),
+        privileged=container.privileged,
         **health_options(container.healthcheck),  # type: ignore[arg-type]
     )
 
@@ -203,8 +212,10 @@ STOP_GRACE_USEC = 5_000_000
 START_TIMEOUT_USEC = 15 * 60 * 1_000_000
 
 
-def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
-    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl.
+def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[str] = ()) -> str:
+    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl;
+    ``needs`` are more units it requires and starts after (the generator's network, volume
+    and image units, :mod:`rootless.definitions.fileunits`).
 
     The unit runs the container in itself (``Type=notify``): ``rctl container run-unit``
     (re)creates the container from the definition when needed and execs the launcher, which
@@ -231,7 +242,7 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     )
     # run-unit may pull the image and create the container before READY=1.
     lines = render_service(dataclasses.replace(service, timeout_start_usec=START_TIMEOUT_USEC))
-    deps = [unit_name(d) for d in container.depends_on]
+    deps = [*needs, *(unit_name(d) for d in container.depends_on)]
     unit_lines: list[tuple[str, Value]] = [
         *lines.unit,
         ("Documentation", "man:rctl(1)"),

@@ -250,6 +250,9 @@ class HostConfig:
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     userns_mode: str = ""
     publish_all: bool = False
+    # The isolation flags' keys (ShmSize, Ulimits, IpcMode...), recorded in docker's shape
+    # at create (rootless.containers.reporting.isolation_host_config), over the defaults.
+    isolation: Mapping[str, Any] = field(default_factory=dict)
 
     def to_docker(self) -> dict[str, Any]:
         return {
@@ -306,6 +309,7 @@ class HostConfig:
             "PidsLimit": self.pids_limit,
             "Ulimits": [],
             "Init": self.init,
+            **self.isolation,
         }
 
 

@@ -154,3 +154,25 @@ def test_socket_activation_and_idle_exit(tmp_path: Path) -> None:
         for name in names:
             (units / name).unlink(missing_ok=True)
         systemctl("daemon-reload")
+
+
+def test_cp_out_of_a_container_and_system_df(api: ApiService, tmp_path: Path) -> None:
+    api.docker("pull", BUSYBOX)
+    api.docker("run", "-d", "--name", "files", BUSYBOX, "sh", "-c",
+               "mkdir -p /d/sub && echo hi > /d/sub/f && ln -s sub/f /d/link && sleep 60")  # fmt: skip
+    wait_for("the files", lambda: api.docker("exec", "files", "test", "-L", "/d/link",
+                                             check=False).returncode == 0)  # fmt: skip
+    api.docker("cp", "files:/d/sub/f", str(tmp_path / "f"))
+    assert (tmp_path / "f").read_text() == "hi\n"
+    api.docker("cp", "files:/d", str(tmp_path / "d"))
+    assert (tmp_path / "d/sub/f").read_text() == "hi\n"
+    assert os.readlink(tmp_path / "d/link") == "sub/f"
+    missing = api.docker("cp", "files:/nope", str(tmp_path / "n"), check=False)
+    assert missing.returncode == 1
+    assert "nope" in missing.stderr
+    into = api.docker("cp", str(tmp_path / "f"), "files:/tmp/", check=False)
+    assert into.returncode == 1
+    assert "not supported" in into.stderr
+    df = api.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
+    assert "Images 1" in df and "Containers 1" in df, df
+    api.docker("rm", "-f", "files")

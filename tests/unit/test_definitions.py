@@ -371,7 +371,7 @@ def test_generator_skips_a_bad_file_and_links_wanted_by(
     write(defs_dir, "good.toml", '[container.web]\nimage = "x"\nwanted_by = "multi.target"\n')
     write(defs_dir, "bad.toml", '[container.db]\nimage = "x"\nbogus = 1\n')
     written = generate(out, [defs_dir, tmp_path / "missing"], "/opt/rctl/bin/rctl")
-    assert written == ["rctl-web.service"]
+    assert written == ["rctl-image-web.service", "rctl-web.service"]
     assert (
         "ExecStart=/opt/rctl/bin/rctl container run-unit" in (out / "rctl-web.service").read_text()
     )

@@ -264,7 +264,8 @@ def test_host_gateway_per_container_and_by_switch() -> None:
         NetworkChoice(NetworkMode.SLIRP4NETNS, ("cidr=10.99.0.0/24",)), add_hosts=gw
     )
     assert slirp.hosts[0].address == "10.99.0.2"
-    assert slirp.helper_options == ("cidr=10.99.0.0/24", "allow_host_loopback=true")
+    assert slirp.slirp == SlirpOptions(cidr="10.99.0.0/24", allow_host_loopback=True)
+    assert slirp.helper_options == ()  # pasta's only
     on = NetworkDefaults(host_loopback=True)
     both = plan_network(NetworkChoice(NetworkMode.SLIRP4NETNS), defaults=on)
     assert [h.hostname for h in both.hosts] == ["host.containers.internal", "host.docker.internal"]
@@ -340,11 +341,31 @@ def test_launch_plan_keeps_the_network_fields() -> None:
     plan = LaunchPlan(
         container_id="c", uid_maps=((0, 1000, 1),), gid_maps=((0, 1000, 1),),
         network="slirp4netns", ports=(PublishedPort(Protocol.UDP, "", 5353, 53),), pidfile="p",
-        bundle="b",
-        runtime="crun", runtime_root="r", rootfs={}, network_options=("mtu=1500",),
-        host_loopback=True,
+        bundle="b", runtime="crun", runtime_root="r", rootfs={},
+        slirp=SlirpOptions(mtu=1500, port_handler="slirp4netns"), host_loopback=True,
     )  # fmt: skip
     again = LaunchPlan.from_json(plan.to_json())
-    assert again.network_options == ("mtu=1500",) and again.host_loopback
+    assert again.slirp == SlirpOptions(mtu=1500, port_handler="slirp4netns") and again.host_loopback
     assert again.ports == (PublishedPort(Protocol.UDP, "", 5353, 53),)
     assert '"ports": [\n  [\n   "udp",' in plan.to_json()  # the same JSON as before
+
+
+def test_a_launch_plan_of_before_has_its_slirp4netns_options_read_once() -> None:
+    # Plans written when slirp4netns's options were kept as KEY=VALUE strings still start.
+    raw = json.loads(
+        LaunchPlan(
+            container_id="c", uid_maps=(), gid_maps=(), network="slirp4netns", ports=(),
+            pidfile="p", bundle="b", runtime="crun", runtime_root="r", rootfs={},
+        ).to_json()
+    )  # fmt: skip
+    raw["network_options"] = ["mtu=1500", "allow_host_loopback=true"]
+    again = LaunchPlan.from_json(json.dumps(raw))
+    assert again.slirp == SlirpOptions(mtu=1500, allow_host_loopback=True)
+    assert again.network_options == ()
+
+
+def test_slirp4netns_options_are_read_when_the_network_is_chosen() -> None:
+    choice = parse_network("slirp4netns:mtu=1500,port_handler=slirp4netns")
+    assert choice.slirp == SlirpOptions(mtu=1500, port_handler="slirp4netns")
+    assert NetworkChoice(NetworkMode.SLIRP4NETNS).slirp == SlirpOptions()
+    assert NetworkChoice(NetworkMode.PASTA, ("-6",)).slirp is None

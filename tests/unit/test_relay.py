@@ -32,6 +32,7 @@ from netns.relay import (
 )
 from rctlbase.errors import HostError
 from rootless.containers.netattach import driver_ports, relayed
+from rootless.containers.netmode import parse_slirp_options
 from rootless.containers.plan import LaunchPlan
 
 
@@ -45,7 +46,7 @@ def plan(
     return LaunchPlan(
         container_id="c", uid_maps=((0, 1000, 1),), gid_maps=((0, 1000, 1),), network=network,
         ports=tuple(published(*p) for p in ports), pidfile="p", bundle="b", runtime="crun", runtime_root="r", rootfs={},
-        network_options=options,
+        slirp=parse_slirp_options(options) if network == "slirp4netns" else None,
     )  # fmt: skip
 
 
