@@ -504,7 +504,7 @@ class Engine:
             pull=lambda name: self.pull(PullOptions(name, quiet=True), _ignore).id,
             remote_differs=remote_differs,
             tag=self.images.tag,
-            restart=lambda unit: containers.manager.restart(unit),
+            restart=lambda unit: containers.manager.restart(unit),  # noqa: PLW0108 - connects when used
             probe=probe,
             health=health_of,
         )
