@@ -230,7 +230,7 @@ def test_events_of_images_volumes_and_networks(rctl: Rctl) -> None:
 def test_stats_on_a_terminal_refreshes_in_place(rctl: Rctl) -> None:
     rctl("run", "-d", "--name", "tty", f"{R}/busybox", "sleep", "300")
     proc = subprocess.run(
-        ["timeout", "-s", "INT", "5", "script", "-qfc", "rctl stats tty", "/dev/null"],
+        ["timeout", "-s", "INT", "12", "script", "-qfc", "rctl stats tty", "/dev/null"],
         capture_output=True, env=rctl.env, timeout=60, check=False,
     )  # fmt: skip
     screen = proc.stdout.decode(errors="replace")
