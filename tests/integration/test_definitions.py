@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -179,7 +180,10 @@ restart = "always"
     # a unit file of its own can't rely on.
     assert "\nRequires=rctl-image-" in text
     alone = "".join(line for line in text.splitlines(True) if "=rctl-image-" not in line)
-    assert rctl("generate", "systemd", name).stdout == alone
+    # Each names the rctl it was run with: the venv's here, the package's on PATH maybe.
+    printed = rctl("generate", "systemd", name).stdout
+    here, on_path = str(Path(sys.executable).parent / "rctl"), shutil.which("rctl") or "rctl"
+    assert printed.replace(on_path, "RCTL") == alone.replace(here, "RCTL")
     run("systemctl", "--user", "daemon-reload")
 
     run("systemctl", "--user", "start", unit)
