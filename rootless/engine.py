@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from rctlbase.errors import ExternalError, NotFoundError
-from rctlbase.run import last_line, run_program
+from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerStore
@@ -405,7 +405,7 @@ class Engine:
             pull=lambda name: self.pull(PullOptions(name, quiet=True), _ignore).id,
             remote_differs=remote_differs,
             tag=self.images.tag,
-            restart=lambda unit: run_program(["systemctl", "--user", "restart", unit]),
+            restart=containers.manager.restart,
             probe=probe,
             health=health_of,
         )
