@@ -30,6 +30,10 @@ command = "sleep infinity"
 networks = ["backend"]
 volumes = ["data:/var/lib/db", "/srv/conf:/conf:ro", "other:/other"]
 
+[container.db.service]
+Environment = "HTTPS_PROXY=http://proxy:3128"
+Nice = 5
+
 [container.web]
 image = "test/httpd"
 networks = [{ name = "backend", aliases = ["www"] }]
@@ -69,6 +73,8 @@ def test_networks_volumes_and_images_get_units_containers_require(
     image = (out / "rctl-image-db.service").read_text()
     assert values(image, "ExecStart")[0].endswith(f"--definition {app} --image db")
     assert values(image, "TimeoutStartSec") == ["30min"]
+    assert values(image, "Environment") == ["HTTPS_PROXY=http://proxy:3128"]  # not Nice=
+    assert values(image, "Nice") == []
 
     db = (out / "rctl-db.service").read_text()
     wanted = ["rctl-network-backend.service", "rctl-volume-data.service", "rctl-image-db.service"]
