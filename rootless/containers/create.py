@@ -137,8 +137,8 @@ class ContainerCreator:
             options, name, options.image, image.id, config.config, dict(os.environ),
             mounts=bind_mounts(mounts), extra_tmpfs=extra_tmpfs,
         )  # fmt: skip
-        spec = dataclasses.replace(spec, network=str(net.mode))
-        spec = self.keep_id_user(spec)  # before anything exists
+        # keep-id: before anything exists.
+        spec = self.keep_id_user(dataclasses.replace(spec, network=str(net.mode)))
         check_run(spec, runtime, cgroup_facts(os.getuid())[1], cidfile=options.cidfile)
         if options.remove and options.restart not in ("", "no"):
             raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
