@@ -144,8 +144,8 @@ class ContainerCreator:
             options, name, options.image, image.id, config.config, dict(os.environ),
             mounts=bind_mounts(mounts), extra_tmpfs=extra_tmpfs,
         )  # fmt: skip
-        spec = dataclasses.replace(spec, network=str(net.mode))
-        spec = self.keep_id_user(spec)  # before anything exists
+        # keep-id: before anything exists.
+        spec = self.keep_id_user(dataclasses.replace(spec, network=str(net.mode)))
         self._check_options(options, spec, runtime)
         self.ctx.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.ctx.images.store.locked():

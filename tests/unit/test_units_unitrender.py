@@ -91,12 +91,16 @@ def test_a_container_unit_as_a_file() -> None:
 def test_every_property_becomes_a_line() -> None:
     # The file is rendered from plan_properties: nothing sent over the bus is left out.
     spec = replace(MINIMAL, memory_max=1, cpu_weight=1, tasks_max=1, memory_swap_max=1,
-                   cpu_quota_per_sec_usec=10_000, memory_low=1, io_weight=1)  # fmt: skip
+                   cpu_quota_per_sec_usec=10_000, memory_low=1, io_weight=1,
+                   allowed_cpus=bytes([0b101]), cpu_quota_period_usec=200_000,
+                   standard_output="null")  # fmt: skip
     lines = render_service(spec)
     keys = {key for key, _ in (*lines.unit, *lines.service)}
     assert {s.key for s in RESOURCE_SETTINGS} <= keys
     assert len(lines.unit) + len(lines.service) == len(plan_properties(spec))
     assert ("CPUQuota", Verbatim("1%")) in lines.service
+    assert ("AllowedCPUs", "0 2") in lines.service
+    assert ("CPUQuotaPeriodSec", "200ms") in lines.service
 
 
 @pytest.mark.parametrize(
