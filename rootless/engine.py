@@ -127,6 +127,12 @@ class Engine:
 
         return DefinitionService(self, self.paths.config.parent)
 
+    def kube_generate(self, refs: Sequence[str], kind: str = "pod", service: bool = False) -> str:
+        """``rctl kube generate``: Kubernetes YAML for containers or definition files."""
+        from rootless.kube.service import generate_yaml  # noqa: PLC0415 - start-up time
+
+        return generate_yaml(refs, self.containers.inspect, kind, service=service)
+
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""
         from rootless.containers.health import run_check  # noqa: PLC0415 - start-up time

@@ -125,6 +125,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),
     "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),
+    "kube": ("Kubernetes YAML from containers and definitions.", {"generate": "kube:generate"}),
     "volume": (
         "Manage volumes.",
         {

@@ -1,0 +1,1 @@
+"""Kubernetes YAML from rctl's containers and definitions (``rctl kube generate``)."""
