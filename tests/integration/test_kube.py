@@ -46,9 +46,9 @@ def test_generate_from_containers_validates(rctl: Rctl, tmp_path: Path) -> None:
         "-v", "webdata:/data", "-v", f"{site}:/srv:ro", "--memory", "64m", "--cpus", "0.5",
         "--health-cmd", "wget -q -O- http://127.0.0.1/ || exit 1", "--health-interval", "10s",
         "--restart", "on-failure:2", "--label", "tier=front", "--cap-drop", "NET_RAW",
-        "--read-only", "--user", "1000:1000", f"{R}/httpd",
+        "--read-only", f"{R}/httpd",
     )  # fmt: skip
-    rctl("run", "-d", "--name", "side", f"{R}/busybox", "sleep", "infinity")
+    rctl("run", "-d", "--name", "side", "--user", "1000:1000", f"{R}/busybox", "sleep", "infinity")
 
     for kind in ("pod", "deployment"):
         out = tmp_path / f"{kind}.yaml"
@@ -63,16 +63,16 @@ def test_generate_from_containers_validates(rctl: Rctl, tmp_path: Path) -> None:
         spec = workload["spec"] if kind == "pod" else workload["spec"]["template"]["spec"]
         web, side = spec["containers"]
         assert web["name"] == "web" and side["name"] == "side"
-        assert web["image"] == f"{R}/httpd"
+        assert web["image"] == f"{R}/httpd:latest"
         assert {"name": "GREETING", "value": "hello world"} in web["env"]
         assert web["ports"] == [{"containerPort": 80, "hostPort": port, "protocol": "TCP"}]
         assert web["resources"] == {"limits": {"memory": "64Mi", "cpu": "500m"}}
         assert web["livenessProbe"]["exec"]["command"][-1].startswith("wget")
         assert web["livenessProbe"]["periodSeconds"] == 10
         assert web["securityContext"]["readOnlyRootFilesystem"] is True
-        assert web["securityContext"]["runAsUser"] == 1000
         assert web["securityContext"]["capabilities"] == {"drop": ["NET_RAW"]}
         assert side["args"] == ["sleep", "infinity"]
+        assert side["securityContext"] == {"runAsUser": 1000, "runAsGroup": 1000}
         assert spec["restartPolicy"] == ("OnFailure" if kind == "pod" else "Always")
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["webdata"]["persistentVolumeClaim"] == {"claimName": "webdata"}
@@ -83,7 +83,7 @@ def test_generate_from_containers_validates(rctl: Rctl, tmp_path: Path) -> None:
         assert service["spec"]["ports"][0]["targetPort"] == 80
 
     printed = rctl("kube", "generate", "web").stdout
-    assert yaml.safe_load(printed)["kind"] == "Pod"
+    assert [d["kind"] for d in yaml.safe_load_all(printed)] == ["PersistentVolumeClaim", "Pod"]
 
 
 def test_generate_from_a_definition_file_validates(rctl: Rctl, tmp_path: Path) -> None:
