@@ -31,6 +31,7 @@ from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
 from rootless.models import (
     AutoUpdateReport,
+    KubePlayResult,
     NameKind,
     PullEvent,
     PullOptions,
@@ -132,6 +133,13 @@ class Engine:
         from rootless.kube.service import generate_yaml  # noqa: PLC0415 - start-up time
 
         return generate_yaml(refs, self.containers.inspect, kind, service=service)
+
+    def kube_play(self, paths: Sequence[Path], *, down: bool = False) -> KubePlayResult:
+        """``rctl kube play [--down]``: run (or remove) the YAML files' containers."""
+        from rootless.kube.service import play_files  # noqa: PLC0415 - start-up time
+
+        plan = play_files(paths, self.containers, down=down)
+        return KubePlayResult(tuple(o.name or "" for o in plan.containers), plan.warnings)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""

@@ -130,6 +130,14 @@ class RunOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class KubePlayResult:
+    """``rctl kube play``: the containers it ran (or removed), and what it left out."""
+
+    containers: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DefinitionAction:
     """One step of ``rctl apply`` / ``rctl down``: ``verb`` create | recreate | start | keep |
     remove, ``kind`` container | volume | network, ``keys`` what changed (recreate)."""

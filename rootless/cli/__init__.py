@@ -125,7 +125,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),
     "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),
-    "kube": ("Kubernetes YAML from containers and definitions.", {"generate": "kube:generate"}),
+    "kube": (
+        "Kubernetes YAML from containers and definitions, and back.",
+        {"generate": "kube:generate", "play": "kube:play"},
+    ),
     "volume": (
         "Manage volumes.",
         {

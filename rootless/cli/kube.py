@@ -1,4 +1,5 @@
-"""``rctl kube generate``: Kubernetes YAML from containers or a definition file."""
+"""``rctl kube generate`` (Kubernetes YAML from containers or a definition file) and
+``rctl kube play`` (containers from Kubernetes YAML)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,16 @@ def generate(
         click.echo(text, nl=False)
     else:
         output.write_text(text)
+
+
+@click.command("play")
+@click.option("--down", is_flag=True, help="Remove the containers the files made instead.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def play(ctx: click.Context, down: bool, files: tuple[Path, ...]) -> None:
+    """Run the containers of Kubernetes Pods and Deployments (one replica), detached."""
+    result = engine(ctx).kube_play(files, down=down)
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    for name in result.containers:
+        click.echo(name)

@@ -1,15 +1,19 @@
-"""``rctl kube generate``'s use case: read the containers or the definition file, then plan.
+"""``rctl kube generate`` and ``kube play``'s use cases: read, plan (pure), then act.
 
-The reading is here (the container store, the definition files); what the documents say is
-decided by the pure :mod:`rootless.kube.generate` and :mod:`rootless.kube.documents`.
+The reading is here (the container store, the definition files, the YAML files) and the
+acting (containers run or removed through the container service); what the documents say
+is decided by the pure :mod:`rootless.kube.generate`, :mod:`rootless.kube.documents` and
+:mod:`rootless.kube.play`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rctlbase.errors import UsageError
+from rctlbase.errors import NotFoundError, RctlError, UsageError
 from rootless.definitions.load import load_definitions
 from rootless.kube.documents import plan_documents, render_yaml
 from rootless.kube.generate import (
@@ -18,7 +22,11 @@ from rootless.kube.generate import (
     container_from_definition,
     container_from_inspect,
 )
+from rootless.kube.play import MAX_YAML_BYTES, PlayPlan, plan_play
 from rootless.reports.containers import ContainerInspect
+
+if TYPE_CHECKING:
+    from rootless.containers.service import ContainerService
 
 
 def parse_kind(value: str) -> KubeKind:
@@ -66,3 +74,54 @@ def generate_yaml(
         containers = [container_from_inspect(inspect(ref)) for ref in refs]
         name = containers[0].name if len(containers) == 1 else f"{containers[0].name}-pod"
     return render_yaml(plan_documents(name, containers, chosen, service=service))
+
+
+def read_yaml(path: Path) -> str:
+    """A YAML file's text, refused above :data:`MAX_YAML_BYTES` without reading the rest."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}", hint="give a YAML file") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise UsageError(
+            f"{path} is larger than {MAX_YAML_BYTES} bytes", hint="split it into several files"
+        )
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text", hint="give a YAML file") from None
+
+
+def plan_files(paths: Sequence[Path]) -> PlayPlan:
+    """Every file's plan, together: one bad file and nothing is made."""
+    plans = [plan_play(read_yaml(path)) for path in paths]
+    return PlayPlan(
+        tuple(c for p in plans for c in p.containers), tuple(w for p in plans for w in p.warnings)
+    )
+
+
+def play_files(paths: Sequence[Path], containers: ContainerService, *, down: bool) -> PlayPlan:
+    """``rctl kube play``: run the files' containers (detached), or with ``down`` remove
+    them; when one fails to start, the ones this call started are removed again."""
+    plan = plan_files(paths)
+    if down:
+        for options in plan.containers:
+            with contextlib.suppress(NotFoundError):
+                containers.remove(options.name or "", force=True)
+        return plan
+    started: list[str] = []
+    try:
+        for options in plan.containers:
+            record, _ = containers.run(options, None, _ignore)
+            started.append(record.id)
+    except BaseException:
+        for container_id in started:
+            with contextlib.suppress(RctlError):
+                containers.remove(container_id, force=True)
+        raise
+    return plan
+
+
+def _ignore(_unit: str) -> None:
+    """Detached containers forward no signals."""

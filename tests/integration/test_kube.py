@@ -1,6 +1,7 @@
-"""``rctl kube generate`` in the test host, as uid 1000: YAML from real containers and from
-a definition file, every document validated against Kubernetes' schemas with
-kubernetes-validate (strict: an unknown or misplaced field fails).
+"""``rctl kube generate`` and ``kube play`` in the test host, as uid 1000: YAML from real
+containers and from a definition file, every document validated against Kubernetes'
+schemas with kubernetes-validate (strict: an unknown or misplaced field fails); generated
+YAML played back, serving on the same port; bad YAML refused in one line, nothing made.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hostkit import Rctl, free_port, run
+from hostkit import Rctl, fetch, free_port, run, wait_for
 
 R = "127.0.0.1:5000/test"
 
@@ -20,7 +21,7 @@ R = "127.0.0.1:5000/test"
 @pytest.fixture(autouse=True)
 def remove_containers(rctl: Rctl) -> Iterator[None]:
     yield
-    rctl("rm", "-f", "web", "side", check=False)
+    rctl("rm", "-f", "web", "side", "web-web", "web-side", "app-web", check=False)
 
 
 def validate(path: Path) -> list[dict[str, Any]]:
@@ -117,3 +118,50 @@ def test_generate_of_a_missing_container_is_one_line(rctl: Rctl) -> None:
     proc = rctl("kube", "generate", "nosuch", check=False)
     assert proc.returncode == 125
     assert proc.stderr.startswith("Error: ") and "Traceback" not in proc.stderr
+
+
+def names(rctl: Rctl) -> set[str]:
+    return set(rctl("ps", "-a", "--format", "{{.Names}}").stdout.split())
+
+
+def test_generate_then_play_serves_the_same_port(rctl: Rctl, tmp_path: Path) -> None:
+    port = free_port()
+    rctl("run", "-d", "--name", "web", "-p", f"{port}:80", f"{R}/httpd")
+    assert wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/"))
+    page = fetch(f"http://127.0.0.1:{port}/")
+    out = tmp_path / "web.yaml"
+    rctl("kube", "generate", "--type", "deployment", "-f", str(out), "web")
+    validate(out)
+    rctl("rm", "-f", "web")
+
+    played = rctl("kube", "play", str(out))
+    assert played.stdout.split() == ["web-web"]
+    assert wait_for("the played page", lambda: fetch(f"http://127.0.0.1:{port}/")) == page
+    rctl("kube", "play", "--down", str(out))
+    assert "web-web" not in names(rctl)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {containers: [{name: web}]}\n",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {containers: "
+        "[{name: web, image: i, ports: [{containerPort: 80, hostPort: 99999}]}]}\n",
+    ],
+)
+def test_play_of_bad_yaml_is_one_line_and_makes_nothing(
+    rctl: Rctl, tmp_path: Path, text: str
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: app}}\n"
+        f"spec: {{containers: [{{name: web, image: {R}/httpd}}]}}\n"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    before = names(rctl)
+    proc = rctl("kube", "play", str(good), str(bad), check=False)
+    assert proc.returncode == 125
+    assert proc.stderr.startswith("Error: ") and len(proc.stderr.splitlines()) == 2
+    assert names(rctl) == before

@@ -1,0 +1,161 @@
+"""``rctl kube play``'s reading of YAML: Pods and Deployments as ``rctl run`` options, pure.
+
+The YAML is hostile input: it is read with PyYAML's safe loader (no tags that build
+objects), refused above :data:`MAX_YAML_BYTES`, and refused when it holds an alias at all
+(an alias of an alias can make a few hundred bytes stand for billions of nodes, and
+Kubernetes manifests have no need of them). Every field rctl does not carry over is named
+in a warning, never dropped silently. A Deployment runs one replica here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from rctlbase.errors import UsageError
+from rootless.kube.generate import dns_name
+from rootless.models import RunOptions
+
+MAX_YAML_BYTES = 1 << 20
+_WORKLOADS = {("v1", "Pod"), ("apps/v1", "Deployment")}
+_CONTAINER_KEYS = {"name", "image", "command", "args", "env", "ports", "workingDir", "resources"}
+_RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
+_HINT = "give a Kubernetes Pod or Deployment (apiVersion v1 or apps/v1)"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayPlan:
+    """What a file makes: containers to run, and warnings for what it leaves out."""
+
+    containers: tuple[RunOptions, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def _bad(message: str) -> UsageError:
+    return UsageError(message, hint=_HINT)
+
+
+def load_documents(text: str) -> list[Mapping[str, Any]]:
+    """The YAML stream's documents (mappings), checked as the module docstring says."""
+    if len(text.encode()) > MAX_YAML_BYTES:
+        raise _bad(f"the YAML is larger than {MAX_YAML_BYTES} bytes")
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise _bad("the YAML uses an alias (*NAME); rctl refuses them")
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise _bad(f"invalid YAML: {' '.join(str(exc).split())}") from None
+    if not all(isinstance(d, Mapping) for d in documents):
+        raise _bad("a YAML document is not a mapping")
+    return documents
+
+
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(f"{where} is not a list of strings")
+    return tuple(value)
+
+
+def _unknown(keys: Iterable[str], known: set[str], where: str) -> list[str]:
+    return [f"{where}.{key} is not supported; ignored" for key in keys if key not in known]
+
+
+def _env(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _bad(f"{where}.env is not a list")
+    out = []
+    for item in value:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise _bad(f"{where}.env has an entry without a name")
+        if "value" not in item:
+            raise _bad(f"{where}.env.{item['name']}: only values are supported")
+        out.append(f"{item['name']}={item['value']}")
+    return tuple(out)
+
+
+def _ports(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _bad(f"{where}.ports is not a list")
+    out = []
+    for port in value:
+        if not isinstance(port, Mapping):
+            raise _bad(f"{where}.ports has an entry that is not a mapping")
+        container, host = port.get("containerPort"), port.get("hostPort")
+        protocol = str(port.get("protocol", "TCP")).lower()
+        if not isinstance(container, int) or not 0 < container < 65536:
+            raise _bad(f"{where}.ports: containerPort {container!r} is not a port")
+        if host is None:
+            continue
+        if not isinstance(host, int) or not 0 < host < 65536:
+            raise _bad(f"{where}.ports: hostPort {host!r} is not a port")
+        out.append(f"{host}:{container}/{protocol}")
+    return tuple(out)
+
+
+def _container(
+    pod: str, spec: Mapping[str, Any], restart: str, where: str, warnings: list[str]
+) -> RunOptions:
+    name = spec.get("name")
+    image = spec.get("image")
+    if not isinstance(name, str) or not isinstance(image, str) or not image:
+        raise _bad(f"{where}: a container needs a name and an image")
+    where = f"{where}[{name}]"
+    warnings += _unknown(spec, _CONTAINER_KEYS, where)
+    limits = spec.get("resources", {}).get("limits", {}) if spec.get("resources") else {}
+    command = _strings(spec["command"], f"{where}.command") if "command" in spec else None
+    return RunOptions(
+        image=image,
+        name=f"{pod}-{dns_name(name)}",
+        detach=True,
+        command=_strings(spec["args"], f"{where}.args") if "args" in spec else (),
+        entrypoint=None if command is None else json.dumps(list(command)),
+        env=_env(spec["env"], where) if "env" in spec else (),
+        publish=_ports(spec["ports"], where) if "ports" in spec else (),
+        workdir=spec.get("workingDir"),
+        memory=str(limits["memory"]).replace("i", "").lower() if "memory" in limits else None,
+        cpus=_cpus(str(limits["cpu"])) if "cpu" in limits else None,
+        restart=restart,
+        labels=(f"io.rctl.kube.pod={pod}",),
+    )
+
+
+def _cpus(value: str) -> str:
+    return str(int(value[:-1]) / 1000) if value.endswith("m") else value
+
+
+def plan_play(text: str) -> PlayPlan:
+    """The containers the YAML's Pods and Deployments describe (UsageError if none)."""
+    warnings: list[str] = []
+    containers: list[RunOptions] = []
+    for document in load_documents(text):
+        kind = (document.get("apiVersion"), document.get("kind"))
+        if kind not in _WORKLOADS:
+            raise _bad(f"kind {kind[1]!r} of apiVersion {kind[0]!r} is not supported")
+        meta = document.get("metadata") or {}
+        if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
+            raise _bad(f"the {kind[1]} has no metadata.name")
+        pod = dns_name(meta["name"])
+        spec = document.get("spec") or {}
+        if kind[1] == "Deployment":
+            if spec.get("replicas", 1) != 1:
+                warnings.append(f"{pod}: replicas {spec['replicas']} run as 1 here")
+            spec = (spec.get("template") or {}).get("spec") or {}
+        policy = spec.get("restartPolicy", "Always")
+        if policy not in _RESTART:
+            raise _bad(f"{pod}: restartPolicy {policy!r} is not Always, OnFailure or Never")
+        warnings += _unknown(spec, {"containers", "restartPolicy"}, pod)
+        listed = spec.get("containers")
+        if not isinstance(listed, list) or not listed:
+            raise _bad(f"{pod}: no containers")
+        for entry in listed:
+            if not isinstance(entry, Mapping):
+                raise _bad(f"{pod}: a container is not a mapping")
+            containers.append(_container(pod, entry, _RESTART[policy], pod, warnings))
+    if not containers:
+        raise _bad("the YAML describes no Pod or Deployment")
+    return PlayPlan(tuple(containers), tuple(warnings))
