@@ -55,6 +55,15 @@ def load_documents(text: str) -> list[Mapping[str, Any]]:
     return documents
 
 
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    """``value`` if it is a mapping; absent (None) is an empty one."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _bad(f"{where} is not a mapping")
+    return value
+
+
 def _strings(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _bad(f"{where} is not a list of strings")
@@ -72,8 +81,8 @@ def _env(value: object, where: str) -> tuple[str, ...]:
     for item in value:
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             raise _bad(f"{where}.env has an entry without a name")
-        if "value" not in item:
-            raise _bad(f"{where}.env.{item['name']}: only values are supported")
+        if not isinstance(item.get("value"), str):
+            raise _bad(f"{where}.env.{item['name']}: only string values are supported")
         out.append(f"{item['name']}={item['value']}")
     return tuple(out)
 
@@ -106,7 +115,11 @@ def _container(
         raise _bad(f"{where}: a container needs a name and an image")
     where = f"{where}[{name}]"
     warnings += _unknown(spec, _CONTAINER_KEYS, where)
-    limits = spec.get("resources", {}).get("limits", {}) if spec.get("resources") else {}
+    resources = _mapping(spec.get("resources"), f"{where}.resources")
+    limits = _mapping(resources.get("limits"), f"{where}.resources.limits")
+    workdir = spec.get("workingDir")
+    if workdir is not None and not isinstance(workdir, str):
+        raise _bad(f"{where}.workingDir is not a string")
     command = _strings(spec["command"], f"{where}.command") if "command" in spec else None
     return RunOptions(
         image=image,
@@ -116,7 +129,7 @@ def _container(
         entrypoint=None if command is None else json.dumps(list(command)),
         env=_env(spec["env"], where) if "env" in spec else (),
         publish=_ports(spec["ports"], where) if "ports" in spec else (),
-        workdir=spec.get("workingDir"),
+        workdir=workdir,
         memory=str(limits["memory"]).replace("i", "").lower() if "memory" in limits else None,
         cpus=_cpus(str(limits["cpu"])) if "cpu" in limits else None,
         restart=restart,
@@ -133,18 +146,19 @@ def plan_play(text: str) -> PlayPlan:
     warnings: list[str] = []
     containers: list[RunOptions] = []
     for document in load_documents(text):
-        kind = (document.get("apiVersion"), document.get("kind"))
+        kind = (str(document.get("apiVersion")), str(document.get("kind")))
         if kind not in _WORKLOADS:
             raise _bad(f"kind {kind[1]!r} of apiVersion {kind[0]!r} is not supported")
-        meta = document.get("metadata") or {}
-        if not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
+        meta = _mapping(document.get("metadata"), "metadata")
+        if not isinstance(meta.get("name"), str):
             raise _bad(f"the {kind[1]} has no metadata.name")
         pod = dns_name(meta["name"])
-        spec = document.get("spec") or {}
+        spec = _mapping(document.get("spec"), f"{pod}.spec")
         if kind[1] == "Deployment":
             if spec.get("replicas", 1) != 1:
-                warnings.append(f"{pod}: replicas {spec['replicas']} run as 1 here")
-            spec = (spec.get("template") or {}).get("spec") or {}
+                warnings.append(f"{pod}: replicas {spec['replicas']!r} run as 1 here")
+            template = _mapping(spec.get("template"), f"{pod}.spec.template")
+            spec = _mapping(template.get("spec"), f"{pod}.spec.template.spec")
         policy = spec.get("restartPolicy", "Always")
         if policy not in _RESTART:
             raise _bad(f"{pod}: restartPolicy {policy!r} is not Always, OnFailure or Never")

@@ -78,6 +78,19 @@ def test_generated_yaml_plays_back() -> None:
         ("a: &x [1]\nb: *x\n", "alias"),
         ("!!python/object:os.system {}\n", "invalid YAML"),
         ("", "no Pod or Deployment"),
+        ("apiVersion: [v1]\nkind: {Pod: 1}\n", "is not supported"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: [p]\n", "metadata is not a mapping"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: [1]\n", "spec is not a mapping"),
+        ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: p}\nspec: {template: 3}\n",
+         "template is not a mapping"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
+         "[{name: c, image: i, resources: [1]}]}\n", "resources is not a mapping"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
+         "[{name: c, image: i, resources: {limits: 1}}]}\n", "limits is not a mapping"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
+         "[{name: c, image: i, workingDir: [1]}]}\n", "workingDir is not a string"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
+         "[{name: c, image: i, env: [{name: A, value: {x: 1}}]}]}\n", "string values"),
     ],
 )  # fmt: skip
 def test_bad_yaml_is_one_line_and_makes_nothing(text: str, message: str) -> None:
