@@ -4,7 +4,9 @@ The YAML is hostile input: it is read with PyYAML's safe loader (no tags that bu
 objects), refused above :data:`MAX_YAML_BYTES`, and refused when it holds an alias at all
 (an alias of an alias can make a few hundred bytes stand for billions of nodes, and
 Kubernetes manifests have no need of them). Every field rctl does not carry over is named
-in a warning, never dropped silently. A Deployment runs one replica here.
+in a warning, never dropped silently. A Deployment runs one replica here; claims and
+Services are accepted and need no action (a claim's volume is made when mounted, a
+Service's ports are the containers' ``hostPort``s).
 """
 
 from __future__ import annotations
@@ -19,10 +21,19 @@ import yaml
 from rctlbase.errors import UsageError
 from rootless.kube.generate import dns_name
 from rootless.models import RunOptions
+from rootless.volumes.parse import check_volume_name
 
 MAX_YAML_BYTES = 1 << 20
 _WORKLOADS = {("v1", "Pod"), ("apps/v1", "Deployment")}
-_CONTAINER_KEYS = {"name", "image", "command", "args", "env", "ports", "workingDir", "resources"}
+# Kinds read but not acted on: a claim's volume is made when a container mounts it; a
+# Service's ports are the containers' hostPorts here.
+_PASSIVE = {("v1", "PersistentVolumeClaim"), ("v1", "Service")}
+_CONTAINER_KEYS = {
+    "name", "image", "command", "args", "env", "ports", "workingDir", "resources",
+    "volumeMounts", "securityContext", "livenessProbe",
+}  # fmt: skip
+_SECURITY_KEYS = {"runAsUser", "runAsGroup", "readOnlyRootFilesystem", "capabilities", "privileged"}
+_PROBE_KEYS = {"exec", "initialDelaySeconds", "periodSeconds", "timeoutSeconds", "failureThreshold"}
 _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 _HINT = "give a Kubernetes Pod or Deployment (apiVersion v1 or apps/v1)"
 
@@ -106,14 +117,113 @@ def _ports(value: object, where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _pod_volumes(value: object, pod: str, warnings: list[str]) -> dict[str, str | None]:
+    """The pod's volumes by name, as ``-v`` sources: a claim's name, a host path, ``""``
+    for an emptyDir (an anonymous volume), None for a kind rctl does not carry over."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise _bad(f"{pod}.volumes is not a list")
+    out: dict[str, str | None] = {}
+    for item in value:
+        entry = _mapping(item, f"{pod}.volumes")
+        name = entry.get("name")
+        if not isinstance(name, str):
+            raise _bad(f"{pod}.volumes has an entry without a name")
+        claim = _mapping(entry.get("persistentVolumeClaim"), f"{pod}.volumes[{name}]")
+        host = _mapping(entry.get("hostPath"), f"{pod}.volumes[{name}]")
+        if "claimName" in claim:
+            out[name] = check_volume_name(str(claim["claimName"]), flag=f"{pod}.volumes[{name}]")
+        elif isinstance(host.get("path"), str) and host["path"].startswith("/"):
+            out[name] = host["path"]
+        elif "emptyDir" in entry:
+            out[name] = ""
+        else:
+            warnings.append(f"{pod}.volumes[{name}]: only persistentVolumeClaim, hostPath "
+                            "(absolute) and emptyDir are supported; ignored")  # fmt: skip
+            out[name] = None
+    return out
+
+
+def _mounts(value: object, volumes: Mapping[str, str | None], where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _bad(f"{where}.volumeMounts is not a list")
+    out = []
+    for item in value:
+        mount = _mapping(item, f"{where}.volumeMounts")
+        name, path = mount.get("name"), mount.get("mountPath")
+        if not isinstance(name, str) or not isinstance(path, str) or not path.startswith("/"):
+            raise _bad(f"{where}.volumeMounts needs a name and an absolute mountPath")
+        if name not in volumes:
+            raise _bad(f"{where}.volumeMounts: no volume {name!r} in the pod")
+        source = volumes[name]
+        if source is None:
+            continue
+        suffix = ":ro" if mount.get("readOnly") is True else ""
+        out.append(f"{source}:{path}{suffix}" if source else f"{path}{suffix}")
+    return tuple(out)
+
+
+def _security(value: object, where: str, warnings: list[str]) -> dict[str, Any]:
+    context = _mapping(value, f"{where}.securityContext")
+    warnings += _unknown(context, _SECURITY_KEYS, f"{where}.securityContext")
+    out: dict[str, Any] = {}
+    user, group = context.get("runAsUser"), context.get("runAsGroup")
+    if user is not None:
+        if not isinstance(user, int) or isinstance(user, bool) or user < 0:
+            raise _bad(f"{where}.securityContext.runAsUser is not a user ID")
+        if group is not None and (not isinstance(group, int) or group < 0):
+            raise _bad(f"{where}.securityContext.runAsGroup is not a group ID")
+        out["user"] = f"{user}:{group}" if group is not None else str(user)
+    out["read_only"] = context.get("readOnlyRootFilesystem") is True
+    out["privileged"] = context.get("privileged") is True
+    caps = _mapping(context.get("capabilities"), f"{where}.securityContext.capabilities")
+    for key, field in (("add", "cap_add"), ("drop", "cap_drop")):
+        if key in caps:
+            out[field] = _strings(caps[key], f"{where}.securityContext.capabilities.{key}")
+    return out
+
+
+def _seconds(probe: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = probe.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _bad(f"{where}.livenessProbe.{key} is not a number of seconds")
+    return f"{value}s"
+
+
+def _health(value: object, where: str, warnings: list[str]) -> dict[str, Any]:
+    """An exec liveness probe as a healthcheck (the CMD form: no shell added)."""
+    probe = _mapping(value, f"{where}.livenessProbe")
+    warnings += _unknown(probe, _PROBE_KEYS, f"{where}.livenessProbe")
+    action = _mapping(probe.get("exec"), f"{where}.livenessProbe.exec")
+    if "command" not in action:
+        return {}
+    retries = probe.get("failureThreshold")
+    if retries is not None and (not isinstance(retries, int) or retries < 1):
+        raise _bad(f"{where}.livenessProbe.failureThreshold is not a positive number")
+    return {
+        "health_cmd": json.dumps(list(_strings(action["command"], f"{where}.livenessProbe"))),
+        "health_interval": _seconds(probe, "periodSeconds", where),
+        "health_timeout": _seconds(probe, "timeoutSeconds", where),
+        "health_start_period": _seconds(probe, "initialDelaySeconds", where),
+        "health_retries": retries,
+    }
+
+
 def _container(
-    pod: str, spec: Mapping[str, Any], restart: str, where: str, warnings: list[str]
+    pod: str,
+    spec: Mapping[str, Any],
+    restart: str,
+    volumes: Mapping[str, str | None],
+    warnings: list[str],
 ) -> RunOptions:
     name = spec.get("name")
     image = spec.get("image")
     if not isinstance(name, str) or not isinstance(image, str) or not image:
-        raise _bad(f"{where}: a container needs a name and an image")
-    where = f"{where}[{name}]"
+        raise _bad(f"{pod}: a container needs a name and an image")
+    where = f"{pod}[{name}]"
     warnings += _unknown(spec, _CONTAINER_KEYS, where)
     resources = _mapping(spec.get("resources"), f"{where}.resources")
     limits = _mapping(resources.get("limits"), f"{where}.resources.limits")
@@ -131,14 +241,22 @@ def _container(
         publish=_ports(spec["ports"], where) if "ports" in spec else (),
         workdir=workdir,
         memory=str(limits["memory"]).replace("i", "").lower() if "memory" in limits else None,
-        cpus=_cpus(str(limits["cpu"])) if "cpu" in limits else None,
+        cpus=_cpus(str(limits["cpu"]), where) if "cpu" in limits else None,
         restart=restart,
         labels=(f"io.rctl.kube.pod={pod}",),
+        volumes=_mounts(spec["volumeMounts"], volumes, where) if "volumeMounts" in spec else (),
+        **_security(spec.get("securityContext"), where, warnings),
+        **(_health(spec["livenessProbe"], where, warnings) if "livenessProbe" in spec else {}),
     )
 
 
-def _cpus(value: str) -> str:
-    return str(int(value[:-1]) / 1000) if value.endswith("m") else value
+def _cpus(value: str, where: str) -> str:
+    """A CPU quantity (``500m``, ``1.5``) as ``--cpus``."""
+    if value.endswith("m") and value[:-1].isdigit():
+        return str(int(value[:-1]) / 1000)
+    if value.endswith("m"):
+        raise _bad(f"{where}.resources.limits.cpu {value!r} is not a CPU quantity")
+    return value
 
 
 def plan_play(text: str) -> PlayPlan:
@@ -147,6 +265,8 @@ def plan_play(text: str) -> PlayPlan:
     containers: list[RunOptions] = []
     for document in load_documents(text):
         kind = (str(document.get("apiVersion")), str(document.get("kind")))
+        if kind in _PASSIVE:
+            continue
         if kind not in _WORKLOADS:
             raise _bad(f"kind {kind[1]!r} of apiVersion {kind[0]!r} is not supported")
         meta = _mapping(document.get("metadata"), "metadata")
@@ -160,16 +280,17 @@ def plan_play(text: str) -> PlayPlan:
             template = _mapping(spec.get("template"), f"{pod}.spec.template")
             spec = _mapping(template.get("spec"), f"{pod}.spec.template.spec")
         policy = spec.get("restartPolicy", "Always")
-        if policy not in _RESTART:
+        if not isinstance(policy, str) or policy not in _RESTART:
             raise _bad(f"{pod}: restartPolicy {policy!r} is not Always, OnFailure or Never")
-        warnings += _unknown(spec, {"containers", "restartPolicy"}, pod)
+        warnings += _unknown(spec, {"containers", "restartPolicy", "volumes"}, pod)
+        volumes = _pod_volumes(spec.get("volumes"), pod, warnings)
         listed = spec.get("containers")
         if not isinstance(listed, list) or not listed:
             raise _bad(f"{pod}: no containers")
         for entry in listed:
             if not isinstance(entry, Mapping):
                 raise _bad(f"{pod}: a container is not a mapping")
-            containers.append(_container(pod, entry, _RESTART[policy], pod, warnings))
+            containers.append(_container(pod, entry, _RESTART[policy], volumes, warnings))
     if not containers:
         raise _bad("the YAML describes no Pod or Deployment")
     return PlayPlan(tuple(containers), tuple(warnings))

@@ -124,19 +124,22 @@ def names(rctl: Rctl) -> set[str]:
     return set(rctl("ps", "-a", "--format", "{{.Names}}").stdout.split())
 
 
-def test_generate_then_play_serves_the_same_port(rctl: Rctl, tmp_path: Path) -> None:
+def test_generate_then_play_serves_the_same_port_and_data(rctl: Rctl, tmp_path: Path) -> None:
     port = free_port()
-    rctl("run", "-d", "--name", "web", "-p", f"{port}:80", f"{R}/httpd")
+    rctl("run", "-d", "--name", "web", "-p", f"{port}:80", "-v", "webdata:/www", f"{R}/httpd")
+    rctl("exec", "web", "sh", "-c", "echo kept in the volume > /www/index.html")
     assert wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/"))
-    page = fetch(f"http://127.0.0.1:{port}/")
+    assert fetch(f"http://127.0.0.1:{port}/") == "kept in the volume\n"
     out = tmp_path / "web.yaml"
-    rctl("kube", "generate", "--type", "deployment", "-f", str(out), "web")
+    rctl("kube", "generate", "--type", "deployment", "--service", "-f", str(out), "web")
     validate(out)
     rctl("rm", "-f", "web")
 
     played = rctl("kube", "play", str(out))
     assert played.stdout.split() == ["web-web"]
-    assert wait_for("the played page", lambda: fetch(f"http://127.0.0.1:{port}/")) == page
+    assert played.stderr == ""  # everything generated is carried back: no warning
+    page = wait_for("the played page", lambda: fetch(f"http://127.0.0.1:{port}/"))
+    assert page == "kept in the volume\n"
     rctl("kube", "play", "--down", str(out))
     assert "web-web" not in names(rctl)
 
@@ -144,7 +147,7 @@ def test_generate_then_play_serves_the_same_port(rctl: Rctl, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     "text",
     [
-        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: s}\n",
         "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {containers: [{name: web}]}\n",
         "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {containers: "
         "[{name: web, image: i, ports: [{containerPort: 80, hostPort: 99999}]}]}\n",

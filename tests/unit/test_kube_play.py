@@ -56,6 +56,41 @@ def test_a_deployment_becomes_run_options_and_warnings() -> None:
     )
 
 
+def test_the_golden_deployment_plays_back_whole() -> None:
+    text = (Path(__file__).parent / "golden" / "kube" / "report-deployment.yaml").read_text()
+    plan = plan_play(text)
+    (options,) = plan.containers
+    assert plan.warnings == ()
+    assert options.volumes == ("data:/data", "/srv/site:/srv:ro", "/srv/site:/again")
+    assert (options.user, options.read_only, options.privileged) == ("1000:1000", True, False)
+    assert (options.cap_add, options.cap_drop) == (("NET_ADMIN",), ("MKNOD",))
+    assert options.health_cmd is not None
+    assert json.loads(options.health_cmd) == ["/bin/sh", "-c", "wget -q -O- http://127.0.0.1/"]
+    assert (options.health_interval, options.health_timeout) == ("10s", "1s")
+    assert (options.health_start_period, options.health_retries) == ("60s", 2)
+    assert options.publish == ("5353:53/udp", "8080:80/tcp")
+
+
+def test_empty_dir_is_an_anonymous_volume_and_other_kinds_warn() -> None:
+    text = """
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  volumes: [{name: scratch, emptyDir: {}}, {name: cfg, configMap: {name: c}}]
+  containers:
+  - name: c
+    image: i
+    volumeMounts: [{name: scratch, mountPath: /tmp/s}, {name: cfg, mountPath: /etc/c}]
+"""
+    plan = plan_play(text)
+    assert plan.containers[0].volumes == ("/tmp/s",)
+    assert plan.warnings == (
+        "p.volumes[cfg]: only persistentVolumeClaim, hostPath (absolute) and emptyDir are "
+        "supported; ignored",
+    )
+
+
 def test_generated_yaml_plays_back() -> None:
     container = KubeContainer(
         name="web", image="i", args=("a",), ports=(KubePort(80, "tcp", 8080),), restart="no"
@@ -68,7 +103,7 @@ def test_generated_yaml_plays_back() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("kind: Service\napiVersion: v1\nmetadata: {name: s}\n", "kind 'Service'"),
+        ("kind: Job\napiVersion: batch/v1\nmetadata: {name: s}\n", "kind 'Job'"),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n",
          "needs a name and an image"),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
@@ -91,6 +126,17 @@ def test_generated_yaml_plays_back() -> None:
          "[{name: c, image: i, workingDir: [1]}]}\n", "workingDir is not a string"),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
          "[{name: c, image: i, env: [{name: A, value: {x: 1}}]}]}\n", "string values"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {restartPolicy: [1], "
+         "containers: [{name: c, image: i}]}\n", "restartPolicy"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
+         "[{name: c, image: i, resources: {limits: {cpu: xm}}}]}\n", "CPU quantity"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
+         "[{name: c, image: i, volumeMounts: [{name: v, mountPath: /v}]}]}\n", "no volume 'v'"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {volumes: [{name: v, "
+         "persistentVolumeClaim: {claimName: ../x}}], containers: [{name: c, image: i}]}\n",
+         "volumes\\[v\\]"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, "
+         "image: i, securityContext: {runAsUser: -1}}]}\n", "runAsUser"),
     ],
 )  # fmt: skip
 def test_bad_yaml_is_one_line_and_makes_nothing(text: str, message: str) -> None:
