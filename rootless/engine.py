@@ -8,8 +8,10 @@ network). Entry points build an :class:`Engine` and call its methods with option
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
+import json
 import os
 import sys
 import tempfile
@@ -18,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from rctlbase.errors import ExternalError
+from rctlbase.errors import ConflictError, ExternalError, NotFoundError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
@@ -29,7 +31,7 @@ from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
-from rootless.models import PullEvent, PullOptions
+from rootless.models import CommitOptions, ContainerChange, PullEvent, PullOptions
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
@@ -310,13 +312,78 @@ class Engine:
         """``rctl import``: a root filesystem tarball as a one-layer image."""
         from rootless.images.archive import import_rootfs  # noqa: PLC0415 - start-up time
 
-        created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = _now_text()
         arch = host_platform().architecture
         with self.store.locked():
             manifest, media_type = import_rootfs(
                 self.store, source, changes, arch, created, message
             )
             return self._store_loaded(manifest, media_type, (name,) if name else ())
+
+    # -- images from containers -------------------------------------------------------------
+
+    def diff(self, ref: str) -> list[ContainerChange]:
+        """``rctl diff``: what the container changed over its image (A, C, D)."""
+        from rootless.build.commit import layer_source, read_changes, scratch_dir  # noqa: PLC0415
+
+        record = self.containers.store.get(ref)
+        image = self.store.load_images().get(record.image_id)
+        if image is None:
+            raise NotFoundError(
+                f"the image of container {record.name} is gone",
+                hint="remove the container (rctl rm) and run it again",
+            )
+        source = layer_source(self.containers.store.dir(record.id), image, self.store)
+        with scratch_dir(self.paths.ensure_runtime()) as scratch:
+            changes = read_changes(source, scratch, self.run_layer_jobs, None)
+        return [ContainerChange(kind.value, path) for kind, path in changes]
+
+    def commit(self, options: CommitOptions) -> ImageRecord:
+        """``rctl commit``: a new image of the container's image plus its r/w layer."""
+        from rootless.build import commit as steps  # noqa: PLC0415 - start-up time
+
+        record = self.containers.store.get(options.container)
+        name = parse_reference(options.name).name if options.name else None
+        paused = False
+        if options.pause:
+            try:
+                self.containers.pause(record.id)
+                paused = True
+            except ConflictError:
+                pass  # not running: nothing changes it meanwhile
+        try:
+            with self.store.locked():
+                image = self.store.load_images().get(record.image_id)
+                if image is None:
+                    raise NotFoundError(
+                        f"the image of container {record.name} is gone",
+                        hint="remove the container (rctl rm) and run it again",
+                    )
+                source = steps.layer_source(self.containers.store.dir(record.id), image, self.store)
+                tar = steps.layer_tmp(self.store)
+                try:
+                    with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
+                        steps.read_changes(source, scratch, self.run_layer_jobs, tar)
+                    digest, size = steps.store_layer(self.store, tar)
+                finally:
+                    tar.unlink(missing_ok=True)
+        finally:
+            if paused:
+                with contextlib.suppress(ConflictError):
+                    self.containers.unpause(record.id)
+        with self.store.locked():
+            parent = json.loads(self.store.read_blob(image.id))
+            config = steps.plan_commit_config(
+                parent,
+                diff_id=digest,
+                changes=options.changes,
+                created=_now_text(),
+                created_by=steps.created_by(record),
+                message=options.message,
+                author=options.author,
+            )
+            manifest = steps.write_image(self.store, config, image, digest, size)
+            return self._store_loaded(manifest, steps.MANIFEST_TYPE, (name,) if name else ())
 
     def push(
         self, name: str, destination: str | None, tls_verify: bool | None,
@@ -336,6 +403,11 @@ class Engine:
             insecure_registries=self.settings.insecure_registries,
         ) as client:
             return push(self.store, image, client, ref.repository, ref.tag or "latest", progress)
+
+
+def _now_text() -> str:
+    """Now, as image configs write times."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ignore(_event: PullEvent) -> None:

@@ -192,3 +192,24 @@ class NetworkSummary:
     labels: dict[str, str]
     created: float
     bridge: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOptions:
+    """``rctl commit``: ``changes`` are Dockerfile instructions (CMD, ENV...) applied to the
+    new image's config; ``pause`` freezes a running container while its layer is read."""
+
+    container: str
+    name: str | None = None
+    changes: tuple[str, ...] = ()
+    message: str = ""
+    author: str = ""
+    pause: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerChange:
+    """One line of ``rctl diff``: ``kind`` A (added), C (changed) or D (deleted)."""
+
+    kind: str
+    path: str

@@ -56,6 +56,8 @@ SHORT: dict[str, str] = {
     "load": "images:load",
     "import": "images:import_",
     "push": "images:push",
+    "commit": "build:commit",
+    "diff": "build:diff",
     "apply": "definitions:apply",
     "down": "definitions:down",
 }
@@ -66,6 +68,8 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             **{name: SHORT[name] for name in (
                 "run", "create", "start", "stop", "restart", "kill", "rm", "logs", "wait",
                 "exec", "pause", "unpause", "rename", "top", "cp")},
+            "commit": "build:commit",
+            "diff": "build:diff",
             "ls": "containers:ps",
             "ps": "containers:ps",
             "inspect": "containers:container_inspect",
