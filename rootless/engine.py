@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from rctlbase.errors import ConflictError, ExternalError, NotFoundError
+from rctlbase.errors import ConflictError, ExternalError, NotFoundError, RctlError, UsageError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
@@ -31,12 +31,20 @@ from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
-from rootless.models import CommitOptions, ContainerChange, PullEvent, PullOptions
+from rootless.models import (
+    BuildOptions,
+    CommitOptions,
+    ContainerChange,
+    PullEvent,
+    PullOptions,
+    RunOptions,
+)
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
 
 if TYPE_CHECKING:
+    from rootless.build.builder import BuildHost
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
     from rootless.networks.service import NetworkService
@@ -382,8 +390,130 @@ class Engine:
                 message=options.message,
                 author=options.author,
             )
-            manifest = steps.write_image(self.store, config, image, digest, size)
+            manifest = steps.write_image(self.store, config, image.layers, (digest, size))
             return self._store_loaded(manifest, steps.MANIFEST_TYPE, (name,) if name else ())
+
+    def build(
+        self,
+        options: BuildOptions,
+        say: Callable[[str], None],
+        stdio: tuple[int, int, int],
+    ) -> ImageRecord:
+        """``rctl build``: the image of a Dockerfile in a context directory; ``say`` gets
+        the step lines, ``stdio`` is what RUN steps read and write."""
+        from rootless.build.builder import (  # noqa: PLC0415 - start-up time
+            Builder,
+            find_dockerfile,
+            ignore_file,
+            read_dockerfile_text,
+        )
+        from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
+        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
+
+        context = Path(options.context)
+        if not context.is_dir():
+            raise UsageError(
+                f"build context {options.context!r} is not a directory",
+                hint="give the directory holding the files the Dockerfile copies",
+            )
+        path = find_dockerfile(context, options.dockerfile)
+        parsed = parse_dockerfile(read_dockerfile_text(path), path.name)
+        ignore = ignore_file(context, path)
+        rules = parse_ignore(read_dockerfile_text(ignore), ignore.name) if ignore else None
+        names = [parse_reference(tag).name for tag in options.tags]
+        for arg in options.build_args:
+            if "=" not in arg:
+                raise UsageError(f"--build-arg {arg!r}: no value", hint="--build-arg NAME=VALUE")
+        builder = Builder(self._build_host(stdio), options, parsed, context,
+                          rules or parse_ignore(""), say)  # fmt: skip
+        image = builder.build()
+        with self.store.locked():
+            for name in names:
+                image = self.store.add_image(image, name, None)
+        return image
+
+    def builder_prune(self) -> int:
+        """``rctl builder prune``: forget the build cache (its images become dangling)."""
+        from rootless.build.cache import BuildCache  # noqa: PLC0415
+
+        return BuildCache(self.paths.data / "build-cache.json", self.store.locked).clear()
+
+    def _build_host(self, stdio: tuple[int, int, int]) -> BuildHost:
+        from rootless.build import commit as steps  # noqa: PLC0415
+        from rootless.build.builder import BuildHost, ExportRequest, image_has_dir  # noqa: PLC0415
+        from rootless.build.cache import BuildCache  # noqa: PLC0415
+        from rootless.images.layerjob import ExportJob  # noqa: PLC0415
+
+        def make_image(
+            parent: ImageRecord | None, doc: dict[str, Any], tar: Path | None
+        ) -> ImageRecord:
+            with self.store.locked():
+                layer = steps.store_layer(self.store, tar) if tar is not None else None
+                if layer is not None:
+                    rootfs = doc.setdefault("rootfs", {"type": "layers"})
+                    rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer[0]]
+                base = parent.layers if parent else ()
+                manifest = steps.write_image(self.store, doc, base, layer)
+                return self._store_loaded(manifest, steps.MANIFEST_TYPE, ())
+
+        def run_step(options: RunOptions) -> tuple[str, int]:
+            record = self.containers.create(options)
+            try:
+                self.containers.start(record.id, stdio=stdio)
+                code = self.containers.wait(record.id)
+            except BaseException:
+                with contextlib.suppress(RctlError):
+                    self.containers.remove(record.id, force=True, volumes=True)
+                raise
+            return record.id, code
+
+        def commit_layer(container: str, tar: Path) -> None:
+            record = self.containers.store.get(container)
+            image = self.store.load_images()[record.image_id]
+            source = steps.layer_source(self.containers.store.dir(record.id), image, self.store)
+            with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
+                steps.read_changes(source, scratch, self.run_layer_jobs, tar)
+
+        def remove_container(container: str) -> None:
+            with contextlib.suppress(NotFoundError):
+                self.containers.remove(container, force=True, volumes=True)
+
+        def export(image: ImageRecord, request: ExportRequest, tar: Path) -> str:
+            with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
+                mountpoint = scratch / "root"
+                mountpoint.mkdir()
+                try:
+                    self.run_layer_jobs(
+                        [
+                            ExportJob(
+                                lowers=tuple(str(d) for d in self.containers.image_diffs(image)),
+                                mountpoint=str(mountpoint), sources=request.paths,
+                                dest=request.dest, workdir=request.workdir, chmod=request.chmod,
+                                uid=request.owner.uid, gid=request.owner.gid,
+                                dest_is_dir=request.dest_is_dir, output=str(tar),
+                                checksum=str(scratch / "checksum.json"),
+                            )
+                        ]
+                    )  # fmt: skip
+                    checksum: str = json.loads((scratch / "checksum.json").read_text())
+                finally:
+                    mountpoint.rmdir()
+            return checksum
+
+        return BuildHost(
+            export=export,
+            resolve_image=self.containers.resolve_image,
+            image_config=lambda image: json.loads(self.store.read_blob(image.id)),
+            make_image=make_image,
+            run_step=run_step,
+            commit_layer=commit_layer,
+            remove_container=remove_container,
+            has_dir=lambda image, path: image_has_dir(self.containers.image_diffs(image), path),
+            layer_tmp=lambda: steps.layer_tmp(self.store),
+            cache=BuildCache(self.paths.data / "build-cache.json", self.store.locked),
+            exists=lambda image_id: self.store.load_images().get(image_id),
+            architecture=host_platform().architecture,
+        )
 
     def push(
         self, name: str, destination: str | None, tls_verify: bool | None,

@@ -213,3 +213,18 @@ class ContainerChange:
 
     kind: str
     path: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """``rctl build``: docker's flags as given; ``context`` is a directory."""
+
+    context: str
+    dockerfile: str | None = None  # -f: else the context's Containerfile or Dockerfile
+    tags: tuple[str, ...] = ()
+    build_args: tuple[str, ...] = ()  # NAME=VALUE
+    target: str | None = None
+    no_cache: bool = False
+    pull: str = "missing"  # missing | always | never, for FROM images
+    labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
+    network: str | None = None  # RUN steps' network mode (default: rctl run's)

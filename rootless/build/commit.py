@@ -27,7 +27,7 @@ from rootless.containers.record import ContainerRecord
 from rootless.images.archive import OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, parse_change
 from rootless.images.layerjob import DiffJob, Jobs
 from rootless.images.manifest import parse_image_config
-from rootless.images.store import ImageRecord, Store, sha256_file
+from rootless.images.store import ImageRecord, LayerRecord, Store, sha256_file
 
 MANIFEST_TYPE = OCI_MANIFEST
 MAX_CHANGES_FILE = 256 << 20  # the job's JSON list of changes: bounds what is read back
@@ -127,18 +127,22 @@ def plan_commit_config(
 
 
 def write_image(
-    store: Store, config: dict[str, Any], base: ImageRecord, layer_digest: str, layer_size: int
+    store: Store,
+    config: dict[str, Any],
+    base: tuple[LayerRecord, ...],
+    layer: tuple[str, int] | None,
 ) -> bytes:
-    """Store the config and an OCI manifest of ``base``'s layers plus the new one; the
-    manifest's bytes (the caller records the image)."""
+    """Store the config and an OCI manifest of the ``base`` layers plus ``layer`` (digest,
+    size) if any; the manifest's bytes (the caller records the image)."""
     config_data = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
     parse_image_config(config_data)  # what rctl writes, rctl must read back
     config_digest = store.write_blob(config_data)
     layers = [
         {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}
-        for layer in base.layers
+        for layer in base
     ]
-    layers.append({"mediaType": OCI_LAYER_TAR, "digest": layer_digest, "size": layer_size})
+    if layer is not None:
+        layers.append({"mediaType": OCI_LAYER_TAR, "digest": layer[0], "size": layer[1]})
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,

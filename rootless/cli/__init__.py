@@ -58,6 +58,7 @@ SHORT: dict[str, str] = {
     "push": "images:push",
     "commit": "build:commit",
     "diff": "build:diff",
+    "build": "build:build",
     "apply": "definitions:apply",
     "down": "definitions:down",
 }
@@ -93,8 +94,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "load": "images:load",
             "import": "images:import_",
             "push": "images:push",
+            "build": "build:build",
         },
     ),
+    "builder": ("Manage the build cache.", {"prune": "build:builder_prune"}),
     "network": (
         "Manage bridge networks.",
         {

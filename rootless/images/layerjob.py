@@ -70,10 +70,29 @@ class DiffJob:
     output: str = ""
 
 
-Job = UnpackJob | RemoveJob | CopyJob | DiffJob
+@dataclass(frozen=True, slots=True)
+class ExportJob:
+    """``COPY --from``: ``sources`` of the tree of ``lowers`` (top first, mounted on
+    ``mountpoint`` when several) as a layer tar in ``output``, its checksum in ``checksum``
+    (:mod:`rootless.build.export`)."""
+
+    lowers: tuple[str, ...]
+    mountpoint: str
+    sources: tuple[str, ...]
+    dest: str
+    workdir: str
+    chmod: int | None
+    uid: int
+    gid: int
+    dest_is_dir: bool
+    output: str
+    checksum: str
+
+
+Job = UnpackJob | RemoveJob | CopyJob | DiffJob | ExportJob
 Jobs = list[Job]
-JOB_TYPES: dict[str, type[UnpackJob] | type[RemoveJob] | type[CopyJob] | type[DiffJob]] = {
-    cls.__name__: cls for cls in (UnpackJob, RemoveJob, CopyJob, DiffJob)
+JOB_TYPES: dict[str, type[Job]] = {
+    cls.__name__: cls for cls in (UnpackJob, RemoveJob, CopyJob, DiffJob, ExportJob)
 }
 
 
@@ -149,6 +168,10 @@ def run_job(job: Job) -> dict[str, object]:
     """Do one job; what it did, for the job's line on stdout."""
     if isinstance(job, DiffJob):
         return run_diff(job)
+    if isinstance(job, ExportJob):
+        from rootless.build.export import run_export  # noqa: PLC0415
+
+        return run_export(job)
     if isinstance(job, UnpackJob):
         return run_unpack(job)
     if isinstance(job, CopyJob):

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from hostkit import Rctl
@@ -60,3 +62,140 @@ def test_commit_of_an_unknown_container_is_one_error_line(rctl: Rctl) -> None:
     out = rctl("commit", "nosuch", check=False)
     assert out.returncode == 125
     assert out.stderr.startswith("Error: ")
+
+
+DEBIAN = "127.0.0.1:5000/test/debian"
+NOTES = f"""\
+FROM {DEBIAN}
+WORKDIR /code
+ADD requirements.txt /code/
+RUN python3 -c "print(open('requirements.txt').read().strip())" > /code/installed.txt
+ADD . /code
+CMD ["python3", "app.py"]
+"""
+APP = "print('hello from', open('installed.txt').read().strip())\n"
+
+
+def notes_context(tmp_path: Path) -> Path:
+    context = tmp_path / "app"
+    context.mkdir()
+    (context / "Dockerfile").write_text(NOTES)
+    (context / "requirements.txt").write_text("flask\n")
+    (context / "app.py").write_text(APP)
+    return context
+
+
+def test_the_notes_dockerfile_builds_and_runs(rctl: Rctl, tmp_path: Path) -> None:
+    context = notes_context(tmp_path)
+    out = rctl("build", "-t", "localhost/notes", str(context))
+    assert "STEP 4/6: RUN python3 -c" in out.stdout
+    assert "Successfully tagged localhost/notes" in out.stdout
+    assert rctl("run", "--rm", "localhost/notes").stdout == "hello from flask\n"
+    history = rctl("history", "--no-trunc", "localhost/notes").stdout
+    assert "WORKDIR /code" in history and "RUN python3 -c" in history
+
+
+def test_rebuild_uses_the_cache_and_a_changed_file_reruns_from_its_step(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    context = notes_context(tmp_path)
+    first = rctl("build", "-q", str(context)).stdout.strip()
+    again = rctl("build", str(context)).stdout
+    assert again.count("--> Using cache") == 5
+    assert again.strip().endswith(first.removeprefix("sha256:"))
+    (context / "app.py").write_text(APP.replace("hello", "bye"))
+    changed = rctl("build", "-t", "localhost/changed", str(context)).stdout
+    assert changed.count("--> Using cache") == 3  # WORKDIR, ADD requirements, RUN
+    assert rctl("run", "--rm", "localhost/changed").stdout == "bye from flask\n"
+    os.utime(context / "requirements.txt", (1, 1))  # a touch does not invalidate
+    touched = rctl("build", str(context)).stdout
+    assert touched.count("--> Using cache") == 5
+
+
+def test_multi_stage_builds_only_the_stages_needed(rctl: Rctl, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(f"""\
+ARG BASE={BUSYBOX}
+FROM $BASE AS builder
+RUN mkdir /out && echo built > /out/result && chmod 600 /out/result
+FROM $BASE AS broken
+RUN exit 3
+FROM $BASE
+COPY --from=builder --chown=1000:1000 /out/result /srv/
+CMD ["cat", "/srv/result"]
+""")
+    out = rctl("build", "-t", "localhost/multi", str(tmp_path))
+    assert "RUN exit 3" not in out.stdout
+    assert rctl("run", "--rm", "localhost/multi").stdout == "built\n"
+    owner = rctl("run", "--rm", "localhost/multi", "stat", "-c", "%u:%g", "/srv/result")
+    assert owner.stdout.strip() == "1000:1000"
+    target = rctl("build", "--target", "builder", "-t", "localhost/stage1", str(tmp_path))
+    assert "RUN exit 3" not in target.stdout
+    assert rctl("run", "--rm", "localhost/stage1", "cat", "/out/result").stdout == "built\n"
+
+
+def test_a_failing_run_exits_1_tags_nothing_and_leaves_no_container(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo about to fail; exit 7\n")
+    out = rctl("build", "-t", "localhost/failed", str(tmp_path), check=False)
+    assert out.returncode == 1
+    assert "about to fail" in out.stdout
+    assert "exited with status 7" in out.stderr
+    assert "localhost/failed" not in rctl("images").stdout
+    assert rctl("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_dockerignore_with_exceptions(rctl: Rctl, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY . /ctx/\n")
+    (tmp_path / ".dockerignore").write_text("*.log\n!keep.log\nsecret/\n")
+    for name in ("a.log", "keep.log", "app.txt"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key").write_text("key")
+    rctl("build", "-t", "localhost/ignored", str(tmp_path))
+    listing = rctl("run", "--rm", "localhost/ignored", "ls", "-A", "/ctx").stdout.split()
+    assert sorted(listing) == [".dockerignore", "Dockerfile", "app.txt", "keep.log"]
+
+
+def test_config_instructions_heredocs_and_build_args(rctl: Rctl, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(f"""\
+FROM {BUSYBOX}
+ARG GREETING=hello
+ENV A=1 B="two words"
+ENV C=$A-${{GREETING}}
+LABEL org.example.role="test" version=1
+EXPOSE 8080 53/udp
+USER 1000:1000
+WORKDIR /home/app
+COPY --chmod=0755 <<EOF /home/app/run.sh
+#!/bin/sh
+echo "$GREETING from the heredoc"
+EOF
+RUN <<EOF
+echo "$GREETING" > /tmp/greeting
+EOF
+STOPSIGNAL SIGINT
+ENTRYPOINT ["/home/app/run.sh"]
+""")
+    rctl("build", "--build-arg", "GREETING=hi", "-t", "localhost/config", str(tmp_path))
+    config = inspect(rctl, "localhost/config")["Config"]
+    assert {"A=1", "B=two words", "C=1-hi"} <= set(config["Env"])
+    assert config["Labels"] == {"org.example.role": "test", "version": "1"}
+    assert set(config["ExposedPorts"]) == {"8080/tcp", "53/udp"}
+    assert config["User"] == "1000:1000"
+    assert config["WorkingDir"] == "/home/app"
+    assert config["StopSignal"] == "SIGINT"
+    assert rctl("run", "--rm", "localhost/config").stdout == "hi from the heredoc\n"
+    greeting = rctl("run", "--rm", "--entrypoint", "cat", "localhost/config", "/tmp/greeting")
+    assert greeting.stdout == "hi\n"
+
+
+def test_a_symlink_in_the_context_is_copied_as_a_link(rctl: Rctl, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY link /copied\n")
+    (tmp_path / "link").symlink_to("/etc/shadow")
+    rctl("build", "-t", "localhost/link", str(tmp_path))
+    out = rctl("run", "--rm", "localhost/link", "readlink", "/copied")
+    assert out.stdout == "/etc/shadow\n"
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY ../x /x\n")
+    refused = rctl("build", str(tmp_path), check=False)
+    assert refused.returncode == 125 and "outside the build context" in refused.stderr
