@@ -398,7 +398,9 @@ class Builder:
         workdir = str(state.config.get("WorkingDir") or "/")
         target = sources.absolute_dest(dest, workdir)
         request = ExportRequest(
-            paths=tuple(sources.check_source(src) for src in srcs), dest=dest,
+            # Paths in an image are from its root: /out means out.
+            paths=tuple(sources.check_source(src.lstrip("/") or ".") for src in srcs),
+            dest=dest,
             workdir=workdir, chmod=chmod, owner=owner,
             dest_is_dir=self.host.has_dir(state.image, "/" + target),
         )  # fmt: skip
