@@ -9,6 +9,7 @@ network). Entry points build an :class:`Engine` and call its methods with option
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import functools
 import json
@@ -424,6 +425,7 @@ class Engine:
         for arg in options.build_args:
             if "=" not in arg:
                 raise UsageError(f"--build-arg {arg!r}: no value", hint="--build-arg NAME=VALUE")
+        self._remove_orphan_steps()
         builder = Builder(self._build_host(stdio), options, parsed, context,
                           rules or parse_ignore(""), say)  # fmt: skip
         image = builder.build()
@@ -431,6 +433,20 @@ class Engine:
             for name in names:
                 image = self.store.add_image(image, name, None)
         return image
+
+    def _remove_orphan_steps(self) -> None:
+        """Remove the step containers of builds whose process is gone (killed with -9: it
+        could not remove them itself)."""
+        boot = _boot_id()
+        for record in self.containers.store.all():
+            owner = record.labels.get(BUILD_LABEL)
+            if owner is None:
+                continue
+            pid, _, owner_boot = owner.partition(":")
+            if owner_boot == boot and pid.isdigit() and Path(f"/proc/{pid}").exists():
+                continue  # a build running now
+            with contextlib.suppress(RctlError):
+                self.containers.remove(record.id, force=True, volumes=True)
 
     def builder_prune(self) -> int:
         """``rctl builder prune``: forget the build cache (its images become dangling)."""
@@ -457,6 +473,8 @@ class Engine:
                 return self._store_loaded(manifest, steps.MANIFEST_TYPE, ())
 
         def run_step(options: RunOptions) -> tuple[str, int]:
+            mine = f"{BUILD_LABEL}={os.getpid()}:{_boot_id()}"
+            options = dataclasses.replace(options, labels=(*options.labels, mine))
             record = self.containers.create(options)
             try:
                 self.containers.start(record.id, stdio=stdio)
@@ -467,12 +485,12 @@ class Engine:
                 raise
             return record.id, code
 
-        def commit_layer(container: str, tar: Path) -> None:
+        def commit_layer(container: str, tar: Path, skip: tuple[str, ...]) -> None:
             record = self.containers.store.get(container)
             image = self.store.load_images()[record.image_id]
             source = steps.layer_source(self.containers.store.dir(record.id), image, self.store)
             with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
-                steps.read_changes(source, scratch, self.run_layer_jobs, tar)
+                steps.read_changes(source, scratch, self.run_layer_jobs, tar, skip)
 
         def remove_container(container: str) -> None:
             with contextlib.suppress(NotFoundError):
@@ -502,6 +520,7 @@ class Engine:
 
         return BuildHost(
             export=export,
+            cache_mounts=self.paths.data / "build-cache-mounts",
             resolve_image=self.containers.resolve_image,
             image_config=lambda image: json.loads(self.store.read_blob(image.id)),
             make_image=make_image,
@@ -533,6 +552,16 @@ class Engine:
             insecure_registries=self.settings.insecure_registries,
         ) as client:
             return push(self.store, image, client, ref.repository, ref.tag or "latest", progress)
+
+
+BUILD_LABEL = "io.rctl.build.step"  # on a build step's container: PID:BOOT of its build
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _now_text() -> str:

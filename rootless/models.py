@@ -228,3 +228,4 @@ class BuildOptions:
     pull: str = "missing"  # missing | always | never, for FROM images
     labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
     network: str | None = None  # RUN steps' network mode (default: rctl run's)
+    secrets: tuple[str, ...] = ()  # --secret id=ID,src=FILE for RUN --mount=type=secret

@@ -40,6 +40,7 @@ from rootless.build.instructions import (
     command_of,
     lookup,
 )
+from rootless.build.mounts import parse_secrets, plan_mounts
 from rootless.build.plan import cache_key, plan_stages, stage_by_ref
 from rootless.build.shellwords import expand_word, expand_words
 from rootless.images.store import ImageRecord
@@ -64,7 +65,8 @@ class BuildHost:
     image_config: Callable[[ImageRecord], dict[str, Any]]  # the config document
     make_image: Callable[[ImageRecord | None, dict[str, Any], Path | None], ImageRecord]
     run_step: Callable[[RunOptions], tuple[str, int]]  # container id, exit code
-    commit_layer: Callable[[str, Path], None]  # container id, where the layer tar goes
+    # container id, where the layer tar goes, new paths left out (mount points)
+    commit_layer: Callable[[str, Path, tuple[str, ...]], None]
     remove_container: Callable[[str], None]
     has_dir: Callable[[ImageRecord, str], bool]  # a directory at that image path
     layer_tmp: Callable[[], Path]
@@ -72,6 +74,7 @@ class BuildHost:
     exists: Callable[[str], ImageRecord | None]  # an image by ID, if still stored
     architecture: str  # of images from scratch
     export: Callable[[ImageRecord, ExportRequest, Path], str]  # writes the tar; checksum
+    cache_mounts: Path  # RUN --mount=type=cache directories
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ class Builder:
         self.meta = self._meta_args()
         self.results: dict[int, ImageRecord] = {}
         self.stage_index = 0
+        self.secrets = parse_secrets(options.secrets)
 
     def _meta_args(self) -> dict[str, str]:
         vars_ = StageVars()
@@ -286,16 +290,15 @@ class Builder:
         args = {k: v for k, v in state.vars.args.items()}
         args.update({k: v for k, v in self.build_args.items() if k in PROXY_ARGS})
         text = f"RUN {json.dumps(argv)}" if instruction.exec_form() else f"RUN {argv[-1]}"
-        key = cache_key(state.image.id, text, args)
+        step_mounts = plan_mounts(
+            instruction.flag_values("mount"), self.context, self.host.cache_mounts,
+            self.secrets, str(state.config.get("WorkingDir") or "/"),
+        )  # fmt: skip
+        key = cache_key(state.image.id, text, args, step_mounts.key)
         hit = self._lookup(key)
         if hit is not None:
             self._adopt(state, hit)
             return
-        if instruction.flag_values("mount"):
-            raise UsageError(
-                f"line {instruction.line}: RUN --mount is not supported by rctl yet",
-                hint="drop the --mount flag (copy what the step needs instead)",
-            )
         network = instruction.flag("network") or self.options.network
         options = RunOptions(
             image=state.image.id,
@@ -305,6 +308,8 @@ class Builder:
             network=network,
             pull="never",
             no_healthcheck=True,
+            mounts=step_mounts.mounts,
+            tmpfs=step_mounts.tmpfs,
         )
         container, code = self.host.run_step(options)
         try:
@@ -314,7 +319,7 @@ class Builder:
                 )
             tar = self.host.layer_tmp()
             try:
-                self.host.commit_layer(container, tar)
+                self.host.commit_layer(container, tar, step_mounts.targets)
                 self._history(state, text, empty=False)
                 image = self.host.make_image(state.image, state.doc, tar)
             finally:

@@ -55,9 +55,14 @@ def layer_source(record_dir: Path, image: ImageRecord, store: Store) -> LayerSou
 
 
 def read_changes(
-    source: LayerSource, scratch: Path, run_jobs: Callable[[Jobs], None], output: Path | None
+    source: LayerSource,
+    scratch: Path,
+    run_jobs: Callable[[Jobs], None],
+    output: Path | None,
+    skip: tuple[str, ...] = (),
 ) -> list[tuple[ChangeKind, str]]:
-    """Run the diff job (with ``output``, it writes the layer tar there)."""
+    """Run the diff job (with ``output``, it writes the layer tar there; ``skip``: new
+    paths left out)."""
     changes_file = scratch / "changes.json"
     run_jobs(
         [
@@ -67,6 +72,7 @@ def read_changes(
                 vfs=source.vfs,
                 changes=str(changes_file),
                 output=str(output) if output else "",
+                skip=skip,
             )
         ]
     )

@@ -62,7 +62,8 @@ class Change:
 class _Writer:
     """Tar entries of the layer, or nothing when only the changes are wanted."""
 
-    def __init__(self, out: BinaryIO | None) -> None:
+    def __init__(self, out: BinaryIO | None, skip: frozenset[str] = frozenset()) -> None:
+        self.skip = skip
         self.tar = (
             tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed by close()
             if out is not None
@@ -243,10 +244,13 @@ def _lookup(root: int, parts: Sequence[str]) -> tuple[bool | None, bool]:
         os.close(fd)
 
 
-def overlay_changes(upper: Path, lowers: Sequence[Path], out: BinaryIO | None) -> list[Change]:
+def overlay_changes(
+    upper: Path, lowers: Sequence[Path], out: BinaryIO | None, skip: frozenset[str] = frozenset()
+) -> list[Change]:
     """The changes an overlay upper directory holds over ``lowers`` (top first), written as
-    a layer tar to ``out`` when given."""
-    writer = _Writer(out)
+    a layer tar to ``out`` when given. ``skip``: absolute paths left out when they are new
+    (the mount points the runtime made for a build step's mounts)."""
+    writer = _Writer(out, skip)
     changes: list[Change] = []
     below = _Lowers(lowers)
     root = os.open(upper, _DIR_FLAGS)
@@ -281,9 +285,10 @@ def _walk_upper(
             writer.marker(parts, name)
             continue
         existed = below is not None and below.shows(child)
-        changes.append(
-            Change(ChangeKind.CHANGED if existed else ChangeKind.ADDED, _absolute(child))
-        )
+        if not existed and _absolute(child) in writer.skip:
+            continue
+        kind = ChangeKind.CHANGED if existed else ChangeKind.ADDED
+        changes.append(Change(kind, _absolute(child)))
         writer.entry(dir_fd, child, st)
         if stat.S_ISDIR(st.st_mode):
             try:
@@ -301,10 +306,13 @@ def _walk_upper(
                 os.close(fd)
 
 
-def vfs_changes(rootfs: Path, base: Path | None, out: BinaryIO | None) -> list[Change]:
+def vfs_changes(
+    rootfs: Path, base: Path | None, out: BinaryIO | None, skip: frozenset[str] = frozenset()
+) -> list[Change]:
     """The changes of a full copy ``rootfs`` against the tree ``base`` it was copied from
-    (None: an image without layers), written as a layer tar to ``out`` when given."""
-    writer = _Writer(out)
+    (None: an image without layers), written as a layer tar to ``out`` when given; ``skip``
+    as for :func:`overlay_changes`."""
+    writer = _Writer(out, skip)
     changes: list[Change] = []
     root = os.open(rootfs, _DIR_FLAGS)
     base_fd = os.open(base, _DIR_FLAGS) if base is not None else None
@@ -338,6 +346,8 @@ def _walk_copy(
             if base_fd is not None and name in base_names
             else None
         )
+        if old is None and _absolute(child) in writer.skip:
+            continue
         same = old is not None and _same(st, old, name, dir_fd, base_fd)
         if not same:
             kind = ChangeKind.ADDED if old is None else ChangeKind.CHANGED

@@ -79,6 +79,9 @@ def diff(ctx: click.Context, container: str) -> None:
     help="Pull FROM images: always, missing (default) or never; --pull alone is always.",
 )  # fmt: skip
 @click.option("--label", "labels", multiple=True, help="KEY=VALUE label of the image.")
+@click.option(
+    "--secret", "secrets", multiple=True, help="id=ID,src=FILE for RUN --mount=type=secret."
+)
 @click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID there.")
 @click.option("--network", help="Network of RUN steps (none, host, slirp4netns, pasta).")
 @click.option("--platform", help="Accepted: only the host's platform is built.")
@@ -91,8 +94,8 @@ def diff(ctx: click.Context, container: str) -> None:
 def build(
     ctx: click.Context, context: str, tags: tuple[str, ...], dockerfile: str | None,
     build_args: tuple[str, ...], target: str | None, no_cache: bool, pull: str,
-    labels: tuple[str, ...], iidfile: str | None, network: str | None, platform: str | None,
-    quiet: bool, progress: str,
+    labels: tuple[str, ...], secrets: tuple[str, ...], iidfile: str | None,
+    network: str | None, platform: str | None, quiet: bool, progress: str,
 ) -> None:  # fmt: skip
     """Build an image from a Dockerfile and a context directory."""
     del progress, platform
@@ -109,6 +112,7 @@ def build(
         options = BuildOptions(
             context=context, dockerfile=dockerfile, tags=tags, build_args=build_args,
             target=target, no_cache=no_cache, pull=pull, labels=labels, network=network,
+            secrets=secrets,
         )  # fmt: skip
         devnull = stack.enter_context(open(os.devnull, "rb+"))
         out = devnull.fileno() if quiet else 1

@@ -68,6 +68,7 @@ class DiffJob:
     vfs: bool
     changes: str
     output: str = ""
+    skip: tuple[str, ...] = ()  # new paths left out: a build step's mount points
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +156,10 @@ def run_diff(job: DiffJob) -> dict[str, object]:
             fd = os.open(job.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
             out = stack.enter_context(os.fdopen(fd, "wb"))
         if job.vfs:
-            changes = vfs_changes(Path(job.upper), lowers[0] if lowers else None, out)
+            base = lowers[0] if lowers else None
+            changes = vfs_changes(Path(job.upper), base, out, frozenset(job.skip))
         else:
-            changes = overlay_changes(Path(job.upper), lowers, out)
+            changes = overlay_changes(Path(job.upper), lowers, out, frozenset(job.skip))
     fd = os.open(job.changes, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump([[change.kind.value, change.path] for change in changes], fh)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,44 @@ def test_a_symlink_in_the_context_is_copied_as_a_link(rctl: Rctl, tmp_path: Path
     (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY ../x /x\n")
     refused = rctl("build", str(tmp_path), check=False)
     assert refused.returncode == 125 and "outside the build context" in refused.stderr
+
+
+def test_cache_mounts_persist_and_secrets_stay_out_of_layers(rctl: Rctl, tmp_path: Path) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    secret = tmp_path / "token"
+    secret.write_text("s3cret-value")
+    (context / "Dockerfile").write_text(f"""\
+FROM {BUSYBOX}
+ARG RUN_ID
+RUN --mount=type=cache,target=/cache echo "$RUN_ID" >> /cache/runs && cat /cache/runs > /seen
+RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /length
+""")
+    rctl("build", "--build-arg", "RUN_ID=one", "--secret", f"id=token,src={secret}", str(context))
+    rctl("build", "--build-arg", "RUN_ID=two", "--secret", f"id=token,src={secret}",
+         "-t", "localhost/mounts", str(context))  # fmt: skip
+    assert rctl("run", "--rm", "localhost/mounts", "cat", "/seen").stdout == "one\ntwo\n"
+    assert rctl("run", "--rm", "localhost/mounts", "cat", "/length").stdout.strip() == "12"
+    listing = rctl("run", "--rm", "localhost/mounts", "ls", "-A", "/run/secrets", check=False)
+    assert "token" not in listing.stdout
+    for blob in (rctl.data / "blobs" / "sha256").iterdir():
+        assert b"s3cret-value" not in blob.read_bytes()
+    assert "s3cret-value" not in rctl("history", "--no-trunc", "localhost/mounts").stdout
+
+
+def test_an_interrupted_build_leaves_no_container_and_the_next_one_works(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo started; sleep 60\n")
+    for signum in (signal.SIGINT, signal.SIGKILL):
+        proc = rctl.popen("build", str(tmp_path / "ctx"))
+        assert proc.stdout is not None
+        while "started" not in proc.stdout.readline():
+            pass
+        proc.send_signal(signum)
+        proc.wait(timeout=60)
+        assert proc.returncode != 0
+    (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo done\n")
+    rctl("build", str(tmp_path / "ctx"))
+    assert rctl("ps", "-a", "-q").stdout.strip() == ""

@@ -196,3 +196,35 @@ def test_cache_key_depends_on_parent_text_args_and_content() -> None:
     assert base != cache_key("sha256:a", "RUN make all", {"V": "1"}, "c")
     assert base != cache_key("sha256:a", "RUN make", {"V": "2"}, "c")
     assert base != cache_key("sha256:a", "RUN make", {"V": "1"}, "d")
+
+
+def test_run_mounts(tmp_path: Path) -> None:
+    from rootless.build.mounts import parse_secrets, plan_mounts  # noqa: PLC0415
+
+    root = context(tmp_path)
+    secret = tmp_path / "token"
+    secret.write_text("s3cret")
+    secrets = parse_secrets((f"id=token,src={secret}",))
+    planned = plan_mounts(
+        ["type=cache,target=/root/.cache", "type=tmpfs,target=scratch",
+         "type=secret,id=token", "type=bind,source=src,target=/src"],
+        root, tmp_path / "caches", secrets, "/work",
+    )  # fmt: skip
+    assert planned.tmpfs == ("/work/scratch:rw",)
+    assert planned.targets == ("/root/.cache", "/work/scratch", "/run/secrets/token", "/src")
+    assert planned.mounts[1] == f"type=bind,src={secret},dst=/run/secrets/token,readonly"
+    assert "s3cret" not in planned.key and "token" in planned.key
+    assert planned.mounts[0].startswith(f"type=bind,src={tmp_path / 'caches'}/")
+    again = plan_mounts(["type=cache,target=/root/.cache"], root, tmp_path / "caches", {}, "/")
+    assert again.mounts == planned.mounts[:1]
+
+
+def test_run_mounts_refuse_escapes_and_missing_required_secrets(tmp_path: Path) -> None:
+    from rootless.build.mounts import plan_mounts  # noqa: PLC0415
+
+    root = context(tmp_path)
+    (root / "out").symlink_to(tmp_path)
+    with pytest.raises(UsageError, match="outside the build context"):
+        plan_mounts(["type=bind,source=out,target=/x"], root, tmp_path, {}, "/")
+    with pytest.raises(UsageError, match="required"):
+        plan_mounts(["type=secret,id=k,required"], root, tmp_path, {}, "/")

@@ -223,3 +223,17 @@ def test_commit_config_appends_the_layer_and_its_history() -> None:
         "comment": "built by hand",
     }
     assert PARENT["config"] == {"Cmd": ["sh"], "Env": ["PATH=/bin"]}  # not changed in place
+
+
+def test_new_mount_points_are_left_out_but_existing_paths_are_not(tmp_path: Path) -> None:
+    lower = lower_tree(tmp_path / "lower")
+    upper = tmp_path / "upper"
+    write(upper / "run/secrets/token", "")  # the runtime's mount point of a secret
+    write(upper / "etc/passwd", "changed")
+    skip = frozenset({"/run/secrets/token", "/etc/passwd"})
+    changes = overlay_changes(upper, [lower], None, skip)
+    assert Change(A, "/run/secrets/token") not in changes
+    assert Change(C, "/etc/passwd") in changes
+    assert vfs_changes(upper, lower, None, skip) == [
+        c for c in vfs_changes(upper, lower, None) if c.path != "/run/secrets/token"
+    ]
