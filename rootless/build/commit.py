@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rctlbase.errors import ExternalError
+from rctlbase.errors import ExternalError, UsageError
 from rootless.build.layerdiff import ChangeKind
 from rootless.containers.plan import LaunchPlan
 from rootless.containers.record import ContainerRecord
-from rootless.images.archive import OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST, parse_change
+from rootless.images.archive import OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST
 from rootless.images.layerjob import DiffJob, Jobs
 from rootless.images.manifest import parse_image_config
 from rootless.images.store import ImageRecord, LayerRecord, Store, sha256_file
@@ -98,6 +98,27 @@ def scratch_dir(parent: Path) -> Iterator[Path]:
         path.rmdir()
 
 
+COMMIT_CHANGES = frozenset(
+    {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "USER", "WORKDIR", "VOLUME", "STOPSIGNAL",
+     "HEALTHCHECK", "ONBUILD", "SHELL"}
+)  # fmt: skip
+
+
+def apply_change(change: str, section: dict[str, Any]) -> None:
+    """One ``-c`` instruction, read as a Dockerfile's, applied to the config section."""
+    from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
+    from rootless.build.instructions import StageVars, apply_config  # noqa: PLC0415
+
+    parsed = parse_dockerfile(f"FROM scratch\n{change}\n", "--change")
+    instructions = parsed.stages[0].instructions
+    if len(instructions) != 1 or instructions[0].keyword not in COMMIT_CHANGES:
+        raise UsageError(
+            f"--change {change!r}: not one of {', '.join(sorted(COMMIT_CHANGES))}",
+            hint='e.g. --change "CMD [\\"sh\\"]"',
+        )
+    apply_config(instructions[0], section, StageVars(), "\\")
+
+
 def plan_commit_config(
     parent: dict[str, Any],
     *,
@@ -115,7 +136,7 @@ def plan_commit_config(
     if not isinstance(section, dict):
         section = config["config"] = {}
     for change in changes:
-        parse_change(change, section)
+        apply_change(change, section)
     config["created"] = created
     if author:
         config["author"] = author

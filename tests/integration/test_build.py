@@ -248,3 +248,17 @@ def test_an_interrupted_build_leaves_no_container_and_the_next_one_works(
     (tmp_path / "ctx" / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo done\n")
     rctl("build", str(tmp_path / "ctx"))
     assert rctl("ps", "-a", "-q").stdout.strip() == ""
+
+
+def test_onbuild_triggers_run_in_a_child_build(rctl: Rctl, tmp_path: Path) -> None:
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    parent.mkdir()
+    child.mkdir()
+    (parent / "Dockerfile").write_text(f"FROM {BUSYBOX}\nONBUILD COPY hello.txt /hello.txt\n")
+    rctl("build", "-t", "localhost/onbuild-base", str(parent))
+    (child / "Dockerfile").write_text('FROM localhost/onbuild-base\nCMD ["cat", "/hello.txt"]\n')
+    (child / "hello.txt").write_text("triggered\n")
+    out = rctl("build", "-t", "localhost/onbuild-child", str(child)).stdout
+    assert "Running ONBUILD trigger: COPY hello.txt /hello.txt" in out
+    assert rctl("run", "--rm", "localhost/onbuild-child").stdout == "triggered\n"
+    assert inspect(rctl, "localhost/onbuild-child")["Config"].get("OnBuild") in (None, [])

@@ -15,6 +15,9 @@ import stat
 import tarfile
 from pathlib import Path
 
+import pytest
+
+from rctlbase.errors import UsageError
 from rootless.build.commit import plan_commit_config
 from rootless.build.layerdiff import Change, ChangeKind, overlay_changes, vfs_changes
 from rootless.images.unpack import WhiteoutFormat, unpack_layer
@@ -237,3 +240,15 @@ def test_new_mount_points_are_left_out_but_existing_paths_are_not(tmp_path: Path
     assert vfs_changes(upper, lower, None, skip) == [
         c for c in vfs_changes(upper, lower, None) if c.path != "/run/secrets/token"
     ]
+
+
+def test_commit_changes_take_healthcheck_and_refuse_run() -> None:
+    config = plan_commit_config(
+        PARENT, diff_id="sha256:" + "2" * 64, created="", created_by="",
+        changes=["HEALTHCHECK --interval=5s CMD true", "USER 1000"],
+    )  # fmt: skip
+    assert config["config"]["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5 * 10**9}
+    assert config["config"]["User"] == "1000"
+    with pytest.raises(UsageError, match="not one of"):
+        plan_commit_config(PARENT, diff_id="sha256:" + "2" * 64, created="", created_by="",
+                           changes=["RUN rm -rf /"])  # fmt: skip
