@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -262,3 +263,22 @@ def test_onbuild_triggers_run_in_a_child_build(rctl: Rctl, tmp_path: Path) -> No
     assert "Running ONBUILD trigger: COPY hello.txt /hello.txt" in out
     assert rctl("run", "--rm", "localhost/onbuild-child").stdout == "triggered\n"
     assert inspect(rctl, "localhost/onbuild-child")["Config"].get("OnBuild") in (None, [])
+
+
+def test_a_built_image_is_pushed_and_read_back_by_skopeo(rctl: Rctl, tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(
+        f'FROM {BUSYBOX}\nRUN echo pushed > /pushed\nCMD ["cat", "/pushed"]\n'
+    )
+    image = rctl("build", "-q", "-t", "localhost/topush", str(tmp_path / "ctx")).stdout.strip()
+    rctl("push", "localhost/topush", "127.0.0.1:5000/build/pushed:latest")
+    out = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--config",
+         "docker://127.0.0.1:5000/build/pushed:latest"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    config = json.loads(out.stdout)
+    assert config["config"]["Cmd"] == ["cat", "/pushed"]
+    rctl("rmi", "-f", image)
+    pulled = rctl("run", "--rm", "127.0.0.1:5000/build/pushed:latest")
+    assert pulled.stdout == "pushed\n"
