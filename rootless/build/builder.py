@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from rctlbase.errors import RctlError, UsageError
+from rctlbase.errors import CommandNotRunnable, RctlError, UsageError
 from rootless.build import cache as build_cache
 from rootless.build import sources
 from rootless.build.dockerfile import Dockerfile, Instruction, Stage, check_onbuild
@@ -311,7 +311,13 @@ class Builder:
             mounts=step_mounts.mounts,
             tmpfs=step_mounts.tmpfs,
         )
-        container, code = self.host.run_step(options)
+        try:
+            container, code = self.host.run_step(options)
+        except CommandNotRunnable as exc:  # the program is not in the image: docker's 1
+            raise BuildFailed(
+                f"step {instruction.text!r} (line {instruction.line}): {exc.message}",
+                hint=exc.hint,
+            ) from exc
         try:
             if code != 0:
                 raise BuildFailed(

@@ -30,6 +30,13 @@ from rootless.images.manifest import parse_image_config
 from rootless.images.store import ImageRecord, LayerRecord, Store, sha256_file
 
 MANIFEST_TYPE = OCI_MANIFEST
+# What the runtime mounts over every container (rctl's generated files, the kernel's
+# filesystems): when the image lacks them, their mount points are made in the r/w layer,
+# and are not the container's changes (docker keeps them in an "init" layer it never commits).
+RUNTIME_MOUNT_POINTS = (
+    "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys", "/dev",
+    "/run/.containerenv", "/.dockerenv",
+)  # fmt: skip
 MAX_CHANGES_FILE = 256 << 20  # the job's JSON list of changes: bounds what is read back
 
 
@@ -61,8 +68,8 @@ def read_changes(
     output: Path | None,
     skip: tuple[str, ...] = (),
 ) -> list[tuple[ChangeKind, str]]:
-    """Run the diff job (with ``output``, it writes the layer tar there; ``skip``: new
-    paths left out)."""
+    """Run the diff job (with ``output``, it writes the layer tar there); new paths of
+    ``skip`` and :data:`RUNTIME_MOUNT_POINTS` are left out."""
     changes_file = scratch / "changes.json"
     run_jobs(
         [
@@ -72,7 +79,7 @@ def read_changes(
                 vfs=source.vfs,
                 changes=str(changes_file),
                 output=str(output) if output else "",
-                skip=skip,
+                skip=(*RUNTIME_MOUNT_POINTS, *skip),
             )
         ]
     )

@@ -29,6 +29,8 @@ def test_diff_lists_added_changed_and_deleted_paths(rctl: Rctl) -> None:
     assert "D /etc/group" in lines
     assert "C /etc" in lines
     assert "A /tmp/dir" in lines or "A /tmp" in lines
+    # The runtime's mount points (busybox has no /etc/hosts) are not the container's.
+    assert not [line for line in lines if line.endswith(("/etc/hosts", "/etc/resolv.conf"))]
 
 
 def test_commit_makes_a_runnable_image_with_changes_and_history(rctl: Rctl) -> None:
@@ -282,3 +284,11 @@ def test_a_built_image_is_pushed_and_read_back_by_skopeo(rctl: Rctl, tmp_path: P
     rctl("rmi", "-f", image)
     pulled = rctl("run", "--rm", "127.0.0.1:5000/build/pushed:latest")
     assert pulled.stdout == "pushed\n"
+
+
+def test_a_run_of_a_missing_program_fails_the_build_with_1(rctl: Rctl, tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(f'FROM {BUSYBOX}\nRUN ["no-such-program"]\n')
+    out = rctl("build", str(tmp_path / "ctx"), check=False)
+    assert out.returncode == 1
+    assert "no-such-program" in out.stderr
