@@ -40,6 +40,7 @@ from units.connection import Connection
 from units.properties import ServiceSpec
 from units.session import KillWhom, ManagerSession, UnitStartFailed, UnitStillActive
 from units.state import UnitState
+from units.timer import TimerSpec
 
 __all__ = ["KillWhom", "UnitStartFailed", "UnitStillActive", "UserManager"]
 
@@ -106,6 +107,28 @@ class UserManager:
         A unit of that name that is loaded already raises ConflictError.
         """
         return self._core().start_transient(spec, wait)
+
+    def start_transient_timer(self, spec: TimerSpec) -> str:
+        """Start ``spec`` as a transient timer with its service (job mode ``fail``, as
+        ``systemd-run --on-active=…``); return once the timer's start job finished. A
+        loaded unit of either name raises ConflictError."""
+        return self._core().start_transient_timer(spec)
+
+    def start(self, name: str, *, wait: bool = True) -> str:
+        """Start a loaded or installed unit (``systemctl --user start``); return the job's
+        path. With ``wait``, once the job finished: UnitStartFailed unless it is done."""
+        return self._core().start_unit("StartUnit", name, wait)
+
+    def restart(self, name: str, *, wait: bool = True) -> str:
+        """Restart the unit, or start it when it is not running (``systemctl --user
+        restart``; ``wait=False`` is ``--no-block``)."""
+        return self._core().start_unit("RestartUnit", name, wait)
+
+    def is_active(self, name: str) -> bool:
+        """Whether the unit is active or reloading (``systemctl --user is-active``'s
+        success); a unit that is not loaded is not."""
+        state = self._core().unit_state(name)
+        return state is not None and state.active_state in ("active", "reloading")
 
     def unit_state(self, name: str) -> UnitState | None:
         """The unit's current state, or None when the manager has no such unit loaded."""

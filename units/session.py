@@ -36,6 +36,7 @@ from units.bus import (
 from units.connection import Connection, ConnectionLost
 from units.properties import ServiceSpec, plan_properties, split_fds
 from units.state import ENDED_STATES, UnitState, interface_of, parse_unit_state, unit_object_path
+from units.timer import TimerSpec, plan_timer_units
 from units.wire import Message, MessageType, Variant, unpack_variants
 
 LOST = "lost the connection to the session bus while waiting for the service manager"
@@ -149,6 +150,21 @@ def _present(reply: Message, action: str, unit: str) -> bool:
     except NotFoundError:
         return False
     return True
+
+
+def _start_failed(name: str, result: str | None, state: UnitState | None) -> UnitStartFailed:
+    """The error of a start job that ended with ``result``, not ``done``."""
+    detail = f"job {result}"
+    if state is not None and state.result:
+        detail += f", result {state.result}"
+    if state is not None and state.exit_status is not None:
+        detail += f", status {state.exit_status}"
+    return UnitStartFailed(
+        f"unit {name} failed to start ({detail})",
+        hint=f"see its log: journalctl --user -u {name}",
+        job_result=str(result),
+        state=state,
+    )
 
 
 class ManagerSession:
@@ -394,17 +410,35 @@ class ManagerSession:
             # the job of a Type=exec service, but it did start: its status is the result.
             if result == "failed" and state is not None and state.main_ran:
                 return job.path
-            detail = f"job {result}"
-            if state is not None and state.result:
-                detail += f", result {state.result}"
-            if state is not None and state.exit_status is not None:
-                detail += f", status {state.exit_status}"
-            raise UnitStartFailed(
-                f"unit {spec.name} failed to start ({detail})",
-                hint=f"see its log: journalctl --user -u {spec.name}",
-                job_result=str(result),
-                state=state,
-            )
+            raise _start_failed(spec.name, result, state)
+        return job.path
+
+    def start_unit(self, member: str, name: str, wait: bool) -> str:
+        """``StartUnit`` or ``RestartUnit`` (job mode ``replace``, as systemctl's); with
+        ``wait``, until the job finished, UnitStartFailed unless it is ``done``."""
+        msg = self.message(member, "ss", [name, "replace"])
+        action = f"can't {'restart' if member == 'RestartUnit' else 'start'} unit {name}"
+        if not wait:
+            path: str = self.call_all([msg], action=action, unit=name)[0].body[0]
+            return path
+        job = self.start_job(msg, action, name)
+        result = self.wait_job(job)
+        if result != "done":
+            raise _start_failed(name, result, self.unit_state(name))
+        return job.path
+
+    def start_transient_timer(self, spec: TimerSpec) -> str:
+        """Start a transient timer with its service (an auxiliary unit of the same call)
+        and wait for the timer's start job."""
+        timer, aux = plan_timer_units(spec)
+        wire = [[n, Variant(sig, value)] for n, (sig, value) in timer]
+        units = [[name, [[n, Variant(sig, v)] for n, (sig, v) in props]] for name, props in aux]
+        body = [spec.name, "fail", wire, units]
+        msg = self.message("StartTransientUnit", "ssa(sv)a(sa(sv))", body)
+        job = self.start_job(msg, f"can't start unit {spec.name}", spec.name)
+        result = self.wait_job(job)
+        if result != "done":
+            raise _start_failed(spec.name, result, self.unit_state(spec.name))
         return job.path
 
     def wait_inactive(self, name: str, timeout: float | None) -> UnitState:

@@ -28,8 +28,9 @@ import os
 import time
 from collections.abc import Callable
 
+from rootless.containers import layout
+
 RESTART_FILE = "restart.json"
-EXIT_FILE = "exit.json"
 FIRST_DELAY = 0.1  # seconds, docker's first delay and rctl's RestartSec=
 MAX_DELAY = 60.0
 RESET_AFTER = 10.0  # a run this long starts the delays over
@@ -69,7 +70,7 @@ def wait_before_start(directory: str, sleep: Callable[[float], None] = time.slee
     """The launcher's part: after an automatic restart, wait what the stop hook said (less
     the ``RestartSec=`` the manager waited already); after a user's start, forget the
     delays. Returns the seconds waited."""
-    if not os.path.exists(os.path.join(directory, EXIT_FILE)):
+    if not os.path.exists(layout.exit_file(directory)):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, RESTART_FILE))
         return 0.0

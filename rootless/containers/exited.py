@@ -20,6 +20,7 @@ import time
 
 from rctlbase.errors import run_main
 from rctlbase.timeline import mark
+from rootless.containers import layout
 
 # A container's directory renamed to this prefix + its ID is being deleted: no longer in
 # the store (rootless.containers.record skips it), and claimed by one remover only.
@@ -49,7 +50,7 @@ def record_exit() -> int:
     """Record how the container ended; remove it or record its restart delay."""
     mark("stop hook: imported")
     directory = os.path.dirname(os.path.abspath(sys.argv[1]))
-    with open(os.path.join(directory, "container.json")) as file:
+    with open(layout.record_file(directory)) as file:
         record = json.load(file)
     code, status = os.environ.get("EXIT_CODE", ""), os.environ.get("EXIT_STATUS", "")
     result = {
@@ -59,11 +60,11 @@ def record_exit() -> int:
         "exit_code": exit_code(code, status),
         "finished": time.time(),
     }
-    tmp = os.path.join(directory, "exit.json.tmp")
+    tmp = layout.exit_file(directory) + ".tmp"
     with open(tmp, "w") as file:
         json.dump(result, file)
-    os.replace(tmp, os.path.join(directory, "exit.json"))
-    with open(os.path.join(directory, "bundle", "launch.json")) as file:
+    os.replace(tmp, layout.exit_file(directory))
+    with open(layout.launch_file(directory)) as file:
         launch_text = file.read()  # before anything is removed: removal's fallback needs it
     launch = json.loads(launch_text)
     remove_runtime_state(os.path.join(launch["runtime_root"], launch["container_id"]))

@@ -31,13 +31,16 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import UsageError
-from rctlbase.run import run_program, spawn_program
+from rctlbase.run import spawn_program
+from units.properties import CollectMode, ServiceSpec, ServiceType
+from units.timer import TimerSpec
 
 CONFIG_FILE = "healthcheck.json"
 STATE_FILE = "health.json"
 LOG_SIZE = 5
 OUTPUT_LIMIT = 4096
 NS = 1_000_000_000
+USEC = 1_000_000
 _DURATION = re.compile(
     r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?"
 )
@@ -262,24 +265,37 @@ def timer_unit(container_unit: str) -> str:
     return container_unit.removesuffix(".service") + "-healthcheck"
 
 
-def timer_argv(
+def timer_spec(
     container_unit: str, ref: str, config: HealthConfig, environ: Mapping[str, str]
-) -> list[str]:
-    """``systemd-run`` arguments for the transient timer that runs the checks of ``ref``."""
+) -> TimerSpec:
+    """The transient timer that runs the checks of ``ref``, and its service: the first
+    check ``interval`` (at least 1 s) after the start, then every ``interval`` after the
+    last check began; bound to the container's unit, both collected once they end."""
     name = timer_unit(container_unit)
-    first = max(config.interval, 1.0)
-    argv = [
-        "systemd-run", "--user", "--quiet", "--collect", f"--unit={name}",
-        f"--description=healthcheck of rctl container {ref}",
-        f"--on-active={first:g}s", f"--on-unit-active={config.interval:g}s",
-        "--timer-property=AccuracySec=100ms",
-        f"--timer-property=BindsTo={container_unit}",
-        f"--timer-property=After={container_unit}",
-    ]  # fmt: skip
-    for key in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME"):
-        if key in environ:
-            argv.append(f"--setenv={key}={environ[key]}")
-    return [*argv, "--", rctl_command(), "healthcheck", "run", ref]
+    description = f"healthcheck of rctl container {ref}"
+    service = ServiceSpec(
+        name=f"{name}.service",
+        exec_start=(rctl_command(), "healthcheck", "run", ref),
+        description=description,
+        service_type=ServiceType.SIMPLE,
+        environment={
+            key: environ[key]
+            for key in ("XDG_DATA_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME")
+            if key in environ
+        },
+        collect_mode=CollectMode.INACTIVE_OR_FAILED,
+    )
+    return TimerSpec(
+        name=f"{name}.timer",
+        service=service,
+        description=description,
+        on_active_usec=round(max(config.interval, 1.0) * USEC),
+        on_unit_active_usec=round(config.interval * USEC),
+        accuracy_usec=100_000,
+        binds_to=(container_unit,),
+        after=(container_unit,),
+        collect_mode=CollectMode.INACTIVE_OR_FAILED,
+    )
 
 
 def run_output_tail(argv: Sequence[str], timeout: float, keep: int) -> tuple[int, bytes] | None:
@@ -332,7 +348,7 @@ def run_check(containers: Any, ref: str) -> HealthState:
     ``on_failure = "restart"``, a container that just turned unhealthy is restarted.
 
     ``containers`` is the :class:`rootless.containers.service.ContainerService`. The restart
-    is a ``systemctl --user restart --no-block`` of the container's unit: systemd re-runs
+    is a restart job of the container's unit, not waited for: systemd re-runs
     its start (the launcher, or the generated unit's ``run-unit``) and propagates the
     restart to the healthcheck timer bound to it, so the timer lives on.
     """
@@ -364,5 +380,5 @@ def run_check(containers: Any, ref: str) -> HealthState:
         and before.status != "unhealthy"
         and config.on_failure == "restart"
     ):
-        run_program(["systemctl", "--user", "restart", "--no-block", record.unit])
+        containers.manager.restart(record.unit, wait=False)
     return after

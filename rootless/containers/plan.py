@@ -53,6 +53,7 @@ class LaunchPlan:
             raw[key] = tuple(tuple(item) for item in raw[key])
         raw["network_options"] = tuple(raw.get("network_options", ()))
         raw["net_sysctls"] = tuple(tuple(item) for item in raw.get("net_sysctls", ()))
+        raw["log_fields"] = tuple(tuple(item) for item in raw.get("log_fields", ()))
         return cls(**raw)
 
     @property

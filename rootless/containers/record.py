@@ -7,6 +7,11 @@
     containers/ID/rootfs           its copied root (vfs)
     containers/ID/merged           where the root is mounted inside the container's namespace
     containers/ID/etc/             generated hosts, hostname, resolv.conf
+    containers/ID/spec.json, exit.json, bundle/   (rootless.containers.layout)
+
+:class:`ContainerStore` owns each container's directory: no other module of the engine
+spells its files' names (the helpers systemd runs find them through
+:mod:`rootless.containers.layout`).
 
 Names are unique per user: a record is created under the store lock after checking every
 other record's name. A removal first renames the container's directory out of the store
@@ -29,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers import layout
 from rootless.containers.exited import REMOVING, take_out_dir
+from rootless.containers.plan import LaunchPlan
 from rootless.volumes.model import MountPoint
 
 NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
@@ -117,7 +124,67 @@ class ContainerStore:
         self.root = root
 
     def dir(self, container_id: str) -> Path:
+        """The container's directory (its r/w layer, etc/, bundle and records)."""
         return self.root / container_id
+
+    def bundle(self, container_id: str) -> Path:
+        """The container's OCI bundle (crun's ``config.json``, the launch plan)."""
+        return Path(layout.bundle_dir(self.dir(container_id)))
+
+    def launch_file(self, container_id: str) -> Path:
+        """Where the container's :class:`LaunchPlan` is (the unit's launcher reads it)."""
+        return Path(layout.launch_file(self.dir(container_id)))
+
+    def oci_config_file(self, container_id: str) -> Path:
+        """crun's ``config.json`` of the container."""
+        return Path(layout.oci_config_file(self.dir(container_id)))
+
+    def pid_file(self, container_id: str) -> Path:
+        """Where crun writes the PID of the container's first process."""
+        return Path(layout.pid_file(self.dir(container_id)))
+
+    def load_launch(self, container_id: str) -> LaunchPlan:
+        """The container's launch plan."""
+        return LaunchPlan.from_json(self.launch_file(container_id).read_text())
+
+    def save_launch(self, container_id: str, plan: LaunchPlan) -> None:
+        """Write the container's launch plan (its bundle directory exists)."""
+        self.launch_file(container_id).write_text(plan.to_json())
+
+    def save_unit_inputs(self, container_id: str, inputs: dict[str, Any]) -> None:
+        """What the unit needs on every (re)start, independent of the image."""
+        Path(layout.unit_inputs_file(self.dir(container_id))).write_text(json.dumps(inputs))
+
+    def load_unit_inputs(self, container_id: str) -> dict[str, Any]:
+        """What :meth:`save_unit_inputs` wrote."""
+        raw: dict[str, Any] = json.loads(
+            Path(layout.unit_inputs_file(self.dir(container_id))).read_text()
+        )
+        return raw
+
+    def exit_record(self, container_id: str) -> tuple[int, float] | None:
+        """The exit code and time of the container's last run, read from one open file
+        (the container may be removed meanwhile); None if it never ended."""
+        try:
+            with open(layout.exit_file(self.dir(container_id)), "rb") as file:
+                raw = json.loads(file.read())
+                finished = os.fstat(file.fileno()).st_mtime
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+            return None
+        return int(raw["exit_code"]), finished
+
+    def finished_at(self, container_id: str) -> float:
+        """When the stop hook recorded the last run's end; 0 when it never did."""
+        try:
+            raw = json.loads(Path(layout.exit_file(self.dir(container_id))).read_text())
+            return float(raw["finished"])
+        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+            return 0.0
+
+    def forget_exit(self, container_id: str) -> None:
+        """Remove the last run's exit record: the container starts again (for the
+        launcher, a start by a user, which forgets the restart delays)."""
+        Path(layout.exit_file(self.dir(container_id))).unlink(missing_ok=True)
 
     def all(self) -> list[ContainerRecord]:
         records: list[ContainerRecord] = []
@@ -135,7 +202,7 @@ class ContainerStore:
     def _load(path: Path) -> ContainerRecord | None:
         """The record in directory ``path``; None while it is being created or removed."""
         try:
-            raw = json.loads((path / "container.json").read_text())
+            raw = json.loads(Path(layout.record_file(path)).read_text())
         except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
             return None
         raw["command"] = tuple(raw["command"])
@@ -151,7 +218,7 @@ class ContainerStore:
             json.dump(asdict(record), fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path / "container.json")
+        os.replace(tmp, layout.record_file(path))
 
     def get(self, ref: str) -> ContainerRecord:
         """A container by full ID, name or unique ID prefix."""

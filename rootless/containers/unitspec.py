@@ -56,7 +56,6 @@ if TYPE_CHECKING:
     pass
 
 USEC = 1_000_000
-EXIT_FILE = "exit.json"
 
 
 def plan_spec(

@@ -46,7 +46,6 @@ from rootless.definitions.translate import (
 )
 from rootless.models import DefinitionAction
 
-EXIT_FILE = "exit.json"
 log = logging.getLogger(__name__)
 
 
@@ -251,7 +250,7 @@ class DefinitionService:
         if not self._restarted_by_policy(name):
             # A start by a user: the launcher sees no exit.json and forgets the restart
             # delays (rootless.containers.backoff).
-            (directory / EXIT_FILE).unlink(missing_ok=True)
+            self.containers.store.forget_exit(record.id)
         reset_state(directory)
         # The healthcheck timer first: this process becomes the container's runtime below.
         # It is bound to this unit, which is activating now: it stops and restarts with it.
@@ -265,7 +264,7 @@ class DefinitionService:
         # through crun) and execs the runtime.
         if container.notify:
             os.environ["RCTL_CONTAINER_NOTIFY"] = "1"
-        plan = directory / "bundle" / "launch.json"
+        plan = self.containers.store.launch_file(record.id)
         exec_program([sys.executable, "-I", "-m", "rootless.containers.launch", str(plan)])
 
     def _restarted_by_policy(self, name: str) -> bool:
@@ -310,7 +309,7 @@ class DefinitionService:
             record = self.containers.store.get(name)
         except NotFoundError:
             return
-        bundle = self.containers.store.dir(record.id) / "bundle"
+        bundle = self.containers.store.bundle(record.id)
         run_program(
             [sys.executable, "-I", "-m", "rootless.containers.exited", str(bundle)], check=False
         )

@@ -180,7 +180,7 @@ def candidates(
         raise UsageError(
             f"'{text}' is a short name and no unqualified-search registries are configured",
             hint="use a fully qualified name (docker.io/library/busybox), or set "
-            'unqualified-search-registries = ["docker.io"] in ~/.config/rctl/rctl.toml',
+            'search = ["docker.io"] under [registries] in ~/.config/rctl/rctl.toml',
         )
     found: list[ImageReference] = []
     for search in search_registries:

@@ -38,6 +38,7 @@ from netns.ipam import allocate_address
 from netns.netctl import BridgeOp, Op, RuleOp, VethOp, dnat_rule, run_ops
 from netns.rootlessns import TAP_ADDRESS, HostForward, add_forward, remove_forward
 from rctlbase.errors import HostError, NotFoundError, RctlError
+from rootless.containers import layout
 from rootless.containers.untrusted import UntrustedFileError, read_file
 from rootless.networks.hosts import update_hosts
 from rootless.networks.leases import (
@@ -318,7 +319,7 @@ def reserve(paths: NetworkPaths, directory: Path, container_id: str) -> str | No
             holder = start_holder(paths)
             state = replace(state, holder=holder)
             save_leases(paths.leases, state)
-        record = json.loads((directory / "container.json").read_text())
+        record = json.loads(Path(layout.record_file(directory)).read_text())
         hostname = container_hostname(directory, record)
         state = state.without(state.of(container_id))
         me, me_start = os.getpid(), start_time(os.getpid())

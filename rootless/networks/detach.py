@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rctlbase.errors import HostError, run_main
+from rootless.containers import layout
 from rootless.containers.netattach import detach_network
 from rootless.containers.plan import LaunchPlan
 
@@ -17,7 +18,7 @@ def main() -> int:
     def body() -> int:
         directory = Path(sys.argv[1])
         try:
-            text = (directory / "bundle" / "launch.json").read_text()
+            text = Path(layout.launch_file(directory)).read_text()
             detach_network(LaunchPlan.from_json(text))
         except OSError as exc:
             raise HostError(

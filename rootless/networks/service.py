@@ -9,7 +9,6 @@ under the networks' lock.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
@@ -387,11 +386,10 @@ class NetworkService:
             ) from None
         directory = self.containers.dir(record.id)
         networks = load_container_networks(directory)
-        launch = json.loads((directory / "bundle" / "launch.json").read_text())
-        if launch.get("network") != "bridge":
+        launch = self.containers.load_launch(record.id)
+        if launch.network != "bridge":
             raise UsageError(
-                f"container {record.name} is not on a bridge network "
-                f"(--network {launch.get('network')})",
+                f"container {record.name} is not on a bridge network (--network {launch.network})",
                 hint="only containers created with --network NAME can join other networks",
             )
         return record, directory, networks

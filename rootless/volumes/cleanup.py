@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import run_main
+from rootless.containers import layout
 from rootless.containers.plan import LaunchPlan
 from uidmap.unshare import run_in_userns
 
 
 def _mounts(directory: Path) -> list[dict[str, Any]]:
     try:
-        record = json.loads((directory / "container.json").read_text())
+        record = json.loads(Path(layout.record_file(directory)).read_text())
     except (OSError, json.JSONDecodeError):
         return []
     return list(record.get("mounts", ()))
@@ -31,7 +32,7 @@ def doomed_volumes(directory: Path) -> list[str]:
     """Directories of the anonymous volumes of the container in ``directory`` that no
     other container mounts (empty unless the container is ``--rm``)."""
     try:
-        record = json.loads((directory / "container.json").read_text())
+        record = json.loads(Path(layout.record_file(directory)).read_text())
     except (OSError, json.JSONDecodeError):
         return []
     if not record.get("auto_remove"):
@@ -58,7 +59,7 @@ def remove_volumes(directory: Path) -> int:
     """Remove the doomed volumes of the container in ``directory``; rm's exit status."""
     doomed = doomed_volumes(directory)
     if doomed:
-        plan = LaunchPlan.from_json((directory / "bundle" / "launch.json").read_text()).userns
+        plan = LaunchPlan.from_json(Path(layout.launch_file(directory)).read_text()).userns
         return run_in_userns(["rm", "-rf", "--", *doomed], plan).exit_code
     return 0
 

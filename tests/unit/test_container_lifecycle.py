@@ -88,8 +88,8 @@ def make_service(tmp_path: Path, manager: ScriptedManager) -> ContainerService:
         run_jobs=jobs.extend,
         pull=refuse,
         ensure_layers=refuse,
+        manager=manager,  # type: ignore[arg-type]
     )
-    service._manager = manager  # type: ignore[assignment]
     return service
 
 
@@ -260,7 +260,7 @@ def test_restart_of_a_unit_collected_while_it_stops_starts_it(
         started.append(ref)
         return record
 
-    monkeypatch.setattr(service, "start", start)
+    monkeypatch.setattr(service.lifecycle, "start", start)
     assert service.restart(record.id) == record
     assert started == [record.id]
 

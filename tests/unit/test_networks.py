@@ -4,9 +4,8 @@ store."""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from netns.netctl import (
     iptables_argv,
 )
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers.plan import LaunchPlan
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.models import NetworkCreateOptions
 from rootless.networks.attach import (
@@ -335,10 +335,14 @@ def service(tmp_path: Path) -> NetworkService:
 def add_container(service: NetworkService, name: str, networks: tuple[str, ...]) -> str:
     cid = (name * 64)[:64]
     directory = service.containers.dir(cid)
-    (directory / "bundle").mkdir(parents=True)
+    service.containers.bundle(cid).mkdir(parents=True)
     rec = ContainerRecord(cid, name, "img", "img", ("true",), 1.0, "overlay")
-    (directory / "container.json").write_text(json.dumps(asdict(rec)))
-    (directory / "bundle" / "launch.json").write_text(json.dumps({"network": "bridge"}))
+    service.containers.save(rec)
+    plan = LaunchPlan(
+        container_id=cid, uid_maps=(), gid_maps=(), network="bridge", ports=(), pidfile="",
+        bundle=str(service.containers.bundle(cid)), runtime="crun", runtime_root="", rootfs={},
+    )  # fmt: skip
+    service.containers.save_launch(cid, plan)
     save_container_networks(directory, ContainerNetworks(tuple(Attachment(n) for n in networks)))
     return cid
 

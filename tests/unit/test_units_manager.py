@@ -84,7 +84,7 @@ class FakeSystemd:
                 for n, p in self.units.items()
             ]
             reply = bus.reply(msg, "a(ssssssouso)", [rows])
-        elif member in ("StartTransientUnit", "StopUnit"):
+        elif member in ("StartTransientUnit", "StopUnit", "StartUnit", "RestartUnit"):
             self.received_fds += msg.unix_fds
             reply = bus.reply(msg, "o", [JOB])
         else:

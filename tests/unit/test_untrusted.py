@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from rootless.containers.context import USER_FILE_LIMIT, ContainerContext
 from rootless.containers.lookup import Layers, check_command
-from rootless.containers.service import USER_FILE_LIMIT, ContainerService
 from rootless.containers.untrusted import (
     UntrustedFileError,
     read_beneath,
@@ -215,9 +215,9 @@ def test_read_file_refuses_a_link_at_the_last_component(tmp_path: Path, secret: 
 
 def service_for(
     tmp_path: Path, diffs_top_first: list[Path], driver: Driver
-) -> tuple[ContainerService, Any]:
-    """A ContainerService with only what image_user_files uses, and an image record's stand-in."""
-    service = object.__new__(ContainerService)
+) -> tuple[ContainerContext, Any]:
+    """A ContainerContext with only what image_user_files uses, and an image record's stand-in."""
+    service = object.__new__(ContainerContext)
     chains = {f"sha256:chain{i}": diff.parent for i, diff in enumerate(diffs_top_first)}
     images: Any = SimpleNamespace(store=SimpleNamespace(layer_dir=chains.__getitem__))
     service.images = images

@@ -169,7 +169,8 @@ def _boot(imgdir: Path, disk: Path, *, loadvm: bool) -> Endpoint:
             raise HarnessError(f"qemu exited {proc.returncode}: see {RUNDIR / 'qemu.log'}")
         return (loadvm or READY in console.read_bytes()) and ep.ok()
 
-    wait_until("the vm to be ready", ready, 300 if not loadvm else 120, interval=1)
+    # Under TCG on a busy 2-core host a cold boot has taken over 300 s.
+    wait_until("the vm to be ready", ready, 900 if not loadvm else 300, interval=1)
     return ep
 
 
