@@ -8,11 +8,8 @@ network). Entry points build an :class:`Engine` and call its methods with option
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import datetime
 import functools
-import json
 import os
 import sys
 import tempfile
@@ -21,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from rctlbase.errors import ConflictError, ExternalError, NotFoundError, RctlError, UsageError
+from rctlbase.errors import ExternalError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
@@ -38,14 +35,13 @@ from rootless.models import (
     ContainerChange,
     PullEvent,
     PullOptions,
-    RunOptions,
 )
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
 
 if TYPE_CHECKING:
-    from rootless.build.builder import BuildHost
+    from rootless.build.service import BuildService
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
     from rootless.networks.service import NetworkService
@@ -329,210 +325,35 @@ class Engine:
             )
             return self._store_loaded(manifest, media_type, (name,) if name else ())
 
-    # -- images from containers -------------------------------------------------------------
+    # -- images from containers and Dockerfiles ---------------------------------------------
+
+    @functools.cached_property
+    def builds(self) -> BuildService:
+        """``rctl build``, ``commit``, ``diff`` (:mod:`rootless.build.service`)."""
+        from rootless.build.service import BuildService  # noqa: PLC0415 - start-up time
+
+        return BuildService(
+            self.store, self.paths, self.containers, self.run_layer_jobs, self._store_loaded
+        )
 
     def diff(self, ref: str) -> list[ContainerChange]:
         """``rctl diff``: what the container changed over its image (A, C, D)."""
-        from rootless.build.commit import layer_source, read_changes, scratch_dir  # noqa: PLC0415
-
-        record = self.containers.store.get(ref)
-        image = self.store.load_images().get(record.image_id)
-        if image is None:
-            raise NotFoundError(
-                f"the image of container {record.name} is gone",
-                hint="remove the container (rctl rm) and run it again",
-            )
-        source = layer_source(self.containers.store.dir(record.id), image, self.store)
-        with scratch_dir(self.paths.ensure_runtime()) as scratch:
-            changes = read_changes(source, scratch, self.run_layer_jobs, None)
-        return [ContainerChange(kind.value, path) for kind, path in changes]
+        return self.builds.diff(ref)
 
     def commit(self, options: CommitOptions) -> ImageRecord:
         """``rctl commit``: a new image of the container's image plus its r/w layer."""
-        from rootless.build import commit as steps  # noqa: PLC0415 - start-up time
-
-        record = self.containers.store.get(options.container)
-        name = parse_reference(options.name).name if options.name else None
-        paused = False
-        if options.pause:
-            try:
-                self.containers.pause(record.id)
-                paused = True
-            except ConflictError:
-                pass  # not running: nothing changes it meanwhile
-        try:
-            with self.store.locked():
-                image = self.store.load_images().get(record.image_id)
-                if image is None:
-                    raise NotFoundError(
-                        f"the image of container {record.name} is gone",
-                        hint="remove the container (rctl rm) and run it again",
-                    )
-                source = steps.layer_source(self.containers.store.dir(record.id), image, self.store)
-                tar = steps.layer_tmp(self.store)
-                try:
-                    with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
-                        steps.read_changes(source, scratch, self.run_layer_jobs, tar)
-                    digest, size = steps.store_layer(self.store, tar)
-                finally:
-                    tar.unlink(missing_ok=True)
-        finally:
-            if paused:
-                with contextlib.suppress(ConflictError):
-                    self.containers.unpause(record.id)
-        with self.store.locked():
-            parent = json.loads(self.store.read_blob(image.id))
-            config = steps.plan_commit_config(
-                parent,
-                diff_id=digest,
-                changes=options.changes,
-                created=_now_text(),
-                created_by=steps.created_by(record),
-                message=options.message,
-                author=options.author,
-            )
-            manifest = steps.write_image(self.store, config, image.layers, (digest, size))
-            return self._store_loaded(manifest, steps.MANIFEST_TYPE, (name,) if name else ())
+        return self.builds.commit(options)
 
     def build(
-        self,
-        options: BuildOptions,
-        say: Callable[[str], None],
-        stdio: tuple[int, int, int],
+        self, options: BuildOptions, say: Callable[[str], None], stdio: tuple[int, int, int]
     ) -> ImageRecord:
         """``rctl build``: the image of a Dockerfile in a context directory; ``say`` gets
         the step lines, ``stdio`` is what RUN steps read and write."""
-        from rootless.build.builder import (  # noqa: PLC0415 - start-up time
-            Builder,
-            find_dockerfile,
-            ignore_file,
-            read_dockerfile_text,
-        )
-        from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
-        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
-
-        context = Path(options.context)
-        if not context.is_dir():
-            raise UsageError(
-                f"build context {options.context!r} is not a directory",
-                hint="give the directory holding the files the Dockerfile copies",
-            )
-        path = find_dockerfile(context, options.dockerfile)
-        parsed = parse_dockerfile(read_dockerfile_text(path), path.name)
-        ignore = ignore_file(context, path)
-        rules = parse_ignore(read_dockerfile_text(ignore), ignore.name) if ignore else None
-        names = [parse_reference(tag).name for tag in options.tags]
-        for arg in options.build_args:
-            if "=" not in arg:
-                raise UsageError(f"--build-arg {arg!r}: no value", hint="--build-arg NAME=VALUE")
-        self._remove_orphan_steps()
-        builder = Builder(self._build_host(stdio), options, parsed, context,
-                          rules or parse_ignore(""), say)  # fmt: skip
-        image = builder.build()
-        with self.store.locked():
-            for name in names:
-                image = self.store.add_image(image, name, None)
-        return image
-
-    def _remove_orphan_steps(self) -> None:
-        """Remove the step containers of builds whose process is gone (killed with -9: it
-        could not remove them itself)."""
-        boot = _boot_id()
-        for record in self.containers.store.all():
-            owner = record.labels.get(BUILD_LABEL)
-            if owner is None:
-                continue
-            pid, _, owner_boot = owner.partition(":")
-            if owner_boot == boot and pid.isdigit() and Path(f"/proc/{pid}").exists():
-                continue  # a build running now
-            with contextlib.suppress(RctlError):
-                self.containers.remove(record.id, force=True, volumes=True)
+        return self.builds.build(options, say, stdio)
 
     def builder_prune(self) -> int:
         """``rctl builder prune``: forget the build cache (its images become dangling)."""
-        from rootless.build.cache import BuildCache  # noqa: PLC0415
-
-        return BuildCache(self.paths.data / "build-cache.json", self.store.locked).clear()
-
-    def _build_host(self, stdio: tuple[int, int, int]) -> BuildHost:
-        from rootless.build import commit as steps  # noqa: PLC0415
-        from rootless.build.builder import BuildHost, ExportRequest, image_has_dir  # noqa: PLC0415
-        from rootless.build.cache import BuildCache  # noqa: PLC0415
-        from rootless.images.layerjob import ExportJob  # noqa: PLC0415
-
-        def make_image(
-            parent: ImageRecord | None, doc: dict[str, Any], tar: Path | None
-        ) -> ImageRecord:
-            with self.store.locked():
-                layer = steps.store_layer(self.store, tar) if tar is not None else None
-                if layer is not None:
-                    rootfs = doc.setdefault("rootfs", {"type": "layers"})
-                    rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer[0]]
-                base = parent.layers if parent else ()
-                manifest = steps.write_image(self.store, doc, base, layer)
-                return self._store_loaded(manifest, steps.MANIFEST_TYPE, ())
-
-        def run_step(options: RunOptions) -> tuple[str, int]:
-            mine = f"{BUILD_LABEL}={os.getpid()}:{_boot_id()}"
-            options = dataclasses.replace(options, labels=(*options.labels, mine))
-            record = self.containers.create(options)
-            try:
-                self.containers.start(record.id, stdio=stdio)
-                code = self.containers.wait(record.id)
-            except BaseException:
-                with contextlib.suppress(RctlError):
-                    self.containers.remove(record.id, force=True, volumes=True)
-                raise
-            return record.id, code
-
-        def commit_layer(container: str, tar: Path, skip: tuple[str, ...]) -> None:
-            record = self.containers.store.get(container)
-            image = self.store.load_images()[record.image_id]
-            source = steps.layer_source(self.containers.store.dir(record.id), image, self.store)
-            with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
-                steps.read_changes(source, scratch, self.run_layer_jobs, tar, skip)
-
-        def remove_container(container: str) -> None:
-            with contextlib.suppress(NotFoundError):
-                self.containers.remove(container, force=True, volumes=True)
-
-        def export(image: ImageRecord, request: ExportRequest, tar: Path) -> str:
-            with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
-                mountpoint = scratch / "root"
-                mountpoint.mkdir()
-                try:
-                    self.run_layer_jobs(
-                        [
-                            ExportJob(
-                                lowers=tuple(str(d) for d in self.containers.image_diffs(image)),
-                                mountpoint=str(mountpoint), sources=request.paths,
-                                dest=request.dest, workdir=request.workdir, chmod=request.chmod,
-                                uid=request.owner.uid, gid=request.owner.gid,
-                                dest_is_dir=request.dest_is_dir, output=str(tar),
-                                checksum=str(scratch / "checksum.json"),
-                            )
-                        ]
-                    )  # fmt: skip
-                    checksum: str = json.loads((scratch / "checksum.json").read_text())
-                finally:
-                    mountpoint.rmdir()
-            return checksum
-
-        return BuildHost(
-            export=export,
-            cache_mounts=self.paths.data / "build-cache-mounts",
-            resolve_image=self.containers.resolve_image,
-            image_config=lambda image: json.loads(self.store.read_blob(image.id)),
-            make_image=make_image,
-            run_step=run_step,
-            commit_layer=commit_layer,
-            remove_container=remove_container,
-            has_dir=lambda image, path: image_has_dir(self.containers.image_diffs(image), path),
-            layer_tmp=lambda: steps.layer_tmp(self.store),
-            cache=BuildCache(self.paths.data / "build-cache.json", self.store.locked),
-            exists=lambda image_id: self.store.load_images().get(image_id),
-            architecture=host_platform().architecture,
-        )
+        return self.builds.prune()
 
     def push(
         self, name: str, destination: str | None, tls_verify: bool | None,
@@ -552,16 +373,6 @@ class Engine:
             insecure_registries=self.settings.insecure_registries,
         ) as client:
             return push(self.store, image, client, ref.repository, ref.tag or "latest", progress)
-
-
-BUILD_LABEL = "io.rctl.build.step"  # on a build step's container: PID:BOOT of its build
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
 
 
 def _now_text() -> str:

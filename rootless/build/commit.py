@@ -49,9 +49,8 @@ class LayerSource:
     vfs: bool
 
 
-def layer_source(record_dir: Path, image: ImageRecord, store: Store) -> LayerSource:
-    """The r/w layer of the container whose directory is ``record_dir``."""
-    plan = LaunchPlan.from_json((record_dir / "bundle" / "launch.json").read_text())
+def layer_source(plan: LaunchPlan, image: ImageRecord, store: Store) -> LayerSource:
+    """The r/w layer of the container launched by ``plan``."""
     rootfs = plan.rootfs
     upper = Path(str(rootfs["upper"]))
     if rootfs["driver"] == "vfs":
