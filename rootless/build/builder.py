@@ -261,23 +261,27 @@ class Builder:
             self._config_step(state, text)
             return
         entry = sources.CopyEntry(path.lstrip("/"), "dir", 0o755)
-        self._layer_step(state, text, {}, sources.checksum([entry], sources.Owner()),
-                         lambda out: sources.write_layer(self.context, [entry],
-                                                         sources.Owner(), out))  # fmt: skip
+
+        def write(out: Any) -> str:
+            sources.write_layer([entry], sources.Owner(), out)
+            return sources.checksum([entry], sources.Owner())
+
+        self._layer_step(state, text, {}, write)
 
     def _layer_step(
-        self, state: _State, text: str, args: dict[str, str], content: str,
-        write: Callable[[Any], None],
-    ) -> None:  # fmt: skip
-        key = cache_key(state.image.id, text, args, content)
-        hit = self._lookup(key)
-        if hit is not None:
-            self._adopt(state, hit)
-            return
+        self, state: _State, text: str, args: dict[str, str], write: Callable[[Any], str]
+    ) -> None:
+        """A step whose layer ``write`` makes (returning its checksum) before the cache
+        is asked: a file's content is read once, for both."""
         tar = self.host.layer_tmp()
         try:
             with open(tar, "wb") as out:
-                write(out)
+                content = write(out)
+            key = cache_key(state.image.id, text, args, content)
+            hit = self._lookup(key)
+            if hit is not None:
+                self._adopt(state, hit)
+                return
             self._history(state, text, empty=False)
             image = self.host.make_image(state.image, state.doc, tar)
         finally:
@@ -375,29 +379,30 @@ class Builder:
         if source:
             self._copy_from(state, instruction, source, text, (srcs, dest), owner, chmod)
             return
-        if instruction.heredocs:
-            entries = self._heredoc_entries(instruction, srcs, dest, workdir, chmod, env)
-        else:
-            if keyword == "ADD":
-                self._check_add(instruction, srcs)
-            image = state.image
-            entries = sources.plan_copy(
-                self.context, srcs, dest, workdir, self.rules, chmod=chmod,
-                is_dir=lambda path: self.host.has_dir(image, "/" + path),
-            )  # fmt: skip
-        content = sources.checksum(entries, owner)
+        if keyword == "ADD" and not instruction.heredocs:
+            self._check_add(instruction, srcs)
+        image = state.image
 
-        def write(out: Any) -> None:
-            sources.write_layer(self.context, entries, owner, out)
+        def write(out: Any) -> str:
+            if instruction.heredocs:
+                entries = self._heredoc_entries(instruction, srcs, dest, workdir, chmod, env)
+                sources.write_layer(entries, owner, out)
+            else:
+                entries = sources.plan_copy(
+                    self.context, srcs, dest, workdir, self.rules, chmod=chmod,
+                    is_dir=lambda path: self.host.has_dir(image, "/" + path),
+                    owner=owner, out=out,
+                )  # fmt: skip
+            return sources.checksum(entries, owner)
 
-        self._layer_step(state, text, {}, content, write)
+        self._layer_step(state, text, {}, write)
 
     def _copy_from(
         self, state: _State, instruction: Instruction, ref: str, text: str,
         paths: tuple[list[str], str], owner: sources.Owner, chmod: int | None,
     ) -> None:  # fmt: skip
-        """COPY --from=STAGE|IMAGE: the layer is made in the user namespace first (the
-        checksum needs the files), then the cache decides whether it is used."""
+        """COPY --from=STAGE|IMAGE. An image never changes under its ID, so the source
+        image's ID stands for the content in the cache key: a hit reads nothing."""
         name = expand_word(ref, self.meta, self.file.escape)
         stage = stage_by_ref(self.file, name, self.stage_index)
         image = (
@@ -415,15 +420,15 @@ class Builder:
             workdir=workdir, chmod=chmod, owner=owner,
             dest_is_dir=self.host.has_dir(state.image, "/" + target),
         )  # fmt: skip
+        text = f"{text} (from {image.id})"
+        key = cache_key(state.image.id, text, {}, f"{owner.uid}:{owner.gid}:{chmod}:{workdir}")
+        hit = self._lookup(key)
+        if hit is not None:
+            self._adopt(state, hit)
+            return
         tar = self.host.layer_tmp()
         try:
-            content = self.host.export(image, request, tar)
-            text = f"{text} (from {image.id})"
-            key = cache_key(state.image.id, text, {}, content)
-            hit = self._lookup(key)
-            if hit is not None:
-                self._adopt(state, hit)
-                return
+            self.host.export(image, request, tar)
             self._history(state, text, empty=False)
             made = self.host.make_image(state.image, state.doc, tar)
         finally:

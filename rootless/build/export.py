@@ -38,13 +38,12 @@ def run_export(job: ExportJob) -> dict[str, object]:
                 hint="COPY --from needs overlayfs in a user namespace (Linux 5.11 or newer)",
             ) from exc
     owner = sources.Owner(job.uid, job.gid)
-    entries = sources.plan_copy(
-        root, list(job.sources), job.dest, job.workdir, IgnoreRules(), chmod=job.chmod,
-        is_dir=lambda _path: job.dest_is_dir,
-    )  # fmt: skip
     fd = os.open(job.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as out:
-        sources.write_layer(root, entries, owner, out)
+        entries = sources.plan_copy(
+            root, list(job.sources), job.dest, job.workdir, IgnoreRules(), chmod=job.chmod,
+            is_dir=lambda _path: job.dest_is_dir, owner=owner, out=out,
+        )  # fmt: skip
     fd = os.open(job.checksum, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(sources.checksum(entries, owner), fh)

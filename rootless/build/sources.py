@@ -19,6 +19,8 @@ contents, not times: touching a file does not invalidate the cache.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import fnmatch
 import hashlib
 import os
@@ -26,7 +28,7 @@ import posixpath
 import re
 import stat
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -173,13 +175,15 @@ def plan_copy(
     *,
     chmod: int | None,
     is_dir: Callable[[str], bool],
+    owner: Owner | None = None,
+    out: BinaryIO | None = None,
 ) -> list[CopyEntry]:
-    """The entries of ``COPY SOURCES... DEST`` from ``context``."""
+    """The entries of ``COPY SOURCES... DEST`` from ``context``; with ``out``, their layer
+    tar is written there in the same pass (each file is opened and read once)."""
     target = absolute_dest(dest, workdir)
     into = dest.endswith("/") or len(sources) > 1 or any(_MAGIC.search(s) for s in sources)
-    budget = _Budget()
-    entries: list[CopyEntry] = []
     root = os.open(context, _DIR_FLAGS)
+    copier = _Copier(rules, chmod, owner or Owner(), out)
     try:
         matched: list[str] = []
         for source in sources:
@@ -193,21 +197,30 @@ def plan_copy(
             matched.extend(found)
         into = into or len(matched) > 1
         for path in matched:
-            st = os.stat(path or ".", dir_fd=root, follow_symlinks=False)
-            if stat.S_ISDIR(st.st_mode):
-                if target != "" and not is_dir(target):
-                    entries.append(_entry(root, path, target, st, chmod, budget))
-                _walk(root, path, target, rules, chmod, budget, entries)
-                continue
-            name = posixpath.basename(path)
-            where = _join(target, name) if into or is_dir(target) else target
-            entries.append(_entry(root, path, where, st, chmod, budget))
+            parent, _, base = path.rpartition("/")
+            from rctlbase.syscalls import open_beneath  # noqa: PLC0415 - ctypes when used
+
+            parent_fd = open_beneath(root, parent) if parent else os.dup(root)
+            try:
+                st = os.stat(base or ".", dir_fd=parent_fd, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    if target != "" and not is_dir(target):
+                        copier.add(parent_fd, base or ".", path, target, st)
+                    with _opened_dir(parent_fd, base or ".") as fd:
+                        copier.walk(fd, path, target)
+                    continue
+                where = _join(target, base) if into or is_dir(target) else target
+                copier.add(parent_fd, base, path, where, st)
+            finally:
+                os.close(parent_fd)
+        copier.close()
     finally:
         os.close(root)
-    return entries
+    return copier.entries
 
 
 def absolute_dest(dest: str, workdir: str) -> str:
+    """COPY's destination relative to the image's root (relative ones from WORKDIR)."""
     path = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
     return posixpath.normpath(path).lstrip("/").removeprefix(".")
 
@@ -216,77 +229,145 @@ def _join(directory: str, name: str) -> str:
     return f"{directory}/{name}" if directory else name
 
 
-def _entry(
-    root: int, path: str, dest: str, st: os.stat_result, chmod: int | None, budget: _Budget
-) -> CopyEntry:
-    mode = stat.S_IMODE(st.st_mode) if chmod is None else chmod
-    budget.take(st.st_size if stat.S_ISREG(st.st_mode) else 0, path)
-    if stat.S_ISDIR(st.st_mode):
-        return CopyEntry(dest, "dir", mode, mtime=int(st.st_mtime), source=path)
-    if stat.S_ISLNK(st.st_mode):
-        link = os.readlink(path, dir_fd=root)
-        return CopyEntry(dest, "symlink", 0o777, mtime=int(st.st_mtime), linkname=link)
-    if not stat.S_ISREG(st.st_mode):
-        raise UsageError(
-            f"COPY: {path!r} in the build context is neither a file, a directory nor a link",
-            hint="FIFOs, sockets and devices are not copied: leave them out with .dockerignore",
-        )
-    digest = hashlib.sha256()
-    fd = _open_regular(root, path, st)
-    with os.fdopen(fd, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return CopyEntry(
-        dest, "file", mode, size=st.st_size, mtime=int(st.st_mtime), source=path,
-        digest=digest.hexdigest(),
-    )  # fmt: skip
-
-
-def _open_regular(root: int, path: str, st: os.stat_result) -> int:
-    """``path`` below ``root`` opened without following links; it must still be ``st``."""
-    parent, _, base = path.rpartition("/")
-    from rctlbase.syscalls import open_beneath  # noqa: PLC0415 - ctypes on first copy only
-
-    dir_fd = open_beneath(root, parent) if parent else os.dup(root)
+@contextlib.contextmanager
+def _opened_dir(dir_fd: int, name: str) -> Iterator[int]:
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
     try:
-        fd = os.open(base, _FILE_FLAGS, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-    now = os.fstat(fd)
-    if (now.st_ino, now.st_size) != (st.st_ino, st.st_size) or not stat.S_ISREG(now.st_mode):
-        os.close(fd)
-        raise UsageError(
-            f"COPY: {path!r} changed while the build read it",
-            hint="don't change the context during a build; run it again",
-        )
-    return fd
-
-
-def _walk(
-    root: int, path: str, target: str, rules: IgnoreRules, chmod: int | None,
-    budget: _Budget, entries: list[CopyEntry],
-) -> None:  # fmt: skip
-    fd = os.open(path or ".", _DIR_FLAGS, dir_fd=root)
-    try:
-        names = sorted(os.listdir(fd))
+        yield fd
     finally:
         os.close(fd)
-    for name in names:
-        child = _join(path, name)
-        dest = _join(target, name)
-        st = os.stat(child, dir_fd=root, follow_symlinks=False)
-        is_dir = stat.S_ISDIR(st.st_mode)
-        if rules.ignored(child):
-            if is_dir and rules.has_exceptions:
-                kept: list[CopyEntry] = []
-                _walk(root, child, dest, rules, chmod, budget, kept)
-                if kept:
-                    entries.append(_entry(root, child, dest, st, chmod, budget))
-                    entries.extend(kept)
-            continue
-        entries.append(_entry(root, child, dest, st, chmod, budget))
-        if is_dir:
-            _walk(root, child, dest, rules, chmod, budget, entries)
+
+
+def _changed(path: str) -> UsageError:
+    return UsageError(
+        f"COPY: {path!r} changed while the build read it",
+        hint="don't change the context during a build; run it again",
+    )
+
+
+class _Copier:
+    """One COPY's walk: entries listed, files hashed and archived as they are read."""
+
+    def __init__(
+        self, rules: IgnoreRules, chmod: int | None, owner: Owner, out: BinaryIO | None
+    ) -> None:
+        self.rules = rules
+        self.chmod = chmod
+        self.owner = owner
+        self.tar = (
+            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed by close()
+            if out is not None
+            else None
+        )
+        self.entries: list[CopyEntry] = []
+        self.budget = _Budget()
+        # Ignored directories walked for their exceptions: written once something in
+        # them is kept.
+        self.pending: list[CopyEntry] = []
+
+    def close(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+
+    def walk(self, dir_fd: int, path: str, target: str) -> None:
+        for name in sorted(os.listdir(dir_fd)):
+            child, dest = _join(path, name), _join(target, name)
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError as exc:
+                raise _changed(child) from exc
+            directory = stat.S_ISDIR(st.st_mode)
+            if self.rules.ignored(child):
+                if directory and self.rules.has_exceptions:
+                    entry = CopyEntry(dest, "dir", self._mode(st), mtime=int(st.st_mtime))
+                    self.pending.append(entry)
+                    with _opened_dir(dir_fd, name) as fd:
+                        self.walk(fd, child, dest)
+                    if self.pending and self.pending[-1] is entry:
+                        self.pending.pop()
+                continue
+            self.add(dir_fd, name, child, dest, st)
+            if directory:
+                with _opened_dir(dir_fd, name) as fd:
+                    self.walk(fd, child, dest)
+
+    def _mode(self, st: os.stat_result) -> int:
+        return stat.S_IMODE(st.st_mode) if self.chmod is None else self.chmod
+
+    def _header(self, entry: CopyEntry) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(entry.dest)
+        info.uid, info.gid = self.owner.uid, self.owner.gid
+        info.uname = info.gname = ""
+        info.mode, info.mtime = entry.mode, entry.mtime
+        if entry.kind == "dir":
+            info.type = tarfile.DIRTYPE
+        elif entry.kind == "symlink":
+            info.type, info.linkname = tarfile.SYMTYPE, entry.linkname
+        else:
+            info.size = entry.size
+        return info
+
+    def _emit(self, entry: CopyEntry) -> None:
+        self.entries.append(entry)
+        if self.tar is not None:
+            self.tar.addfile(self._header(entry))
+
+    def add(self, dir_fd: int, name: str, path: str, dest: str, st: os.stat_result) -> None:
+        """The entry ``name`` of ``dir_fd`` (lstat'ed as ``st``), copied to ``dest``."""
+        for waiting in self.pending:
+            self._emit(waiting)
+        self.pending = []
+        self.budget.take(st.st_size if stat.S_ISREG(st.st_mode) else 0, path)
+        mtime = int(st.st_mtime)
+        if stat.S_ISDIR(st.st_mode):
+            self._emit(CopyEntry(dest, "dir", self._mode(st), mtime=mtime, source=path))
+            return
+        if stat.S_ISLNK(st.st_mode):
+            link = os.readlink(name, dir_fd=dir_fd)
+            self._emit(CopyEntry(dest, "symlink", 0o777, mtime=mtime, linkname=link))
+            return
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(
+                f"COPY: {path!r} in the build context is neither a file, a directory nor a link",
+                hint="FIFOs, sockets and devices are not copied: leave them out with .dockerignore",
+            )
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb") as fh:
+            now = os.fstat(fd)
+            if (now.st_ino, now.st_size) != (st.st_ino, st.st_size) or not stat.S_ISREG(
+                now.st_mode
+            ):
+                raise _changed(path)
+            reader = _Hashing(fh)
+            entry = CopyEntry(dest, "file", self._mode(st), size=st.st_size, mtime=mtime,
+                              source=path)  # fmt: skip
+            if self.tar is not None:
+                try:
+                    self.tar.addfile(self._header(entry), reader)
+                except OSError as exc:  # tarfile's "unexpected end of data": it shrank
+                    raise _changed(path) from exc
+            else:
+                reader.drain()
+            if reader.size != st.st_size or fh.read(1):
+                raise _changed(path)
+        self.entries.append(dataclasses.replace(entry, digest=reader.digest.hexdigest()))
+
+
+class _Hashing:
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
 
 
 def heredoc_entry(dest: str, workdir: str, data: bytes, chmod: int | None) -> CopyEntry:
@@ -305,38 +386,21 @@ def checksum(entries: list[CopyEntry], owner: Owner) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def write_layer(context: Path, entries: list[CopyEntry], owner: Owner, out: BinaryIO) -> None:
-    """The layer tar of ``entries``, files read again from ``context``."""
-    root = os.open(context, _DIR_FLAGS)
-    try:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for entry in entries:
-                info = tarfile.TarInfo(entry.dest)
-                info.uid, info.gid = owner.uid, owner.gid
-                info.uname = info.gname = ""
-                info.mode, info.mtime = entry.mode, entry.mtime
-                if entry.kind == "dir":
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                elif entry.kind == "symlink":
-                    info.type, info.linkname = tarfile.SYMTYPE, entry.linkname
-                    tar.addfile(info)
-                elif entry.data is not None:
-                    info.size = len(entry.data)
-                    tar.addfile(info, _BytesReader(entry.data))
-                else:
-                    info.size = entry.size
-                    st = os.stat(entry.source, dir_fd=root, follow_symlinks=False)
-                    fd = _open_regular(root, entry.source, st)
-                    with os.fdopen(fd, "rb") as fh:
-                        if os.fstat(fh.fileno()).st_size != entry.size:
-                            raise UsageError(
-                                f"COPY: {entry.source!r} changed while the build read it",
-                                hint="don't change the context during a build; run it again",
-                            )
-                        tar.addfile(info, fh)
-    finally:
-        os.close(root)
+def write_layer(entries: list[CopyEntry], owner: Owner, out: BinaryIO) -> None:
+    """The layer tar of entries that carry their content (directories, links, heredocs);
+    files of a context are archived by :func:`plan_copy` as it reads them."""
+    copier = _Copier(IgnoreRules(), None, owner, out)
+    assert copier.tar is not None
+    for entry in entries:
+        if entry.kind == "file" and entry.data is None:
+            raise ValueError(f"{entry.dest}: a context file is archived by plan_copy")
+        info = copier._header(entry)
+        if entry.data is not None:
+            info.size = len(entry.data)
+            copier.tar.addfile(info, _BytesReader(entry.data))
+        else:
+            copier.tar.addfile(info)
+    copier.close()
 
 
 class _BytesReader:

@@ -107,9 +107,10 @@ def test_checksum_ignores_times_but_not_content_or_owner(tmp_path: Path) -> None
 
 def test_layer_has_the_owner_and_mode_asked(tmp_path: Path) -> None:
     root = context(tmp_path)
-    entries = plan_copy(root, ["req.txt"], "/r", "/", NONE, chmod=0o600, is_dir=no_dir)
     out = io.BytesIO()
-    write_layer(root, entries, Owner(7, 8), out)
+    entries = plan_copy(root, ["req.txt"], "/r", "/", NONE, chmod=0o600, is_dir=no_dir,
+                        owner=Owner(7, 8), out=out)  # fmt: skip
+    assert checksum(entries, Owner(7, 8)) != checksum(entries, Owner())
     with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
         (member,) = tar.getmembers()
         assert (member.name, member.uid, member.gid, member.mode) == ("r", 7, 8, 0o600)
@@ -228,3 +229,29 @@ def test_run_mounts_refuse_escapes_and_missing_required_secrets(tmp_path: Path) 
         plan_mounts(["type=bind,source=out,target=/x"], root, tmp_path, {}, "/")
     with pytest.raises(UsageError, match="required"):
         plan_mounts(["type=secret,id=k,required"], root, tmp_path, {}, "/")
+
+
+def test_an_ignored_directory_is_written_only_for_its_exceptions(tmp_path: Path) -> None:
+    root = context(tmp_path)
+    (root / "data").mkdir()
+    (root / "data" / "keep.txt").write_text("k")
+    (root / "data" / "drop.txt").write_text("d")
+    (root / "empty").mkdir()
+    rules = parse_ignore("data\nempty\n!data/keep.txt\n")
+    out = io.BytesIO()
+    entries = plan_copy(root, ["."], "/c/", "/", rules, chmod=None, is_dir=no_dir, out=out)
+    names = [e for e in dests(entries) if e.startswith(("c/data", "c/empty"))]
+    assert names == ["c/data", "c/data/keep.txt"]
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        assert [m.name for m in tar.getmembers()] == dests(entries)
+
+
+def test_heredoc_layers_and_context_files_are_apart() -> None:
+    from rootless.build.sources import heredoc_entry  # noqa: PLC0415
+
+    out = io.BytesIO()
+    write_layer([heredoc_entry("/etc/x", "/", b"hi\n", None)], Owner(), out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        member = tar.getmember("etc/x")
+        handle = tar.extractfile(member)
+        assert handle is not None and handle.read() == b"hi\n"
