@@ -2,13 +2,14 @@
 #   make demo   set up, boot the test host, show a non-root user running the real parts
 #   make test   set up, lint, type-check, unit tests, integration tests in the test host
 #   make check  lint, type-check, unit tests: no root, no test host
+#   make deb    the Debian package, in DEB_DIR (packaging/README.md)
 #   make chaos  the reliability campaign (docs/reliability.md): long fuzzing, kill -9, concurrency
 SHELL := /bin/bash
 VENV := .venv
 TESTHOST := tests/host/testhost
 SETUP ?= setup
 
-.PHONY: venv check setup lint typecheck unit hostbuild integration test demo down clean-cache bench chaos
+.PHONY: venv check setup lint typecheck unit hostbuild deb integration test demo down clean-cache bench chaos
 
 setup:
 	@tests/host/setup-host
@@ -38,8 +39,14 @@ unit: $(SETUP)
 hostbuild: setup
 	$(TESTHOST) build --vm
 
-integration: hostbuild
-	tests/host/run-integration
+# Built outside the clone (dpkg-buildpackage writes beside and inside its source tree).
+DEB_DIR ?= /var/tmp/rctl-deb
+deb: setup
+	packaging/make-deb $(DEB_DIR)
+
+# The nspawn tier's run tests the package of `make deb` (tests/host/run-integration).
+integration: hostbuild deb
+	DEB_DIR=$(DEB_DIR) tests/host/run-integration
 
 test: lint typecheck unit integration
 

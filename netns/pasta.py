@@ -16,34 +16,18 @@ disables it unless the user asked for host loopback access.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from netns.ports import Protocol, PublishedPort
 from rctlbase.run import run_program
 
 # Options that choose the IP versions: the user's replace rctl's default ``--ipv4-only``.
 _IP_VERSION_OPTIONS = frozenset({"-4", "--ipv4-only", "-6", "--ipv6-only"})
 
 
-class Protocol(enum.StrEnum):
-    TCP = "tcp"
-    UDP = "udp"
-
-
-@dataclass(frozen=True, slots=True)
-class PortMapping:
-    """One published port: host address and port to the container's port."""
-
-    host_port: int
-    container_port: int
-    protocol: Protocol = Protocol.TCP
-    host_ip: str = ""
-
-
 def pasta_argv(
     pid: int,
-    ports: Sequence[PortMapping],
+    ports: Sequence[PublishedPort],
     *,
     extra: Sequence[str] = (),
     map_host_loopback: bool = False,
@@ -59,7 +43,7 @@ def pasta_argv(
     tcp = [p for p in ports if p.protocol is Protocol.TCP]
     udp = [p for p in ports if p.protocol is Protocol.UDP]
 
-    def spec(p: PortMapping) -> str:
+    def spec(p: PublishedPort) -> str:
         where = f"{p.host_ip}/" if p.host_ip else ""
         return f"{where}{p.host_port}:{p.container_port}"
 
@@ -89,7 +73,7 @@ def pasta_argv(
 
 def start_pasta(
     pid: int,
-    ports: Sequence[PortMapping],
+    ports: Sequence[PublishedPort],
     *,
     extra: Sequence[str] = (),
     map_host_loopback: bool = False,

@@ -59,6 +59,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from netns.ports import PublishedPort
 from rctlbase.errors import HostError
 
 IDLE_TIMEOUT = 180.0
@@ -83,17 +84,6 @@ READ = select.EPOLLIN
 WRITE = select.EPOLLOUT
 # epoll reports these whatever was asked: they wake both a reader and a writer.
 TROUBLE = select.EPOLLERR | select.EPOLLHUP
-
-
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """One published port: ``protocol`` (tcp or udp), ``host_ip`` ("" for every address)
-    and the two ports."""
-
-    protocol: str
-    host_ip: str
-    host_port: int
-    container_port: int
 
 
 @dataclass(slots=True, eq=False)
@@ -137,7 +127,7 @@ class _Connection:
     connected: bool = False
 
 
-def bind_listeners(forwards: Sequence[Forward]) -> list[tuple[socket.socket, int]]:
+def bind_listeners(forwards: Sequence[PublishedPort]) -> list[tuple[socket.socket, int]]:
     """The host sockets of ``forwards`` (with their container ports), bound (TCP: and
     listening) in the current network namespace; all closed again if one can't be bound."""
     bound: list[tuple[socket.socket, int]] = []

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netns.pasta import PortMapping
+from netns.ports import PublishedPort
 from rctlbase.errors import CommandFailed, ExternalError
 from rctlbase.run import last_line, run_program, spawn_program
 
@@ -168,7 +168,7 @@ def _find_program(name: str) -> str | None:
     return None
 
 
-def hostfwd_request(port: PortMapping, guest: str) -> dict[str, Any]:
+def hostfwd_request(port: PublishedPort, guest: str) -> dict[str, Any]:
     """The API request publishing ``port`` (slirp4netns(1), "API SOCKET")."""
     return {
         "execute": "add_hostfwd",
@@ -251,7 +251,7 @@ def spawn_slirp4netns(
 def finish_slirp4netns(
     ready_fd: int,
     options: SlirpOptions,
-    ports: Sequence[PortMapping],
+    ports: Sequence[PublishedPort],
     *,
     api_socket: str,
     log_file: str,

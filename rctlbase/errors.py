@@ -5,7 +5,8 @@
     RctlError                     anything rctl reports to a user (message + hint)    500
     ├── UsageError                a bad flag value or argument                        400
     │   ├── DefinitionError       definition files that don't validate (definitions.tables)
-    │   └── TemplateError         a --format template that fails (cli.gotemplate.errors)
+    │   ├── TemplateError         a --format template that fails (cli.gotemplate.errors)
+    │   └── NotServed             an API endpoint rctl does not serve (api.http)      501
     ├── NotFoundError             a named image, container, volume... is missing      404
     ├── ConflictError             a name taken, a thing in use or in the wrong state  409
     │   └── UnitStillActive       a unit did not end in time (units.session)

@@ -14,11 +14,11 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
-from rctlbase.errors import ExternalError
+from rctlbase.errors import ExternalError, NotFoundError, UsageError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
 from rootless.containers.netmode import NetworkDefaults
@@ -30,21 +30,28 @@ from rootless.images.reference import parse_reference
 from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
 from rootless.models import (
+    AutoUpdateReport,
     BuildOptions,
     CommitOptions,
     ContainerChange,
+    NameKind,
     PullEvent,
     PullOptions,
+    SystemPruneReport,
 )
+from rootless.names import list_names
 from rootless.storage.drivers import parse_driver
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
 
 if TYPE_CHECKING:
     from rootless.build.service import BuildService
+    from rootless.containers.stats import ContainerStats
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
+    from rootless.events import Event
     from rootless.networks.service import NetworkService
+    from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
     from rootless.volumes.service import VolumeService
     from rootless.volumes.userjob import VolumeJob
 
@@ -70,11 +77,8 @@ class Engine:
             self.paths.ensure_data(),
             self.paths.ensure_runtime(),
             self.images,
-            lambda: self.userns_plan,
+            self,
             driver,
-            self.run_layer_jobs,
-            lambda name: self.pull(PullOptions(name, quiet=True), _ignore),
-            self.unpack_missing,
             volumes=self.volumes,
             network_defaults=self.network_defaults,
             default_runtime=self.settings.runtime,
@@ -96,8 +100,18 @@ class Engine:
             self.paths.ensure_data(),
             self.run_volume_jobs,
             self.store.locked,
-            lambda ref: self.containers.remove(ref, force=True),
+            self,
         )
+
+    def remove_container(self, ref: str) -> None:
+        """Remove a container, stopping it first (``rm -f``), for the volume and network
+        services (:class:`rootless.contracts.ContainerRemover`)."""
+        self.containers.remove(ref, force=True)
+
+    def pull_image(self, name: str, platform: str | None = None) -> ImageRecord:
+        """Pull ``name`` (for ``platform``, else this host's) without progress output
+        (``run --pull``, ``--platform``)."""
+        return self.pull(PullOptions(name, platform=platform, quiet=True), _ignore)
 
     def unpack_missing(self, image: ImageRecord) -> None:
         """Unpack the layers of ``image`` that the storage driver in use lacks."""
@@ -115,13 +129,7 @@ class Engine:
         """Definition use cases (``rctl apply``, ``down``, ``generate systemd``, units)."""
         from rootless.definitions.service import DefinitionService  # noqa: PLC0415
 
-        return DefinitionService(
-            self.containers,
-            self.images,
-            lambda: self.volumes,
-            lambda: self.networks,
-            self.paths.config.parent,
-        )
+        return DefinitionService(self, self.paths.config.parent)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""
@@ -130,14 +138,14 @@ class Engine:
         state = run_check(self.containers, ref)
         return state.log[-1]["ExitCode"] == 0, state.status
 
-    def version(self) -> dict[str, Any]:
-        """``rctl version``: docker's version document (client and engine)."""
+    def version(self) -> VersionReport:
+        """``rctl version``: what rctl is (client and engine)."""
         from rootless.system import version_report  # noqa: PLC0415 - start-up time
 
         return version_report(self.settings.runtime)
 
-    def info(self) -> dict[str, Any]:
-        """``rctl info``: docker's info document, with rctl's storage, cgroups and network."""
+    def info(self) -> InfoReport:
+        """``rctl info``: how rctl is set up here: storage, cgroups, network, counts."""
         from rootless.system import ContainerCounts, InfoInputs, info_report  # noqa: PLC0415
 
         rows = self.containers.summaries(all_containers=True)
@@ -156,6 +164,106 @@ class Engine:
             insecure_registries=self.settings.insecure_registries,
         )
         return info_report(inputs, os.getuid())
+
+    def events(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        filters: Sequence[str] = (),
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Iterator[Event]:
+        """``rctl events`` (``GET /events``): past events from ``since``, then new ones as
+        they come, until ``until`` passes or ``should_stop()``; ``filters`` are docker's.
+        The arguments are checked here, before the first event is waited for."""
+        from rootless.containers.timefmt import parse_time  # noqa: PLC0415 - start-up time
+        from rootless.events import EventQuery, parse_event_filters, read_events  # noqa: PLC0415
+
+        def nanoseconds(text: str | None, flag: str) -> int | None:
+            return None if text is None else int(parse_time(text, flag).timestamp() * 1e9)
+
+        query = EventQuery(
+            nanoseconds(since, "--since"),
+            nanoseconds(until, "--until"),
+            parse_event_filters(filters),
+        )
+        since_ns, until_ns = query.since_ns, query.until_ns
+        if since_ns is not None and until_ns is not None and since_ns > until_ns:
+            raise UsageError("--since is after --until", hint="give a --since before the --until")
+        return read_events(str(self.paths.data), query, follow=True, should_stop=should_stop)
+
+    def stats(
+        self, refs: Sequence[str] = (), *, all_containers: bool = False, interval: float = 1.0
+    ) -> Iterator[list[ContainerStats]]:
+        """``rctl stats`` (``GET /containers/{id}/stats``): readings of the containers named
+        (else the running ones, ``all_containers``: every one) every ``interval`` seconds."""
+        from rootless.containers.stats import stream_stats  # noqa: PLC0415 - start-up time
+        from rootless.system import memory_total  # noqa: PLC0415
+
+        return stream_stats(
+            self.containers,
+            refs,
+            all_containers=all_containers,
+            host_memory=memory_total(),
+            interval=interval,
+        )
+
+    def wait(self, ref: str, condition: str = "not-running") -> int:
+        """``rctl wait --condition`` (``POST /containers/{id}/wait``): the exit code once
+        ``condition`` (not-running, next-exit, removed) holds."""
+        from rootless.containers.waiting import wait_condition  # noqa: PLC0415 - start-up time
+
+        return wait_condition(self.containers, ref, condition)
+
+    def export(self, ref: str, output: int) -> None:
+        """``rctl export``: the container's filesystem as a tar stream to descriptor
+        ``output`` (owners as in the container)."""
+        from rootless.containers.export import export  # noqa: PLC0415 - start-up time
+
+        export(self.containers, ref, output)
+
+    def system_prune(
+        self, *, all_images: bool = False, volumes: bool = False, filters: Sequence[str] = ()
+    ) -> SystemPruneReport:
+        """``rctl system prune``: stopped containers, unused networks, (``volumes``) unused
+        volumes, then dangling images (``all_images``: every unused one). ``filters``
+        (until=, label=, label!=) apply to each; volumes have no creation time to match
+        ``until`` against, so it is refused with ``volumes``, as docker does."""
+        from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters  # noqa: PLC0415
+
+        # Checked whole before anything goes: each prune below checks only its own keys.
+        if "until" in parse_filters(filters, CONTAINER_PRUNE_KEYS) and volumes:
+            raise UsageError(
+                "the 'until' filter is not supported with --volumes",
+                hint="prune volumes apart with 'rctl volume prune', or drop --volumes",
+            )
+        containers = tuple(self.containers.prune(filters))
+        networks = tuple(self.networks.prune(filters))
+        pruned_volumes = tuple(self.volumes.prune(filters)) if volumes else ()
+        images = tuple(self.images.prune(all_images=all_images, filters=filters))
+        return SystemPruneReport(containers, networks, pruned_volumes, images)
+
+    def disk_usage(self) -> DiskUsageReport:
+        """``rctl system df``: images, containers and volumes, and the layers' size."""
+        from rootless.reports.system import DiskUsageReport  # noqa: PLC0415 - start-up time
+
+        blobs = self.store.blobs
+        layers = self.store.layers
+        return DiskUsageReport(
+            layers_size=sum(p.stat().st_size for p in blobs.glob("*")) if blobs.is_dir() else 0,
+            images=tuple(self.images.list_rows()),
+            containers=tuple(self.containers.summaries(all_containers=True)),
+            volumes=tuple(self.volumes.reports()),
+            layers=len(list(layers.glob("[0-9a-f]*"))) if layers.is_dir() else 0,
+        )
+
+    def api_socket_path(self) -> Path:
+        """Where ``rctl system service`` listens unless told (rctl.socket's path too)."""
+        return self.paths.ensure_runtime() / "rctl.sock"
+
+    def scratch_directory(self, prefix: str) -> Path:
+        """A fresh owner-only directory in the runtime directory, the caller's to remove."""
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.paths.ensure_runtime()))
 
     def console_socket_path(self) -> Path:
         """A fresh path for ``run -t``'s console socket (owner-only runtime directory)."""
@@ -231,7 +339,9 @@ class Engine:
 
         platform = parse_platform(options.platform) if options.platform else host_platform()
         puller = Puller(self.store, self.settings, self.run_layer_jobs, events, self.layer_format)
-        return puller.pull(PullRequest(options.name, platform, options.tls_verify))
+        image = puller.pull(PullRequest(options.name, platform, options.tls_verify))
+        self.images.event("pull", options.name, options.name)
+        return image
 
     def login(self, registry: str, username: str, password: str, tls_verify: bool | None) -> Path:
         """Check the credentials against the registry, then store them (auth.json, 0600)."""
@@ -309,7 +419,9 @@ class Engine:
                 for name in item.names:
                     image = self.store.add_image(image, parse_reference(name).name, None)
                 stored.append(image)
-            return stored
+        for image in stored:
+            self.images.event("load", image.id, image.names[0] if image.names else "")
+        return stored
 
     def import_image(
         self, source: IO[bytes], name: str | None, changes: Sequence[str], message: str
@@ -374,6 +486,66 @@ class Engine:
         ) as client:
             return push(self.store, image, client, ref.repository, ref.tag or "latest", progress)
 
+    def auto_update(
+        self, *, dry_run: bool, rollback: bool, timeout: float
+    ) -> list[AutoUpdateReport]:
+        """``rctl auto-update``: see :mod:`rootless.autoupdate`."""
+        from rootless import autoupdate  # noqa: PLC0415 - start-up time
+        from rootless.containers import health  # noqa: PLC0415
+        from rootless.images.pull import Puller  # noqa: PLC0415
+
+        containers = self.containers
+        records = containers.store.all()
+        found = autoupdate.candidates(
+            (r.name, r.unit_name, r.image_name, r.image_id, r.labels) for r in records
+        )
+        puller = Puller(self.store, self.settings, self.run_layer_jobs, _ignore, self.layer_format)
+
+        def image_id(name: str) -> str | None:
+            try:
+                return self.images.get(name).id
+            except NotFoundError:
+                return None
+
+        def remote_differs(name: str, current: str) -> bool:
+            ref = parse_reference(name)
+            with puller.client(ref, None) as client:
+                head = client.head_manifest(ref.repository, ref.digest or ref.tag or "latest")
+            image = self.store.load_images().get(current)
+            if image is None:
+                return True
+            known = {image.manifest_digest, *(d.partition("@")[2] for d in image.repo_digests)}
+            return head.digest not in known
+
+        def probe(unit: str) -> autoupdate.UnitProbe | None:
+            state = containers.manager.unit_state(unit)
+            if state is None:
+                return None
+            return autoupdate.UnitProbe(state.active_state, state.n_restarts)
+
+        def health_of(name: str) -> str | None:
+            try:
+                directory = containers.store.dir(containers.store.get(name).id)
+            except NotFoundError:
+                return "starting"  # being made again by its unit
+            if health.load_config(directory) is None:
+                return None
+            state = health.load_state(directory)
+            return state.status if state else "starting"
+
+        host = autoupdate.Host(
+            image_id=image_id,
+            pull=lambda name: self.pull(PullOptions(name, quiet=True), _ignore).id,
+            remote_differs=remote_differs,
+            tag=self.images.tag,
+            restart=lambda unit: containers.manager.restart(unit),  # noqa: PLW0108 - D-Bus on use
+            probe=probe,
+            health=health_of,
+        )
+        return autoupdate.auto_update(
+            found, host, dry_run=dry_run, rollback=rollback, timeout=timeout
+        )
+
 
 def _now_text() -> str:
     """Now, as image configs write times."""
@@ -382,3 +554,9 @@ def _now_text() -> str:
 
 def _ignore(_event: PullEvent) -> None:
     """Progress sink for loads and imports (they have nothing to download)."""
+
+
+def complete_names(kind: NameKind, prefix: str) -> list[str]:
+    """Names of ``kind`` in the user's store starting with ``prefix``, for shell completion:
+    read from the records alone, without an :class:`Engine` (no settings, no D-Bus)."""
+    return list_names(Paths.from_env(), kind, prefix)

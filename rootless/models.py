@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import enum
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,36 +32,11 @@ class ImageSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """One row of ``rctl image history``."""
-
-    id: str
-    created: str
-    created_by: str
-    size: int
-    comment: str
-
-
-@dataclass(frozen=True, slots=True)
 class RemovedImage:
     """What ``rctl rmi`` did to one name or ID."""
 
     untagged: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class DiskUsage:
-    """``rctl system df``."""
-
-    images: int
-    images_size: int
-    layers: int
-    blobs_size: int
-    reclaimable: int
-    containers: int = 0
-    volumes: int = 0
-    details: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,21 +107,26 @@ class RunOptions:
     health_start_period: str | None = None
     health_on_failure: str | None = None  # none | restart (podman's kill/stop not offered)
     no_healthcheck: bool = False  # --no-healthcheck: not even the image's HEALTHCHECK
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerSummary:
-    """One row of ``rctl ps``."""
-
-    id: str
-    name: str
-    image: str
-    command: str
-    created: float
-    state: str  # created | running | exited | paused
-    status: str  # docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago"
-    exit_code: int | None
-    ports: tuple[str, ...] = ()
+    ulimit: tuple[str, ...] = ()  # --ulimit NAME=SOFT[:HARD]
+    device: tuple[str, ...] = ()  # --device HOST[:CONTAINER][:PERMISSIONS]
+    shm_size: str | None = None  # --shm-size 64m
+    sysctl: tuple[str, ...] = ()  # --sysctl KEY=VALUE (namespaced ones)
+    privileged: bool = False
+    platform: str | None = None  # --platform os/arch[/variant]: the image's
+    cidfile: str | None = None  # --cidfile PATH: the ID is written there
+    log_driver: str | None = None  # journald (default) | none
+    cgroupns: str | None = None  # private | host
+    ipc: str | None = None  # private | shareable | none | host
+    pid: str | None = None  # host
+    uts: str | None = None  # host
+    group_add: tuple[str, ...] = ()  # --group-add GID|NAME|keep-groups
+    mac_address: str | None = None  # refused: the network helpers choose it
+    memory_reservation: str | None = None
+    cpuset_cpus: str | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    blkio_weight: int | None = None
+    oom_score_adj: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,3 +210,44 @@ class BuildOptions:
     labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
     network: str | None = None  # RUN steps' network mode (default: rctl run's)
     secrets: tuple[str, ...] = ()  # --secret id=ID,src=FILE for RUN --mount=type=secret
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPruneReport:
+    """What ``rctl system prune`` removed, in docker's order."""
+
+    containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+
+    def to_docker(self) -> dict[str, object]:
+        """The prune reports docker's endpoints give (``ContainersDeleted``...), together."""
+        return {
+            "ContainersDeleted": list(self.containers),
+            "NetworksDeleted": list(self.networks),
+            "VolumesDeleted": list(self.volumes),
+            "ImagesDeleted": [{"Deleted": image} for image in self.images],
+            "SpaceReclaimed": 0,
+        }
+
+
+class NameKind(enum.StrEnum):
+    """What an argument names in the store, for shell completion."""
+
+    CONTAINER = "container"
+    IMAGE = "image"
+    VOLUME = "volume"
+    NETWORK = "network"
+
+
+@dataclass(frozen=True, slots=True)
+class AutoUpdateReport:
+    """One labelled container's outcome in ``rctl auto-update``: ``updated`` is ``true``,
+    ``false``, ``pending`` (dry run), ``rolled back``, ``failed: ...`` or ``skipped: ...``."""
+
+    unit: str
+    container: str
+    image: str
+    policy: str
+    updated: str

@@ -16,11 +16,11 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rctlbase.errors import RctlError
 from rctlbase.run import run_program
 from rootless import __version__
+from rootless.reports.system import Component, InfoReport, VersionReport
 
 # The Docker Engine API version rctl's REST API is to serve (docker 25's); no API is served
 # yet, so this says which docker clients it is written against.
@@ -94,39 +94,33 @@ def systemd_version() -> str:
     return program_version(["systemctl", "--version"], r"^systemd\s+(.+)")
 
 
-def version_report(runtime: str) -> dict[str, Any]:
-    """docker's ``version`` document: the client (this CLI) and the engine (the same
-    program, with its runtime, systemd and kernel)."""
+def version_report(runtime: str) -> VersionReport:
+    """docker's ``version``: the client (this CLI) and the engine (the same program, with
+    its runtime, systemd and kernel)."""
     system, arch = os_arch()
     commit = git_commit(Path(__file__).resolve().parents[1])
     python = platform.python_version()
-    common = {
-        "Version": __version__,
-        "ApiVersion": API_VERSION,
-        "PythonVersion": python,
-        "GitCommit": commit,
-        "Os": system,
-        "Arch": arch,
-    }
+    kernel = os.uname().release
     components = [
-        {"Name": "Engine", "Version": __version__,
-         "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
-                     "GitCommit": commit, "PythonVersion": python, "Os": system, "Arch": arch,
-                     "KernelVersion": os.uname().release}},
+        Component("Engine", __version__, {
+            "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": commit,
+            "PythonVersion": python, "Os": system, "Arch": arch, "KernelVersion": kernel,
+        }),
     ]  # fmt: skip
     for name, version in ((runtime, runtime_version(runtime)), ("systemd", systemd_version())):
         if version:
-            components.append({"Name": name, "Version": version, "Details": {}})
-    return {
-        "Client": {"Platform": {"Name": "rctl"}, **common, "Context": "default"},
-        "Server": {
-            "Platform": {"Name": "rctl (rootless, systemd)"},
-            "Components": components,
-            **common,
-            "MinAPIVersion": MIN_API_VERSION,
-            "KernelVersion": os.uname().release,
-        },
-    }
+            components.append(Component(name, version))
+    return VersionReport(
+        version=__version__,
+        api_version=API_VERSION,
+        min_api_version=MIN_API_VERSION,
+        git_commit=commit,
+        python_version=python,
+        os=system,
+        arch=arch,
+        kernel_version=kernel,
+        components=tuple(components),
+    )
 
 
 def cgroup_facts(uid: int, root: Path = CGROUP_ROOT) -> tuple[str, list[str]]:
@@ -180,63 +174,37 @@ class InfoInputs:
     network_drivers: tuple[str, ...] = ("bridge", "host", "null", "pasta", "slirp4netns")
 
 
-def info_report(inputs: InfoInputs, uid: int) -> dict[str, Any]:
-    """docker's ``info`` document, plus rctl's own keys (Rootless, CgroupControllers,
-    DefaultNetwork, RunRoot, Registries)."""
+def info_report(inputs: InfoInputs, uid: int) -> InfoReport:
+    """docker's ``info``, with rctl's storage, cgroups and network."""
     cgroup_version, controllers = cgroup_facts(uid)
     counts = inputs.counts
-    runtime_path = _which(inputs.runtime)
-    return {
-        "ID": "",
-        "Containers": counts.running + counts.paused + counts.stopped,
-        "ContainersRunning": counts.running,
-        "ContainersPaused": counts.paused,
-        "ContainersStopped": counts.stopped,
-        "Images": inputs.images,
-        "Driver": inputs.storage_driver,
-        "DriverStatus": [["Backing Filesystem", _filesystem(inputs.data_root)]],
-        "DockerRootDir": inputs.data_root,
-        "RunRoot": inputs.run_root,
-        "Plugins": {
-            "Volume": list(inputs.volume_drivers),
-            "Network": list(inputs.network_drivers),
-            "Log": ["journald"],
-        },
-        "LoggingDriver": "journald",
-        "CgroupDriver": "systemd",
-        "CgroupVersion": cgroup_version,
-        "CgroupControllers": controllers,
-        "KernelVersion": os.uname().release,
-        "OperatingSystem": operating_system(),
-        "OSType": os.uname().sysname.lower(),
-        "Architecture": os.uname().machine,
-        "NCPU": os.cpu_count() or 0,
-        "MemTotal": memory_total(),
-        "Name": socket.gethostname(),
-        "ServerVersion": __version__,
-        "Runtimes": {inputs.runtime: {"path": runtime_path}},
-        "DefaultRuntime": inputs.runtime,
-        "SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"],
-        "Rootless": True,
-        "DefaultNetwork": inputs.default_network,
-        "Registries": {
-            "Search": list(inputs.search_registries),
-            "Insecure": list(inputs.insecure_registries),
-        },
-        "RegistryConfig": {
-            "InsecureRegistryCIDRs": [],
-            "IndexConfigs": _index_configs(inputs),
-        },
-    }
-
-
-def _index_configs(inputs: InfoInputs) -> dict[str, Any]:
-    names = dict.fromkeys([*inputs.search_registries, *inputs.insecure_registries])
-    return {
-        name: {"Name": name, "Mirrors": [], "Secure": name not in inputs.insecure_registries,
-               "Official": name == "docker.io"}
-        for name in names
-    }  # fmt: skip
+    return InfoReport(
+        containers_running=counts.running,
+        containers_paused=counts.paused,
+        containers_stopped=counts.stopped,
+        images=inputs.images,
+        driver=inputs.storage_driver,
+        backing_filesystem=_filesystem(inputs.data_root),
+        root_dir=inputs.data_root,
+        run_root=inputs.run_root,
+        cgroup_version=cgroup_version,
+        cgroup_controllers=tuple(controllers),
+        kernel_version=os.uname().release,
+        operating_system=operating_system(),
+        os_type=os.uname().sysname.lower(),
+        architecture=os.uname().machine,
+        ncpu=os.cpu_count() or 0,
+        mem_total=memory_total(),
+        name=socket.gethostname(),
+        server_version=__version__,
+        runtime=inputs.runtime,
+        runtime_path=_which(inputs.runtime),
+        default_network=inputs.default_network,
+        search_registries=inputs.search_registries,
+        insecure_registries=inputs.insecure_registries,
+        volume_drivers=inputs.volume_drivers,
+        network_drivers=inputs.network_drivers,
+    )
 
 
 def _which(program: str) -> str:

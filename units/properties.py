@@ -129,6 +129,37 @@ class StartLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class ResourceSetting:
+    """One setting of systemd.resource-control(5) that a :class:`ServiceSpec` field holds.
+
+    ``property`` is its D-Bus name (with ``signature``), ``key`` its unit-file name, which
+    differs where the file takes another unit (``CPUQuota=150%`` is
+    ``CPUQuotaPerSecUSec=1500000``); ``low``..``high`` is what systemd accepts.
+    """
+
+    field: str
+    property: str
+    key: str
+    signature: str = "t"
+    low: int = 0
+    high: int = INFINITY
+
+
+# Every resource limit a unit can get: plan_properties sends them in this order, and the
+# unit-file rendering (units/unitrender.py) writes them from the same table. A new limit
+# is a ServiceSpec field and one line here.
+RESOURCE_SETTINGS = (
+    ResourceSetting("memory_max", "MemoryMax", "MemoryMax"),
+    ResourceSetting("memory_swap_max", "MemorySwapMax", "MemorySwapMax"),
+    ResourceSetting("cpu_quota_per_sec_usec", "CPUQuotaPerSecUSec", "CPUQuota"),
+    ResourceSetting("cpu_weight", "CPUWeight", "CPUWeight", low=1, high=10000),
+    ResourceSetting("tasks_max", "TasksMax", "TasksMax"),
+    ResourceSetting("memory_low", "MemoryLow", "MemoryLow"),
+    ResourceSetting("io_weight", "IOWeight", "IOWeight", low=1, high=10000),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """A transient ``.service`` unit, validated on construction (UsageError names the field).
 
@@ -172,6 +203,11 @@ class ServiceSpec:
     cpu_quota_per_sec_usec: int | None = None
     cpu_weight: int | None = None
     tasks_max: int | None = None
+    memory_low: int | None = None
+    io_weight: int | None = None
+    allowed_cpus: bytes | None = None  # AllowedCPUs=: CPU n is bit n % 8 of byte n // 8
+    cpu_quota_period_usec: int | None = None
+    standard_output: str | None = None  # StandardOutput= and StandardError=: "null"...
     syslog_identifier: str | None = None
     log_extra_fields: Mapping[str, str] = field(default_factory=dict)
     stdin_fd: int | None = None
@@ -234,10 +270,7 @@ class ServiceSpec:
             "restart_usec",
             "timeout_start_usec",
             "timeout_stop_usec",
-            "memory_max",
-            "memory_swap_max",
-            "cpu_quota_per_sec_usec",
-            "tasks_max",
+            "cpu_quota_period_usec",
             "stdin_fd",
             "stdout_fd",
             "stderr_fd",
@@ -245,9 +278,17 @@ class ServiceSpec:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= INFINITY:
                 raise UsageError(f"{name}: {value} is out of range", hint=_SETTING_HINT)
-        if self.cpu_weight is not None and not 1 <= self.cpu_weight <= 10000:
+        for setting in RESOURCE_SETTINGS:
+            value = getattr(self, setting.field)
+            if value is not None and not setting.low <= value <= setting.high:
+                raise UsageError(
+                    f"{setting.field}: {value} is not within {setting.low}..{setting.high}",
+                    hint=_SETTING_HINT,
+                )
+        if self.standard_output not in (None, "null", "journal", "inherit"):
             raise UsageError(
-                f"cpu_weight: {self.cpu_weight} is not within 1..10000", hint=_SETTING_HINT
+                f"standard_output: {self.standard_output!r} is not null, journal or inherit",
+                hint=_SETTING_HINT,
             )
         if self.kill_signal is not None and not 1 <= self.kill_signal <= signal.SIGRTMAX:
             raise UsageError(
@@ -334,16 +375,18 @@ def plan_properties(spec: ServiceSpec) -> list[Property]:
     add("SendSIGHUP", "b", True, spec.send_sighup)
     add("Delegate", "b", True, spec.delegate)
     add("Slice", "s", spec.slice, spec.slice is not None)
-    add("MemoryMax", "t", spec.memory_max, spec.memory_max is not None)
-    add("MemorySwapMax", "t", spec.memory_swap_max, spec.memory_swap_max is not None)
+    for setting in RESOURCE_SETTINGS:
+        value = getattr(spec, setting.field)
+        add(setting.property, setting.signature, value, value is not None)
+    add("AllowedCPUs", "ay", spec.allowed_cpus, spec.allowed_cpus is not None)
     add(
-        "CPUQuotaPerSecUSec",
+        "CPUQuotaPeriodUSec",
         "t",
-        spec.cpu_quota_per_sec_usec,
-        spec.cpu_quota_per_sec_usec is not None,
+        spec.cpu_quota_period_usec,
+        spec.cpu_quota_period_usec is not None,
     )
-    add("CPUWeight", "t", spec.cpu_weight, spec.cpu_weight is not None)
-    add("TasksMax", "t", spec.tasks_max, spec.tasks_max is not None)
+    add("StandardOutput", "s", spec.standard_output, spec.standard_output is not None)
+    add("StandardError", "s", spec.standard_output, spec.standard_output is not None)
     add("SyslogIdentifier", "s", spec.syslog_identifier, spec.syslog_identifier is not None)
     add(
         "LogExtraFields",

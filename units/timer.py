@@ -6,8 +6,10 @@
 the manager creates both in one ``StartTransientUnit`` call, the service as an auxiliary
 unit. :func:`plan_timer_properties` is the pure translation, with the names and
 signatures ``systemd-run --on-active=… --timer-property=…`` sends (src/run/run.c and
-src/shared/bus-unit-util.c of systemd 252: ``TimersMonotonic`` ``a(st)`` with ``…USec``
-names, ``RemainAfterElapsed=false`` so that an elapsed timer is collected).
+src/shared/bus-unit-util.c of systemd 252: ``TimersMonotonic`` ``a(st)`` whose bases are
+the unit-file names ``OnActiveSec``…, which the manager's timer_base_from_string() reads,
+with microseconds). systemd 252 refuses ``RemainAfterElapsed`` on a transient timer (newer
+systemd-run sends it): rctl's timers repeat and end with the unit they are bound to.
 """
 
 from __future__ import annotations
@@ -82,14 +84,13 @@ def plan_timer_properties(spec: TimerSpec) -> list[Property]:
     triggers = [
         [name, usec]
         for name, usec in (
-            ("OnActiveUSec", spec.on_active_usec),
-            ("OnUnitActiveUSec", spec.on_unit_active_usec),
+            ("OnActiveSec", spec.on_active_usec),
+            ("OnUnitActiveSec", spec.on_unit_active_usec),
         )
         if usec is not None
     ]
     add("TimersMonotonic", "a(st)", triggers)
     add("AccuracyUSec", "t", spec.accuracy_usec, spec.accuracy_usec is not None)
-    add("RemainAfterElapsed", "b", False)
     add("BindsTo", "as", list(spec.binds_to), bool(spec.binds_to))
     add("After", "as", list(spec.after), bool(spec.after))
     add("CollectMode", "s", str(spec.collect_mode), spec.collect_mode is not None)

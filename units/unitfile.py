@@ -79,11 +79,17 @@ def escape_specifiers(text: str) -> str:
     return text.replace("%", "%%")
 
 
-def quote_word(word: str) -> str:
-    """One argument of a command line, quoted for systemd when it needs to be."""
+def quote_word(word: str, *, variables: bool = True) -> str:
+    """One argument of a command line, quoted for systemd when it needs to be.
+
+    ``variables=False`` is for settings that split and unquote words but do not expand
+    ``$VAR`` (``Environment=``), where a doubled ``$`` would stay doubled.
+    """
     if "\0" in word:
         raise ValueError(f"a command argument holds a NUL byte: {word!r}")
-    escaped = escape_specifiers(word).replace("$", "$$")
+    escaped = escape_specifiers(word)
+    if variables:
+        escaped = escaped.replace("$", "$$")
     if escaped and _PLAIN.fullmatch(escaped):
         return escaped
     inner = escaped.replace("\\", "\\\\").replace('"', '\\"')

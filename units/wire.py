@@ -65,15 +65,17 @@ def register_lazy_package(name: str = PACKAGE) -> None:
 
 register_lazy_package()
 
-# The imports below must follow the registration above (E402 on purpose), and the message
-# module must come first: dbus-fast's modules import each other in a cycle that its
-# __init__ enters by that end (errors -> message -> marshaller -> signature).
-from dbus_fast.message import Message  # noqa: E402
+# The imports below must follow the registration above (E402 on purpose), and the errors
+# module must come first: dbus-fast's modules import each other in a cycle (errors ->
+# message -> marshaller -> errors) that only works entered by errors, whose classes exist
+# before it imports message. The compiled wheels hide this, the pure-Python sources (the
+# Debian package vendors those) do not.
+from dbus_fast.errors import AuthError, InvalidAddressError  # noqa: E402
 
 # isort: split
 from dbus_fast._private.unmarshaller import Unmarshaller  # noqa: E402
 from dbus_fast.constants import MessageFlag, MessageType  # noqa: E402
-from dbus_fast.errors import AuthError, InvalidAddressError  # noqa: E402
+from dbus_fast.message import Message  # noqa: E402
 from dbus_fast.signature import Variant  # noqa: E402
 from dbus_fast.unpack import unpack_variants  # noqa: E402
 

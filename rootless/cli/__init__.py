@@ -32,7 +32,7 @@ SHORT: dict[str, str] = {
     "rm": "containers:rm",
     "ps": "containers:ps",
     "logs": "containers:logs",
-    "wait": "containers:wait",
+    "wait": "lifecycle:wait",
     "exec": "containers:exec_",
     "pause": "containers:pause",
     "unpause": "containers:unpause",
@@ -43,6 +43,9 @@ SHORT: dict[str, str] = {
     "doctor": "containers:doctor",
     "version": "system:version",
     "info": "system:info",
+    "stats": "monitor:stats",
+    "events": "monitor:events",
+    "export": "lifecycle:export",
     "cp": "containers:cp",
     "pull": "images:pull",
     "images": "images:images",
@@ -61,6 +64,8 @@ SHORT: dict[str, str] = {
     "build": "build:build",
     "apply": "definitions:apply",
     "down": "definitions:down",
+    "completion": "complete:completion",
+    "auto-update": "autoupdate:auto_update",
 }
 GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "container": (
@@ -75,8 +80,11 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "ps": "containers:ps",
             "inspect": "containers:container_inspect",
             "prune": "containers:container_prune",
+            "stats": "monitor:stats",
+            "export": "lifecycle:export",
             "run-unit": "definitions:run_unit",
             "stopped-unit": "definitions:stopped_unit",
+            "prepare-unit": "definitions:prepare_unit",
             "port": "ports:port",
         },
     ),
@@ -113,7 +121,14 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "system": (
         "Manage rctl itself.",
-        {"df": "images:system_df", "info": "system:info", "version": "system:version"},
+        {
+            "df": "images:system_df",
+            "info": "system:info",
+            "version": "system:version",
+            "events": "monitor:events",
+            "prune": "lifecycle:system_prune",
+            "service": "system:service",
+        },
     ),
     "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),
     "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),
@@ -158,6 +173,10 @@ class LazyGroup(click.Group):
         gc.enable()
         if not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
+        if os.environ.get("_RCTL_COMPLETE"):
+            from rootless.cli.complete import attach_completion  # noqa: PLC0415
+
+            attach_completion(module, command)
         return command
 
 

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import click
@@ -19,6 +20,7 @@ from rootless.cli.render import (
     INSPECT_FORMAT_HELP,
     print_formatted,
     print_inspected,
+    print_json,
     table,
 )
 from rootless.cli.terminal import ConsoleRelay
@@ -66,8 +68,39 @@ RUN_OPTIONS = [
     click.option("--cap-add", multiple=True, help="Add a capability."),
     click.option("--cap-drop", multiple=True, help="Drop a capability."),
     click.option(
-        "--security-opt", multiple=True, help="no-new-privileges, seccomp=unconfined|PATH."
+        "--security-opt",
+        multiple=True,
+        help="no-new-privileges, seccomp=unconfined|PATH, systempaths=unconfined; "
+        "label=... and apparmor=... are accepted and have no effect.",
     ),
+    click.option(
+        "--privileged",
+        is_flag=True,
+        help="Every capability, no seccomp filter, no masked paths, the devices you can open.",
+    ),
+    click.option("--ulimit", multiple=True, help="NAME=SOFT[:HARD], e.g. nofile=1024:2048."),
+    click.option(
+        "--device", multiple=True, help="Bind a device node you can open: HOST[:CONTAINER][:rwm]."
+    ),
+    click.option("--shm-size", help="Size of /dev/shm (default 64m)."),
+    click.option(
+        "--sysctl",
+        multiple=True,
+        help="KEY=VALUE, namespaced only: net.*, kernel.shm*, kernel.msg*, kernel.sem, "
+        "fs.mqueue.*.",
+    ),
+    click.option("--ipc", help="IPC namespace: private, shareable, none, host."),
+    click.option("--pid", help="PID namespace: host (default: its own)."),
+    click.option("--uts", help="UTS namespace: host (default: its own)."),
+    click.option("--cgroupns", help="Cgroup namespace: private (default) or host."),
+    click.option(
+        "--group-add", multiple=True, help="Another group: GID, a name of the image, keep-groups."
+    ),
+    click.option("--oom-score-adj", type=int, help="OOM score adjustment (only upwards rootless)."),
+    click.option("--log-driver", help="journald (default) or none."),
+    click.option("--cidfile", help="Write the container's ID to this file (must not exist)."),
+    click.option("--platform", help="The image's platform, OS/ARCH[/VARIANT]; pulled if needed."),
+    click.option("--mac-address", help="Refused: the network helpers choose the MAC address."),
     click.option(
         "--init", is_flag=True, help="Run an init as PID 1 that forwards signals and reaps."
     ),
@@ -84,6 +117,11 @@ RUN_OPTIONS = [
     click.option("--cpus", help="Number of CPUs (e.g. 1.5)."),
     click.option("--cpu-shares", type=int, help="Relative CPU weight (default 1024)."),
     click.option("--pids-limit", help="Maximum number of processes; -1 for unlimited."),
+    click.option("--memory-reservation", help="Memory soft limit (MemoryLow=)."),
+    click.option("--cpuset-cpus", help="CPUs the container may use, e.g. 0-2,4."),
+    click.option("--cpu-quota", type=int, help="CPU time in µs per --cpu-period."),
+    click.option("--cpu-period", type=int, help="CPU quota period in µs (default 100000)."),
+    click.option("--blkio-weight", type=int, help="Relative block I/O weight, 10 to 1000."),
     click.option(
         "--restart",
         default="no",
@@ -133,6 +171,8 @@ def with_run_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def run_options(image: str, command: tuple[str, ...], **kw: object) -> RunOptions:
+    for key in ("attach", "sig_proxy", "detach_keys"):  # the CLI's own (run's attachment)
+        kw.pop(key, None)
     # --network repeats (podman): one value is `network`, several are bridge networks.
     given = kw.pop("network", None)
     values: tuple[str, ...] = tuple(given) if isinstance(given, tuple) else ()
@@ -144,13 +184,73 @@ def run_options(image: str, command: tuple[str, ...], **kw: object) -> RunOption
 CONTEXT = {"ignore_unknown_options": False, "allow_interspersed_args": False}
 
 
+ATTACH_OPTIONS = [
+    click.option(
+        "-a",
+        "--attach",
+        "attach",
+        multiple=True,
+        help="Attach only these streams: stdin, stdout, stderr (repeat).",
+    ),
+    click.option(
+        "--sig-proxy",
+        is_flag=False,
+        flag_value="true",
+        default="true",
+        help="--sig-proxy=false: don't pass SIGINT/SIGTERM/SIGHUP on to the container.",
+    ),
+    click.option("--detach-keys", help='Only "" (none): rctl has no detach sequence.'),
+]
+
+
+def with_attach_options(func: Callable[..., None]) -> Callable[..., None]:
+    """docker run's flags about the attached terminal (not create's)."""
+    for option in reversed(ATTACH_OPTIONS):
+        func = option(func)
+    return func
+
+
+def attached_stdio(
+    options: RunOptions, attach: tuple[str, ...], detach_keys: str | None
+) -> tuple[int, int, int]:
+    """The container's stdin, stdout, stderr for an attached run: ``-a`` picks the streams
+    (the others see /dev/null), stdin only with ``-i``."""
+    streams = {a.lower() for a in attach}
+    if streams - {"stdin", "stdout", "stderr"}:
+        raise click.BadParameter("use stdin, stdout or stderr", param_hint="--attach")
+    if streams and options.detach:
+        raise click.UsageError("conflicting options: -a and -d")
+    if detach_keys:
+        raise click.BadParameter(
+            "rctl's attached run has no detach sequence: use -d, then rctl logs -f",
+            param_hint="--detach-keys",
+        )
+    wanted = streams or {"stdin", "stdout", "stderr"}
+    stdin = 0 if options.interactive and "stdin" in wanted else os.open(os.devnull, os.O_RDONLY)
+    out = 1 if "stdout" in wanted else os.open(os.devnull, os.O_WRONLY)
+    err = 2 if "stderr" in wanted else os.open(os.devnull, os.O_WRONLY)
+    return stdin, out, err
+
+
+def sig_proxy_wanted(value: str) -> bool:
+    """``--sig-proxy``, ``--sig-proxy=true|false`` (docker's boolean flag syntax)."""
+    if value.lower() in ("true", "1"):
+        return True
+    if value.lower() in ("false", "0"):
+        return False
+    raise click.BadParameter("use --sig-proxy=true or --sig-proxy=false", param_hint="--sig-proxy")
+
+
 @click.command("run", context_settings=CONTEXT)
 @with_run_options
+@with_attach_options
 @click.pass_context
 def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: object) -> None:
     """Run a command in a new container."""
+    attach, detach_keys = kw.pop("attach"), kw.pop("detach_keys")
+    proxy = sig_proxy_wanted(str(kw.pop("sig_proxy")))
     options = run_options(image, command, **kw)
-    stdin = 0 if options.interactive else os.open(os.devnull, os.O_RDONLY)
+    stdin, stdout, stderr = attached_stdio(options, attach, detach_keys)  # type: ignore[arg-type]
     eng = engine(ctx)
     console = None
     if options.tty and not options.detach:
@@ -163,6 +263,8 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: objec
     def forward(unit: str) -> None:
         if console is not None:
             console.attach()
+        if not proxy:
+            return
 
         # Ctrl-C and SIGTERM go to the container, like docker run's --sig-proxy.
         def relay(signum: int, _frame: object) -> None:
@@ -174,7 +276,7 @@ def run(ctx: click.Context, /, image: str, command: tuple[str, ...], **kw: objec
             signal.signal(signum, relay)
 
     try:
-        record, code = eng.containers.run(options, (stdin, 1, 2), forward)
+        record, code = eng.containers.run(options, (stdin, stdout, stderr), forward)
     finally:
         if console is not None:
             console.close()
@@ -285,46 +387,28 @@ def ps(
     filters: tuple[str, ...],
 ) -> None:
     """List containers."""
-    from rctlbase.errors import NotFoundError  # noqa: PLC0415
     from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
 
-    service = engine(ctx).containers
-    rows = service.summaries(all_containers=all_containers, filters=filters)
+    rows = engine(ctx).containers.summaries(all_containers=all_containers, filters=filters)
+    now = time.time()
     if quiet:
         for row in rows:
             click.echo(row.id if no_trunc else row.id[:12])
         return
 
-    def cut(text: str) -> str:
-        return text if no_trunc or len(text) <= 20 else text[:19] + "…"
-
     def default() -> None:
-        cells = [
-            [r.id if no_trunc else r.id[:12], r.image, f'"{cut(r.command)}"', created(r.created),
-             r.status, ", ".join(r.ports), r.name]
-            for r in rows
-        ]  # fmt: skip
+        columns = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
+        cells = [[r.ps_fields(now=now, no_trunc=no_trunc)[c] for c in columns] for r in rows]
         table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
-
-    def details(container_id: str) -> dict[str, object]:
-        try:
-            return service.inspect(container_id)
-        except NotFoundError:  # removed since it was listed
-            return {}
 
     print_formatted(
         fmt,
         rows,
-        view=lambda r: container_row(r, no_trunc=no_trunc, details=lambda: details(r.id)),
+        view=lambda r: container_row(r, no_trunc=no_trunc, now=now),
         default=default,
+        as_json=lambda: print_json([r.to_json() for r in rows]),
         headers=CONTAINER_HEADERS,
     )
-
-
-def created(moment: float) -> str:
-    from rootless.cli.render import age  # noqa: PLC0415
-
-    return age(datetime.datetime.fromtimestamp(moment, datetime.UTC).isoformat())
 
 
 @click.command("logs")
@@ -357,15 +441,6 @@ def logs(
         out.flush()
 
 
-@click.command("wait")
-@click.argument("containers", nargs=-1, required=True)
-@click.pass_context
-def wait(ctx: click.Context, containers: tuple[str, ...]) -> None:
-    """Wait for containers to stop and print their exit codes."""
-    for ref in containers:
-        click.echo(engine(ctx).containers.wait(ref))
-
-
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", help=INSPECT_FORMAT_HELP)
@@ -375,12 +450,12 @@ def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None
     from rctlbase.errors import NotFoundError  # noqa: PLC0415
 
     eng = engine(ctx)
-    results = []
+    results: list[dict[str, object]] = []
     for name in names:
         try:
-            results.append(eng.containers.inspect(name))
+            results.append(eng.containers.inspect(name).to_docker())
         except NotFoundError:
-            results.append(eng.images.inspect(name))
+            results.append(eng.images.inspect(name).to_docker())
     print_inspected(fmt, results, "inspect")
 
 
@@ -390,7 +465,8 @@ def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None
 @click.pass_context
 def container_inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show containers as JSON."""
-    print_inspected(fmt, [engine(ctx).containers.inspect(name) for name in names], "container")
+    documents = [engine(ctx).containers.inspect(name).to_docker() for name in names]
+    print_inspected(fmt, documents, "container")
 
 
 @click.command("exec", context_settings=CONTEXT)

@@ -1,5 +1,6 @@
 """Definition commands: ``apply``, ``down``, ``generate systemd``, ``healthcheck run``, and
-the generated units' own (hidden) ``container run-unit`` / ``container stopped-unit``."""
+the generated units' own (hidden) ``container run-unit`` / ``stopped-unit`` /
+``prepare-unit``."""
 
 from __future__ import annotations
 
@@ -87,3 +88,29 @@ def run_unit(ctx: click.Context, definition: Path, name: str) -> None:
 def stopped_unit(ctx: click.Context, name: str) -> None:
     """ExecStopPost= of a generated unit: record how the container ended."""
     engine(ctx).definitions.stopped_unit(name)
+
+
+@click.command("prepare-unit", hidden=True)
+@click.option("--definition", type=click.Path(path_type=Path), required=True)
+@click.option("--network", help="Make this network of the file if it is missing.")
+@click.option("--volume", help="Make this volume of the file if it is missing.")
+@click.option("--image", "container", help="Pull this container's image per its policy.")
+@click.pass_context
+def prepare_unit(
+    ctx: click.Context,
+    definition: Path,
+    network: str | None,
+    volume: str | None,
+    container: str | None,
+) -> None:
+    """ExecStart= of a generated network, volume or image unit."""
+    chosen = [v for v in (network, volume, container) if v is not None]
+    if len(chosen) != 1:
+        raise click.UsageError("give one of --network, --volume, --image")
+    definitions = engine(ctx).definitions
+    if network is not None:
+        definitions.prepare_network(definition, network)
+    elif volume is not None:
+        definitions.prepare_volume(definition, volume)
+    elif container is not None:
+        definitions.prepare_image(definition, container)

@@ -212,7 +212,8 @@ def image_ls(ctx: click.Context, /, **kw: object) -> None:
 @click.pass_context
 def image_inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show images' configuration and layers as JSON."""
-    print_inspected(fmt, [engine(ctx).images.inspect(name) for name in names], "image")
+    documents = [engine(ctx).images.inspect(name).to_docker() for name in names]
+    print_inspected(fmt, documents, "image")
 
 
 @click.command("history")
@@ -341,17 +342,17 @@ def system_df(ctx: click.Context, fmt: str | None) -> None:
     """Show disk usage of images (and, later, containers and volumes)."""
     from rootless.cli.views import DF_HEADERS, df_row  # noqa: PLC0415
 
-    usage = engine(ctx).images.disk_usage()
+    usage = engine(ctx).disk_usage()
     rows = [
-        ["Images", str(usage.images), human_size(usage.blobs_size), human_size(usage.reclaimable)],
-        ["Layers", str(usage.layers), "", ""],
+        [kind, str(total), str(active), human_size(size), human_size(reclaimable)]
+        for kind, total, active, size, reclaimable in usage.rows()
     ]
     print_formatted(
         fmt,
         rows,
         view=df_row,
-        default=lambda: table(["TYPE", "TOTAL", "SIZE", "RECLAIMABLE"], rows),
-        as_json=lambda: print_json(usage),
+        default=lambda: table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows),
+        as_json=lambda: print_json(usage.to_docker()),
         headers=DF_HEADERS,
     )
 

@@ -73,7 +73,8 @@ def ls(ctx: click.Context, quiet: bool, fmt: str | None, filters: tuple[str, ...
 @click.pass_context
 def inspect(ctx: click.Context, networks: tuple[str, ...], fmt: str | None) -> None:
     """Show networks' configuration and attached containers as JSON."""
-    print_inspected(fmt, [engine(ctx).networks.inspect(ref) for ref in networks], "network")
+    documents = [engine(ctx).networks.inspect(ref).to_docker() for ref in networks]
+    print_inspected(fmt, documents, "network")
 
 
 @click.command("rm")

@@ -116,7 +116,7 @@ def print_formatted(
     click.echo(text, nl=False)
 
 
-def print_inspected(fmt: str | None, documents: Sequence[Any], kind: str) -> None:
+def print_inspected(fmt: str | None, documents: Sequence[Mapping[str, Any]], kind: str) -> None:
     """inspect's output: the documents as JSON, or ``--format``'s template on each one (as
     a Go struct of type ``kind``)."""
     from rootless.cli.views import inspect_view  # noqa: PLC0415

@@ -19,8 +19,7 @@ INFO_FORMAT_HELP = "'json', or a Go template ('{{.Driver}}', '{{json .}}')."
 @click.pass_context
 def version(ctx: click.Context, fmt: str | None) -> None:
     """Show rctl's version, the API version and the versions of what it runs on."""
-    report = engine(ctx).version()
-    show(fmt, report, "version", render_version)
+    show(fmt, engine(ctx).version().cli_document(), "version", render_version)
 
 
 @click.command("info")
@@ -28,8 +27,29 @@ def version(ctx: click.Context, fmt: str | None) -> None:
 @click.pass_context
 def info(ctx: click.Context, fmt: str | None) -> None:
     """Show how rctl is set up here: storage, runtime, cgroups, networks, counts."""
-    report = engine(ctx).info()
-    show(fmt, report, "info", render_info)
+    show(fmt, engine(ctx).info().to_docker(), "info", render_info)
+
+
+@click.command("service")
+@click.option(
+    "-t",
+    "--time",
+    "idle",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Exit after this many seconds without a connection (0: never).",
+)
+@click.argument("uri", required=False)
+def service(idle: float, uri: str | None) -> None:
+    """Serve the Docker-compatible API (default: unix://$XDG_RUNTIME_DIR/rctl/rctl.sock).
+
+    Clients find it with DOCKER_HOST=unix://$XDG_RUNTIME_DIR/rctl/rctl.sock. Started by
+    systemd's rctl.socket it uses the socket passed in.
+    """
+    from rootless.api.service import serve  # noqa: PLC0415 - start-up time
+
+    serve(uri, idle, lambda text: click.echo(f"Warning: {text}", err=True))
 
 
 def show(fmt: str | None, report: Mapping[str, Any], kind: str, text: Any) -> None:
@@ -88,6 +108,7 @@ def render_version(report: Mapping[str, Any]) -> list[str]:
 
 def render_info(report: Mapping[str, Any]) -> list[str]:
     """``rctl info``'s text, laid out as docker's."""
+    rctl = report["Rctl"]
     lines = ["Server:"]
     lines += [
         f" Containers: {report['Containers']}",
@@ -103,17 +124,17 @@ def render_info(report: Mapping[str, Any]) -> list[str]:
         f" Logging Driver: {report['LoggingDriver']}",
         f" Cgroup Driver: {report['CgroupDriver']}",
         f" Cgroup Version: {report['CgroupVersion'] or 'unknown'}",
-        f" Cgroup Controllers: {' '.join(report['CgroupControllers']) or 'none delegated'}",
+        f" Cgroup Controllers: {' '.join(rctl['CgroupControllers']) or 'none delegated'}",
         " Plugins:",
         f"  Volume: {' '.join(report['Plugins']['Volume'])}",
         f"  Network: {' '.join(report['Plugins']['Network'])}",
         f"  Log: {' '.join(report['Plugins']['Log'])}",
         f" Runtimes: {' '.join(report['Runtimes'])}",
         f" Default Runtime: {report['DefaultRuntime']}",
-        f" Default Network: {report['DefaultNetwork']}",
+        f" Default Network: {rctl['DefaultNetwork']}",
         " Security Options:",
         *(f"  {option}" for option in report["SecurityOptions"]),
-        f" Rootless: {str(report['Rootless']).lower()}",
+        f" Rootless: {str(rctl['Rootless']).lower()}",
         f" Kernel Version: {report['KernelVersion']}",
         f" Operating System: {report['OperatingSystem']}",
         f" OSType: {report['OSType']}",
@@ -122,10 +143,13 @@ def render_info(report: Mapping[str, Any]) -> list[str]:
         f" Total Memory: {report['MemTotal'] / 2**30:.2f}GiB",
         f" Name: {report['Name']}",
         f" Docker Root Dir: {report['DockerRootDir']}",
-        f" Run Root: {report['RunRoot']}",
+        f" Run Root: {rctl['RunRoot']}",
+        # The socket rctl.socket listens on (rctl system service's default): docker clients
+        # find the API there.
+        f" API Socket: export DOCKER_HOST=unix://{rctl['RunRoot']}/rctl.sock",
         " Registries:",
-        f"  Search: {', '.join(report['Registries']['Search']) or '-'}",
-        f"  Insecure: {', '.join(report['Registries']['Insecure']) or '-'}",
+        f"  Search: {', '.join(rctl['Registries']['Search']) or '-'}",
+        f"  Insecure: {', '.join(rctl['Registries']['Insecure']) or '-'}",
     ]
     return lines
 

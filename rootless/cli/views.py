@@ -12,15 +12,17 @@ only a ``--format`` template needs them.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from rootless.cli.render import age, human_size
 
 if TYPE_CHECKING:
     from rootless.cli.gotemplate.values import Struct
-    from rootless.models import ContainerSummary, HistoryRow, ImageSummary, NetworkSummary
+    from rootless.models import ImageSummary, NetworkSummary
+    from rootless.reports.containers import ContainerListRow
+    from rootless.reports.images import HistoryRow
 
 CONTAINER_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
@@ -88,53 +90,17 @@ def _labels(labels: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def container_row(
-    row: ContainerSummary, *, no_trunc: bool, details: Callable[[], Mapping[str, Any]]
-) -> Struct:
-    """docker's ContainerContext; ``details`` gives the inspect document, read only when
-    the template asks for labels, mounts or networks."""
-    from rootless.cli.gotemplate.values import Method, Struct, go_quote  # noqa: PLC0415
+def container_row(row: ContainerListRow, *, no_trunc: bool, now: float | None = None) -> Struct:
+    """docker's ContainerContext: the row's ``ps_fields``, ``.Label "k"`` a method."""
+    from rootless.cli.gotemplate.values import Method, Struct  # noqa: PLC0415
 
-    inspected = cache(details)
-
-    def labels() -> Mapping[str, str]:
-        return dict(inspected().get("Config", {}).get("Labels") or {})
-
-    def mounts() -> str:
-        names = [m.get("Name") or m.get("Source", "") for m in inspected().get("Mounts", [])]
-        return ",".join(n if no_trunc else ellipsis(n, 15) for n in names)
-
-    def networks() -> str:
-        settings = inspected().get("NetworkSettings", {}).get("Networks") or {}
-        mode = inspected().get("HostConfig", {}).get("NetworkMode", "")
-        return ",".join(sorted(settings) or ([mode] if mode else []))
-
-    def local_volumes() -> str:
-        return str(sum(1 for m in inspected().get("Mounts", []) if m.get("Driver") == "local"))
-
-    command = row.command if no_trunc else ellipsis(row.command, 20)
-    return Struct(
-        "container row",
-        {
-            "ID": row.id if no_trunc else row.id[:12],
-            "Image": row.image,
-            "Command": go_quote(command),
-            "CreatedAt": go_time(row.created),
-            "RunningFor": age(datetime.datetime.fromtimestamp(row.created, datetime.UTC)
-                              .isoformat()),
-            "Ports": ", ".join(row.ports),
-            "State": row.state,
-            "Status": row.status,
-            "Size": "0B",
-            "Names": row.name,
-            "Labels": Method(lambda: ",".join(f"{k}={v}" for k, v in sorted(labels().items()))),
-            "Label": Method(lambda key: labels().get(key, ""), ("string",)),
-            "Mounts": Method(mounts),
-            "LocalVolumes": Method(local_volumes),
-            "Networks": Method(networks),
-        },
-        json_sorted=True,
-    )  # fmt: skip
+    fields: dict[str, Any] = dict(
+        row.ps_fields(now=time.time() if now is None else now, no_trunc=no_trunc)
+    )
+    for name in ("Labels", "Mounts", "LocalVolumes", "Networks"):  # docker's are methods
+        fields[name] = Method(lambda text=fields[name]: text)
+    fields["Label"] = Method(lambda key: row.labels.get(key, ""), ("string",))
+    return Struct("container row", fields, json_sorted=True)
 
 
 def image_row(row: ImageSummary) -> Struct:
@@ -226,10 +192,10 @@ def df_row(cells: list[str]) -> Struct:
     """docker's diskUsage row context over a line of ``system df``'s table."""
     from rootless.cli.gotemplate.values import Struct  # noqa: PLC0415
 
-    kind, total, size, reclaimable = cells
+    kind, total, active, size, reclaimable = cells
     return Struct(
         "disk usage row",
-        {"Type": kind, "TotalCount": total, "Active": "N/A", "Size": size,
+        {"Type": kind, "TotalCount": total, "Active": active, "Size": size,
          "Reclaimable": reclaimable},
         json_sorted=True,
     )  # fmt: skip

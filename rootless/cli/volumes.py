@@ -53,12 +53,12 @@ def ls(ctx: click.Context, quiet: bool, fmt: str | None, filters: tuple[str, ...
     """List volumes."""
     from rootless.cli.views import VOLUME_HEADERS, volume_row  # noqa: PLC0415
 
-    records = engine(ctx).volumes.ls(filters)
+    records = engine(ctx).volumes.reports(filters)
     if quiet:
         for record in records:
             click.echo(record.name)
         return
-    documents = [record.inspect() for record in records]
+    documents = [record.to_docker() for record in records]
     print_formatted(
         fmt,
         documents,
@@ -76,7 +76,7 @@ def ls(ctx: click.Context, quiet: bool, fmt: str | None, filters: tuple[str, ...
 def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show volumes as JSON."""
     volumes = engine(ctx).volumes
-    print_inspected(fmt, [volumes.inspect(name) for name in names], "volume")
+    print_inspected(fmt, [volumes.inspect(name).to_docker() for name in names], "volume")
 
 
 @click.command("rm")

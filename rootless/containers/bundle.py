@@ -8,6 +8,7 @@ import resource
 from typing import Any
 
 from rootless.containers.context import ContainerContext
+from rootless.containers.hostcheck import plan_devices
 from rootless.containers.keepid import check_keep_id, host_user, keep_id_home, plan_keep_id
 from rootless.containers.netmode import (
     ContainerNetwork,
@@ -95,6 +96,7 @@ def write_bundle(
         ),
         nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
         init_path=find_init() if spec.init else None,
+        devices=plan_devices(spec.isolation),
     )
     runtime = str(record.options.get("Runtime", DEFAULT_RUNTIME))
     net_sysctls = move_net_sysctls(doc, runtime)
@@ -105,12 +107,13 @@ def write_bundle(
         gid_maps=tuple(gmaps),
         network=str(network.mode),
         network_options=network.helper_options,
+        slirp=network.slirp,
         host_loopback=network.host_loopback,
         ports=record.ports,
         pidfile=str(ctx.store.pid_file(record.id)),
         console_socket=console_socket,
         hold_console=bool(console_socket) and spec.tty and record.detach,
-        tee_output=not spec.tty,
+        tee_output=not spec.tty and spec.isolation.log_driver != "none",
         log_fields=(
             ("SYSLOG_IDENTIFIER", record.log_tag or record.name),
             ("CONTAINER_ID", record.id),

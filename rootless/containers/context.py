@@ -11,7 +11,6 @@ unit.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +20,19 @@ from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.untrusted import read_image_file
+from rootless.eventlog import record_event
+from rootless.events import container_attributes
 from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from rootless.contracts import ContainerHost
+    from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
     from rootless.volumes.service import VolumeService
+    from uidmap.mapping import UsernsPlan
 
 # The most rctl reads of an image's /etc/passwd or /etc/group. Real files hold tens of
 # entries (a few KiB); 1 MiB is some 15,000 entries of 70 bytes, far beyond any image's,
@@ -44,11 +48,8 @@ class ContainerContext:
         data: Path,
         runtime: Path,
         images: ImageService,
-        plan_userns: Callable[[], Any],
+        host: ContainerHost,
         driver: Driver,
-        run_jobs: Callable[[Jobs], None],
-        pull: Callable[[str], Any],
-        ensure_layers: Callable[[Any], None],
         network_defaults: NetworkDefaults | None = None,
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
@@ -59,11 +60,8 @@ class ContainerContext:
         self.network_defaults = network_defaults or NetworkDefaults()
         self.runtime = runtime
         self.images = images
-        self.plan_userns = plan_userns
+        self.host = host
         self.driver = driver
-        self.run_jobs = run_jobs
-        self.pull = pull
-        self.ensure_layers = ensure_layers
         self._volumes = volumes
         self._manager = manager
 
@@ -77,14 +75,27 @@ class ContainerContext:
     @functools.cached_property
     def networks(self) -> NetworkService:
         """Bridge networks of this store (``rctl network``, ``--network NAME``, ``--link``)."""
-        from rootless.containers.lifecycle import Lifecycle  # noqa: PLC0415 - built on this
         from rootless.networks.attach import NetworkPaths  # noqa: PLC0415 - start-up time
         from rootless.networks.service import NetworkService  # noqa: PLC0415
 
         paths = NetworkPaths.for_store(self.store.root.parent, self.runtime)
-        return NetworkService(
-            paths, self.store, lambda ref: Lifecycle(self).remove(ref, force=True)
-        )
+        return NetworkService(paths, self.store, self.host)
+
+    def plan_userns(self) -> UsernsPlan:
+        """The user's ID mapping."""
+        return self.host.userns_plan
+
+    def run_jobs(self, jobs: Jobs) -> None:
+        """Run layer jobs in the user namespace."""
+        self.host.run_layer_jobs(jobs)
+
+    def pull(self, name: str, platform: str | None = None) -> ImageRecord:
+        """Pull an image for ``run --pull``."""
+        return self.host.pull_image(name, platform)
+
+    def ensure_layers(self, image: ImageRecord) -> None:
+        """Unpack what the storage driver in use lacks of ``image``."""
+        self.host.unpack_missing(image)
 
     @property
     def manager(self) -> UserManager:
@@ -126,6 +137,11 @@ class ContainerContext:
     def exit_record(self, record: ContainerRecord) -> tuple[int, float] | None:
         """The exit code and time of the container's last run; None if it never ended."""
         return self.store.exit_record(record.id)
+
+    def event(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        """Log a container event (:mod:`rootless.eventlog`): its labels, image and name."""
+        attributes = container_attributes(record.name, record.image_name, record.labels, **extra)
+        record_event(str(self.store.root.parent), "container", action, record.id, attributes)
 
     def running_state(self, record: ContainerRecord) -> Any:
         """The unit state of a running container; a conflict when it is not running."""

@@ -13,16 +13,24 @@ from rctlbase.errors import CommandNotRunnable, NotFoundError, UsageError
 from rootless.containers import health
 from rootless.containers.bundle import write_bundle
 from rootless.containers.context import ContainerContext
+from rootless.containers.hostcheck import check_run, discard_cidfile, write_cidfile
 from rootless.containers.keepid import check_keep_id, host_user, outer_ids, with_keep_id_user
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.netmode import MODES, network_for
 from rootless.containers.record import ContainerRecord, check_name, new_id, now, random_name
+from rootless.containers.reporting import record_options
 from rootless.containers.runtime import choose_runtime
 from rootless.containers.spec import ContainerSpec, ResolvedUser, UsernsMode
 from rootless.containers.unitspec import plan_spec
 from rootless.images.layerjob import RemoveJob
-from rootless.images.manifest import parse_image_config
+from rootless.images.manifest import (
+    normalize_platform,
+    parse_image_config,
+    parse_platform,
+    platform_matches,
+)
 from rootless.models import RunOptions
+from rootless.system import cgroup_facts
 from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
 
@@ -70,17 +78,31 @@ class ContainerCreator:
         )
         self.ctx.store.save_launch(container_id, plan)
 
-    def resolve_image(self, name: str, policy: str) -> Any:
+    def resolve_image(self, name: str, policy: str, platform: str | None = None) -> Any:
+        """The image to run: ``--pull``'s policy, and ``--platform``'s (a local image of
+        another platform is pulled again for the one asked)."""
         if policy not in ("missing", "always", "never"):
             raise UsageError(f"invalid --pull {policy!r}", hint="use missing, always or never")
+        wanted = parse_platform(platform) if platform else None
         if policy == "always":
-            return self.ctx.pull(name)
+            return self.ctx.pull(name, platform=platform) if wanted else self.ctx.pull(name)
         try:
-            return self.ctx.images.get(name)
+            image = self.ctx.images.get(name)
         except NotFoundError:
             if policy == "never":
                 raise
-            return self.ctx.pull(name)
+            return self.ctx.pull(name, platform=platform) if wanted else self.ctx.pull(name)
+        if wanted is None:
+            return image
+        have = parse_image_config(self.ctx.images.store.read_blob(image.id)).platform
+        if platform_matches(have, wanted):
+            return image
+        if policy == "never":
+            raise UsageError(
+                f"image {name} is {normalize_platform(have)}, not {wanted}",
+                hint="pull the image for that platform, or drop --pull never",
+            )
+        return self.ctx.pull(name, platform=platform)
 
     def _taken_names(self) -> set[str]:
         return {r.name for r in self.ctx.store.all()}
@@ -95,10 +117,17 @@ class ContainerCreator:
         self.ctx.store.check_free(name)
         return name
 
+    @staticmethod
+    def _check_options(options: RunOptions, spec: ContainerSpec, runtime: str) -> None:
+        """What the host and docker's rules say of the options, before anything exists."""
+        check_run(spec, runtime, cgroup_facts(os.getuid())[1], cidfile=options.cidfile)
+        if options.remove and options.restart not in ("", "no"):
+            raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
+
     def create(self, options: RunOptions) -> ContainerRecord:
         """``rctl create``: record, bundle and r/w layer; nothing runs yet."""
         runtime = choose_runtime(options.runtime, self.ctx.default_runtime)
-        image = self.resolve_image(options.image, options.pull)
+        image = self.resolve_image(options.image, options.pull, options.platform)
         config = parse_image_config(self.ctx.images.store.read_blob(image.id))
         # Before anything exists: a taken host port leaves nothing behind.
         bridged = self.bridge_networks(options)  # bridge networks: rootless.networks
@@ -115,10 +144,9 @@ class ContainerCreator:
             options, name, options.image, image.id, config.config, dict(os.environ),
             mounts=bind_mounts(mounts), extra_tmpfs=extra_tmpfs,
         )  # fmt: skip
-        spec = dataclasses.replace(spec, network=str(net.mode))
-        spec = self.keep_id_user(spec)  # before anything exists
-        if options.remove and options.restart not in ("", "no"):
-            raise UsageError("conflicting options: --restart and --rm", hint="use one of them")
+        # keep-id: before anything exists.
+        spec = self.keep_id_user(dataclasses.replace(spec, network=str(net.mode)))
+        self._check_options(options, spec, runtime)
         self.ctx.store.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.ctx.images.store.locked():
             image = self.locked_image(image)
@@ -127,9 +155,8 @@ class ContainerCreator:
                 Layers(diffs), spec.process_args[0], spec.process_env, spec.process_cwd
             )
             if problem is not None:
-                code, message = problem
                 raise CommandNotRunnable(
-                    message, exit_code=code, hint="check the command and the image's PATH"
+                    problem[1], exit_code=problem[0], hint="check the command and the image's PATH"
                 )
             name = self._claim_name(name, generated=options.name is None)
             spec = dataclasses.replace(spec, name=name)
@@ -151,16 +178,14 @@ class ContainerCreator:
                 labels=dict(spec.all_labels),
                 ports=net.ports,
                 mounts=mounts.mounts,
-                options={
-                    "NetworkMode": options.network or self.ctx.network_defaults.default,
-                    "ExposedPorts": {port: {} for port in config.config.exposed_ports},
-                    "Tty": options.tty,
-                    "OpenStdin": options.interactive,
-                    "Env": list(spec.process_env),
-                    "WorkingDir": spec.process_cwd,
-                    "Hostname": spec.hostname or "",
-                    "Runtime": runtime,
-                },
+                options=record_options(
+                    options,
+                    spec,
+                    network_mode=options.network or self.ctx.network_defaults.default,
+                    runtime=runtime,
+                    exposed_ports=tuple(config.config.exposed_ports),
+                    image_volumes=tuple(config.config.volumes),
+                ),
             )
             directory = self.ctx.store.dir(record.id)
             directory.mkdir(mode=0o700)
@@ -191,11 +216,14 @@ class ContainerCreator:
                 health.save_config(
                     directory, health.plan_health(options, config.config.healthcheck)
                 )
+                write_cidfile(options.cidfile, record.id)
                 self.ctx.store.save(record)
             except BaseException:
+                discard_cidfile(options.cidfile, record.id)
                 self.ctx.volumes.discard(made)
                 self.ctx.run_jobs([RemoveJob(str(directory))])
                 raise
+        self.ctx.event(record, "create")
         return record
 
     def locked_image(self, image: Any) -> Any:
@@ -253,5 +281,6 @@ class ContainerCreator:
             "stop_timeout": spec.stop_timeout,
             "stop_signal": spec.kill_signal,
             "limits": {k: getattr(spec.limits, k) for k in spec.limits.__slots__},
+            "log_driver": spec.isolation.log_driver,
         }
         self.ctx.store.save_unit_inputs(record.id, raw)

@@ -128,11 +128,13 @@ class ContainerExec:
         interactive: bool = False,
         console_socket: str | None = None,
         started: Callable[[], None] | None = None,
+        stdio: tuple[int, int, int] | None = None,
     ) -> int:
         """Run a command in a running container: enter its user and mount namespaces (ours
         to enter: we own them) and let crun join the rest. With ``console_socket`` (exec
         -t) crun gives the command a terminal and sends its master there; ``started`` runs
-        once the command is on its way (the CLI receives the terminal then)."""
+        once the command is on its way (the CLI receives the terminal then). ``stdio``
+        gives the command's streams (the API's pipes) instead of this process's."""
         if not argv:
             raise UsageError("exec needs a command", hint="rctl exec CONTAINER COMMAND [ARG...]")
         record = self.ctx.store.get(ref)
@@ -143,9 +145,12 @@ class ContainerExec:
         if console_socket is not None:
             at = command.index("exec") + 1
             command[at:at] = ["--tty", "--console-socket", console_socket]
-        proc = spawn_program(
-            command, stdin=None if interactive and not console_socket else "devnull"
-        )
+        if stdio is not None:
+            proc = spawn_program(command, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
+        else:
+            proc = spawn_program(
+                command, stdin=None if interactive and not console_socket else "devnull"
+            )
         if started is not None:
             try:
                 started()

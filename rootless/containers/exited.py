@@ -64,6 +64,9 @@ def record_exit() -> int:
     with open(tmp, "w") as file:
         json.dump(result, file)
     os.replace(tmp, layout.exit_file(directory))
+    from rootless.containers.unitevents import log_container_event  # noqa: PLC0415
+
+    log_container_event(directory, record, "die", exitCode=str(result["exit_code"]))
     with open(layout.launch_file(directory)) as file:
         launch_text = file.read()  # before anything is removed: removal's fallback needs it
     launch = json.loads(launch_text)
@@ -72,6 +75,7 @@ def record_exit() -> int:
         doomed = take_out_dir(directory)
         if doomed is not None:
             remove_container_dir(doomed, launch_text)
+            log_container_event(directory, record, "destroy")
     else:  # the delay before a restart by the container's policy
         from rootless.containers.backoff import record_stop  # noqa: PLC0415 - kept runs only
 

@@ -28,12 +28,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import UsageError
 from rctlbase.run import spawn_program
 from units.properties import CollectMode, ServiceSpec, ServiceType
 from units.timer import TimerSpec
+
+if TYPE_CHECKING:
+    from rootless.containers.service import ContainerService
 
 CONFIG_FILE = "healthcheck.json"
 STATE_FILE = "health.json"
@@ -343,7 +346,7 @@ def run_output_tail(argv: Sequence[str], timeout: float, keep: int) -> tuple[int
         os.close(read_end)
 
 
-def run_check(containers: Any, ref: str) -> HealthState:
+def run_check(containers: ContainerService, ref: str) -> HealthState:
     """``rctl healthcheck run``: one check of a running container, recorded; with
     ``on_failure = "restart"``, a container that just turned unhealthy is restarted.
 

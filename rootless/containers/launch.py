@@ -51,6 +51,7 @@ from rootless.containers.netattach import (
     userns_to_join,
 )
 from rootless.containers.plan import LaunchPlan
+from rootless.containers.unitevents import log_started
 from uidmap.unshare import enter_userns
 from units.notify import notify
 
@@ -104,6 +105,7 @@ def launch(plan_path: Path) -> int:
 
     if socket_path is None or container_notifies:
         network_ready()
+        log_started(str(plan_path.parent.parent))
         if socket_path is not None:
             os.environ["NOTIFY_SOCKET"] = socket_path  # crun relays the container's READY=1
         exec_runtime(plan)
@@ -113,6 +115,7 @@ def launch(plan_path: Path) -> int:
         mark("launcher: container created")
         network_ready()  # before the container can run
         hand_over_network(plan, pid)
+        log_started(str(plan_path.parent.parent))
         # The barrier in notify() makes systemd take the new main process before the
         # container runs: however soon it exits, its status is the unit's.
         notify(socket_path, f"MAINPID={pid}\nREADY=1")

@@ -13,6 +13,7 @@ every start or stop and pay for each import.
                        signal, limits
     exit.json          how the last run ended (the stop hook's)
     bundle/            config.json (crun's), launch.json (LaunchPlan), pid (crun's)
+    networks.json      its bridge networks and links, if any (rootless.networks.attach)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ BUNDLE = "bundle"
 LAUNCH = "launch.json"
 OCI_CONFIG = "config.json"
 PID = "pid"
+NETWORKS = "networks.json"
 
 
 def record_file(directory: str | os.PathLike[str]) -> str:
@@ -61,3 +63,8 @@ def oci_config_file(directory: str | os.PathLike[str]) -> str:
 def pid_file(directory: str | os.PathLike[str]) -> str:
     """Where crun writes the container's first process's PID."""
     return os.path.join(directory, BUNDLE, PID)
+
+
+def networks_file(directory: str | os.PathLike[str]) -> str:
+    """The container's bridge networks and links; absent for a container without any."""
+    return os.path.join(directory, NETWORKS)

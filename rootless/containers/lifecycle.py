@@ -15,6 +15,7 @@ from rctlbase.errors import ConflictError, NotFoundError
 from rootless.containers import health
 from rootless.containers.context import ContainerContext, not_running
 from rootless.containers.exited import remove_as_user
+from rootless.containers.isolation import Isolation
 from rootless.containers.record import ContainerRecord, check_name
 from rootless.containers.spec import ContainerSpec, Limits, parse_restart
 from rootless.containers.unitspec import service_spec
@@ -106,6 +107,7 @@ class Lifecycle:
             stop_timeout=raw["stop_timeout"],
             stop_signal=raw["stop_signal"],
             limits=Limits(**raw["limits"]),
+            isolation=Isolation(log_driver=raw.get("log_driver", "journald")),
         )
 
     def wait(self, ref: str) -> int:
@@ -129,6 +131,7 @@ class Lifecycle:
         is stopped: success, as docker's."""
         record = self.ctx.store.get(ref)
         self._stop_unit(record, None if timeout is None else float(timeout))
+        self.ctx.event(record, "stop")
         return record
 
     def restart(self, ref: str) -> ContainerRecord:
@@ -148,6 +151,7 @@ class Lifecycle:
             self.ctx.manager.kill(record.unit, signum)
         except (NotFoundError, ConflictError) as exc:  # collected, or its main process gone
             raise not_running(record) from exc
+        self.ctx.event(record, "kill", signal=str(signum))
         return record
 
     def relay_signal(self, unit: str, signum: int) -> None:
@@ -163,16 +167,21 @@ class Lifecycle:
         with contextlib.suppress(NotFoundError):
             self.ctx.manager.stop(record.unit, timeout=timeout)
 
-    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> ContainerRecord:
+    def remove(
+        self, ref: str, *, force: bool = False, volumes: bool = False, in_unit: bool = False
+    ) -> ContainerRecord:
         """``rm``: the unit, the record and the r/w layer; with ``volumes`` (``rm -v``), the
         anonymous volumes no other container uses. Named volumes are always kept.
+        ``in_unit``: the caller is the container's own generated unit starting again (it
+        replaces an outdated container), which is not to be stopped: the container it
+        ran before has ended.
 
         Its unit may end and be collected at any moment, and the container be removed by
         someone else meanwhile (``--rm``'s stop hook, another ``rm``): the directory is
         taken out of the store in one rename after the unit ended, so exactly one removal
         deletes it and the others succeed without doing it again."""
         record = self.ctx.store.get(ref)
-        state = self.ctx.manager.unit_state(record.unit)
+        state = None if in_unit else self.ctx.manager.unit_state(record.unit)
         if state is not None and not state.ended:
             if not force:
                 raise ConflictError(
@@ -188,6 +197,7 @@ class Lifecycle:
         doomed = self.ctx.store.take_out(record.id)
         if doomed is not None:
             self.delete_dir(doomed)
+            self.ctx.event(record, "destroy")
         if volumes:
             self.ctx.volumes.remove_anonymous(record)
         return record
@@ -207,6 +217,7 @@ class Lifecycle:
             self.ctx.manager.freeze(record.unit)
         except NotFoundError as exc:  # ended and collected meanwhile
             raise not_running(record) from exc
+        self.ctx.event(record, "pause")
         return record
 
     def unpause(self, ref: str) -> ContainerRecord:
@@ -216,6 +227,7 @@ class Lifecycle:
             self.ctx.manager.thaw(record.unit)
         except NotFoundError as exc:
             raise not_running(record) from exc
+        self.ctx.event(record, "unpause")
         return record
 
     def rename(self, ref: str, new_name: str) -> ContainerRecord:
@@ -228,4 +240,5 @@ class Lifecycle:
                 record, name=new_name, log_tag=record.log_tag or record.name
             )
             self.ctx.store.save(renamed)
+        self.ctx.event(renamed, "rename", oldName=record.name)
         return renamed

@@ -1,19 +1,17 @@
-"""What is known about containers: ``rctl ps`` rows, ``inspect``'s document, ``port``'s lines."""
+"""What is known about containers: ``rctl ps`` rows and ``inspect``'s document (reports of
+:mod:`rootless.reports.containers`), ``port``'s lines."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from rctlbase.errors import NotFoundError
 from rootless.containers import health
 from rootless.containers.context import ContainerContext
-from rootless.containers.ports import describe, network_settings_ports, port_lines
-from rootless.containers.runtime import DEFAULT_RUNTIME
+from rootless.containers.ports import port_lines
+from rootless.containers.reporting import UnitInputs, inspect_report, list_row, live_state
 from rootless.containers.timefmt import ago
-from rootless.models import ContainerSummary
-from rootless.timestamps import rfc3339_from_ns, rfc3339_nano
+from rootless.reports.containers import ContainerInspect, ContainerListRow
 
 USEC = 1_000_000
 
@@ -31,7 +29,7 @@ class ContainerListing:
 
     def summaries(
         self, *, all_containers: bool = False, filters: Sequence[str] = ()
-    ) -> list[ContainerSummary]:
+    ) -> list[ContainerListRow]:
         """``rctl ps`` (``-a``: stopped ones too), with docker's ``--filter``s."""
         keep = None
         if filters:
@@ -69,16 +67,14 @@ class ContainerListing:
                 if not keep(facts):
                     continue
             rows.append(
-                ContainerSummary(
-                    id=record.id,
-                    name=record.name,
-                    image=record.image_name,
-                    command=" ".join(record.command),
-                    created=record.created,
+                list_row(
+                    record,
                     state=kind,
                     status=status,
                     exit_code=code,
-                    ports=tuple(describe(p) for p in record.ports),
+                    networks=self.ctx.networks.container_networks(record.id)
+                    if self.ctx.store.has_networks(record.id)
+                    else {},
                 )
             )
         return rows
@@ -90,56 +86,20 @@ class ContainerListing:
         except NotFoundError:
             return set()
 
-    def inspect(self, ref: str) -> dict[str, Any]:
+    def inspect(self, ref: str) -> ContainerInspect:
+        """``rctl inspect``: docker's document of the container."""
         record = self.ctx.store.get(ref)
+        directory = self.ctx.store.dir(record.id)
         state = self.ctx.manager.unit_state(record.unit)
-        running = state is not None and state.active_state == "active"
-        return {
-            "Id": record.id,
-            "Name": record.name,
-            "Created": rfc3339_nano(record.created),
-            "Image": record.image_id,
-            "ImageName": record.image_name,
-            "Path": record.command[0] if record.command else "",
-            "Args": list(record.command[1:]),
-            "State": {
-                "Status": "running"
-                if running
-                else ("exited" if self.ctx.exit_code(record) is not None else "created"),
-                "Running": running,
-                "Pid": state.main_pid if state and running else 0,
-                "ExitCode": self.ctx.exit_code(record) or 0,
-                **_times_field(self.ctx.store.finished_at(record.id), state),
-                **_health_field(self.ctx.store.dir(record.id)),
-            },
-            "Config": {**record.options, "Labels": record.labels, "Image": record.image_name},
-            "HostConfig": {
-                "AutoRemove": record.auto_remove,
-                "NetworkMode": record.options.get("NetworkMode", ""),
-                "Runtime": record.options.get("Runtime", DEFAULT_RUNTIME),
-                "PortBindings": network_settings_ports(record.ports),
-            },
-            "NetworkSettings": {
-                "Ports": network_settings_ports(
-                    record.ports, record.options.get("ExposedPorts", ())
-                ),
-                "Networks": self.ctx.networks.container_networks(record.id),
-            },
-            "Mounts": [m.inspect() for m in record.mounts],
-            "Driver": record.driver,
-            "Unit": record.unit,
-        }
-
-
-def _times_field(finished: float, state: Any) -> dict[str, str]:
-    """inspect's ``StartedAt``/``FinishedAt`` as docker writes them (Go's zero time when
-    unknown): the start from the unit while systemd still has it, the end from the stop
-    hook's record."""
-    started = (state.exec_main_start_usec or state.active_enter_usec) if state else 0
-    return {"StartedAt": rfc3339_from_ns(started * 1000), "FinishedAt": rfc3339_nano(finished)}
-
-
-def _health_field(directory: Path) -> dict[str, Any]:
-    """``{"Health": ...}`` for inspect's State, or nothing without a healthcheck."""
-    found = health.inspect_health(directory)
-    return {} if found is None else {"Health": found}
+        try:
+            inputs = UnitInputs.from_json(self.ctx.store.load_unit_inputs(record.id))
+        except (FileNotFoundError, ValueError, TypeError, AttributeError):
+            inputs = UnitInputs()
+        return inspect_report(
+            record,
+            str(directory),
+            live_state(state, self.ctx.exit_record(record), health.inspect_health(directory)),
+            inputs,
+            health.load_config(directory),
+            self.ctx.networks.container_networks(record.id),
+        )

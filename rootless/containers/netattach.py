@@ -14,14 +14,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rctlbase.errors import HostError
 from rootless.containers.plan import LaunchPlan
 
 # The network modules are imported where they are used: this module is imported by every
 # container's launcher, whose start-up time is the container's, and most containers need
 # one driver and no published port.
 if TYPE_CHECKING:
-    from netns.pasta import PortMapping
-    from netns.relay import Forward
+    from netns.ports import PublishedPort
+    from netns.slirp4netns import SlirpOptions
     from rootless.networks.attach import NetworkPaths
 
 
@@ -42,38 +43,25 @@ def attach_network(plan: LaunchPlan, pid: int, ready_fd: int = -1) -> None:
         attach(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id, pid, ports)
 
 
-def relayed(plan: LaunchPlan) -> list[Forward]:
+def relayed(plan: LaunchPlan) -> list[PublishedPort]:
     """The published ports rctl's relay serves instead of the driver (:mod:`netns.relay`
     says why): with slirp4netns every UDP port, and the TCP ports unless
     ``port_handler=slirp4netns``; with bridge networks every UDP port; with pasta the UDP
     ports whose host port is above the container port."""
     if not plan.ports or plan.network not in ("pasta", "slirp4netns", "bridge"):
         return []
-    from netns.relay import Forward  # noqa: PLC0415 - published ports only
-
-    ports = [Forward(*p) for p in plan.ports]
-    udp = [f for f in ports if f.protocol == "udp"]
+    udp = [p for p in plan.ports if p.protocol == "udp"]
     if plan.network == "pasta":
-        return [f for f in udp if f.host_port > f.container_port]
-    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
-
-    slirp = plan.network == "slirp4netns"
-    if slirp and parse_slirp_options(plan.network_options).port_handler == "rctl":
-        return ports
+        return [p for p in udp if p.host_port > p.container_port]
+    if plan.slirp is not None and plan.slirp.port_handler == "rctl":
+        return list(plan.ports)
     return udp
 
 
-def driver_ports(plan: LaunchPlan) -> list[tuple[str, str, int, int]]:
+def driver_ports(plan: LaunchPlan) -> list[PublishedPort]:
     """The plan's published ports the network driver forwards (not rctl's relay)."""
-    served = {(f.protocol, f.host_ip, f.host_port, f.container_port) for f in relayed(plan)}
+    served = set(relayed(plan))
     return [p for p in plan.ports if p not in served]
-
-
-def port_mappings(plan: LaunchPlan) -> list[PortMapping]:
-    """:func:`driver_ports` as the network adapter's values."""
-    from netns.pasta import PortMapping, Protocol  # noqa: PLC0415
-
-    return [PortMapping(h, c, Protocol(p), ip) for p, ip, h, c in driver_ports(plan)]
 
 
 def attach_pasta(plan: LaunchPlan, pid: int) -> None:
@@ -82,7 +70,17 @@ def attach_pasta(plan: LaunchPlan, pid: int) -> None:
     from rootless.containers.netmode import PASTA_DNS_FORWARD  # noqa: PLC0415
 
     extra = ("--dns-forward", PASTA_DNS_FORWARD, *plan.network_options)
-    start_pasta(pid, port_mappings(plan), extra=extra, map_host_loopback=plan.host_loopback)
+    start_pasta(pid, driver_ports(plan), extra=extra, map_host_loopback=plan.host_loopback)
+
+
+def slirp_options(plan: LaunchPlan) -> SlirpOptions:
+    """The slirp4netns options of a slirp4netns container's plan."""
+    if plan.slirp is None:
+        raise HostError(
+            "the container's launch plan has no slirp4netns options",
+            hint="remove the container and create it again",
+        )
+    return plan.slirp
 
 
 def slirp4netns_socket(plan: LaunchPlan) -> Path:
@@ -94,11 +92,10 @@ def attach_slirp4netns(plan: LaunchPlan, pid: int, ready_fd: int) -> None:
     """Start slirp4netns (from outside the namespaces, in the unit), not waiting for it;
     sandboxed when it can be (:func:`netns.slirp4netns.sandbox_flags`)."""
     from netns.slirp4netns import sandbox_flags, spawn_slirp4netns  # noqa: PLC0415
-    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
 
     spawn_slirp4netns(
         pid,
-        parse_slirp_options(plan.network_options),
+        slirp_options(plan),
         api_socket=str(slirp4netns_socket(plan)),
         log_file=slirp4netns_log(plan),
         ready_fd=ready_fd,
@@ -115,13 +112,12 @@ def finish_network(plan: LaunchPlan, ready_fd: int) -> None:
     if plan.network != "slirp4netns":
         return
     from netns.slirp4netns import finish_slirp4netns  # noqa: PLC0415
-    from rootless.containers.netmode import parse_slirp_options  # noqa: PLC0415
 
     socket_path = slirp4netns_socket(plan)
     finish_slirp4netns(
         ready_fd,
-        parse_slirp_options(plan.network_options),
-        port_mappings(plan),
+        slirp_options(plan),
+        driver_ports(plan),
         api_socket=str(socket_path),
         log_file=slirp4netns_log(plan),
     )

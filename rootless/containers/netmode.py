@@ -33,9 +33,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from netns.pasta import read_default_gateway
+from netns.ports import PublishedPort
 from netns.slirp4netns import SlirpOptions
 from rctlbase.errors import NotFoundError, UsageError
-from rootless.containers.ports import Port, check_available, parse_publish, publish_all
+from rootless.containers.ports import check_available, choose_ports, parse_publish, publish_all
 
 if TYPE_CHECKING:
     # Imported where used: every container's launcher imports this module (through
@@ -64,11 +65,20 @@ class NetworkMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NetworkChoice:
-    """A parsed ``--network``: the mode, its options, and a bridge network's name."""
+    """A parsed ``--network``: the mode, its options, and a bridge network's name.
+
+    ``slirp`` is slirp4netns's options, read once from ``options`` (by :func:`parse_network`,
+    whose errors name the flag, or here when the choice is made otherwise).
+    """
 
     mode: NetworkMode
     options: tuple[str, ...] = ()  # pasta's argv, or slirp4netns's KEY=VALUE
     name: str = ""
+    slirp: SlirpOptions | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode is NetworkMode.SLIRP4NETNS and self.slirp is None:
+            object.__setattr__(self, "slirp", parse_slirp_options(self.options))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +94,7 @@ class ContainerNetwork:
     """What create decided about a container's network; the launch plan and /etc use it."""
 
     choice: NetworkChoice
-    ports: tuple[Port, ...] = ()
+    ports: tuple[PublishedPort, ...] = ()
     host_loopback: bool = False  # pasta: map the gateway to the host's loopback
     hosts: tuple[HostEntry, ...] = ()  # --add-host entries with host-gateway resolved
     dns: tuple[str, ...] = ()
@@ -97,11 +107,16 @@ class ContainerNetwork:
 
     @property
     def helper_options(self) -> tuple[str, ...]:
-        """The launch plan's options for the helper (pasta argv or slirp4netns K=V)."""
-        if self.mode is NetworkMode.SLIRP4NETNS and self.host_loopback:
-            kept = [o for o in self.choice.options if not o.startswith("allow_host_loopback=")]
-            return (*kept, "allow_host_loopback=true")
-        return self.choice.options
+        """pasta's options for the launch plan (slirp4netns's are :attr:`slirp`)."""
+        return self.choice.options if self.mode is NetworkMode.PASTA else ()
+
+    @property
+    def slirp(self) -> SlirpOptions | None:
+        """slirp4netns's options, host loopback allowed when the container needs it."""
+        slirp = self.choice.slirp
+        if slirp is not None and self.host_loopback:
+            return dataclasses.replace(slirp, allow_host_loopback=True)
+        return slirp
 
 
 _SLIRP_KEYS = (
@@ -187,8 +202,8 @@ def parse_network(value: str, source: str = "--network") -> NetworkChoice:
     if mode == "pasta":
         return NetworkChoice(NetworkMode.PASTA, options)
     if mode == "slirp4netns":
-        parse_slirp_options(options, f"{source} {value}")  # validates
-        return NetworkChoice(NetworkMode.SLIRP4NETNS, options)
+        slirp = parse_slirp_options(options, f"{source} {value}")
+        return NetworkChoice(NetworkMode.SLIRP4NETNS, options, slirp=slirp)
     if mode in ("container", "ns", "private") or not value:
         raise UsageError(
             f"{source} {value!r} is not supported",
@@ -232,16 +247,19 @@ def plan_network(
     from rootless.containers.spec import HostEntry  # noqa: PLC0415 - launcher start-up time
 
     mode = choice.mode
-    ports = [p for spec in publish for p in parse_publish(spec)]
+    specs = [parse_publish(spec) for spec in publish]  # every value read before any is bound
+    ports: list[PublishedPort] = []
     if mode in (NetworkMode.HOST, NetworkMode.NONE):
-        if ports:
+        if specs:
             raise UsageError(
                 f"--publish needs a network of its own, not --network {mode}",
                 hint="drop -p, or use pasta or slirp4netns",
             )
-    elif publish_all_ports:
-        ports += publish_all(exposed, ports)
-    if mode is NetworkMode.SLIRP4NETNS and any(":" in ip for _, ip, _, _ in ports):
+    else:
+        ports = [port for spec in specs for port in choose_ports(spec)]
+        if publish_all_ports:
+            ports += publish_all(exposed, ports)
+    if mode is NetworkMode.SLIRP4NETNS and any(":" in p.host_ip for p in ports):
         raise UsageError(
             "--publish with an IPv6 host address needs --network pasta",
             hint="slirp4netns's API forwards IPv4 addresses only",
@@ -250,7 +268,7 @@ def plan_network(
     wants_gateway = any(h.address == HOST_GATEWAY for h in add_hosts)
     automatic = defaults.host_loopback and mode not in (NetworkMode.NONE, NetworkMode.BRIDGE)
     loopback = wants_gateway or automatic
-    slirp = parse_slirp_options(choice.options) if mode is NetworkMode.SLIRP4NETNS else None
+    slirp = choice.slirp
     if slirp is not None and loopback and "allow_host_loopback=false" in choice.options:
         raise UsageError(
             "host-gateway needs slirp4netns's allow_host_loopback",
@@ -320,7 +338,7 @@ def resolv_conf(network: ContainerNetwork, host_text: str) -> str:
     options = [ln for ln in host_text.splitlines() if ln.startswith("options ")]
     mode = network.mode
     if mode is NetworkMode.SLIRP4NETNS:
-        servers = [parse_slirp_options(network.choice.options).dns]
+        servers = [network.slirp.dns] if network.slirp is not None else []
     elif mode is NetworkMode.NONE:
         servers = []
     elif mode is NetworkMode.PASTA and any(_is_loopback(s) for s in servers):

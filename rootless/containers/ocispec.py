@@ -17,19 +17,14 @@ namespace the container runs in (``(container_id, host_id, size)``, as
 the namespace crun starts in (crun calls newuidmap for multi-range maps when unprivileged).
 
 **Cgroups.** Limits belong to the systemd unit (``MemoryMax=``, ``CPUQuota=``,
-``TasksMax=`` with ``Delegate=yes``): one writer per cgroup. crun's global option
-``--cgroup-manager=disabled`` (crun(1): cgroupfs, systemd or disabled; ``--systemd-cgroup``
-is the same as ``systemd``) leaves the container's processes where crun started them,
-in the unit's cgroup, so the unit's limits, accounting and stop (``KillMode=``) cover them
-and nothing else is written. Run crun as ``crun --cgroup-manager=disabled run --bundle B
-ID`` and pass ``cgroups_path=None``: the config then has neither ``cgroupsPath`` nor
-``resources``. Never ``--cgroup-manager=systemd``: crun would ask systemd for a scope of its
-own, outside the unit, and the unit would lose its container. Passing ``cgroups_path``
-(with ``--cgroup-manager=cgroupfs``) makes crun create that cgroup and write the limits
-(:func:`plan_resources`) there; it must be inside the unit's delegated subtree, and
-cgroup v2's no-internal-process rule then requires the unit's own processes to sit in a
-sibling leaf first. The cgroup namespace is private either way: its root is the cgroup
-the container starts in.
+``TasksMax=`` with ``Delegate=yes``, from ``containers/unitspec.py:container_service``): one
+writer per cgroup. crun's global option ``--cgroup-manager=disabled`` (crun(1): cgroupfs,
+systemd or disabled; ``--systemd-cgroup`` is the same as ``systemd``) leaves the
+container's processes where crun started them, in the unit's cgroup, so the unit's limits,
+accounting and stop (``KillMode=``) cover them and nothing else is written: the config has
+neither ``cgroupsPath`` nor ``resources``. Never ``--cgroup-manager=systemd``: crun would
+ask systemd for a scope of its own, outside the unit, and the unit would lose its
+container. The cgroup namespace is private: its root is the cgroup the container starts in.
 
 **/sys.** Mounting sysfs needs CAP_SYS_ADMIN in the user namespace that owns the network
 namespace. A container with a network namespace of its own (made by crun, or ``netns_path``
@@ -67,13 +62,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rctlbase.errors import UsageError
+from rootless.containers.isolation import Device, NamespaceMode
 from rootless.containers.seccomp import plan_seccomp
 from rootless.containers.spec import (
     ALL_CAPABILITIES,
     DEFAULT_PATH,
     BindMount,
     ContainerSpec,
-    Limits,
     ResolvedUser,
     TmpfsMount,
     merge_env,
@@ -115,8 +110,8 @@ READONLY_PATHS: tuple[str, ...] = (
     "/proc/sys",
     "/proc/sysrq-trigger",
 )
+SHM_SIZE = 64 << 20  # docker's default /dev/shm
 NOFILE_MAX = 1048576  # podman's define.RLimitDefaultValue
-CPU_PERIOD = 100000  # µs, the CFS default; --cpus N is a quota of N periods
 INIT_DESTINATION = "/run/rctl-init"
 TTY_GID = 5
 MANAGER_ANNOTATION = {"io.container.manager": "rctl"}
@@ -148,28 +143,6 @@ def plan_capabilities(cap_add: Iterable[str], cap_drop: Iterable[str]) -> tuple[
     else:
         caps = (set(DEFAULT_CAPABILITIES) - drop) | add
     return tuple(sorted(caps - {"ALL"}))
-
-
-def plan_resources(limits: Limits) -> dict[str, Any]:
-    """``linux.resources`` for crun's cgroupfs manager (see the module docstring).
-
-    Without ``--memory-swap``, swap is as large as memory (docker: memory-swap = 2 * memory).
-    """
-    out: dict[str, Any] = {}
-    if limits.memory is not None:
-        swap = limits.memory_swap if limits.memory_swap is not None else 2 * limits.memory
-        out["memory"] = {"limit": limits.memory, "swap": swap}
-    cpu: dict[str, Any] = {}
-    if limits.cpu_shares is not None:
-        cpu["shares"] = limits.cpu_shares
-    if limits.cpus is not None:
-        cpu["quota"] = round(limits.cpus * CPU_PERIOD)
-        cpu["period"] = CPU_PERIOD
-    if cpu:
-        out["cpu"] = cpu
-    if limits.pids_limit is not None:
-        out["pids"] = {"limit": limits.pids_limit}
-    return out
 
 
 def _mapped(maps: Sequence[IDMapping], container_id: int) -> bool:
@@ -246,9 +219,14 @@ def _process(
     }
     if user.additional_gids:
         process["user"]["additionalGids"] = list(user.additional_gids)
-    if nofile_hard is not None:
+    rlimits = [{"type": u.rlimit, "soft": u.soft, "hard": u.hard} for u in spec.isolation.ulimits]
+    if nofile_hard is not None and "RLIMIT_NOFILE" not in {r["type"] for r in rlimits}:
         nofile = min(nofile_hard, NOFILE_MAX)
-        process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": nofile, "hard": nofile}]
+        rlimits.insert(0, {"type": "RLIMIT_NOFILE", "soft": nofile, "hard": nofile})
+    if rlimits:
+        process["rlimits"] = rlimits
+    if spec.isolation.oom_score_adj is not None:
+        process["oomScoreAdj"] = spec.isolation.oom_score_adj
     process["noNewPrivileges"] = spec.no_new_privileges
     return process
 
@@ -257,23 +235,41 @@ def _mount(dest: str, kind: str, source: str, options: Iterable[str]) -> dict[st
     return {"destination": dest, "type": kind, "source": source, "options": list(options)}
 
 
-def _system_mounts(*, gid5: bool, own_netns: bool) -> list[dict[str, Any]]:
+def _system_mounts(spec: ContainerSpec, *, gid5: bool, own_netns: bool) -> list[dict[str, Any]]:
     devpts = ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
+    iso = spec.isolation
+    # A proc, mqueue or sysfs mount needs the namespace it shows to belong to the
+    # container's user namespace: with the host's, podman binds the host's instead.
+    if iso.pid is NamespaceMode.HOST:
+        proc = _mount("/proc", "bind", "/proc", ["rbind", "rprivate", *_NOSUID_NOEXEC_NODEV])
+    else:
+        proc = _mount("/proc", "proc", "proc", _NOSUID_NOEXEC_NODEV)
     mounts = [
-        _mount("/proc", "proc", "proc", _NOSUID_NOEXEC_NODEV),
+        proc,
         _mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
         _mount("/dev/pts", "devpts", "devpts", devpts + ([f"gid={TTY_GID}"] if gid5 else [])),
-        _mount("/dev/mqueue", "mqueue", "mqueue", _NOSUID_NOEXEC_NODEV),
-        _mount("/dev/shm", "tmpfs", "shm", [*_NOSUID_NOEXEC_NODEV, "mode=1777", "size=65536k"]),
     ]
+    if iso.ipc is NamespaceMode.HOST:
+        mounts += [
+            _mount("/dev/mqueue", "bind", "/dev/mqueue", ["rbind", *_NOSUID_NOEXEC_NODEV]),
+            _mount("/dev/shm", "bind", "/dev/shm", ["rbind", *_NOSUID_NOEXEC_NODEV]),
+        ]
+    else:
+        mounts.append(_mount("/dev/mqueue", "mqueue", "mqueue", _NOSUID_NOEXEC_NODEV))
+    if iso.ipc is NamespaceMode.PRIVATE:
+        size = f"size={(iso.shm_size or SHM_SIZE) // 1024}k"
+        mounts.append(
+            _mount("/dev/shm", "tmpfs", "shm", [*_NOSUID_NOEXEC_NODEV, "mode=1777", size])
+        )
+    ro = [] if iso.privileged else ["ro"]
     if own_netns:
         mounts += [
-            _mount("/sys", "sysfs", "sysfs", [*_NOSUID_NOEXEC_NODEV, "ro"]),
+            _mount("/sys", "sysfs", "sysfs", [*_NOSUID_NOEXEC_NODEV, *ro]),
             _mount(
                 "/sys/fs/cgroup",
                 "cgroup",
                 "cgroup",
-                ["rprivate", *_NOSUID_NOEXEC_NODEV, "relatime", "ro"],
+                ["rprivate", *_NOSUID_NOEXEC_NODEV, "relatime", *ro],
             ),
         ]
     else:
@@ -281,6 +277,14 @@ def _system_mounts(*, gid5: bool, own_netns: bool) -> list[dict[str, Any]]:
             _mount("/sys", "bind", "/sys", ["rprivate", *_NOSUID_NOEXEC_NODEV, "ro", "rbind"])
         )
     return mounts
+
+
+def _device(device: Device) -> dict[str, Any]:
+    # Bound, since a user namespace can't mknod (crun binds its default nodes the same way);
+    # no nodev, which would make the node useless.
+    return _mount(
+        device.destination, "bind", device.source, ["bind", "rprivate", "nosuid", "noexec"]
+    )
 
 
 def _bind(mount: BindMount) -> dict[str, Any]:
@@ -296,7 +300,12 @@ def _depth(mount: dict[str, Any]) -> int:
 
 
 def _mounts(
-    spec: ContainerSpec, *, etc_files: EtcFiles, gid5: bool, init_path: str | None
+    spec: ContainerSpec,
+    *,
+    etc_files: EtcFiles,
+    gid5: bool,
+    init_path: str | None,
+    devices: Sequence[Device],
 ) -> list[dict[str, Any]]:
     tmpfs = list(spec.tmpfs)
     taken = {t.destination.rstrip("/") for t in spec.tmpfs}
@@ -319,11 +328,12 @@ def _mounts(
     ]
     user = etc + [_mount(t.destination, "tmpfs", "tmpfs", t.options) for t in tmpfs]
     user += [_bind(m) for m in spec.mounts]
+    user += [_device(d) for d in devices if d.destination not in taken]
     if init_path is not None:
         user.append(_mount(INIT_DESTINATION, "bind", init_path, ["bind", "ro", "nosuid", "nodev"]))
     system = [
         m
-        for m in _system_mounts(gid5=gid5, own_netns=not spec.host_network)
+        for m in _system_mounts(spec, gid5=gid5, own_netns=not spec.host_network)
         if m["destination"] not in taken
     ]
     # Parents before children (podman's sortMounts); sorted() keeps the given order otherwise,
@@ -341,11 +351,11 @@ def plan_oci_config(
     new_userns: bool = False,
     etc_files: EtcFiles | None = None,
     netns_path: str | None = None,
-    cgroups_path: str | None = None,
     init_path: str | None = None,
     nofile_hard: int | None = None,
     machine: str = "x86_64",
     kernel: tuple[int, int] | None = None,
+    devices: Sequence[Device] | None = None,
 ) -> dict[str, Any]:
     """The runtime-spec ``config.json`` document of ``spec``'s container.
 
@@ -353,9 +363,11 @@ def plan_oci_config(
     unknown: gid 5 is then not assumed); with ``new_userns`` crun creates it from them.
     ``hostname`` is the container's (``spec.hostname`` or the short ID, the engine decides);
     ``etc_files`` the generated /etc files; ``netns_path`` a network namespace to join
-    (ignored with ``--network host``); ``cgroups_path`` see the module docstring;
+    (ignored with ``--network host``);
     ``init_path`` the host's static catatonit or tini for ``--init``; ``nofile_hard`` the
-    engine's hard RLIMIT_NOFILE; ``machine``/``kernel`` pick the seccomp rules.
+    engine's hard RLIMIT_NOFILE; ``machine``/``kernel`` pick the seccomp rules;
+    ``devices`` the device nodes to bind (the engine checks ``--device``'s and adds, for
+    ``--privileged``, the host's the user can open; None: ``--device``'s as given).
 
     Raises UsageError when ``--init`` has no ``init_path`` or ``--user`` is not mapped; the
     user must be numeric or resolved (:meth:`ContainerSpec.with_resolved_user`).
@@ -369,16 +381,17 @@ def plan_oci_config(
     _check_mapped(user, uid_maps, gid_maps)
     caps = plan_capabilities(spec.cap_add, spec.cap_drop)
     own_netns = not spec.host_network
-    namespaces: list[dict[str, str]] = [{"type": "pid"}]
-    if own_netns:
-        namespaces.append({"type": "network", **({"path": netns_path} if netns_path else {})})
-    namespaces += [{"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+    iso = spec.isolation
+    namespaces = _namespaces(spec, netns_path if own_netns else None, new_userns=new_userns)
     linux: dict[str, Any] = {}
     if new_userns:
-        namespaces.append({"type": "user"})
         linux["uidMappings"] = [_oci_map(m) for m in uid_maps]
         linux["gidMappings"] = [_oci_map(m) for m in gid_maps]
-    namespaces.append({"type": "cgroup"})
+    if new_userns and netns_path and any(k.startswith("net.") for k, _ in iso.sysctls):
+        raise UsageError(
+            "--sysctl net.* can't go with --userns keep-id",
+            hint="the container's user namespace does not own its network namespace there",
+        )
     if own_netns and not (new_userns and netns_path):
         # Let ping work without CAP_NET_RAW for every group the namespace maps, as docker
         # does; the kernel refuses a range with unmapped ends, so stop at the first gap.
@@ -386,17 +399,21 @@ def plan_oci_config(
         # (--userns keep-id): net sysctls need the owner's root, crun fails with EACCES.
         top = _mapped_from_zero(gid_maps)
         linux["sysctl"] = {"net.ipv4.ping_group_range": f"0 {max(top - 1, 0)}"}
-    if cgroups_path is not None:
-        linux["cgroupsPath"] = cgroups_path
-        linux["resources"] = plan_resources(spec.limits)
+    if iso.sysctls:
+        linux["sysctl"] = {**linux.get("sysctl", {}), **dict(iso.sysctls)}
     linux["namespaces"] = namespaces
     seccomp = plan_seccomp(spec.seccomp.profile(machine), caps, machine=machine, kernel=kernel)
     if seccomp is not None:
         linux["seccomp"] = seccomp
-    linux["maskedPaths"] = list(MASKED_PATHS)
-    linux["readonlyPaths"] = list(READONLY_PATHS)
+    if iso.masked_paths:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
     gid5 = _mapped(gid_maps, TTY_GID)
-    return {
+    annotations = dict(MANAGER_ANNOTATION)
+    if iso.keep_groups:
+        # crun(1): the process keeps the groups it was started with (the user's).
+        annotations["run.oci.keep_original_groups"] = "1"
+    config: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
         "process": _process(
             spec, user, caps, hostname=hostname, init=spec.init, nofile_hard=nofile_hard
@@ -408,10 +425,36 @@ def plan_oci_config(
             etc_files=etc_files or EtcFiles(),
             gid5=gid5,
             init_path=init_path if spec.init else None,
+            devices=iso.devices if devices is None else devices,
         ),
-        "annotations": dict(MANAGER_ANNOTATION),
+        "annotations": annotations,
         "linux": linux,
     }
+    if iso.uts is NamespaceMode.HOST:
+        del config["hostname"]  # the runtime can't set one without a UTS namespace
+    return config
+
+
+def _namespaces(
+    spec: ContainerSpec, netns_path: str | None, *, new_userns: bool
+) -> list[dict[str, str]]:
+    """The namespaces crun makes (or joins, ``netns_path``); a ``host`` mode leaves one out,
+    and the container shares the launcher's, which is the host's."""
+    iso = spec.isolation
+    chosen = (
+        ("pid", iso.pid is not NamespaceMode.HOST),
+        ("network", not spec.host_network),
+        ("ipc", iso.ipc is not NamespaceMode.HOST),
+        ("uts", iso.uts is not NamespaceMode.HOST),
+        ("mount", True),
+        ("user", new_userns),
+        ("cgroup", iso.cgroupns is not NamespaceMode.HOST),
+    )
+    return [
+        {"type": kind, **({"path": netns_path} if kind == "network" and netns_path else {})}
+        for kind, wanted in chosen
+        if wanted
+    ]
 
 
 def _oci_map(mapping: IDMapping) -> dict[str, int]:

@@ -4,8 +4,12 @@ ranges (``8000-8010:80-90``), and a random host port when only the container's i
 The rules are docker's (``github.com/docker/go-connections/nat.ParsePortSpec``): host and
 container ranges have the same length, except that a host range with a single container
 port means "any free port of that range"; host port 0 or none means a random free port.
-Every host port is chosen when the container is created and recorded, so ``rctl port``,
-``ps`` and a restart all see the same one.
+
+Two steps: :func:`parse_publish` reads a value into a :class:`PublishSpec` and asks the
+kernel nothing, so checking a definition file or the flags binds no socket; at create,
+:func:`choose_ports` picks the host ports still open (the only step that binds, to ask the
+kernel) into :class:`~netns.ports.PublishedPort` values, recorded, so that ``rctl port``,
+``ps`` and a restart all see the same ones.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from netns.ports import Protocol, PublishedPort
 from rctlbase.errors import NotFoundError, UsageError
 
-Port = tuple[str, str, int, int]  # (protocol, host ip, host port, container port)
 PROTOCOLS = ("tcp", "udp")
 _SYNTAX = "-p [HOSTIP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp]"
 
@@ -100,8 +105,34 @@ def _split(spec: str) -> tuple[str, str, str, str]:
     return ":".join(parts[:-2]), parts[-2], parts[-1], protocol
 
 
-def parse_publish(spec: str) -> list[Port]:
-    """Expand one ``-p`` value into single port mappings, host ports chosen."""
+@dataclass(frozen=True, slots=True)
+class PublishSpec:
+    """One ``-p`` value, read: host ports not chosen yet.
+
+    ``host_ports`` None is "any free port" (``-p 80``, ``-p 0:80``); a range of several
+    host ports for one container port is "a free one of them"; otherwise the host range
+    maps onto the container range port by port.
+    """
+
+    text: str
+    protocol: Protocol
+    host_ip: str
+    host_ports: tuple[int, int] | None
+    container_ports: tuple[int, int]
+
+    @property
+    def fixed(self) -> list[tuple[int, int]]:
+        """(host port, container port) pairs named outright (no choice at create)."""
+        if self.host_ports is None:
+            return []
+        (low, high), (ctr_low, ctr_high) = self.host_ports, self.container_ports
+        if high - low != ctr_high - ctr_low:
+            return []
+        return [(low + i, ctr_low + i) for i in range(high - low + 1)]
+
+
+def parse_publish(spec: str) -> PublishSpec:
+    """Read one ``-p`` value (UsageError naming it); binds nothing."""
     host_ip, host_part, ctr_part, protocol = _split(spec)
     protocol = (protocol or "tcp").lower()
     if protocol not in PROTOCOLS:
@@ -118,20 +149,35 @@ def parse_publish(spec: str) -> list[Port]:
     if not ctr_part:
         raise UsageError(f"no container port in --publish {spec}", hint=_SYNTAX)
     ctr_low, ctr_high = _range(ctr_part, spec)
-    ctr_ports = range(ctr_low, ctr_high + 1)
     if not host_part or host_part == "0":
-        return [(protocol, host_ip, free_port(protocol, host_ip), p) for p in ctr_ports]
+        return PublishSpec(spec, Protocol(protocol), host_ip, None, (ctr_low, ctr_high))
     low, high = _range(host_part, spec)
-    if high - low != ctr_high - ctr_low:
-        if ctr_low != ctr_high:
-            raise UsageError(
-                f"--publish {spec}: {high - low + 1} host ports for {len(ctr_ports)} "
-                "container ports",
-                hint="give ranges of the same length (or one container port for a host range)",
-            )
-        # docker: a host range for one container port is where to pick a free port.
-        return [(protocol, host_ip, _free_in_range(protocol, host_ip, low, high, spec), ctr_low)]
-    return [(protocol, host_ip, low + i, p) for i, p in enumerate(ctr_ports)]
+    if high - low != ctr_high - ctr_low and ctr_low != ctr_high:
+        raise UsageError(
+            f"--publish {spec}: {high - low + 1} host ports for {ctr_high - ctr_low + 1} "
+            "container ports",
+            hint="give ranges of the same length (or one container port for a host range)",
+        )
+    return PublishSpec(spec, Protocol(protocol), host_ip, (low, high), (ctr_low, ctr_high))
+
+
+def choose_ports(spec: PublishSpec) -> list[PublishedPort]:
+    """``spec``'s ports with their host ports chosen: a free one where the value leaves
+    the choice (this asks the kernel by binding), else the ones it names."""
+    protocol, host_ip = spec.protocol, spec.host_ip
+    ctr_low, ctr_high = spec.container_ports
+    if spec.host_ports is None:
+        return [
+            PublishedPort(protocol, host_ip, free_port(protocol, host_ip), p)
+            for p in range(ctr_low, ctr_high + 1)
+        ]
+    fixed = spec.fixed
+    if fixed:
+        return [PublishedPort(protocol, host_ip, host, ctr) for host, ctr in fixed]
+    # docker: a host range for one container port is where to pick a free port.
+    low, high = spec.host_ports
+    chosen = _free_in_range(protocol, host_ip, low, high, spec.text)
+    return [PublishedPort(protocol, host_ip, chosen, ctr_low)]
 
 
 def parse_exposed(exposed: Iterable[str]) -> list[tuple[str, int]]:
@@ -148,20 +194,21 @@ def parse_exposed(exposed: Iterable[str]) -> list[tuple[str, int]]:
     return found
 
 
-def publish_all(exposed: Iterable[str], published: Sequence[Port]) -> list[Port]:
+def publish_all(exposed: Iterable[str], published: Sequence[PublishedPort]) -> list[PublishedPort]:
     """``-P``: every exposed port not published already, each on a random host port."""
-    taken = {(protocol, ctr) for protocol, _, _, ctr in published}
+    taken = {(p.protocol, p.container_port) for p in published}
     return [
-        (protocol, "", free_port(protocol, ""), ctr)
+        PublishedPort(Protocol(protocol), "", free_port(protocol, ""), ctr)
         for protocol, ctr in parse_exposed(exposed)
         if (protocol, ctr) not in taken
     ]
 
 
-def check_available(ports: Sequence[Port]) -> None:
+def check_available(ports: Sequence[PublishedPort]) -> None:
     """Fail before anything starts when a host port is taken, naming it."""
     seen: dict[tuple[str, int], set[str]] = {}
-    for protocol, host_ip, host_port, _ in ports:
+    for port in ports:
+        protocol, host_ip, host_port = port.protocol, port.host_ip, port.host_port
         ips = seen.setdefault((protocol, host_port), set())
         wildcard = {"", "0.0.0.0", "::"}  # noqa: S104 - comparing, not binding
         if host_ip in ips or (ips and (host_ip in wildcard or ips & wildcard)):
@@ -184,24 +231,24 @@ def _host(host_ip: str) -> str:
     return f"[{shown}]" if ":" in shown else shown
 
 
-def describe(port: Port) -> str:
-    """``0.0.0.0:8080->80/tcp`` as docker ps shows it."""
-    protocol, host_ip, host_port, ctr_port = port
-    return f"{_host(host_ip)}:{host_port}->{ctr_port}/{protocol}"
-
-
-def port_lines(ports: Sequence[Port], private: str | None = None, *, name: str = "") -> list[str]:
+def port_lines(
+    ports: Sequence[PublishedPort], private: str | None = None, *, name: str = ""
+) -> list[str]:
     """``rctl port``'s lines: ``80/tcp -> 0.0.0.0:8080`` (docker's format), or only the
     host addresses of ``private`` (``80`` or ``80/udp``) as ``0.0.0.0:8080``."""
-    ordered = sorted(ports, key=lambda p: (p[3], p[0], p[2]))
+    ordered = sorted(ports, key=lambda p: (p.container_port, p.protocol, p.host_port))
     if private is None:
-        return [f"{c}/{proto} -> {_host(ip)}:{h}" for proto, ip, h, c in ordered]
+        return [
+            f"{p.container_port}/{p.protocol} -> {_host(p.host_ip)}:{p.host_port}" for p in ordered
+        ]
     number, _, protocol = private.partition("/")
     protocol = (protocol or "tcp").lower()
     if not _digits(number) or protocol not in PROTOCOLS:
         raise UsageError(f"invalid port {private!r}", hint="give PORT or PORT/tcp or PORT/udp")
     lines = [
-        f"{_host(ip)}:{h}" for proto, ip, h, c in ordered if (c, proto) == (int(number), protocol)
+        f"{_host(p.host_ip)}:{p.host_port}"
+        for p in ordered
+        if (p.container_port, p.protocol) == (int(number), protocol)
     ]
     if not lines:
         raise NotFoundError(
@@ -209,19 +256,3 @@ def port_lines(ports: Sequence[Port], private: str | None = None, *, name: str =
             hint="'rctl port CONTAINER' lists what is published",
         )
     return lines
-
-
-def network_settings_ports(
-    ports: Sequence[Port], exposed: Iterable[str] = ()
-) -> dict[str, list[dict[str, str]] | None]:
-    """inspect's ``NetworkSettings.Ports`` (and ``HostConfig.PortBindings``) as docker has
-    them: ``{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}``, exposed but
-    unpublished ports mapped to null."""
-    result: dict[str, list[dict[str, str]] | None] = {
-        f"{ctr}/{protocol}": None for protocol, ctr in parse_exposed(exposed)
-    }
-    for protocol, host_ip, host_port, ctr in sorted(ports, key=lambda p: (p[3], p[0])):
-        entry = {"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)}  # noqa: S104
-        bindings = result.get(f"{ctr}/{protocol}") or []
-        result[f"{ctr}/{protocol}"] = [*bindings, entry]
-    return result

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netns.ports import PublishedPort
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers import layout
 from rootless.containers.exited import REMOVING, take_out_dir
@@ -70,7 +71,7 @@ class ContainerRecord:
     auto_remove: bool = False
     detach: bool = False
     labels: dict[str, str] = field(default_factory=dict)
-    ports: tuple[tuple[str, str, int, int], ...] = ()
+    ports: tuple[PublishedPort, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # docker-style, for inspect
     log_tag: str = ""  # the journal's SYSLOG_IDENTIFIER when it differs from name (renamed)
     mounts: tuple[MountPoint, ...] = ()  # binds and volumes (-v, --mount, image VOLUMEs)
@@ -126,6 +127,11 @@ class ContainerStore:
     def dir(self, container_id: str) -> Path:
         """The container's directory (its r/w layer, etc/, bundle and records)."""
         return self.root / container_id
+
+    def has_networks(self, container_id: str) -> bool:
+        """Whether the container was given bridge networks (or links): a listing needs the
+        network code only for those."""
+        return os.path.exists(layout.networks_file(self.dir(container_id)))
 
     def bundle(self, container_id: str) -> Path:
         """The container's OCI bundle (crun's ``config.json``, the launch plan)."""
@@ -206,7 +212,7 @@ class ContainerStore:
         except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
             return None
         raw["command"] = tuple(raw["command"])
-        raw["ports"] = tuple(tuple(p) for p in raw.get("ports", ()))
+        raw["ports"] = tuple(PublishedPort.from_json(p) for p in raw.get("ports", ()))
         raw["mounts"] = tuple(MountPoint.from_json(m) for m in raw.get("mounts", ()))
         return ContainerRecord(**raw)
 
@@ -215,7 +221,9 @@ class ContainerStore:
         path = self.dir(record.id)
         fd, tmp = tempfile.mkstemp(dir=path, prefix=".container-")
         with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(record), fh, indent=1)
+            raw = asdict(record)
+            raw["ports"] = [p.to_json() for p in record.ports]
+            json.dump(raw, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, layout.record_file(path))

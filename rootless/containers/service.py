@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rctlbase import timeline
 from rctlbase.errors import NotFoundError, RctlError
@@ -33,15 +33,16 @@ from rootless.containers.logs import ContainerLogs
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
-from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.models import RunOptions
 from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from rootless.contracts import ContainerHost
     from rootless.networks.service import NetworkService
     from rootless.volumes.service import VolumeService
+    from units.state import UnitState
 
 # A directory taken out for deletion this long ago belongs to a removal that was killed.
 LEFTOVER_AGE = 600.0
@@ -55,19 +56,16 @@ class ContainerService:
         data: Path,
         runtime: Path,
         images: ImageService,
-        plan_userns: Callable[[], Any],
+        host: ContainerHost,
         driver: Driver,
-        run_jobs: Callable[[Jobs], None],
-        pull: Callable[[str], Any],
-        ensure_layers: Callable[[Any], None],
         network_defaults: NetworkDefaults | None = None,
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
     ) -> None:
         self.ctx = ContainerContext(
-            data, runtime, images, plan_userns, driver, run_jobs, pull, ensure_layers,
-            network_defaults, volumes, default_runtime, manager,
+            data, runtime, images, host, driver, network_defaults, volumes, default_runtime,
+            manager,
         )  # fmt: skip
         creator = ContainerCreator(self.ctx)
         lifecycle = Lifecycle(self.ctx)
@@ -97,6 +95,20 @@ class ContainerService:
         self.logs = ContainerLogs(self.ctx).logs
         self.running_state = self.ctx.running_state
         self.exit_code = self.ctx.exit_code
+
+    def get(self, ref: str) -> ContainerRecord:
+        """The container ``ref`` names (its ID, an ID prefix or its name)."""
+        return self.ctx.store.get(ref)
+
+    def unit_state(self, record: ContainerRecord) -> UnitState | None:
+        """What systemd knows of the container's unit now; None when it has no such unit
+        (never started, or ended and collected). The API's wait and attach read it; a
+        record taken before a removal still names the unit (its exit status may be kept)."""
+        return self.ctx.manager.unit_state(record.unit)
+
+    def last_exit(self, ref: str) -> tuple[int, float] | None:
+        """The exit code and time of the container's last run; None if it never ended."""
+        return self.ctx.exit_record(self.ctx.store.get(ref))
 
     @property
     def store(self) -> ContainerStore:

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from rctlbase.errors import UsageError
+from rootless.containers.isolation import Isolation, NamespaceMode, resolve_groups
 from rootless.containers.seccomp import SeccompPolicy
 
 # docker's system.DefaultPathEnv for Linux, given when neither image nor user sets PATH.
@@ -149,13 +150,19 @@ class BindMount:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Resource limits; None is "no limit". ``memory_swap`` is memory+swap, -1 unlimited."""
+    """Resource limits; None is "not set". ``memory_swap`` is memory+swap, -1 unlimited;
+    ``pids_limit`` -1 is unlimited (docker's), where None leaves systemd's default."""
 
     memory: int | None = None
     memory_swap: int | None = None
     cpus: float | None = None
     cpu_shares: int | None = None
     pids_limit: int | None = None
+    memory_reservation: int | None = None  # --memory-reservation: MemoryLow=
+    cpuset_cpus: str | None = None  # --cpuset-cpus 0-2,4: AllowedCPUs=
+    cpu_quota: int | None = None  # --cpu-quota: µs per --cpu-period
+    cpu_period: int | None = None  # --cpu-period µs (default 100000)
+    blkio_weight: int | None = None  # --blkio-weight 10..1000: IOWeight=
 
     def __post_init__(self) -> None:
         if self.memory is not None and self.memory < MIN_MEMORY:
@@ -177,8 +184,18 @@ class Limits:
             raise _bad("--cpus", self.cpus, "must be at least 0.01", "e.g. --cpus 1.5")
         if self.cpu_shares is not None and not 2 <= self.cpu_shares <= 262144:
             raise _bad("--cpu-shares", self.cpu_shares, "out of range", "use 2 to 262144")
-        if self.pids_limit is not None and self.pids_limit <= 0:
-            raise _bad("--pids-limit", self.pids_limit, "must be positive", "leave it out")
+        if self.pids_limit is not None and self.pids_limit <= 0 and self.pids_limit != -1:
+            raise _bad("--pids-limit", self.pids_limit, "must be positive", "or -1 for no limit")
+        if self.memory_reservation and self.memory and self.memory_reservation > self.memory:
+            raise UsageError(
+                "--memory-reservation is above --memory",
+                hint="a reservation is a soft floor: give at most the --memory value",
+            )
+        if self.cpus is not None and (self.cpu_quota or self.cpu_period):
+            raise UsageError(
+                "conflicting options: --cpus and --cpu-quota/--cpu-period",
+                hint="--cpus N is a quota of N periods: use one way",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +290,7 @@ class ContainerSpec:
     network: str = ""
     add_hosts: tuple[HostEntry, ...] = ()
     dns: tuple[str, ...] = ()
+    isolation: Isolation = field(default_factory=Isolation)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -285,6 +303,11 @@ class ContainerSpec:
             len(self.hostname) <= 64 and _HOSTNAME.fullmatch(self.hostname)
         ):
             raise _bad("--hostname", self.hostname, "not a valid hostname", "use RFC 1123 labels")
+        if self.hostname is not None and self.isolation.uts is NamespaceMode.HOST:
+            raise UsageError(
+                "conflicting options: --hostname and --uts host",
+                hint="with --uts host the container has the host's name: drop one of them",
+            )
         for cap in (*self.cap_add, *self.cap_drop):
             if cap != "ALL" and cap not in ALL_CAPABILITIES:
                 raise ValueError(f"capability {cap!r} was not parsed with parse_capability")
@@ -375,7 +398,10 @@ class ContainerSpec:
 
     def with_resolved_user(self, passwd: str | None, group: str | None) -> ContainerSpec:
         """This spec with :attr:`process_user` resolved against the image's files' text."""
-        return replace(self, resolved_user=resolve_user(self.process_user, passwd, group))
+        user = resolve_user(self.process_user, passwd, group)
+        extra = resolve_groups(self.isolation.group_add, group)
+        gids = tuple(dict.fromkeys((*user.additional_gids, *extra)))
+        return replace(self, resolved_user=replace(user, additional_gids=gids))
 
 
 def merge_env(base: Iterable[str], overrides: Iterable[str]) -> tuple[str, ...]:
@@ -470,15 +496,15 @@ def parse_cpus(value: str) -> float:
     return cpus
 
 
-def parse_pids_limit(value: str) -> int | None:
-    """``--pids-limit N``; 0 and -1 mean unlimited (None), as in docker."""
+def parse_pids_limit(value: str) -> int:
+    """``--pids-limit N``; 0 and -1 mean unlimited (-1), as in docker."""
     try:
         limit = int(value)
     except ValueError:
         raise _bad("--pids-limit", value, "not an integer", "e.g. --pids-limit 100") from None
     if limit < -1:
         raise _bad("--pids-limit", value, "negative", "use -1 for no limit")
-    return limit if limit > 0 else None
+    return limit if limit > 0 else -1
 
 
 def parse_restart(value: str) -> RestartPolicy:

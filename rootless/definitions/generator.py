@@ -9,8 +9,12 @@ manager. It reads ``$XDG_CONFIG_HOME/rctl/definitions/*.toml`` and
 ``/etc/rctl/definitions/USER/*.toml`` (an administrator's definitions for that user), writes
 one unit per valid container into the normal directory and links it into the ``.wants/`` of
 each of its ``wanted_by`` targets (what ``systemctl enable`` would do: systemd refuses to
-enable generated units). A bad file never fails the manager: its problems go to stderr (the
-user manager's journal) and only that file's containers are skipped. Exit status is 0.
+enable generated units). The files' networks and volumes, and each container's image, get
+units of their own that the container units require (:mod:`rootless.definitions.fileunits`).
+A bad definition never fails the manager: each problem goes to stderr (the user manager's
+journal) as ``FILE:LINE: ...``, and only what it concerns is skipped: the container with the
+problem, the containers that use a bad network or volume or depend on a skipped container;
+the file's other containers still get their units. Exit status is 0.
 """
 
 from __future__ import annotations
@@ -18,16 +22,27 @@ from __future__ import annotations
 import os
 import pwd
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from rctlbase.errors import run_main
+from rctlbase.errors import UsageError, run_main
+from rootless.definitions.fileunits import (
+    container_needs,
+    image_unit_name,
+    network_unit_name,
+    render_image_unit,
+    render_network_unit,
+    render_volume_unit,
+    volume_sources,
+    volume_unit_name,
+)
 from rootless.definitions.load import (
     check_together,
     definition_files,
     parse_file,
     user_definition_dirs,
 )
-from rootless.definitions.model import DefinitionSet
+from rootless.definitions.model import ContainerDef, DefinitionSet
 from rootless.definitions.schema import Problem
 from rootless.definitions.translate import render_unit, unit_name
 
@@ -52,9 +67,15 @@ def config_home() -> Path:
 
 def collect(dirs: list[Path]) -> tuple[DefinitionSet, list[Problem]]:
     """Every valid container of ``dirs``' files; the problems of the others."""
+    return collect_files(definition_files([d for d in dirs if d.is_dir()]))
+
+
+def collect_files(paths: Iterable[Path]) -> tuple[DefinitionSet, list[Problem]]:
+    """What of ``paths`` can get units: the tables without problems, minus the containers
+    that depend on or use one with problems; and all the problems."""
     problems: list[Problem] = []
     parts = []
-    for path in definition_files([d for d in dirs if d.is_dir()]):
+    for path in paths:
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as exc:
@@ -62,10 +83,44 @@ def collect(dirs: list[Path]) -> tuple[DefinitionSet, list[Problem]]:
             continue
         parts.append(parse_file(path, text, problems))
     merged = check_together(parts, problems)
-    bad = {p.table.partition(".")[2] for p in problems if p.table.startswith("container.")}
-    bad_files = {p.file for p in problems if not p.table.startswith(("volume.", "network."))}
-    kept = tuple(c for c in merged.containers if c.name not in bad and c.file not in bad_files)
-    return DefinitionSet(merged.files, kept, merged.volumes, merged.networks), problems
+    bad = {p.table for p in problems}
+    networks = tuple(n for n in merged.networks if f"network.{n.name}" not in bad)
+    volumes = tuple(v for v in merged.volumes if f"volume.{v.name}" not in bad)
+    bad_networks = {t.partition(".")[2] for t in bad if t.startswith("network.")}
+    bad_volumes = {t.partition(".")[2] for t in bad if t.startswith("volume.")}
+    kept: list[ContainerDef] = []
+    skipped = {t.partition(".")[2] for t in bad if t.startswith("container.")}
+    # In start order: a container's dependencies come before it.
+    for container in merged.containers:
+        if f"container.{container.name}" in bad:
+            skipped.add(container.name)
+            continue
+        reason = _unusable(container, skipped, bad_networks, bad_volumes)
+        if reason:
+            line = container.lines.get("", 1)
+            problems.append(
+                Problem(container.file, line, f"container.{container.name}", "", reason)
+            )
+            skipped.add(container.name)
+            continue
+        kept.append(container)
+    return DefinitionSet(merged.files, tuple(kept), volumes, networks), problems
+
+
+def _unusable(
+    container: ContainerDef, skipped: set[str], bad_networks: set[str], bad_volumes: set[str]
+) -> str:
+    """Why ``container`` can't get a unit when others were skipped, or ''."""
+    for dep in container.depends_on:
+        if dep in skipped:
+            return f"depends on {dep}, which has problems"
+    for ref in container.networks:
+        if ref.name in bad_networks:
+            return f"uses network {ref.name}, which has problems"
+    for volume in volume_sources(container):
+        if volume in bad_volumes:
+            return f"uses volume {volume}, which has problems"
+    return ""
 
 
 def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
@@ -73,25 +128,58 @@ def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
     found, problems = collect(dirs)
     for problem in problems:
         print(f"rctl-user-generator: {problem} (skipped)", file=sys.stderr)
+    units: dict[str, tuple[str, str]] = {}  # unit name -> (text, file it comes from)
+    for network in found.networks:
+        units[network_unit_name(network.name)] = (
+            render_network_unit(network, [rctl]),
+            network.file,
+        )
+    for volume in found.volumes:
+        units[volume_unit_name(volume.name)] = (render_volume_unit(volume, [rctl]), volume.file)
+    network_names = [n.name for n in found.networks]
+    volume_names = [v.name for v in found.volumes]
     written = []
+    for name, (text, source) in units.items():
+        if _write(output, name, text, (), source):
+            written.append(name)
     for container in found.containers:
         name = unit_name(container.name)
+        if name in units:
+            print(f"rctl-user-generator: {container.file}: [container.{container.name}]: "
+                  f"its unit {name} is another table's unit: rename the container (skipped)",
+                  file=sys.stderr)  # fmt: skip
+            continue
+        needs = container_needs(container, network_names, volume_names)
         try:
-            text = render_unit(container, [rctl])
-            (output / name).write_text(text)
-            for target in container.wanted_by:
-                wants = output / f"{target}.wants"
-                if wants.parent != output:  # validated as unit names: never outside output
-                    raise ValueError(f"wanted_by {target!r} is not a unit name")
-                wants.mkdir(exist_ok=True)
-                link = wants / name
-                if not link.is_symlink():
-                    link.symlink_to(output / name)
-        except (OSError, ValueError) as exc:
+            text = render_unit(container, [rctl], needs)
+        except UsageError as exc:
             print(f"rctl-user-generator: {container.file}: {name}: {exc}", file=sys.stderr)
             continue
-        written.append(name)
+        if container.pull != "never":
+            image = image_unit_name(container.name)
+            if _write(output, image, render_image_unit(container, [rctl]), (), container.file):
+                written.append(image)
+        if _write(output, name, text, container.wanted_by, container.file):
+            written.append(name)
     return written
+
+
+def _write(output: Path, name: str, text: str, wanted_by: Sequence[str], source: str) -> bool:
+    """Write unit ``name`` and its ``.wants/`` links; False (reported) if that failed."""
+    try:
+        (output / name).write_text(text)
+        for target in wanted_by:
+            wants = output / f"{target}.wants"
+            if wants.parent != output:  # validated as unit names: never outside output
+                raise ValueError(f"wanted_by {target!r} is not a unit name")
+            wants.mkdir(exist_ok=True)
+            link = wants / name
+            if not link.is_symlink():
+                link.symlink_to(output / name)
+    except (OSError, ValueError) as exc:
+        print(f"rctl-user-generator: {source}: {name}: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -186,24 +186,14 @@ def _problem(container: ContainerDef, key: str, message: str) -> Problem:
     return Problem(container.file, line, f"container.{container.name}", key, message)
 
 
-def _fixed_host_port(spec: str) -> bool:
-    """Whether a ``-p`` string names its host port (else one is chosen at run time)."""
-    body = spec.partition("/")[0]
-    if body.startswith("["):
-        body = body[body.find("]") + 2 :]
-    elif body.count(":") == 2:
-        body = body.split(":", 1)[1]
-    host, sep, _ = body.rpartition(":")
-    return bool(sep and host)
-
-
 def _check_ports(containers: list[ContainerDef], problems: list[Problem]) -> None:
     owners: dict[tuple[str, int], str] = {}
     for container in containers:
         for spec in container.ports:
-            if not _fixed_host_port(spec):
-                continue
-            for protocol, _ip, host_port, _ctr in parse_publish(spec):
+            parsed = parse_publish(spec)  # checked by the schema already
+            # Only ports named outright can clash: the others are chosen free at create.
+            for host_port, _ in parsed.fixed:
+                protocol = str(parsed.protocol)
                 key = (protocol, host_port)
                 if key in owners:
                     problems.append(

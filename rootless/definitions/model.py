@@ -68,6 +68,11 @@ class ContainerDef:
     stop_timeout: int | None = None
     stop_signal: str | None = None
     pull: str = "missing"
+    ulimits: tuple[tuple[str, str], ...] = ()  # (name, "SOFT[:HARD]"), as --ulimit
+    devices: tuple[str, ...] = ()  # --device strings
+    shm_size: str | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()  # (key, value), as --sysctl
+    privileged: bool = False
     healthcheck: HealthcheckDef | None = None
     no_healthcheck: bool = False  # healthcheck.disable: not even the image's
     depends_on: tuple[str, ...] = ()

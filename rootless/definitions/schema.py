@@ -13,18 +13,22 @@ file's mistakes at once (:mod:`rootless.definitions.tables` holds that machinery
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Callable
 from pathlib import Path as FsPath
 from typing import Any
 
+from rctlbase.errors import UsageError
 from rootless.containers.health import parse_duration
+from rootless.containers.isolation import parse_device, parse_sysctl, parse_ulimit
 from rootless.containers.ports import parse_publish
 from rootless.containers.spec import (
     parse_capability,
     parse_cpus,
     parse_memory,
+    parse_memory_swap,
     parse_pids_limit,
     parse_restart,
     parse_signal,
@@ -60,8 +64,27 @@ CONTAINER_KEYS = (
     "tmpfs", "network", "networks", "restart", "memory", "memory_swap", "cpus",
     "cpu_shares", "pids_limit", "user", "workdir", "hostname", "labels", "read_only", "init",
     "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull",
-    "healthcheck", "depends_on", "notify", "wanted_by", "unit", "service",
+    "healthcheck", "depends_on", "notify", "wanted_by", "unit", "service", "ulimits",
+    "devices", "shm_size", "sysctls", "privileged", "auto_update",
 )  # fmt: skip
+# auto_update = "registry" | "local" is the label rctl auto-update looks for (a label, so
+# that it is part of the container like any other and no existing definition's hash moves).
+AUTO_UPDATE_LABEL = "io.rctl.autoupdate"
+AUTO_UPDATE_POLICIES = ("registry", "local")
+
+
+def _with_auto_update(
+    table: Table, labels: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """``labels`` with ``auto_update``'s label, when the key is there."""
+    policy = table.get("auto_update", str, "a string")
+    if policy is None:
+        return labels
+    if policy not in AUTO_UPDATE_POLICIES:
+        table.problem("auto_update", f"{policy!r} is not registry or local")
+    return (*(kv for kv in labels if kv[0] != AUTO_UPDATE_LABEL), (AUTO_UPDATE_LABEL, policy))
+
+
 HEALTH_KEYS = ("cmd", "interval", "timeout", "retries", "start_period", "on_failure", "disable")
 
 
@@ -98,6 +121,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     table.check("restart", parse_restart, restart)
     memory = _size(table, "memory", parse_memory)
     memory_swap = _size(table, "memory_swap", None)
+    table.check("memory_swap", lambda swap: _swap_limits(memory, swap), memory_swap)
     cpus_raw = table.get("cpus", (int, float, str), "a number of CPUs")
     cpus = None if cpus_raw is None else str(cpus_raw)
     table.check("cpus", parse_cpus, cpus)
@@ -131,7 +155,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     for dep in depends_on:
         if not NAME.fullmatch(dep):
             table.problem("depends_on", f"{dep!r} is not a container name")
-    labels = table.mapping("labels")
+    labels = _with_auto_update(table, table.mapping("labels"))
     result = ContainerDef(
         name=name,
         file=table.file,
@@ -163,6 +187,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
         stop_timeout=stop_timeout,
         stop_signal=stop_signal,
         pull=pull,
+        **_isolation(table),
         healthcheck=health,
         no_healthcheck=no_health,
         depends_on=depends_on,
@@ -191,6 +216,41 @@ def _argv(table: Table, key: str) -> tuple[str, ...] | None:
         table.problem(key, "expected a list of strings")
         return None
     return tuple(value)
+
+
+def _isolation(table: Table) -> dict[str, Any]:
+    """``ulimits``, ``devices``, ``shm_size``, ``sysctls``, ``privileged``: as the flags."""
+    ulimits = table.mapping("ulimits")
+    for key, value in ulimits:
+        table.check("ulimits", parse_ulimit, f"{key}={value}")
+    devices = table.strings("devices")
+    for value in devices:
+        table.check("devices", parse_device, value)
+    sysctls = table.mapping("sysctls")
+    for key, value in sysctls:
+        table.check("sysctls", parse_sysctl, f"{key}={value}")
+    return {
+        "ulimits": ulimits,
+        "devices": devices,
+        "shm_size": _size(table, "shm_size", functools.partial(parse_memory, flag="shm_size")),
+        "sysctls": sysctls,
+        "privileged": bool(table.get("privileged", bool, "true or false")),
+    }
+
+
+def _swap_limits(memory: str | None, swap: str) -> None:
+    """memory_swap goes with memory, as ``--memory-swap`` with ``--memory`` (a bad memory
+    is memory's problem alone)."""
+    swap_bytes = parse_memory_swap(swap)
+    try:
+        memory_bytes = parse_memory(memory) if memory is not None else None
+    except UsageError:
+        return
+    hint = "memory_swap is memory plus swap: give memory too, and a total at least as large"
+    if swap_bytes != -1 and memory_bytes is None:
+        raise UsageError("needs memory too", hint=hint)
+    if swap_bytes != -1 and memory_bytes is not None and swap_bytes < memory_bytes:
+        raise UsageError(f"{swap} is smaller than memory ({memory})", hint=hint)
 
 
 def _size(table: Table, key: str, parse: Callable[..., object] | None) -> str | None:

@@ -1,5 +1,6 @@
 """Definition use cases: ``rctl apply``, ``rctl down``, ``rctl generate systemd``, and the
-generated unit's own commands (``rctl container run-unit`` / ``stopped-unit``).
+generated units' own commands (``rctl container run-unit`` / ``stopped-unit``, and
+``prepare-unit`` of the network, volume and image units).
 
 Containers are made with the same container service as ``rctl run`` (the definition becomes
 a :class:`~rootless.models.RunOptions`, :func:`rootless.definitions.translate.run_options`),
@@ -23,16 +24,20 @@ import logging
 import os
 import pwd
 import sys
+import time
+import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rctlbase.errors import NotFoundError, RctlError, UsageError
+from rctlbase.errors import ConflictError, NotFoundError, RctlError, UsageError
 from rctlbase.run import exec_program, run_program
 from rootless.containers.health import rctl_command, reset_state
 from rootless.definitions.apply import Existing, plan_apply, plan_down
+from rootless.definitions.fileunits import volume_sources
+from rootless.definitions.generator import collect_files
 from rootless.definitions.load import load_definitions, user_definition_dirs
-from rootless.definitions.model import ContainerDef, DefinitionSet
+from rootless.definitions.model import ContainerDef, DefinitionSet, NetworkDef, VolumeDef
 from rootless.definitions.translate import (
     LABEL_FILE,
     LABEL_HASH,
@@ -46,31 +51,38 @@ from rootless.definitions.translate import (
 )
 from rootless.models import DefinitionAction
 
+if TYPE_CHECKING:
+    from rootless.containers.service import ContainerService
+    from rootless.contracts import Services
+    from rootless.images.service import ImageService
+    from rootless.volumes.service import VolumeService
+
 log = logging.getLogger(__name__)
+_REGENERATE = (
+    "the file changed since the units were made: systemctl --user daemon-reload; "
+    "the user manager's journal has the generator's report of each problem"
+)
 
 
-def _volume_names(service: Any) -> set[str]:
+def _volume_names(service: VolumeService) -> set[str]:
     """Names of the user's volumes (``rctl volume ls``)."""
-    listing = getattr(service, "ls", None) or service.list
-    return {v.name for v in listing()}
+    return {v.name for v in service.ls()}
 
 
 class DefinitionService:
     """Definitions of one user, acting through the engine's services."""
 
-    def __init__(
-        self,
-        containers: Any,
-        images: Any,
-        volumes: Callable[[], Any],
-        networks: Callable[[], Any],
-        config_home: Path,
-    ) -> None:
-        self.containers = containers
-        self.images = images
-        self.volumes = volumes
-        self.networks = networks
+    def __init__(self, services: Services, config_home: Path) -> None:
+        self.services = services
         self.config_home = config_home
+
+    @property
+    def containers(self) -> ContainerService:
+        return self.services.containers
+
+    @property
+    def images(self) -> ImageService:
+        return self.services.images
 
     # -- what exists -----------------------------------------------------------------------
 
@@ -98,12 +110,12 @@ class DefinitionService:
         return ids
 
     def _volume_names(self) -> set[str]:
-        return _volume_names(self.volumes())
+        return _volume_names(self.services.volumes)
 
     def _network_names(self, wanted: DefinitionSet) -> set[str]:
         if not wanted.networks:
             return set()  # no need to look (nor to load the network service)
-        return {n.name for n in self.networks().summaries()}
+        return {n.name for n in self.services.networks.summaries()}
 
     # -- apply and down --------------------------------------------------------------------
 
@@ -141,10 +153,10 @@ class DefinitionService:
     def _act(self, action: DefinitionAction, wanted: DefinitionSet) -> None:
         if action.kind == "volume":
             volume = next(v for v in wanted.volumes if v.name == action.name)
-            self.volumes().create(**volume_create_kwargs(volume))
+            self.services.volumes.create(**volume_create_kwargs(volume))
         elif action.kind == "network":
             network = next(n for n in wanted.networks if n.name == action.name)
-            self.networks().create(network_create_options(network))
+            self.services.networks.create(network_create_options(network))
         elif action.verb in ("recreate", "remove"):
             self._remove_container(action.container_id)
             if action.verb == "recreate":
@@ -190,9 +202,9 @@ class DefinitionService:
             if action.kind == "container":
                 self._remove_container(action.container_id)
             elif action.kind == "volume":
-                self.volumes().remove([action.name])
+                self.services.volumes.remove([action.name])
             else:
-                self.networks().remove([action.name])
+                self.services.networks.remove([action.name])
             report(action)
         return actions
 
@@ -228,18 +240,14 @@ class DefinitionService:
     def run_unit(self, definition: Path, name: str) -> None:
         """The generated unit's ``ExecStart=``: (re)create the container when its
         definition or image changed, launch it in this unit, and notify systemd."""
-        wanted = load_definitions([definition])
-        container = wanted.container(name)
-        if container is None:
-            raise NotFoundError(
-                f"{definition} defines no container {name!r}",
-                hint="its containers are the [container.NAME] tables of the definition file",
-            )
-        volumes = self.volumes()
-        have = _volume_names(volumes)
+        wanted, container = _unit_definition(definition, name)
+        used = set(volume_sources(container))
         for volume in wanted.volumes:
-            if volume.name not in have:
-                volumes.create(**volume_create_kwargs(volume))
+            if volume.name in used:
+                self._ensure_volume(volume)
+        for network in wanted.networks:
+            if network.name in {ref.name for ref in container.networks}:
+                self._ensure_network(network)
         record = self._current(container)
         if record is None:
             options = run_options(container, extra_labels={LABEL_UNIT: unit_name(name)})
@@ -266,6 +274,57 @@ class DefinitionService:
             os.environ["RCTL_CONTAINER_NOTIFY"] = "1"
         plan = self.containers.store.launch_file(record.id)
         exec_program([sys.executable, "-I", "-m", "rootless.containers.launch", str(plan)])
+
+    # -- the generator's network, volume and image units (fileunits.py) ------------------
+
+    def prepare_network(self, definition: Path, name: str) -> None:
+        """``rctl-network-NAME.service``: make the file's network NAME if it is missing."""
+        network = next((n for n in _unit_definition(definition).networks if n.name == name), None)
+        if network is None:
+            raise NotFoundError(
+                f"{definition} defines no usable network {name!r}", hint=_REGENERATE
+            )
+        self._ensure_network(network)
+
+    def prepare_volume(self, definition: Path, name: str) -> None:
+        """``rctl-volume-NAME.service``: make the file's volume NAME if it is missing."""
+        volume = next((v for v in _unit_definition(definition).volumes if v.name == name), None)
+        if volume is None:
+            raise NotFoundError(f"{definition} defines no usable volume {name!r}", hint=_REGENERATE)
+        self._ensure_volume(volume)
+
+    def prepare_image(self, definition: Path, name: str, *, patience: float = 25 * 60) -> None:
+        """``rctl-image-NAME.service``: container NAME's image, pulled per its ``pull``
+        policy. A pull that fails for want of the network (at boot, before the user's
+        network is up) is tried again with a growing delay for ``patience`` seconds, inside
+        the unit's start timeout: no wait at all when the image is there."""
+        container = _unit_definition(definition, name)[1]
+        deadline = time.monotonic() + patience
+        delay = 1.0
+        while True:
+            try:
+                self.containers.resolve_image(container.image, container.pull)
+                return
+            except (UsageError, NotFoundError, ConflictError):
+                raise  # not the network's fault: waiting won't help
+            except RctlError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("pulling %s: %s (again in %.0f s)", container.image, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _ensure_volume(self, volume: VolumeDef) -> None:
+        volumes = self.services.volumes
+        if volume.name not in _volume_names(volumes):
+            with contextlib.suppress(ConflictError):  # made meanwhile by another unit
+                volumes.create(**volume_create_kwargs(volume))
+
+    def _ensure_network(self, network: NetworkDef) -> None:
+        networks = self.services.networks
+        if network.name not in {n.name for n in networks.summaries()}:
+            with contextlib.suppress(ConflictError):  # made meanwhile by another unit
+                networks.create(network_create_options(network))
 
     def _restarted_by_policy(self, name: str) -> bool:
         """Whether the manager started the unit again by its ``Restart=``: ``NRestarts``
@@ -299,7 +358,10 @@ class DefinitionService:
                 current = False
         if current and record.unit_name:
             return record
-        self.containers.remove(record.id, force=True)
+        # This runs in the generated unit (ExecStart=): when the container is that unit's
+        # own, stopping its unit would end this very start (an apply's is stopped).
+        own = record.unit_name == unit_name(container.name)
+        self.containers.remove(record.id, force=True, in_unit=own)
         return None
 
     def stopped_unit(self, name: str) -> None:
@@ -313,3 +375,26 @@ class DefinitionService:
         run_program(
             [sys.executable, "-I", "-m", "rootless.containers.exited", str(bundle)], check=False
         )
+
+
+@typing.overload
+def _unit_definition(definition: Path) -> DefinitionSet: ...
+@typing.overload
+def _unit_definition(definition: Path, name: str) -> tuple[DefinitionSet, ContainerDef]: ...
+def _unit_definition(
+    definition: Path, name: str | None = None
+) -> DefinitionSet | tuple[DefinitionSet, ContainerDef]:
+    """What a generated unit's file defines that can run, as the generator saw it: a problem
+    elsewhere in the file doesn't stop this unit. With ``name``, also that container."""
+    found, problems = collect_files([definition])
+    if name is None:
+        return found
+    container = found.container(name)
+    if container is None:
+        mine = [str(p) for p in problems if p.table in ("", f"container.{name}")]
+        raise NotFoundError(
+            f"{definition} defines no usable container {name!r}" + (f": {mine[0]}" if mine else ""),
+            hint="its containers are the [container.NAME] tables of the definition file; "
+            "the user manager's journal has the generator's report of each problem",
+        )
+    return found, container

@@ -16,23 +16,21 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from rootless.containers.spec import (
-    parse_cpus,
-    parse_memory,
-    parse_memory_swap,
-    parse_pids_limit,
-    parse_restart,
-    parse_signal,
-)
+from rootless.containers.unitspec import container_service, plan_unit_settings
 from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, VolumeDef
 from rootless.models import NetworkCreateOptions, RunOptions
-from units.unitfile import UnitSection, Value, Verbatim, quote_argv, render_unit_file
+from units.properties import ExecCommand, KillMode
+from units.unitfile import UnitSection, Value, Verbatim, render_unit_file
+from units.unitrender import render_service
 
 LABEL_HASH = "io.rctl.definition.hash"
 LABEL_FILE = "io.rctl.definition.file"
 LABEL_KEYS = "io.rctl.definition.keys"
 LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
 UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
+# Keys added after definitions were in use: left out of the hash while at their default, so
+# that a new rctl does not see every existing container as changed and recreate it.
+LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged")
 NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
 
 
@@ -62,6 +60,7 @@ def container_keys(container: ContainerDef) -> dict[str, object]:
         f.name: getattr(container, f.name)
         for f in dataclasses.fields(container)
         if f.name not in UNIT_ONLY_KEYS
+        and not (f.name in LATER_KEYS and getattr(container, f.name) == f.default)
     }
 
 
@@ -174,6 +173,11 @@ def run_options(
         volumes=container.volumes,
         mounts=container.mounts,
         no_healthcheck=container.no_healthcheck,
+        ulimit=tuple(f"{k}={v}" for k, v in container.ulimits),
+        device=container.devices,
+        shm_size=container.shm_size,
+        sysctl=tuple(f"{k}={v}" for k, v in container.sysctls),
+        privileged=container.privileged,
         **health_options(container.healthcheck),  # type: ignore[arg-type]
     )
 
@@ -203,47 +207,15 @@ def network_create_options(network: NetworkDef) -> NetworkCreateOptions:
 # ---- the unit ------------------------------------------------------------------------------
 
 
-def _restart_lines(policy_text: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """([Unit] lines, [Service] lines) for docker's restart policy."""
-    policy = parse_restart(policy_text)
-    name = str(policy.name)
-    if name == "no":
-        return [], [("Restart", "no")]
-    restart = "on-failure" if name == "on-failure" else "always"
-    if name == "on-failure" and policy.max_retries:
-        unit = [
-            ("StartLimitIntervalSec", "infinity"),
-            ("StartLimitBurst", str(policy.max_retries + 1)),
-        ]
-    else:
-        unit = [("StartLimitIntervalSec", "0")]
-    return unit, [("Restart", restart), ("RestartSec", "100ms")]
+# A generated unit gives the container its stop timeout and then this long before SIGKILL.
+STOP_GRACE_USEC = 5_000_000
+START_TIMEOUT_USEC = 15 * 60 * 1_000_000
 
 
-def _limit_lines(container: ContainerDef) -> list[tuple[str, Value]]:
-    lines: list[tuple[str, Value]] = []
-    memory = parse_memory(container.memory) if container.memory else None
-    if memory:
-        lines.append(("MemoryMax", str(memory)))
-    if container.memory_swap and memory:
-        swap = parse_memory_swap(container.memory_swap)
-        if swap and swap > 0:
-            lines.append(("MemorySwapMax", str(swap - memory)))
-        elif swap == -1:
-            lines.append(("MemorySwapMax", "infinity"))
-    if container.cpus:
-        # A percentage, which CPUQuota= reads without expanding specifiers: as it is.
-        lines.append(("CPUQuota", Verbatim(f"{parse_cpus(container.cpus) * 100:g}%")))
-    if container.cpu_shares:
-        lines.append(("CPUWeight", str(max(1, min(10000, container.cpu_shares * 100 // 1024)))))
-    if container.pids_limit:
-        pids = parse_pids_limit(container.pids_limit)
-        lines.append(("TasksMax", "infinity" if pids is None else str(pids)))
-    return lines
-
-
-def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
-    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl.
+def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[str] = ()) -> str:
+    """The ``rctl-NAME.service`` unit for ``container``; ``rctl`` is how to run rctl;
+    ``needs`` are more units it requires and starts after (the generator's network, volume
+    and image units, :mod:`rootless.definitions.fileunits`).
 
     The unit runs the container in itself (``Type=notify``): ``rctl container run-unit``
     (re)creates the container from the definition when needed and execs the launcher, which
@@ -256,37 +228,30 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     the container ended. The pass-through ``unit`` and ``service`` settings are written as
     they are (systemd syntax, specifiers included); every other value has its ``%`` doubled.
     """
-    deps = [unit_name(d) for d in container.depends_on]
+    service = container_service(
+        plan_unit_settings(run_options(container)),
+        name=unit_name(container.name),
+        description=f"rctl container {container.name} ({container.image})",
+        exec_start=(*rctl, "container", "run-unit", "--definition", container.file, container.name),
+        exec_stop_post=(
+            ExecCommand((*rctl, "container", "stopped-unit", container.name), ignore_failure=True),
+        ),
+        kill_mode=KillMode.MIXED,
+        syslog_identifier=container.name,
+        stop_grace_usec=STOP_GRACE_USEC,
+    )
+    # run-unit may pull the image and create the container before READY=1.
+    lines = render_service(dataclasses.replace(service, timeout_start_usec=START_TIMEOUT_USEC))
+    deps = [*needs, *(unit_name(d) for d in container.depends_on)]
     unit_lines: list[tuple[str, Value]] = [
-        ("Description", f"rctl container {container.name} ({container.image})"),
+        *lines.unit,
         ("Documentation", "man:rctl(1)"),
         ("SourcePath", container.file),
+        *[("Requires", d) for d in deps],
+        *[("After", d) for d in deps],
+        *[(key, Verbatim(value)) for key, value in container.unit],
     ]
-    unit_lines += [("Requires", d) for d in deps]
-    unit_lines += [("After", d) for d in deps]
-    restart_unit, restart_service = _restart_lines(container.restart)
-    unit_lines += restart_unit
-    unit_lines += [(key, Verbatim(value)) for key, value in container.unit]
-    stop_timeout = container.stop_timeout if container.stop_timeout is not None else 10
-    run = quote_argv([*rctl, "container", "run-unit", "--definition", container.file,
-                      container.name])  # fmt: skip
-    stopped = quote_argv([*rctl, "container", "stopped-unit", container.name])
-    service: list[tuple[str, Value]] = [
-        ("Type", "notify"),
-        ("NotifyAccess", "main"),
-        ("Delegate", "yes"),
-        ("ExecStart", run),
-        ("ExecStopPost", Verbatim("-" + stopped.text)),
-        *restart_service,
-        ("TimeoutStartSec", "15min"),
-        ("TimeoutStopSec", str(stop_timeout + 5)),
-        ("KillMode", "mixed"),
-    ]
-    if container.stop_signal:
-        service.append(("KillSignal", str(parse_signal(container.stop_signal))))
-    service += _limit_lines(container)
-    service += [("SyslogIdentifier", container.name)]
-    service += [(key, Verbatim(value)) for key, value in container.service]
+    service_lines = [*lines.service, *[(key, Verbatim(value)) for key, value in container.service]]
     install: list[tuple[str, Value]] = [("WantedBy", target) for target in container.wanted_by]
     header = (
         f"Generated by rctl from {container.file}: edit that file, not this one.",
@@ -295,7 +260,7 @@ def render_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     return render_unit_file(
         [
             UnitSection("Unit", tuple(unit_lines)),
-            UnitSection("Service", tuple(service)),
+            UnitSection("Service", tuple(service_lines)),
             UnitSection("Install", tuple(install)),
         ],
         header,

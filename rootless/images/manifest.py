@@ -426,6 +426,16 @@ def _variant_rank(available: str | None, wanted: str | None, arch: str) -> int |
     return None
 
 
+def platform_matches(have: Platform, wanted: Platform) -> bool:
+    """Whether an image built for ``have`` is what ``--platform wanted`` asks for."""
+    have, want = normalize_platform(have), normalize_platform(wanted)
+    return (
+        have.os == want.os
+        and have.architecture == want.architecture
+        and _variant_rank(have.variant, want.variant, want.architecture) is not None
+    )
+
+
 def select_platform(index: ImageIndex, wanted: Platform) -> Descriptor:
     """The index entry to pull for ``wanted``: best variant match, index order on ties.
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import Any
+from dataclasses import asdict, replace
 
 from rctlbase.errors import ConflictError, UsageError
+from rootless.eventlog import record_event
 from rootless.filters import (
     IMAGE_KEYS,
     IMAGE_PRUNE_KEYS,
@@ -27,7 +27,15 @@ from rootless.images.layerjob import Jobs, RemoveJob
 from rootless.images.manifest import parse_image_config
 from rootless.images.reference import candidates, parse_reference
 from rootless.images.store import ImageRecord, Store, find_image, untag
-from rootless.models import DiskUsage, HistoryRow, ImageSummary, RemovedImage
+from rootless.models import ImageSummary, RemovedImage
+from rootless.reports.images import (
+    HistoryRow,
+    ImageConfigReport,
+    ImageHealthcheck,
+    ImageInspect,
+    ImageListRow,
+    LayerReport,
+)
 from rootless.timestamps import normalize_rfc3339, parse_rfc3339
 
 
@@ -95,44 +103,64 @@ class ImageService:
                 )
         return rows
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        """docker-compatible ``image inspect`` data."""
+    def inspect(self, name: str) -> ImageInspect:
+        """``image inspect``: docker's document of the image."""
         image = self.get(name)
         config = parse_image_config(self.store.read_blob(image.id))
         c = config.config
-        return {
-            "Id": image.id,
-            "RepoTags": list(image.names),
-            "RepoDigests": list(image.repo_digests),
-            "Created": normalize_rfc3339(image.created),
-            "Architecture": config.architecture,
-            "Variant": config.variant or "",
-            "Os": config.os,
-            "Author": config.author,
-            "Size": image.size,
-            "Config": {
-                "Env": list(c.env),
-                "Cmd": list(c.cmd) if c.cmd is not None else None,
-                "Entrypoint": list(c.entrypoint) if c.entrypoint is not None else None,
-                "WorkingDir": c.working_dir,
-                "User": c.user,
-                "ExposedPorts": {port: {} for port in c.exposed_ports},
-                "Volumes": {vol: {} for vol in c.volumes},
-                "Labels": dict(c.labels),
-                "StopSignal": c.stop_signal or "",
-            },
-            "RootFS": {"Type": "layers", "Layers": list(config.diff_ids)},
-            "Manifest": {"Digest": image.manifest_digest, "MediaType": image.manifest_media_type},
-            "Layers": [
-                {
-                    "Digest": layer.digest,
-                    "DiffID": layer.diff_id,
-                    "Size": layer.size,
-                    "MediaType": layer.media_type,
-                }
+        check = c.healthcheck
+        return ImageInspect(
+            id=image.id,
+            repo_tags=image.names,
+            repo_digests=image.repo_digests,
+            created=normalize_rfc3339(image.created),
+            architecture=config.architecture,
+            variant=config.variant or "",
+            os=config.os,
+            author=config.author,
+            comment=config.history[-1].comment if config.history else "",
+            size=image.size,
+            config=ImageConfigReport(
+                env=c.env,
+                cmd=c.cmd,
+                entrypoint=c.entrypoint,
+                working_dir=c.working_dir,
+                user=c.user,
+                exposed_ports=c.exposed_ports,
+                volumes=c.volumes,
+                labels=dict(c.labels),
+                stop_signal=c.stop_signal or "",
+                healthcheck=None if check is None else ImageHealthcheck(**asdict(check)),
+            ),
+            diff_ids=config.diff_ids,
+            driver=self.store.layers.name,
+            manifest_digest=image.manifest_digest,
+            manifest_media_type=image.manifest_media_type,
+            layers=tuple(
+                LayerReport(layer.digest, layer.diff_id, layer.size, layer.media_type)
                 for layer in image.layers
-            ],
-        }
+            ),
+        )
+
+    def list_rows(self) -> list[ImageListRow]:
+        """``GET /images/json``: one entry per image, newest first."""
+        images = sorted(self.store.load_images().values(), key=lambda i: i.pulled, reverse=True)
+        in_use = self.images_in_use()
+        rows = []
+        for image in images:
+            labels = parse_image_config(self.store.read_blob(image.id)).config.labels
+            rows.append(
+                ImageListRow(
+                    id=image.id,
+                    repo_tags=image.names,
+                    repo_digests=image.repo_digests,
+                    created=image.created,
+                    size=image.size,
+                    labels=dict(labels),
+                    containers=int(image.id in in_use),
+                )
+            )
+        return rows
 
     def history(self, name: str) -> list[HistoryRow]:
         """The image's build steps, newest first, with each layer's size."""
@@ -146,7 +174,7 @@ class ImageService:
                 HistoryRow("<missing>", step.created or "", step.created_by, size, step.comment)
             )
         if rows:
-            rows[-1] = replace(rows[-1], id=image.short_id)
+            rows[-1] = replace(rows[-1], id=image.short_id, tags=image.names)
         return list(reversed(rows))
 
     def tag(self, source: str, target: str) -> str:
@@ -157,7 +185,12 @@ class ImageService:
             raise ConflictError(f"can't tag with a digest: {target}", hint="use NAME[:TAG]")
         with self.store.locked():
             self.store.add_image(image, ref.name, None)
+        self.event("tag", image.id, ref.name)
         return ref.name
+
+    def event(self, action: str, image_id: str, name: str) -> None:
+        """Log an image event (:mod:`rootless.eventlog`)."""
+        record_event(str(self.store.root), "image", action, image_id, {"name": name})
 
     def remove(self, names: list[str], *, force: bool = False) -> RemovedImage:
         """``rmi``: untag names; delete images left without names (or given by ID)."""
@@ -165,6 +198,7 @@ class ImageService:
         deleted: list[str] = []
         with self.store.locked():
             images = self.store.load_images()
+            named = {n: image.id for image in images.values() for n in image.names}
             in_use = self.images_in_use()
             for name in names:
                 image = find_image(images, name, self.candidate_names(name))
@@ -191,6 +225,10 @@ class ImageService:
                 deleted.append(image.id)
             self.store.save_images(images)
             self.collect_garbage(images)
+        for name in untagged:
+            self.event("untag", named.get(name, ""), name)
+        for image_id in deleted:
+            self.event("delete", image_id, "")
         return RemovedImage(tuple(untagged), tuple(deleted))
 
     def prune(self, *, all_images: bool = False, filters: Sequence[str] = ()) -> list[str]:
@@ -213,6 +251,8 @@ class ImageService:
                 del images[image_id]
             self.store.save_images(images)
             self.collect_garbage(images)
+        for image_id in doomed:
+            self.event("delete", image_id, "")
         return doomed
 
     def _matcher(self, filters: FilterSet) -> Callable[[ImageFacts], bool]:
@@ -262,25 +302,6 @@ class ImageService:
             for blob in self.store.blobs.iterdir():
                 if f"sha256:{blob.name}" not in blobs:
                     blob.unlink(missing_ok=True)
-
-    def disk_usage(self) -> DiskUsage:
-        """``system df``: images, layer count, blob bytes and what prune would free."""
-        images = self.store.load_images()
-        blob_bytes = (
-            sum(p.stat().st_size for p in self.store.blobs.glob("*"))
-            if self.store.blobs.is_dir()
-            else 0
-        )
-        layers = len(list(self.store.layers.glob("[0-9a-f]*"))) if self.store.layers.is_dir() else 0
-        in_use = self.images_in_use()
-        reclaimable = sum(img.size for img in images.values() if img.id not in in_use)
-        return DiskUsage(
-            images=len(images),
-            images_size=sum(img.size for img in images.values()),
-            layers=layers,
-            blobs_size=blob_bytes,
-            reclaimable=reclaimable,
-        )
 
     def candidate_names(self, name: str) -> list[str]:
         """The full names a (short) reference may stand for; none for an ID."""

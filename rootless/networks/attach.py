@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -36,6 +36,7 @@ from typing import Any
 
 from netns.ipam import allocate_address
 from netns.netctl import BridgeOp, Op, RuleOp, VethOp, dnat_rule, run_ops
+from netns.ports import PublishedPort
 from netns.rootlessns import TAP_ADDRESS, HostForward, add_forward, remove_forward
 from rctlbase.errors import HostError, NotFoundError, RctlError
 from rootless.containers import layout
@@ -55,8 +56,7 @@ from rootless.networks.leases import (
 from rootless.networks.store import NetworkRecord, NetworkStore
 
 UNIT_PREFIX = "rctl-netns"
-NETWORKS_FILE = "networks.json"
-Port = tuple[str, str, int, int]  # (protocol, host ip, host port, container port)
+NETWORKS_FILE = layout.NETWORKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +375,7 @@ def attach(
     directory: Path,
     container_id: str,
     pid: int,
-    ports: Iterable[Port],
+    ports: Sequence[PublishedPort],
     *,
     default_route: bool = True,
 ) -> None:
@@ -396,15 +396,17 @@ def attach(
         ops = attachment_ops(mine, records, pid, default_route)
         first = mine[0]
         rules = [
-            dnat_rule(proto, TAP_ADDRESS, host, first.address, ctr) for proto, _, host, ctr in ports
+            dnat_rule(str(p.protocol), TAP_ADDRESS, p.host_port, first.address, p.container_port)
+            for p in ports
         ]
         ops += [RuleOp(rule) for rule in rules]
         run_ops(holder.pid, ops)
         forwards = []
         try:
-            for proto, host_ip, host_port, ctr_port in ports:
-                fid = add_forward(holder.api_socket, HostForward(proto, host_ip, host_port))
-                forwards.append((fid, proto, host_ip, host_port, ctr_port))
+            for p in ports:
+                forward = HostForward(str(p.protocol), p.host_ip, p.host_port)
+                fid = add_forward(holder.api_socket, forward)
+                forwards.append((fid, str(p.protocol), p.host_ip, p.host_port, p.container_port))
         finally:
             netns = netns_of(pid)
             for index, lease in enumerate(mine):

@@ -9,13 +9,13 @@ not records. None of them can be removed.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
 
 from rootless.models import NetworkSummary
 from rootless.networks.store import NetworkRecord
+from rootless.reports.networks import NetworkMember, NetworkReport
 
 # name -> driver, as docker names them (none's driver is "null").
 BUILTIN_DRIVERS: Mapping[str, str] = {
@@ -54,25 +54,17 @@ def builtin_summary(name: str, default: NetworkRecord | None) -> NetworkSummary:
     )
 
 
-def builtin_document(
-    name: str, default: Mapping[str, Any] | None, users: Sequence[tuple[str, str]]
-) -> dict[str, Any]:
-    """``network inspect`` of a built-in network, in the shape of a bridge network's:
-    ``bridge`` is the default bridge network's document (when it exists) under its docker
-    name; the modes list the containers (``users``: ID and name) created with them."""
+def builtin_report(
+    name: str, default: NetworkReport | None, users: Sequence[tuple[str, str]]
+) -> NetworkReport:
+    """``network inspect`` of a built-in network: ``bridge`` is the default bridge
+    network's report (when it exists) under its docker name; the modes list the containers
+    (``users``: ID and name) created with them."""
     if name == "bridge" and default is not None:
-        return {**default, "name": "bridge", "id": builtin_id("bridge")}
-    return {
-        "name": name,
-        "id": builtin_id(name),
-        "driver": BUILTIN_DRIVERS[name],
-        "network_interface": "",
-        "created": datetime.datetime.fromtimestamp(0, datetime.UTC).isoformat(),
-        "subnets": [],
-        "ipv6_enabled": False,
-        "internal": False,
-        "dns_enabled": False,
-        "labels": {},
-        "ipam_options": {},
-        "containers": {cid: {"name": cname} for cid, cname in users},
-    }
+        return replace(default, name="bridge", id=builtin_id("bridge"))
+    return NetworkReport(
+        name=name,
+        id=builtin_id(name),
+        driver=BUILTIN_DRIVERS[name],
+        containers=tuple(NetworkMember(cid, cname) for cid, cname in users),
+    )

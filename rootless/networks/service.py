@@ -9,17 +9,19 @@ under the networks' lock.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netns.ipam import Subnet, plan_subnet
 from netns.rootlessns import DNS_ADDRESS
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.netmode import MODES
 from rootless.containers.record import ContainerRecord, ContainerStore
+from rootless.contracts import ContainerRemover
+from rootless.eventlog import record_event
 from rootless.filters import (
     NETWORK_KEYS,
     NETWORK_PRUNE_KEYS,
@@ -41,7 +43,7 @@ from rootless.networks.attach import (
 )
 from rootless.networks.builtin import (
     BUILTIN_DRIVERS,
-    builtin_document,
+    builtin_report,
     builtin_summary,
     is_builtin,
 )
@@ -55,6 +57,8 @@ from rootless.networks.store import (
     next_bridge_name,
     now,
 )
+from rootless.reports.containers import Endpoint
+from rootless.reports.networks import NetworkMember, NetworkReport
 
 if TYPE_CHECKING:
     from rootless.containers.netmode import ContainerNetwork
@@ -116,12 +120,12 @@ class NetworkService:
 
     def __init__(
         self, paths: NetworkPaths, containers: ContainerStore,
-        remove_container: Callable[[str], object] | None = None,
+        remover: ContainerRemover | None = None,
     ) -> None:  # fmt: skip
         self.paths = paths
         self.store = NetworkStore(paths.store)
         self.containers = containers
-        self.remove_container = remove_container
+        self.remover = remover
 
     # -- records ---------------------------------------------------------------------------
 
@@ -160,7 +164,14 @@ class NetworkService:
     def create(self, options: NetworkCreateOptions) -> NetworkRecord:
         """``rctl network create``: a record; the bridge appears with its first container."""
         with self.store.locked():
-            return self._create_locked(options)
+            record = self._create_locked(options)
+        self.event(record.id, record.name, "create")
+        return record
+
+    def event(self, network_id: str, name: str, action: str, **extra: str) -> None:
+        """Log a network event (:mod:`rootless.eventlog`)."""
+        attributes = {"name": name, "type": "bridge", **extra}
+        record_event(str(self.paths.store.parent), "network", action, network_id, attributes)
 
     def collect(self) -> None:
         """Drop what containers that vanished without their stop hook left behind (and stop
@@ -176,7 +187,7 @@ class NetworkService:
             if record.name in load_container_networks(self.containers.dir(c.id)).names()
         ]
 
-    def container_networks(self, container_id: str) -> dict[str, Any]:
+    def container_networks(self, container_id: str) -> dict[str, Endpoint]:
         """docker inspect's ``NetworkSettings.Networks`` of a container: its bridge networks,
         with the address while it is attached ({} for a container without any)."""
         directory = self.containers.dir(container_id)
@@ -184,20 +195,20 @@ class NetworkService:
         if not attachments:
             return {}
         leases = {x.network: x for x in load_leases(self.paths.leases).of(container_id)}
-        out: dict[str, Any] = {}
+        out: dict[str, Endpoint] = {}
         for attachment in attachments:
             lease = leases.get(attachment.network)
             try:
                 record = self.store.get(attachment.network)
             except NotFoundError:
                 continue
-            out[attachment.network] = {
-                "NetworkID": record.id,
-                "Aliases": list(attachment.aliases),
-                "IPAddress": lease.address if lease else "",
-                "IPPrefixLen": record.ipam.network.prefixlen if lease else 0,
-                "Gateway": record.gateway if lease else "",
-            }
+            out[attachment.network] = Endpoint(
+                network_id=record.id,
+                aliases=tuple(attachment.aliases),
+                ip_address=lease.address if lease else "",
+                prefix_len=record.ipam.network.prefixlen if lease else 0,
+                gateway=record.gateway if lease else "",
+            )
         return out
 
     def summaries(
@@ -226,9 +237,8 @@ class NetworkService:
             rows.sort(key=lambda row: row.name)
         return [row for row in rows if keep(network_facts(row))]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        """podman's ``network inspect`` document (the main keys); the built-in networks'
-        in the same shape."""
+    def inspect(self, ref: str) -> NetworkReport:
+        """``rctl network inspect``: docker's document; the built-in networks' too."""
         if is_builtin(ref):
             try:
                 default = self.inspect(DEFAULT_NETWORK) if ref == "bridge" else None
@@ -238,41 +248,31 @@ class NetworkService:
                 (c.id, c.name) for c in self.containers.all()
                 if str(c.options.get("NetworkMode", "")).split(":", 1)[0] == ref
             ]  # fmt: skip
-            return builtin_document(ref, default, users)
+            return builtin_report(ref, default, users)
         record = self.store.get(ref)
         with self.store.locked():
             state = collect(self.paths, self.store)
-        containers: dict[str, Any] = {}
-        for lease in state.on(record.name):
-            containers[lease.container_id] = {
-                "name": lease.name,
-                "interfaces": {
-                    lease.ifname: {
-                        "subnets": [
-                            {
-                                "ipnet": f"{lease.address}/{record.ipam.network.prefixlen}",
-                                "gateway": record.gateway,
-                            }
-                        ],
-                    }
-                },
-                "aliases": list(lease.aliases),
-            }
-        created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
-        return {
-            "name": record.name,
-            "id": record.id,
-            "driver": record.driver,
-            "network_interface": record.bridge,
-            "created": created.isoformat(),
-            "subnets": [{"subnet": record.subnet, "gateway": record.gateway}],
-            "ipv6_enabled": False,
-            "internal": record.internal,
-            "dns_enabled": False,
-            "labels": dict(record.labels),
-            "ipam_options": {"driver": "host-local"},
-            "containers": containers,
-        }
+        prefix = record.ipam.network.prefixlen
+        return NetworkReport(
+            name=record.name,
+            id=record.id,
+            driver=record.driver,
+            created=record.created,
+            subnet=record.subnet,
+            gateway=record.gateway,
+            internal=record.internal,
+            labels=dict(record.labels),
+            containers=tuple(
+                NetworkMember(lease.container_id, lease.name, f"{lease.address}/{prefix}")
+                for lease in state.on(record.name)
+            ),
+            interface=record.bridge,
+        )
+
+    def reports(self, filters: Sequence[str] = ()) -> list[NetworkReport]:
+        """``rctl network ls`` as docker's documents (``GET /networks``), built-in ones
+        included."""
+        return [self.inspect(row.name) for row in self.summaries(filters, builtin=True)]
 
     def remove(self, refs: Sequence[str], *, force: bool = False) -> list[str]:
         """``rctl network rm``: refused while a container uses it (``-f`` removes those),
@@ -295,10 +295,11 @@ class NetworkService:
         done = []
         for record in records:
             for user in users[record.name]:
-                if self.remove_container is not None:
-                    self.remove_container(user.id)
+                if self.remover is not None:
+                    self.remover.remove_container(user.id)
             with self.store.locked():
                 self.store.delete(record.name)
+            self.event(record.id, record.name, "destroy")
             done.append(record.name)
         return done
 
@@ -311,9 +312,12 @@ class NetworkService:
             r.name for r in self.store.all()
             if r.name != DEFAULT_NETWORK and not self.users(r) and keep(r.created, r.labels)
         ]  # fmt: skip
+        ids = {r.name: r.id for r in self.store.all()}
         with self.store.locked():
             for name in doomed:
                 self.store.delete(name)
+        for name in doomed:
+            self.event(ids.get(name, name), name, "destroy")
         return doomed
 
     # -- containers --------------------------------------------------------------------------
@@ -475,7 +479,7 @@ def bridge_network_for(options: RunOptions, exposed: Sequence[str]) -> Container
         dns_search=list(options.dns_search),
         dns_options=list(options.dns_option),
     )
-    if any(":" in ip for _, ip, _, _ in net.ports):
+    if any(":" in p.host_ip for p in net.ports):
         raise UsageError(
             "--publish with an IPv6 host address is not available on bridge networks",
             hint="publish on an IPv4 address",

@@ -13,7 +13,7 @@ MOUNT_OPTIONS_MAX = 4000
 
 
 class Driver(enum.StrEnum):
-    """A storage driver, by the name users write in rctl.toml and --storage-driver."""
+    """A storage driver, by the name users write in rctl.toml's ``[storage] driver``."""
 
     OVERLAY = "overlay"
     FUSE_OVERLAYFS = "fuse-overlayfs"
@@ -83,7 +83,8 @@ def plan_rootfs(
     if driver is not Driver.VFS and len(mount_options(plan)) > MOUNT_OPTIONS_MAX:
         raise UsageError(
             f"the image has too many layers ({len(lowers)}) for one overlay mount",
-            hint="flatten the image (rctl save/import) or use --storage-driver vfs",
+            hint='rebuild the image with fewer layers, or set driver = "vfs" under [storage] '
+            "in ~/.config/rctl/rctl.toml",
         )
     return plan
 

@@ -29,22 +29,6 @@ class MountPoint:
     options: tuple[str, ...] = ()
     mode: str = ""
 
-    def inspect(self) -> dict[str, Any]:
-        """docker inspect's ``Mounts`` entry."""
-        propagation = next(
-            (o for o in self.options if o.endswith(("private", "shared", "slave"))), "rprivate"
-        )
-        out: dict[str, Any] = {"Type": self.type}
-        if self.name:
-            out |= {"Name": self.name, "Driver": "local"}
-        return out | {
-            "Source": self.source,
-            "Destination": self.destination,
-            "Mode": self.mode,
-            "RW": not self.read_only,
-            "Propagation": propagation,
-        }
-
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> MountPoint:
         """A mount point from its record's JSON (``dataclasses.asdict``)."""
@@ -62,16 +46,3 @@ class VolumeRecord:
     labels: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     anonymous: bool = False
-
-    def inspect(self) -> dict[str, Any]:
-        """podman's ``volume inspect`` document."""
-        return {
-            "Name": self.name,
-            "Driver": self.driver,
-            "Mountpoint": self.mountpoint,
-            "CreatedAt": self.created,
-            "Labels": dict(self.labels),
-            "Scope": "local",
-            "Options": dict(self.options),
-            "Anonymous": self.anonymous,
-        }

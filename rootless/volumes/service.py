@@ -19,6 +19,8 @@ from typing import Any
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.spec import TmpfsMount, parse_tmpfs
+from rootless.contracts import ContainerRemover
+from rootless.eventlog import record_event
 from rootless.filters import (
     VOLUME_KEYS,
     VOLUME_PRUNE_KEYS,
@@ -28,6 +30,7 @@ from rootless.filters import (
     volume_matcher,
 )
 from rootless.models import RunOptions
+from rootless.reports.volumes import VolumeReport
 from rootless.volumes.model import MountPoint, VolumeRecord
 from rootless.volumes.parse import (
     VolumeRequest,
@@ -81,13 +84,14 @@ class VolumeService:
         data: Path,
         run_jobs: Callable[[Sequence[VolumeJob]], None],
         lock: Callable[[], AbstractContextManager[Any]],
-        remove_container: Callable[[str], Any],
+        remover: ContainerRemover,
     ) -> None:
         self.store = VolumeStore(data / "volumes")
+        self.data = data
         self.containers = ContainerStore(data / "containers")
         self.run_jobs = run_jobs
         self.lock = lock
-        self.remove_container = remove_container
+        self.remover = remover
 
     # -- rctl volume ---------------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class VolumeService:
                 except BaseException:
                     self.discard([chosen])
                     raise
+        record_event(str(self.data), "volume", "create", chosen, {"driver": driver})
         return record
 
     def ls(self, filters: Sequence[str] = ()) -> list[VolumeRecord]:
@@ -137,9 +142,13 @@ class VolumeService:
         parsed = parse_filters(filters, VOLUME_KEYS)
         return filter_volumes(self.store.all(), parsed, set(self.users()))
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        """``rctl volume inspect``: podman's document, plus the containers using it."""
-        return self.store.get(name).inspect()
+    def inspect(self, name: str) -> VolumeReport:
+        """``rctl volume inspect``: docker's document of the volume."""
+        return volume_report(self.store.get(name))
+
+    def reports(self, filters: Sequence[str] = ()) -> list[VolumeReport]:
+        """``rctl volume ls`` as docker's documents (``GET /volumes``)."""
+        return [volume_report(record) for record in self.ls(filters)]
 
     def remove(self, names: Sequence[str], *, force: bool = False) -> list[str]:
         """``rctl volume rm``: refused while a container uses a volume, unless ``force``,
@@ -158,7 +167,7 @@ class VolumeService:
         for record in records:
             for container in users.get(record.name, []):
                 with contextlib.suppress(NotFoundError):
-                    self.remove_container(container.id)
+                    self.remover.remove_container(container.id)
         with self.lock():
             self.discard([r.name for r in records])
         return [r.name for r in records]
@@ -184,6 +193,8 @@ class VolumeService:
         leftovers = [self.store.dir(n) for n in names if self.store.dir(n).exists()]
         if leftovers:
             self.run_jobs([VolumeJob("remove", str(path)) for path in leftovers])
+        for name in names:
+            record_event(str(self.data), "volume", "destroy", name, {"driver": "local"})
 
     # -- for containers ------------------------------------------------------------------
 
@@ -302,3 +313,16 @@ class VolumeService:
         with self.lock():
             self.discard(doomed)
         return doomed
+
+
+def volume_report(record: VolumeRecord) -> VolumeReport:
+    """A volume's record as docker's document."""
+    return VolumeReport(
+        name=record.name,
+        created=record.created,
+        mountpoint=record.mountpoint,
+        driver=record.driver,
+        labels=dict(record.labels),
+        options=dict(record.options),
+        anonymous=record.anonymous,
+    )

@@ -85,11 +85,10 @@ def test_containers_reach_each_other_by_name_and_alias(rctl: Rctl) -> None:
     assert PAGE in fetch(rctl, "front", "http://www/")
     # the address is the first of the default 10.89.0.0/24 after the gateway
     info = json.loads(rctl("network", "inspect", "front").stdout)[0]
-    assert info["subnets"] == [{"subnet": "10.89.0.0/24", "gateway": "10.89.0.1"}]
-    (lease,) = info["containers"].values()
-    assert lease["name"] == "web"
-    address = lease["interfaces"]["eth0"]["subnets"][0]["ipnet"]
-    assert address == "10.89.0.2/24"
+    assert info["IPAM"]["Config"] == [{"Subnet": "10.89.0.0/24", "Gateway": "10.89.0.1"}]
+    (lease,) = info["Containers"].values()
+    assert lease["Name"] == "web"
+    assert lease["IPv4Address"] == "10.89.0.2/24"
     # web's own hosts file learnt the client while it ran, and forgot it afterwards
     hosts = rctl("exec", "web", "cat", "/etc/hosts").stdout
     assert "client" not in hosts and "web" in hosts
@@ -160,7 +159,7 @@ def test_internal_network_has_no_route_out(rctl: Rctl) -> None:
     # inside the network, containers still talk
     assert PAGE in fetch(rctl, "intra", "http://inner/")
     info = json.loads(rctl("network", "inspect", "intra").stdout)[0]
-    assert info["internal"] is True
+    assert info["Internal"] is True
 
 
 def test_connect_and_disconnect_a_running_container(rctl: Rctl) -> None:
@@ -202,7 +201,7 @@ def test_nothing_outlives_the_last_container_after_kill_9(rctl: Rctl) -> None:
     assert len(slirp_processes()) == 1 and len(netns_units()) == 1
     for name in ("victim", "other"):
         pid = json.loads(rctl("inspect", name).stdout)[0]["State"]["Pid"]
-        unit = json.loads(rctl("inspect", name).stdout)[0]["Unit"]
+        unit = json.loads(rctl("inspect", name).stdout)[0]["Rctl"]["Unit"]
         run("systemctl", "--user", "kill", "--signal=SIGKILL", unit)
         wait_for(f"{name}'s processes to die", partial(gone, Path(f"/proc/{pid}")))
     wait_for("the namespace's unit to stop", lambda: not netns_units(), 15)

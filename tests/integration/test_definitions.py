@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -167,7 +168,7 @@ restart = "always"
     # writing into the user's unit directory instead of the generator directory: user
     # generators can only be installed by root (systemd.generator(7) has no per-user dir).
     USER_UNITS.mkdir(parents=True, exist_ok=True)
-    user_units.append(unit)
+    user_units += [unit, f"rctl-image-{name}.service"]
     gen = run(
         "env", f"XDG_CONFIG_HOME={rctl.root / 'config'}",
         sys.executable, "-I", "-m", "rootless.definitions.generator", str(USER_UNITS),
@@ -175,8 +176,14 @@ restart = "always"
     assert gen.stderr == ""
     text = (USER_UNITS / unit).read_text()
     assert (USER_UNITS / "default.target.wants" / unit).is_symlink()
-    # rctl generate systemd prints the same unit.
-    assert rctl("generate", "systemd", name).stdout == text
+    # rctl generate systemd prints the same unit, but for the generator's image unit, which
+    # a unit file of its own can't rely on.
+    assert "\nRequires=rctl-image-" in text
+    alone = "".join(line for line in text.splitlines(True) if "=rctl-image-" not in line)
+    # Each names the rctl it was run with: the venv's here, the package's on PATH maybe.
+    printed = rctl("generate", "systemd", name).stdout
+    here, on_path = str(Path(sys.executable).parent / "rctl"), shutil.which("rctl") or "rctl"
+    assert printed.replace(on_path, "RCTL") == alone.replace(here, "RCTL")
     run("systemctl", "--user", "daemon-reload")
 
     run("systemctl", "--user", "start", unit)
@@ -233,7 +240,7 @@ wanted_by = []
 {store_env(rctl)}
 """)
     USER_UNITS.mkdir(parents=True, exist_ok=True)
-    user_units.append(unit)
+    user_units += [unit, f"rctl-image-{name}.service"]
     run(
         "env", f"XDG_CONFIG_HOME={rctl.root / 'config'}",
         sys.executable, "-I", "-m", "rootless.definitions.generator", str(USER_UNITS),

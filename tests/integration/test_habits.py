@@ -85,7 +85,7 @@ def test_filters_version_info_networks_and_times_as_scripts_use_them(rctl: Rctl)
         assert rctl("version", "--format", "{{.Client.ApiVersion}}").stdout == "1.44\n"
         document = subprocess.run(
             ["python3", "-c", "import json, sys; d = json.load(sys.stdin); "
-             "print(d['Driver'], d['Containers'], d['ContainersRunning'], d['Rootless'], "
+             "print(d['Driver'], d['Containers'], d['ContainersRunning'], d['Rctl']['Rootless'], "
              "d['CgroupVersion'])"],
             input=rctl("info", "--format", "{{json .}}").stdout,
             capture_output=True, text=True, check=True,
@@ -99,7 +99,7 @@ def test_filters_version_info_networks_and_times_as_scripts_use_them(rctl: Rctl)
             assert row in listed
         table = rctl("network", "ls").stdout
         assert table.splitlines()[0].split()[:3] == ["NETWORK", "ID", "NAME"]
-        assert json.loads(rctl("network", "inspect", "none").stdout)[0]["driver"] == "null"
+        assert json.loads(rctl("network", "inspect", "none").stdout)[0]["Driver"] == "null"
         refused = rctl("network", "rm", "bridge", check=False)
         assert refused.returncode == 125
         assert refused.stderr.splitlines()[0] == (

@@ -94,7 +94,10 @@ def test_pull_by_full_name_prints_the_id_and_lists_the_image(rctl: Rctl) -> None
     assert info["Id"] == image_id
     assert info["Config"]["Cmd"] == ["sh"]
     assert info["Architecture"] == "amd64"
-    assert info["Manifest"]["MediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert (
+        info["Rctl"]["Manifest"]["MediaType"]
+        == "application/vnd.docker.distribution.manifest.v2+json"
+    )
     assert rctl("images", "-q").stdout.split() == [image_id.removeprefix("sha256:")[:12]]
 
 
@@ -260,8 +263,10 @@ def test_login_and_logout_keep_credentials_owner_only(rctl: Rctl) -> None:
 def test_system_df_counts_images(rctl: Rctl) -> None:
     rctl("pull", "-q", f"{REG}/test/busybox")
     usage = json.loads(rctl("system", "df", "--format", "json").stdout)
-    assert usage["images"] == 1 and usage["layers"] == 1
-    assert usage["blobs_size"] > 1_000_000
+    assert len(usage["Images"]) == 1 and usage["Rctl"]["Layers"] == 1
+    assert usage["LayersSize"] > 1_000_000 and usage["Images"][0]["Containers"] == 0
+    row = rctl("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}").stdout
+    assert row.splitlines()[0] == "Images 1 0"
 
 
 def test_history_lists_each_layer(rctl: Rctl) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from netns.ports import Protocol, PublishedPort
 from rctlbase.errors import ConflictError, NotFoundError
 from rootless.containers import exited
 from rootless.containers.record import ContainerRecord, ContainerStore
@@ -79,15 +80,21 @@ def make_service(tmp_path: Path, manager: ScriptedManager) -> ContainerService:
     def refuse(*_args: Any) -> Any:
         raise AssertionError("not used by these tests")
 
+    class Host:
+        """The engine's part: layer jobs are recorded, nothing else is used."""
+
+        userns_plan = property(refuse)
+        pull_image = unpack_missing = remove_container = refuse
+
+        def run_layer_jobs(self, batch: Any) -> None:
+            jobs.extend(batch)
+
     service = ContainerService(
         data=tmp_path / "data",
         runtime=tmp_path / "run",
         images=refuse,  # type: ignore[arg-type]
-        plan_userns=refuse,
+        host=Host(),
         driver=Driver.OVERLAY,
-        run_jobs=jobs.extend,
-        pull=refuse,
-        ensure_layers=refuse,
         manager=manager,  # type: ignore[arg-type]
     )
     return service
@@ -171,6 +178,25 @@ def test_of_two_removals_one_deletes_and_neither_fails(tmp_path: Path) -> None:
     assert list(service.store.root.iterdir()) == []
     with pytest.raises(NotFoundError, match="no such container"):
         service.remove(record.id, force=True)
+
+
+def test_published_ports_keep_their_json_in_container_json(tmp_path: Path) -> None:
+    # Records written before the ports were a type still load, and are written the same.
+    store = ContainerStore(tmp_path / "containers")
+    store.root.mkdir()
+    directory = store.dir("ab" * 32)
+    directory.mkdir()
+    raw = {"id": directory.name, "name": "x", "image_id": "i", "image_name": "busybox",
+           "command": ["true"], "created": 1.0, "driver": "overlay",
+           "ports": [["udp", "127.0.0.1", 5353, 53], ["tcp", "", 8080, 80]]}  # fmt: skip
+    (directory / "container.json").write_text(json.dumps(raw))
+    record = store.get("x")
+    assert record.ports == (
+        PublishedPort(Protocol.UDP, "127.0.0.1", 5353, 53),
+        PublishedPort(Protocol.TCP, "", 8080, 80),
+    )
+    store.save(record)
+    assert json.loads((directory / "container.json").read_text())["ports"] == raw["ports"]
 
 
 def test_a_container_being_removed_is_not_listed_and_claimed_once(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+from netns.ports import Protocol, PublishedPort
 from rootless.containers import layout
 from rootless.containers.plan import LaunchPlan
 from rootless.containers.record import ContainerStore
@@ -70,7 +71,8 @@ def test_the_name_check_catches_a_stray_spelling(tmp_path: Path) -> None:
 def launch_plan() -> LaunchPlan:
     return LaunchPlan(
         container_id=ID, uid_maps=((0, 1000, 1),), gid_maps=((0, 1000, 1),),
-        network="pasta", ports=(("tcp", "", 8080, 80),), pidfile="/p", bundle="/b",
+        network="pasta", ports=(PublishedPort(Protocol.TCP, "", 8080, 80),), pidfile="/p",
+        bundle="/b",
         runtime="crun", runtime_root="/r", rootfs={"driver": "overlay"},
     )  # fmt: skip
 
@@ -111,3 +113,17 @@ def test_the_store_keeps_the_unit_inputs(tmp_path: Path) -> None:
     store.save_unit_inputs(ID, inputs)
     assert store.load_unit_inputs(ID) == inputs
     assert (tmp_path / ID / "spec.json").is_file()
+
+
+def test_the_store_knows_which_containers_have_bridge_networks(tmp_path: Path) -> None:
+    from rootless.networks.attach import (  # noqa: PLC0415
+        Attachment,
+        ContainerNetworks,
+        save_container_networks,
+    )
+
+    store = ContainerStore(tmp_path)
+    store.dir(ID).mkdir()
+    assert not store.has_networks(ID)
+    save_container_networks(store.dir(ID), ContainerNetworks((Attachment("front", ()),)))
+    assert store.has_networks(ID) and not store.has_networks("b" * 64)

@@ -141,8 +141,8 @@ def test_parse_cpus_refuses(text: str) -> None:
 
 def test_parse_pids_limit() -> None:
     assert parse_pids_limit("100") == 100
-    assert parse_pids_limit("0") is None
-    assert parse_pids_limit("-1") is None
+    assert parse_pids_limit("0") == -1  # docker: 0 and -1 are "unlimited"
+    assert parse_pids_limit("-1") == -1
     assert "--pids-limit" in usage_error(parse_pids_limit, "-5").message
     assert "--pids-limit" in usage_error(parse_pids_limit, "many").message
 

@@ -4,6 +4,7 @@ apply/down planning, changed keys, healthcheck states, the generator's output.""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,34 @@ def test_values_the_run_flags_refuse(tmp_path: Path) -> None:
     assert any(f.startswith("app.toml:4: [container.web] restart:") for f in found)
     assert any(f.startswith("app.toml:6: [container.web] cap_add:") for f in found)
     assert any(f.startswith("app.toml:5: [container.web] ports:") for f in found)
+
+
+def test_memory_swap_is_checked_with_memory(tmp_path: Path) -> None:
+    # As --memory-swap with --memory: refused when the file is checked, not when its unit
+    # is generated (where it would have stopped the generator's other units).
+    alone = problems_of(tmp_path, '[container.web]\nimage = "x"\nmemory_swap = "1g"\n')
+    assert alone == ["app.toml:3: [container.web] memory_swap: needs memory too"]
+    smaller = '[container.web]\nimage = "x"\nmemory = "1g"\nmemory_swap = "512m"\n'
+    assert [f.split(":")[1] for f in problems_of(tmp_path, smaller)] == ["4"]
+    bad_memory = '[container.web]\nimage = "x"\nmemory = "lots"\nmemory_swap = "1g"\n'
+    assert [f.split(":")[1] for f in problems_of(tmp_path, bad_memory)] == ["3"]
+    fine = '[container.web]\nimage = "x"\nmemory = "1g"\nmemory_swap = "-1"\n'
+    (web,) = load_definitions([write(tmp_path, "fine.toml", fine)]).containers
+    assert (web.memory, web.memory_swap) == ("1g", "-1")
+
+
+def test_validating_ports_opens_no_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Host ports are chosen when the container is created, not when a file is checked.
+    def no_socket(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a socket was opened")
+
+    monkeypatch.setattr(socket, "socket", no_socket)
+    text = (
+        '[container.a]\nimage = "x"\nports = ["0:80", "8000-8010:80", "81", "9000-9002:90-92"]\n'
+        '[container.b]\nimage = "x"\nports = ["8000-8010:80/udp", "127.0.0.1::443"]\n'
+    )
+    a, b = load_definitions([write(tmp_path, "ports.toml", text)]).containers
+    assert len(a.ports) == 4 and len(b.ports) == 2
 
 
 def test_port_published_twice_across_containers(tmp_path: Path) -> None:
@@ -342,7 +371,7 @@ def test_generator_skips_a_bad_file_and_links_wanted_by(
     write(defs_dir, "good.toml", '[container.web]\nimage = "x"\nwanted_by = "multi.target"\n')
     write(defs_dir, "bad.toml", '[container.db]\nimage = "x"\nbogus = 1\n')
     written = generate(out, [defs_dir, tmp_path / "missing"], "/opt/rctl/bin/rctl")
-    assert written == ["rctl-web.service"]
+    assert written == ["rctl-image-web.service", "rctl-web.service"]
     assert (
         "ExecStart=/opt/rctl/bin/rctl container run-unit" in (out / "rctl-web.service").read_text()
     )

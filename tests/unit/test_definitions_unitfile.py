@@ -185,9 +185,13 @@ def test_the_generator_writes_only_into_its_directory(
         '[container.db]\nimage = "x"\nhostname = "db\\r"\n'
     )
     (defs_dir / "good.toml").write_text('[container.ok]\nimage = "x"\n')
-    assert generate(out, [defs_dir], "/usr/bin/rctl") == ["rctl-ok.service"]
+    assert generate(out, [defs_dir], "/usr/bin/rctl") == [
+        "rctl-image-ok.service", "rctl-ok.service",
+    ]  # fmt: skip
     assert sorted(os.listdir(tmp_path)) == ["a", "defs"]
-    assert sorted(os.listdir(out)) == ["default.target.wants", "rctl-ok.service"]
+    assert sorted(os.listdir(out)) == [
+        "default.target.wants", "rctl-image-ok.service", "rctl-ok.service",
+    ]  # fmt: skip
     err = capsys.readouterr().err
     assert "wanted_by: '../../x' does not end in a unit type" in err
     assert "hostname: the value holds a control character" in err

@@ -20,25 +20,30 @@ from rootless.cli.views import (
     network_row,
     volume_row,
 )
-from rootless.models import (
-    ContainerSummary,
-    DiskUsage,
-    HistoryRow,
-    ImageSummary,
-    NetworkSummary,
-)
-from rootless.volumes.model import VolumeRecord
+from rootless.models import ImageSummary, NetworkSummary
+from rootless.reports.containers import ContainerListRow, MountReport, PortBinding
+from rootless.reports.images import HistoryRow, ImageListRow
+from rootless.reports.networks import NetworkReport
+from rootless.reports.system import DiskUsageReport
+from rootless.reports.volumes import VolumeReport
 
-SUMMARY = ContainerSummary(
+SUMMARY = ContainerListRow(
     id="0123456789abcdef0123456789abcdef",
     name="web",
     image="docker.io/library/busybox:latest",
+    image_id="sha256:" + "ab" * 32,
     command="sh -c 'while true; do sleep 1; done'",
     created=1_700_000_000.0,
     state="running",
     status="Up 3 seconds",
     exit_code=None,
-    ports=("0.0.0.0:8080->80/tcp",),
+    ports=(PortBinding("80/tcp", "", 8080),),
+    labels={"com.example.role": "front", "tier": "1"},
+    mounts=(
+        MountReport("volume", "/x", "/d", name="data", driver="local"),
+        MountReport("bind", "/home/user/a-long-directory-name", "/b"),
+    ),
+    network_mode="slirp4netns",
 )
 INSPECT = {
     "Id": SUMMARY.id,
@@ -58,13 +63,8 @@ def render(template: str, row: Any) -> str:
     return parse(template).execute(row)
 
 
-def row(no_trunc: bool = False, calls: list[str] | None = None) -> Any:
-    def details() -> dict[str, Any]:
-        if calls is not None:
-            calls.append("inspect")
-        return INSPECT
-
-    return container_row(SUMMARY, no_trunc=no_trunc, details=details)
+def row(no_trunc: bool = False) -> Any:
+    return container_row(SUMMARY, no_trunc=no_trunc, now=SUMMARY.created + 90)
 
 
 @pytest.mark.parametrize(
@@ -94,12 +94,8 @@ def test_container_row_no_trunc_keeps_ids_commands_and_mounts_whole() -> None:
     assert render("{{.Mounts}}", full) == "data,/home/user/a-long-directory-name"
 
 
-def test_container_row_reads_the_inspect_document_only_when_asked() -> None:
-    calls: list[str] = []
-    render("{{.Names}} {{.Status}} {{.RunningFor}} {{.CreatedAt}}", row(calls=calls))
-    assert calls == []
-    render('{{.Labels}} {{.Label "tier"}} {{.Mounts}}', row(calls=calls))
-    assert calls == ["inspect"]
+def test_container_row_running_for_is_go_units_human_duration() -> None:
+    assert render("{{.RunningFor}}", row()) == "About a minute ago"
 
 
 def test_container_row_created_at_is_gos_time_string() -> None:
@@ -184,7 +180,7 @@ def run_format(
     print_formatted(
         fmt,
         [SUMMARY, SUMMARY],
-        view=lambda s: container_row(s, no_trunc=False, details=lambda: INSPECT),
+        view=lambda s: container_row(s, no_trunc=False),
         default=lambda: print("DEFAULT"),
         headers=headers,
     )
@@ -236,14 +232,22 @@ def test_print_formatted_error_is_one_line_with_a_hint_and_prints_nothing(
     assert capsys.readouterr().out == ""
 
 
+class FakeReport:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def to_docker(self) -> dict[str, Any]:
+        return self.document
+
+
 class FakeContainers:
     def summaries(
         self, *, all_containers: bool = False, filters: tuple[str, ...] = ()
-    ) -> list[ContainerSummary]:
+    ) -> list[ContainerListRow]:
         return [SUMMARY]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        return INSPECT
+    def inspect(self, ref: str) -> FakeReport:
+        return FakeReport(INSPECT)
 
 
 IMAGE = ImageSummary(
@@ -260,33 +264,34 @@ class FakeImages:
     def summaries(self, *, all_images: bool, filters: tuple[str, ...]) -> list[ImageSummary]:
         return [IMAGE]
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        return {"Id": IMAGE.id, "Config": {"Cmd": ["sh"], "Labels": {}}}
-
-    def disk_usage(self) -> DiskUsage:
-        return DiskUsage(images=2, images_size=10, layers=3, blobs_size=2_000_000, reclaimable=0)
+    def inspect(self, name: str) -> FakeReport:
+        return FakeReport({"Id": IMAGE.id, "Config": {"Cmd": ["sh"], "Labels": {}}})
 
     def history(self, name: str) -> list[HistoryRow]:
         return [HistoryRow("<missing>", "2024-01-02T03:04:05Z", "/bin/sh -c\tx", 10, "")]
 
 
 class FakeVolumes:
-    def ls(self, filters: tuple[str, ...]) -> list[VolumeRecord]:
-        return [VolumeRecord("data", "2024-01-02T03:04:05Z", "/v/data", labels={"k": "v"})]
+    def reports(self, filters: tuple[str, ...]) -> list[VolumeReport]:
+        return [VolumeReport("data", "2024-01-02T03:04:05Z", "/v/data", labels={"k": "v"})]
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        return self.ls(())[0].inspect()
+    def inspect(self, name: str) -> VolumeReport:
+        return self.reports(())[0]
 
 
 class FakeNetworks:
     def summaries(self, filters: tuple[str, ...], *, builtin: bool = False) -> list[NetworkSummary]:
         return [NETWORK]
 
-    def inspect(self, ref: str) -> dict[str, Any]:
-        return {"Name": "net", "IPAM": {"Config": [{"Subnet": "10.89.0.0/24"}]}}
+    def inspect(self, ref: str) -> NetworkReport:
+        return NetworkReport("net", "f" * 64, "bridge", subnet="10.89.0.0/24")
 
 
 class FakeEngine:
+    def disk_usage(self) -> DiskUsageReport:
+        images = (ImageListRow(IMAGE.id, ("busybox:latest",), (), IMAGE.created, 10),) * 2
+        return DiskUsageReport(layers_size=2_000_000, images=images, containers=(SUMMARY,))
+
     containers = FakeContainers()
     images = FakeImages()
     volumes = FakeVolumes()
@@ -321,10 +326,13 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
             "<missing> /bin/sh -c x 10B\n",
         ),
         (["volume", "ls", "--format", "{{.Name}} {{.Label `k`}}"], "data v\n"),
-        (["system", "df", "--format", "{{.Type}}={{.TotalCount}}"], "Images=2\nLayers=3\n"),
+        (
+            ["system", "df", "--format", "{{.Type}}={{.TotalCount}}/{{.Active}}"],
+            "Images=2/0\nContainers=1/1\nLocal Volumes=0/0\n",
+        ),
         (
             ["volume", "ls", "--format", "json"],
-            json.dumps([FakeVolumes().inspect("data")], indent=4) + "\n",
+            json.dumps([FakeVolumes().inspect("data").to_docker()], indent=4) + "\n",
         ),
         (["volume", "inspect", "-f", "{{.Mountpoint}}", "data"], "/v/data\n"),
         (["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Labels}}"], "net bridge a=b\n"),

@@ -73,4 +73,4 @@ def test_image_prune_filters(service: ImageService) -> None:
 
 
 def test_image_inspect_created_is_go_s_rfc3339(service: ImageService) -> None:
-    assert service.inspect("quay.io/team/app:v1")["Created"] == "2025-01-01T00:00:00.5Z"
+    assert service.inspect("quay.io/team/app:v1").to_docker()["Created"] == "2025-01-01T00:00:00.5Z"

@@ -3,9 +3,12 @@
 - ``rctlbase`` imports only the standard library;
 - ``units``, ``uidmap`` and ``netns`` import the standard library, ``rctlbase`` and their own
   third-party library (dbus-fast, pyroute2), never ``rootless`` and never each other;
-- ``rootless.cli`` and ``rootless.api`` import the engine and the models only (plus
+- ``rootless.cli`` and ``rootless.api`` import the engine, the models and the reports only (plus
   ``rctlbase.errors``, ``rctlbase.timeline`` and their UI libraries), nothing below them;
-- nothing outside them imports ``rootless.cli`` or ``rootless.api``.
+- nothing outside them imports ``rootless.cli`` or ``rootless.api``;
+- ``rootless.reports`` imports only itself and ``rootless.timestamps``;
+- the entry points call the engine and its services' use cases, never what a service is made of
+  (its store, the systemd manager, its parts: ``COLLABORATORS``).
 """
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ PACKAGES = ("rootless", "units", "uidmap", "netns", "rctlbase")
 ADAPTER_LIBS = {"units": {"dbus_fast"}, "uidmap": set(), "netns": {"pyroute2"}, "rctlbase": set()}
 ENTRY_POINTS = ("rootless.cli", "rootless.api")
 ENTRY_MAY_IMPORT = (
-    "rootless.engine", "rootless.models", "rctlbase.errors", "rctlbase.timeline", *ENTRY_POINTS
+    "rootless.engine", "rootless.models", "rootless.reports", "rctlbase.errors",
+    "rctlbase.timeline", *ENTRY_POINTS,
 )  # fmt: skip
-ENTRY_LIBS = {"click", "rich"}
+# The reports are shapes the entry points see: they import no service or adapter.
+REPORTS = "rootless.reports"
+REPORTS_MAY_IMPORT = (REPORTS, "rootless.timestamps")
+ENTRY_LIBS = {"click", "rich", "h11"}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -84,6 +91,8 @@ def violation(importer: str, imported: str) -> str | None:
         return "the CLI and API import the engine and the models only"
     if any(within(imported, entry) for entry in ENTRY_POINTS):
         return "nothing below the entry points imports them"
+    if within(importer, REPORTS) and not any(within(imported, a) for a in REPORTS_MAY_IMPORT):
+        return "the reports import only each other and rootless.timestamps"
     return None
 
 
@@ -115,13 +124,14 @@ def test_project_respects_import_layers() -> None:
         ("rootless/cli/bad.py", "import uidmap\n", "engine and the models"),
         ("rootless/api/bad.py", "from ..images import store\n", "engine and the models"),
         ("rootless/engine.py", "from rootless.cli import main\n", "nothing below"),
+        ("rootless/reports/bad.py", "from rootless.images import store\n", "the reports import"),
     ],
 )
 def test_checker_catches_violations(tmp_path: Path, path: str, source: str, expected: str) -> None:
     for package in PACKAGES:
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    for sub in ("cli", "api", "images"):
+    for sub in ("cli", "api", "images", "reports"):
         (tmp_path / "rootless" / sub).mkdir()
         (tmp_path / "rootless" / sub / "__init__.py").write_text("")
     (tmp_path / "rootless" / "images" / "store.py").write_text("")
@@ -188,4 +198,63 @@ def test_door_check_catches_a_stray_subprocess(tmp_path: Path) -> None:
     )
     assert door_violations(tmp_path) == [
         "units/sneaky.py:1: imports subprocess; only rctlbase/run.py may"
+    ]
+
+
+def empty_type_checking_blocks(root: Path) -> list[str]:
+    """``FILE:LINE`` of every ``if TYPE_CHECKING:`` that imports nothing (dead weight)."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            rel = str(path.relative_to(root))
+            for node in ast.walk(ast.parse(path.read_text(), rel)):
+                if (
+                    isinstance(node, ast.If)
+                    and "TYPE_CHECKING" in ast.unparse(node.test)
+                    and all(isinstance(child, ast.Pass) for child in node.body)
+                ):
+                    found.append(f"{rel}:{node.lineno}")
+    return found
+
+
+def test_no_empty_type_checking_blocks(tmp_path: Path) -> None:
+    assert empty_type_checking_blocks(ROOT) == []
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+    (tmp_path / "units" / "x.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    pass\n"
+    )
+    assert empty_type_checking_blocks(tmp_path) == ["units/x.py:2"]
+
+
+# What the engine and its services are made of: an entry point calls use cases, never these.
+COLLABORATORS = {
+    "store", "manager", "ctx", "lifecycle", "host", "services", "remover", "paths",
+    "settings", "userns_plan", "run_layer_jobs", "run_volume_jobs", "layer_format",
+}  # fmt: skip
+
+
+def collaborator_uses(root: Path) -> list[str]:
+    """``FILE:LINE: .NAME`` wherever the CLI or the API reaches past a use case."""
+    found = []
+    for entry in ENTRY_POINTS:
+        for path in sorted((root / Path(*entry.split("."))).rglob("*.py")):
+            rel = str(path.relative_to(root))
+            for node in ast.walk(ast.parse(path.read_text(), rel)):
+                if isinstance(node, ast.Attribute) and node.attr in COLLABORATORS:
+                    found.append(f"{rel}:{node.lineno}: .{node.attr}")
+    return sorted(found)
+
+
+def test_entry_points_call_only_use_cases(tmp_path: Path) -> None:
+    assert collaborator_uses(ROOT) == []
+    (tmp_path / "rootless" / "api").mkdir(parents=True)
+    (tmp_path / "rootless" / "api" / "kill.py").write_text(
+        "def kill(eng, ref):\n"
+        "    eng.containers.kill(ref, 9)\n"
+        "    eng.containers.manager.kill(eng.containers.store.get(ref).unit, 9)\n"
+    )
+    assert collaborator_uses(tmp_path) == [
+        "rootless/api/kill.py:3: .manager",
+        "rootless/api/kill.py:3: .store",
     ]

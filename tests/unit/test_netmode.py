@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from netns.pasta import PortMapping, Protocol, default_gateway, pasta_argv
+from netns.pasta import default_gateway, pasta_argv
+from netns.ports import Protocol, PublishedPort
 from netns.slirp4netns import (
     SlirpOptions,
     api_request,
@@ -157,13 +158,13 @@ def test_slirp4netns_sandbox_flags_without_slirp4netns(
 
 
 def test_hostfwd_requests_for_tcp_and_udp() -> None:
-    tcp = hostfwd_request(PortMapping(8080, 80), "10.0.2.100")
+    tcp = hostfwd_request(PublishedPort(Protocol.TCP, "", 8080, 80), "10.0.2.100")
     assert tcp == {
         "execute": "add_hostfwd",
         "arguments": {"proto": "tcp", "host_addr": "0.0.0.0", "host_port": 8080,
                       "guest_addr": "10.0.2.100", "guest_port": 80},
     }  # fmt: skip
-    udp = hostfwd_request(PortMapping(5353, 53, Protocol.UDP, "127.0.0.1"), "10.0.2.100")
+    udp = hostfwd_request(PublishedPort(Protocol.UDP, "127.0.0.1", 5353, 53), "10.0.2.100")
     assert udp["arguments"]["proto"] == "udp" and udp["arguments"]["host_addr"] == "127.0.0.1"
 
 
@@ -204,7 +205,10 @@ def test_api_request_round_trip_and_errors(tmp_path: Path) -> None:
 
 
 def test_pasta_argv_defaults_and_user_options() -> None:
-    ports = [PortMapping(8080, 80), PortMapping(5353, 53, Protocol.UDP, "127.0.0.1")]
+    ports = [
+        PublishedPort(Protocol.TCP, "", 8080, 80),
+        PublishedPort(Protocol.UDP, "127.0.0.1", 5353, 53),
+    ]
     assert pasta_argv(42, ports) == [
         "pasta", "--config-net", "--quiet", "--ipv4-only", "-t", "8080:80",
         "-u", "127.0.0.1/5353:53", "-T", "none", "-U", "none", "--no-map-gw", "42",
@@ -245,7 +249,7 @@ def test_publish_all_adds_the_exposed_ports() -> None:
         NetworkChoice(NetworkMode.PASTA), publish=["80"], publish_all_ports=True,
         exposed=["80/tcp", "53/udp"],
     )  # fmt: skip
-    assert sorted((p[0], p[3]) for p in net.ports) == [("tcp", 80), ("udp", 53)]
+    assert sorted((p.protocol, p.container_port) for p in net.ports) == [("tcp", 80), ("udp", 53)]
 
 
 def test_host_gateway_per_container_and_by_switch() -> None:
@@ -260,7 +264,8 @@ def test_host_gateway_per_container_and_by_switch() -> None:
         NetworkChoice(NetworkMode.SLIRP4NETNS, ("cidr=10.99.0.0/24",)), add_hosts=gw
     )
     assert slirp.hosts[0].address == "10.99.0.2"
-    assert slirp.helper_options == ("cidr=10.99.0.0/24", "allow_host_loopback=true")
+    assert slirp.slirp == SlirpOptions(cidr="10.99.0.0/24", allow_host_loopback=True)
+    assert slirp.helper_options == ()  # pasta's only
     on = NetworkDefaults(host_loopback=True)
     both = plan_network(NetworkChoice(NetworkMode.SLIRP4NETNS), defaults=on)
     assert [h.hostname for h in both.hosts] == ["host.containers.internal", "host.docker.internal"]
@@ -335,10 +340,32 @@ def test_network_for_reads_the_flags_and_the_default(monkeypatch: pytest.MonkeyP
 def test_launch_plan_keeps_the_network_fields() -> None:
     plan = LaunchPlan(
         container_id="c", uid_maps=((0, 1000, 1),), gid_maps=((0, 1000, 1),),
-        network="slirp4netns", ports=(("udp", "", 5353, 53),), pidfile="p", bundle="b",
-        runtime="crun", runtime_root="r", rootfs={}, network_options=("mtu=1500",),
-        host_loopback=True,
+        network="slirp4netns", ports=(PublishedPort(Protocol.UDP, "", 5353, 53),), pidfile="p",
+        bundle="b", runtime="crun", runtime_root="r", rootfs={},
+        slirp=SlirpOptions(mtu=1500, port_handler="slirp4netns"), host_loopback=True,
     )  # fmt: skip
     again = LaunchPlan.from_json(plan.to_json())
-    assert again.network_options == ("mtu=1500",) and again.host_loopback
-    assert again.ports == (("udp", "", 5353, 53),)
+    assert again.slirp == SlirpOptions(mtu=1500, port_handler="slirp4netns") and again.host_loopback
+    assert again.ports == (PublishedPort(Protocol.UDP, "", 5353, 53),)
+    assert '"ports": [\n  [\n   "udp",' in plan.to_json()  # the same JSON as before
+
+
+def test_a_launch_plan_of_before_has_its_slirp4netns_options_read_once() -> None:
+    # Plans written when slirp4netns's options were kept as KEY=VALUE strings still start.
+    raw = json.loads(
+        LaunchPlan(
+            container_id="c", uid_maps=(), gid_maps=(), network="slirp4netns", ports=(),
+            pidfile="p", bundle="b", runtime="crun", runtime_root="r", rootfs={},
+        ).to_json()
+    )  # fmt: skip
+    raw["network_options"] = ["mtu=1500", "allow_host_loopback=true"]
+    again = LaunchPlan.from_json(json.dumps(raw))
+    assert again.slirp == SlirpOptions(mtu=1500, allow_host_loopback=True)
+    assert again.network_options == ()
+
+
+def test_slirp4netns_options_are_read_when_the_network_is_chosen() -> None:
+    choice = parse_network("slirp4netns:mtu=1500,port_handler=slirp4netns")
+    assert choice.slirp == SlirpOptions(mtu=1500, port_handler="slirp4netns")
+    assert NetworkChoice(NetworkMode.SLIRP4NETNS).slirp == SlirpOptions()
+    assert NetworkChoice(NetworkMode.PASTA, ("-6",)).slirp is None

@@ -326,6 +326,13 @@ def test_one_namespace_unit_per_store(tmp_path: Path) -> None:
 # -- the use cases on a temporary store --------------------------------------------------------
 
 
+class Removals(list[str]):
+    """A ContainerRemover that records what it was asked to remove."""
+
+    def remove_container(self, ref: str) -> None:
+        self.append(ref)
+
+
 @pytest.fixture
 def service(tmp_path: Path) -> NetworkService:
     paths = NetworkPaths(tmp_path / "networks", tmp_path / "state", "rctl-netns-test.service")
@@ -378,8 +385,8 @@ def test_rm_is_refused_while_in_use_and_prune_keeps_used(service: NetworkService
     with pytest.raises(NotFoundError):
         service.remove(["nosuch"])
     assert service.prune() == ["idle", "idle2"]
-    removed: list[str] = []
-    service.remove_container = removed.append
+    removed = Removals()
+    service.remover = removed
     assert service.remove(["used"], force=True) == ["used"] and len(removed) == 1
 
 
@@ -402,11 +409,11 @@ def test_builtin_networks_are_listed_inspected_and_kept(service: NetworkService)
     for name in ("bridge", "host", "none", "pasta", "slirp4netns"):
         with pytest.raises(ConflictError, match=f"^{name} is a pre-defined network"):
             service.remove([name])
-    assert service.inspect("none")["driver"] == "null"
-    assert service.inspect("host")["containers"] == {}
+    assert service.inspect("none").to_docker()["Driver"] == "null"
+    assert service.inspect("host").to_docker()["Containers"] == {}
     service.default_network()
-    bridge = service.inspect("bridge")
-    assert bridge["name"] == "bridge" and bridge["subnets"][0]["subnet"] == "10.88.0.0/16"
+    bridge = service.inspect("bridge").to_docker()
+    assert bridge["Name"] == "bridge" and bridge["IPAM"]["Config"][0]["Subnet"] == "10.88.0.0/16"
     assert service.summaries(["name=bridge"], builtin=True)[0].subnet == "10.88.0.0/16"
 
 

@@ -28,7 +28,6 @@ from rootless.containers.ocispec import (
     EtcFiles,
     plan_capabilities,
     plan_oci_config,
-    plan_resources,
     render_oci_config,
 )
 from rootless.containers.seccomp import (
@@ -145,8 +144,8 @@ def case_host_network() -> dict[str, Any]:
     return plan(spec, etc_files=EtcFiles(hostname=f"{RUN}/c1/hostname"))
 
 
-def case_cgroupfs_init() -> dict[str, Any]:
-    """Limits written by crun's cgroupfs manager, ``--init``, no subordinate gids."""
+def case_limits_init() -> dict[str, Any]:
+    """``--init``, no subordinate gids, and limits, which are the unit's: not in the config."""
     spec = make_spec(
         command=("sleep", "1000"),
         init=True,
@@ -161,7 +160,6 @@ def case_cgroupfs_init() -> dict[str, Any]:
     return plan(
         spec,
         gid_maps=((0, 1000, 1),),
-        cgroups_path="/user.slice/user-1000.slice/user@1000.service/app.slice/rctl-c1.service/ctr",
         init_path="/usr/libexec/podman/catatonit",
     )
 
@@ -171,7 +169,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "options": case_options,
     "keep-id": case_keep_id,
     "host-network": case_host_network,
-    "cgroupfs-init": case_cgroupfs_init,
+    "limits-init": case_limits_init,
 }
 
 
@@ -394,24 +392,11 @@ def test_read_only_root_gets_tmpfs_and_read_only_etc_files() -> None:
 # ---- resources and cgroups ---------------------------------------------------------------------
 
 
-def test_resources_only_with_a_cgroups_path() -> None:
-    spec = make_spec(command=("x",), limits=Limits(memory=1 << 30))
+def test_limits_stay_out_of_the_config() -> None:
+    # The unit holds them (crun runs with --cgroup-manager=disabled): one writer per cgroup.
+    spec = make_spec(command=("x",), limits=Limits(memory=1 << 30, pids_limit=5))
     assert "resources" not in plan(spec)["linux"]
     assert "cgroupsPath" not in plan(spec)["linux"]
-    config = plan(spec, cgroups_path="/a/b")
-    assert config["linux"]["cgroupsPath"] == "/a/b"
-    assert config["linux"]["resources"] == {"memory": {"limit": 1 << 30, "swap": 2 << 30}}
-
-
-def test_plan_resources() -> None:
-    assert plan_resources(Limits()) == {}
-    assert plan_resources(
-        Limits(memory=1 << 30, memory_swap=-1, cpus=0.5, cpu_shares=100, pids_limit=5)
-    ) == {
-        "memory": {"limit": 1 << 30, "swap": -1},
-        "cpu": {"shares": 100, "quota": 50000, "period": 100000},
-        "pids": {"limit": 5},
-    }
 
 
 # ---- seccomp -------------------------------------------------------------------------------

@@ -6,47 +6,79 @@ import socket
 
 import pytest
 
+from netns.ports import Protocol, PublishedPort
 from rctlbase.errors import NotFoundError, UsageError
 from rootless.containers import ports
 from rootless.containers.ports import (
+    PublishSpec,
     check_available,
-    describe,
-    network_settings_ports,
+    choose_ports,
     parse_exposed,
     parse_publish,
     port_lines,
     publish_all,
 )
+from rootless.containers.reporting import ports_of
+from rootless.reports.containers import PortBinding, port_map
+
+
+def port(protocol: str, host_ip: str, host_port: int, container_port: int) -> PublishedPort:
+    return PublishedPort(Protocol(protocol), host_ip, host_port, container_port)
+
+
+def published(spec: str) -> list[PublishedPort]:
+    return choose_ports(parse_publish(spec))
+
+
+class NoSockets:
+    """socket.socket for code that must not open one."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise AssertionError("a socket was opened")
+
+
+def test_reading_a_publish_value_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "socket", NoSockets)
+    assert parse_publish("0:80") == PublishSpec("0:80", Protocol.TCP, "", None, (80, 80))
+    assert parse_publish("80-82/udp").container_ports == (80, 82)
+    ranged = parse_publish("127.0.0.1:8000-8010:80")
+    assert (ranged.host_ip, ranged.host_ports, ranged.fixed) == ("127.0.0.1", (8000, 8010), [])
+    assert parse_publish("8000-8001:80-81").fixed == [(8000, 80), (8001, 81)]
+    with pytest.raises(AssertionError, match="a socket was opened"):
+        choose_ports(parse_publish("0:80"))  # choosing is the step that asks the kernel
 
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ("8080:80", [("tcp", "", 8080, 80)]),
-        ("127.0.0.1:8080:80/udp", [("udp", "127.0.0.1", 8080, 80)]),
-        ("8080:80/TCP", [("tcp", "", 8080, 80)]),
-        ("8000-8002:80-82", [("tcp", "", 8000, 80), ("tcp", "", 8001, 81), ("tcp", "", 8002, 82)]),
-        ("[::1]:8080:80", [("tcp", "::1", 8080, 80)]),
-        ("::1:8080:80", [("tcp", "::1", 8080, 80)]),
+        ("8080:80", [port("tcp", "", 8080, 80)]),
+        ("127.0.0.1:8080:80/udp", [port("udp", "127.0.0.1", 8080, 80)]),
+        ("8080:80/TCP", [port("tcp", "", 8080, 80)]),
+        (
+            "8000-8002:80-82",
+            [port("tcp", "", 8000, 80), port("tcp", "", 8001, 81), port("tcp", "", 8002, 82)],
+        ),
+        ("[::1]:8080:80", [port("tcp", "::1", 8080, 80)]),
+        ("::1:8080:80", [port("tcp", "::1", 8080, 80)]),
     ],
 )
-def test_valid_specs(spec: str, expected: list[tuple[str, str, int, int]]) -> None:
-    assert parse_publish(spec) == expected
+def test_valid_specs(spec: str, expected: list[PublishedPort]) -> None:
+    assert published(spec) == expected
 
 
 @pytest.mark.parametrize("spec", ["80", "0:80", "127.0.0.1::80", "80/udp"])
 def test_container_port_alone_gets_a_free_host_port(spec: str) -> None:
-    ((protocol, host_ip, host_port, ctr_port),) = parse_publish(spec)
-    assert ctr_port == 80
-    assert protocol == ("udp" if spec.endswith("/udp") else "tcp")
-    assert host_ip == ("127.0.0.1" if spec.startswith("127.") else "")
-    assert 1024 <= host_port <= 65535
+    (chosen,) = published(spec)
+    assert chosen.container_port == 80
+    assert chosen.protocol == ("udp" if spec.endswith("/udp") else "tcp")
+    assert chosen.host_ip == ("127.0.0.1" if spec.startswith("127.") else "")
+    assert 1024 <= chosen.host_port <= 65535
 
 
 def test_container_range_alone_gets_distinct_free_ports() -> None:
-    ports = parse_publish("80-82")
-    assert [p[3] for p in ports] == [80, 81, 82]
-    assert all(p[2] >= 1024 for p in ports)
+    chosen = published("80-82")
+    assert [p.container_port for p in chosen] == [80, 81, 82]
+    assert all(p.host_port >= 1024 for p in chosen)
 
 
 def test_host_range_for_one_container_port_picks_a_free_one_in_it() -> None:
@@ -54,16 +86,16 @@ def test_host_range_for_one_container_port_picks_a_free_one_in_it() -> None:
         s.bind(("0.0.0.0", 0))
         s.listen()
         taken = s.getsockname()[1]
-        ((_, _, host_port, ctr),) = parse_publish(f"{taken}-{taken + 1}:80")
-        assert (host_port, ctr) == (taken + 1, 80)
+        (chosen,) = published(f"{taken}-{taken + 1}:80")
+        assert (chosen.host_port, chosen.container_port) == (taken + 1, 80)
         # A one-port "range" is a plain mapping; check_available refuses it later.
-        assert parse_publish(f"{taken}-{taken}:80") == [("tcp", "", taken, 80)]
+        assert published(f"{taken}-{taken}:80") == [port("tcp", "", taken, 80)]
 
 
 def test_a_host_range_without_a_free_port_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ports, "_bindable", lambda *_: OSError(98, "Address in use"))
     with pytest.raises(UsageError, match="no free udp port in 7000-7002"):
-        parse_publish("7000-7002:53/udp")
+        published("7000-7002:53/udp")
 
 
 @pytest.mark.parametrize(
@@ -90,29 +122,29 @@ def test_taken_and_duplicate_ports_are_refused() -> None:
     with socket.socket() as s:
         s.bind(("0.0.0.0", 0))
         s.listen()
-        port = s.getsockname()[1]
-        with pytest.raises(UsageError, match=f"host port {port}/tcp is already in use"):
-            check_available([("tcp", "", port, 80)])
+        number = s.getsockname()[1]
+        with pytest.raises(UsageError, match=f"host port {number}/tcp is already in use"):
+            check_available([port("tcp", "", number, 80)])
     with pytest.raises(UsageError, match="published twice"):
-        check_available([("tcp", "", 1, 80), ("tcp", "", 1, 81)])
+        check_available([port("tcp", "", 1, 80), port("tcp", "", 1, 81)])
     with pytest.raises(UsageError, match="published twice"):
-        check_available([("tcp", "127.0.0.1", 1, 80), ("tcp", "", 1, 81)])
-    assert describe(("udp", "", 53, 5353)) == "0.0.0.0:53->5353/udp"
-    assert describe(("tcp", "::1", 8080, 80)) == "[::1]:8080->80/tcp"
+        check_available([port("tcp", "127.0.0.1", 1, 80), port("tcp", "", 1, 81)])
+    assert PortBinding("5353/udp", "", 53).describe() == "0.0.0.0:53->5353/udp"
+    assert PortBinding("80/tcp", "::1", 8080).describe() == "[::1]:8080->80/tcp"
 
 
 def test_a_taken_udp_port_is_refused_but_tcp_on_the_same_number_is_not() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("0.0.0.0", 0))
-        port = s.getsockname()[1]
-        with pytest.raises(UsageError, match=f"host port {port}/udp is already in use"):
-            check_available([("udp", "", port, 53)])
+        number = s.getsockname()[1]
+        with pytest.raises(UsageError, match=f"host port {number}/udp is already in use"):
+            check_available([port("udp", "", number, 53)])
         with socket.socket() as probe:
             try:
-                probe.bind(("0.0.0.0", port))
+                probe.bind(("0.0.0.0", number))
             except OSError:
                 pytest.skip("the same TCP port is taken by something else")
-        check_available([("tcp", "", port, 53)])
+        check_available([port("tcp", "", number, 53)])
 
 
 def test_exposed_ports_and_publish_all() -> None:
@@ -122,29 +154,32 @@ def test_exposed_ports_and_publish_all() -> None:
         ("tcp", 8000),
         ("tcp", 8001),
     ]
-    published = [("tcp", "", 8080, 80)]
-    added = publish_all(["80/tcp", "443/tcp", "53/udp"], published)
-    assert [(p[0], p[3]) for p in added] == [("tcp", 443), ("udp", 53)]
-    assert all(p[2] >= 1024 for p in added)
+    added = publish_all(["80/tcp", "443/tcp", "53/udp"], [port("tcp", "", 8080, 80)])
+    assert [(p.protocol, p.container_port) for p in added] == [("tcp", 443), ("udp", 53)]
+    assert all(p.host_port >= 1024 for p in added)
 
 
 def test_port_lines_in_dockers_format() -> None:
-    ports = [("udp", "", 5353, 53), ("tcp", "127.0.0.1", 8080, 80), ("tcp", "", 8443, 443)]
-    assert port_lines(ports) == [
+    some = [
+        port("udp", "", 5353, 53),
+        port("tcp", "127.0.0.1", 8080, 80),
+        port("tcp", "", 8443, 443),
+    ]
+    assert port_lines(some) == [
         "53/udp -> 0.0.0.0:5353",
         "80/tcp -> 127.0.0.1:8080",
         "443/tcp -> 0.0.0.0:8443",
     ]
-    assert port_lines(ports, "80") == ["127.0.0.1:8080"]
-    assert port_lines(ports, "53/udp") == ["0.0.0.0:5353"]
+    assert port_lines(some, "80") == ["127.0.0.1:8080"]
+    assert port_lines(some, "53/udp") == ["0.0.0.0:5353"]
     with pytest.raises(NotFoundError, match="no public port '53/tcp' published for web"):
-        port_lines(ports, "53", name="web")
+        port_lines(some, "53", name="web")
     with pytest.raises(UsageError):
-        port_lines(ports, "x/tcp")
+        port_lines(some, "x/tcp")
 
 
 def test_network_settings_ports_like_docker_inspect() -> None:
-    result = network_settings_ports([("tcp", "", 8080, 80)], ["80/tcp", "443/tcp"])
+    result = port_map(ports_of((port("tcp", "", 8080, 80),)), ("80/tcp", "443/tcp"))
     assert result == {
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
         "443/tcp": None,

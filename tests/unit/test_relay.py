@@ -18,7 +18,7 @@ from subprocess import PIPE, Popen
 
 import pytest
 
-from netns.pasta import PortMapping, Protocol
+from netns.ports import Protocol, PublishedPort
 from netns.relay import (
     FD_MARGIN,
     FDS_PER_CONNECTION,
@@ -26,14 +26,18 @@ from netns.relay import (
     MAX_FLOWS,
     PIPE_SIZE,
     SPARE_PIPES,
-    Forward,
     Relay,
     bind_listeners,
     plan_limits,
 )
 from rctlbase.errors import HostError
-from rootless.containers.netattach import port_mappings, relayed
+from rootless.containers.netattach import driver_ports, relayed
+from rootless.containers.netmode import parse_slirp_options
 from rootless.containers.plan import LaunchPlan
+
+
+def published(protocol: str, host_ip: str, host_port: int, container_port: int) -> PublishedPort:
+    return PublishedPort(Protocol(protocol), host_ip, host_port, container_port)
 
 
 def plan(
@@ -41,27 +45,27 @@ def plan(
 ) -> LaunchPlan:
     return LaunchPlan(
         container_id="c", uid_maps=((0, 1000, 1),), gid_maps=((0, 1000, 1),), network=network,
-        ports=ports, pidfile="p", bundle="b", runtime="crun", runtime_root="r", rootfs={},
-        network_options=options,
+        ports=tuple(published(*p) for p in ports), pidfile="p", bundle="b", runtime="crun", runtime_root="r", rootfs={},
+        slirp=parse_slirp_options(options) if network == "slirp4netns" else None,
     )  # fmt: skip
 
 
 def test_which_ports_rctl_relays() -> None:
     ports = (("udp", "", 20000, 53), ("udp", "", 53, 20000), ("tcp", "", 8080, 80))
-    assert relayed(plan("pasta", *ports)) == [Forward("udp", "", 20000, 53)]
-    assert port_mappings(plan("pasta", *ports)) == [
-        PortMapping(53, 20000, Protocol.UDP, ""),
-        PortMapping(8080, 80, Protocol.TCP, ""),
+    assert relayed(plan("pasta", *ports)) == [published("udp", "", 20000, 53)]
+    assert driver_ports(plan("pasta", *ports)) == [
+        published("udp", "", 53, 20000),
+        published("tcp", "", 8080, 80),
     ]
     # slirp4netns: every port by default (podman's rootlessport default), UDP only when
     # libslirp forwards TCP (port_handler=slirp4netns, which keeps client addresses).
-    assert relayed(plan("slirp4netns", *ports)) == [Forward(*p) for p in ports]
-    assert port_mappings(plan("slirp4netns", *ports)) == []
+    assert relayed(plan("slirp4netns", *ports)) == [published(*p) for p in ports]
+    assert driver_ports(plan("slirp4netns", *ports)) == []
     own = plan("slirp4netns", *ports, options=("port_handler=slirp4netns",))
-    assert relayed(own) == [Forward(*p) for p in ports[:2]]
-    assert port_mappings(own) == [PortMapping(8080, 80, Protocol.TCP, "")]
+    assert relayed(own) == [published(*p) for p in ports[:2]]
+    assert driver_ports(own) == [published("tcp", "", 8080, 80)]
     assert relayed(plan("slirp4netns", *ports, options=("port_handler=rootlesskit",))) == [
-        Forward(*p) for p in ports
+        published(*p) for p in ports
     ]
     assert len(relayed(plan("bridge", *ports))) == 2
     assert relayed(plan("none", *ports)) == relayed(plan("host", *ports)) == []
@@ -86,7 +90,7 @@ def relay(forwarder: Relay, server: socket.socket, times: int = 1) -> None:
 
 
 def test_datagrams_and_replies_are_relayed_per_client(echo: socket.socket) -> None:
-    (listener,) = bind_listeners([Forward("udp", "127.0.0.1", 0, echo.getsockname()[1])])
+    (listener,) = bind_listeners([published("udp", "127.0.0.1", 0, echo.getsockname()[1])])
     host_port = listener[0].getsockname()[1]
     forwarder = Relay([listener])
     clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
@@ -104,7 +108,7 @@ def test_datagrams_and_replies_are_relayed_per_client(echo: socket.socket) -> No
 
 
 def test_idle_and_excess_flows_are_closed(echo: socket.socket) -> None:
-    (listener,) = bind_listeners([Forward("udp", "127.0.0.1", 0, echo.getsockname()[1])])
+    (listener,) = bind_listeners([published("udp", "127.0.0.1", 0, echo.getsockname()[1])])
     forwarder = Relay([listener], max_flows=2, idle_timeout=3600)
     clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
     try:
@@ -132,7 +136,10 @@ def test_a_taken_port_is_named_and_nothing_stays_bound() -> None:
             free_port = free.getsockname()[1]
         with pytest.raises(HostError, match=rf"127\.0\.0\.1:{port}/udp: Address already in use"):
             bind_listeners(
-                [Forward("udp", "127.0.0.1", free_port, 1), Forward("udp", "127.0.0.1", port, 1)]
+                [
+                    published("udp", "127.0.0.1", free_port, 1),
+                    published("udp", "127.0.0.1", port, 1),
+                ]
             )
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
             again.bind(("127.0.0.1", free_port))  # the first one was closed again
@@ -161,7 +168,7 @@ def test_tcp_connections_are_spliced_both_ways_with_half_close() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        (listener,) = bind_listeners([Forward("tcp", "127.0.0.1", 0, server.getsockname()[1])])
+        (listener,) = bind_listeners([published("tcp", "127.0.0.1", 0, server.getsockname()[1])])
         try:
             with running(Relay([listener])):
                 client = socket.create_connection(listener[0].getsockname(), timeout=5)
@@ -192,7 +199,7 @@ def test_a_tcp_client_is_closed_when_nothing_listens_inside() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    (listener,) = bind_listeners([Forward("tcp", "127.0.0.1", 0, closed_port)])
+    (listener,) = bind_listeners([published("tcp", "127.0.0.1", 0, closed_port)])
     try:
         with (
             running(Relay([listener])),
@@ -293,7 +300,7 @@ def test_a_client_that_never_reads_holds_one_pipe_of_bytes() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        (listener,) = bind_listeners([Forward("tcp", "127.0.0.1", 0, server.getsockname()[1])])
+        (listener,) = bind_listeners([published("tcp", "127.0.0.1", 0, server.getsockname()[1])])
         try:
             with running(Relay([listener])) as forwarder:
                 client = socket.create_connection(listener[0].getsockname(), timeout=5)
@@ -333,9 +340,10 @@ CHILD = """
 import json, resource, sys
 limits, mode, tcp_port, udp_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 resource.setrlimit(resource.RLIMIT_NOFILE, tuple(map(int, limits.split(":"))))
-from netns.relay import Forward, Relay, bind_listeners, serve
-listeners = bind_listeners([Forward("tcp", "127.0.0.1", 0, tcp_port),
-                            Forward("udp", "127.0.0.1", 0, udp_port)])
+from netns.ports import Protocol, PublishedPort
+from netns.relay import Relay, bind_listeners, serve
+listeners = bind_listeners([PublishedPort(Protocol.TCP, "127.0.0.1", 0, tcp_port),
+                            PublishedPort(Protocol.UDP, "127.0.0.1", 0, udp_port)])
 print(json.dumps([sock.getsockname()[1] for sock, _ in listeners]), flush=True)
 if mode == "serve":
     serve(listeners)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,6 +13,7 @@ from rootless.cli import images as cli_images
 from rootless.containers.record import ContainerStore
 from rootless.networks.attach import NetworkPaths
 from rootless.networks.service import NetworkService
+from rootless.reports.system import InfoReport, VersionReport
 from rootless.system import (
     API_VERSION,
     ContainerCounts,
@@ -41,10 +41,10 @@ class FakeEngine:
     def __init__(self, networks: NetworkService | None = None) -> None:
         self.networks = networks
 
-    def version(self) -> dict[str, Any]:
+    def version(self) -> VersionReport:
         return version_report("no-such-runtime-for-rctl-tests")
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> InfoReport:
         return info_report(INPUTS, 1000)
 
 
@@ -60,7 +60,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_version_document_has_docker_s_keys() -> None:
-    report = version_report("no-such-runtime-for-rctl-tests")
+    report = version_report("no-such-runtime-for-rctl-tests").cli_document()
     for side in ("Client", "Server"):
         assert report[side]["Version"] == __version__
         assert report[side]["ApiVersion"] == API_VERSION == "1.44"
@@ -100,9 +100,10 @@ def test_info_command(capsys: pytest.CaptureFixture[str]) -> None:
         3,
         4,
     )
-    assert document["Rootless"] is True and document["CgroupDriver"] == "systemd"
-    assert document["DefaultNetwork"] == "slirp4netns"
-    assert document["Registries"] == {"Search": ["docker.io"], "Insecure": ["127.0.0.1:5000"]}
+    rctl = document["Rctl"]
+    assert rctl["Rootless"] is True and document["CgroupDriver"] == "systemd"
+    assert rctl["DefaultNetwork"] == "slirp4netns"
+    assert rctl["Registries"] == {"Search": ["docker.io"], "Insecure": ["127.0.0.1:5000"]}
     assert document["RegistryConfig"]["IndexConfigs"]["127.0.0.1:5000"]["Secure"] is False
     assert json.loads(run(["info", "-f", "json"], capsys)[1])["ServerVersion"] == __version__
     out = run(["info"], capsys)[1]
@@ -170,4 +171,4 @@ def test_network_ls_shows_the_builtin_networks(
     assert code == 125
     assert err.splitlines()[0] == "Error: host is a pre-defined network and cannot be removed"
     inspected = json.loads(run(["network", "inspect", "none"], capsys)[1])
-    assert inspected[0]["name"] == "none" and inspected[0]["driver"] == "null"
+    assert inspected[0]["Name"] == "none" and inspected[0]["Driver"] == "null"

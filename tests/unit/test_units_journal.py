@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -182,11 +183,21 @@ def fake_journalctl(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
 
 
 PRINT_THEN_HANG = """
-import json, sys, time
+import json, os, sys, time
 for i in range(3):
     print(json.dumps({"MESSAGE": f"m{i}", "__REALTIME_TIMESTAMP": str(i)}), flush=True)
+if os.environ.get("PRINTED_MARK"):
+    open(os.environ["PRINTED_MARK"], "w").close()
 time.sleep(60)
 """
+
+
+def printed_mark(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A file the fake journalctl makes once it has printed everything: on a loaded machine
+    its start can take longer than any fixed delay a test would wait."""
+    mark = tmp_path / "printed"
+    monkeypatch.setenv("PRINTED_MARK", str(mark))
+    return mark
 
 
 def test_follow_yields_entries_and_stops_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,22 +212,38 @@ def test_follow_yields_entries_and_stops_when_asked(monkeypatch: pytest.MonkeyPa
     assert follower._proc is None  # reaped
 
 
-def test_follow_stopped_from_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_follow_stopped_from_another_thread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     fake_journalctl(monkeypatch, PRINT_THEN_HANG)
+    mark = printed_mark(monkeypatch, tmp_path)
+
+    def stop_once_printed(follower: JournalFollower) -> None:
+        deadline = time.monotonic() + 30
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)  # the follower reads what was printed before the mark
+        follower.stop()
+
     started = time.monotonic()
     with JournalFollower(JournalQuery(), poll_interval=30) as follower:
-        threading.Timer(0.3, follower.stop).start()
+        threading.Thread(target=stop_once_printed, args=(follower,)).start()
         got = [entry.message for entry in follower]
     assert got == ["m0", "m1", "m2"]
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30
 
 
-def test_follow_ends_when_should_stop_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_follow_ends_when_should_stop_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     fake_journalctl(monkeypatch, PRINT_THEN_HANG)
+    mark = printed_mark(monkeypatch, tmp_path)
     checks: list[float] = []
 
     def should_stop() -> bool:
-        checks.append(time.monotonic())
+        # says so on the first poll after everything was printed (and a moment to read it)
+        if mark.exists():
+            checks.append(time.monotonic())
         return len(checks) >= 2
 
     follower = JournalFollower(JournalQuery(), should_stop=should_stop, poll_interval=0.05)

@@ -120,15 +120,17 @@ class FakeSystemd:
         self.bus.send(*self.changes(name, really=really, **changes))
 
     def remove(self, name: str) -> None:
+        self.bus.send(self.removal(name))
+
+    def removal(self, name: str) -> Message:
+        """The unit collected: gone from the manager, and its UnitRemoved signal."""
         del self.units[name]
-        self.bus.send(
-            self.bus.signal(
-                "/org/freedesktop/systemd1",
-                MANAGER,
-                "UnitRemoved",
-                "so",
-                [name, unit_object_path(name)],
-            )
+        return self.bus.signal(
+            "/org/freedesktop/systemd1",
+            MANAGER,
+            "UnitRemoved",
+            "so",
+            [name, unit_object_path(name)],
         )
 
     def job_removed(self, job: str, unit: str, result: str) -> None:
@@ -252,8 +254,8 @@ def test_a_unit_collected_right_after_its_end_reports_what_the_signals_said(
 ) -> None:
     sd.add("a.service", ActiveState="active", SubState="running")
 
-    def end_and_collect() -> None:
-        sd.emit(
+    def end_and_collect() -> list[Message]:
+        ended = sd.changes(
             "a.service",
             ActiveState="failed",
             SubState="failed",
@@ -261,9 +263,15 @@ def test_a_unit_collected_right_after_its_end_reports_what_the_signals_said(
             ExecMainCode=2,
             ExecMainStatus=9,
         )
-        sd.remove("a.service")
+        return [*ended, sd.removal("a.service")]
 
-    later(0.01, end_and_collect)
+    def then_after_the_second_read() -> list[Message]:
+        sd.after_reply["GetAll"] = end_and_collect
+        return []
+
+    # Right after the state was read (one GetAll per interface), not after a delay: on a
+    # loaded machine a timer can fire before the wait has even looked at the unit.
+    sd.after_reply["GetAll"] = then_after_the_second_read
     state = manager.wait_inactive("a.service", timeout=2)
     assert (state.result, state.exit_status) == ("signal", 137)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers.reporting import mounts_of
 from rootless.containers.spec import BindMount, TmpfsMount
 from rootless.filters import VOLUME_KEYS, parse_filters
 from rootless.volumes.cleanup import doomed_volumes
@@ -29,6 +30,7 @@ from rootless.volumes.service import (
     VolumeService,
     filter_volumes,
     parse_volume_options,
+    volume_report,
 )
 from rootless.volumes.store import VolumeStore
 from rootless.volumes.userjob import VolumeJob, copyup_job, encode_jobs, map_id
@@ -278,7 +280,7 @@ def test_mount_point_inspect_and_json_round_trip() -> None:
     mount = MountPoint(
         "volume", "/v/d/_data", "/d", name="d", read_only=True, options=("rslave",), mode="ro"
     )
-    assert mount.inspect() == {
+    assert mounts_of((mount,))[0].to_docker() == {
         "Type": "volume",
         "Name": "d",
         "Driver": "local",
@@ -291,8 +293,9 @@ def test_mount_point_inspect_and_json_round_trip() -> None:
     from dataclasses import asdict  # noqa: PLC0415
 
     assert MountPoint.from_json(json.loads(json.dumps(asdict(mount)))) == mount
-    assert MountPoint("bind", "/h", "/c").inspect()["Propagation"] == "rprivate"
-    assert "Name" not in MountPoint("bind", "/h", "/c").inspect()
+    (bind,) = mounts_of((MountPoint("bind", "/h", "/c"),))
+    assert bind.to_docker()["Propagation"] == "rprivate"
+    assert "Name" not in bind.to_docker() and "Driver" not in bind.to_docker()
 
 
 def test_filters() -> None:
@@ -339,7 +342,8 @@ def test_store_create_get_list_forget(tmp_path: Path) -> None:
     assert record.mountpoint == str(tmp_path / "volumes" / "data" / "_data")
     assert store.data("data").is_dir() and (store.dir("data").stat().st_mode & 0o777) == 0o700
     assert store.get("data") == record
-    assert record.inspect()["Labels"] == {"a": "b"} and record.inspect()["Scope"] == "local"
+    document = volume_report(record).to_docker()
+    assert document["Labels"] == {"a": "b"} and document["Scope"] == "local"
     with pytest.raises(ConflictError):
         store.create("data")
     store.create("anon", anonymous=True)
@@ -503,9 +507,16 @@ def test_copyup_follows_links_to_the_path_in_the_image_s_root_only(tmp_path: Pat
         assert list(dest.iterdir()) == []
 
 
+class NoRemovals:
+    """A ContainerRemover for tests that remove no container."""
+
+    def remove_container(self, ref: str) -> None:
+        raise AssertionError(f"removed {ref}")
+
+
 def test_prune_filters(tmp_path: Path) -> None:
     jobs: list[VolumeJob] = []
-    service = VolumeService(tmp_path, jobs.extend, contextlib.nullcontext, lambda ref: None)
+    service = VolumeService(tmp_path, jobs.extend, contextlib.nullcontext, NoRemovals())
     service.create("keep", {"keep": "1"})
     service.create("web", {"app": "web"})
     service.create("plain")

@@ -1,0 +1,88 @@
+"""System endpoints: ``/_ping``, ``/version``, ``/info``, ``/system/df``, ``/auth``."""
+
+from __future__ import annotations
+
+import platform
+from typing import TYPE_CHECKING
+
+from rootless.api.http import Handler, NotServed, Reply, Request, Response, json_reply
+from rootless.api.routes import API_VERSION, MIN_API_VERSION, Route
+
+if TYPE_CHECKING:
+    from rootless.api.app import Api
+
+
+def ping(api: Api, request: Request) -> Response:
+    """``GET``/``HEAD /_ping``: "OK"; the headers carry the API version to negotiate."""
+    return Reply(
+        200,
+        b"" if request.method == "HEAD" else b"OK",
+        "text/plain; charset=utf-8",
+        (("Cache-Control", "no-cache, no-store, must-revalidate"), ("Pragma", "no-cache")),
+    )
+
+
+def version(api: Api, request: Request) -> Response:
+    """``/version``: the engine's part of ``rctl version``, as docker's server sends it."""
+    server = api.engine().version().to_docker()
+    server.update(
+        ApiVersion=API_VERSION,
+        MinAPIVersion=MIN_API_VERSION,
+        GoVersion=f"python{platform.python_version()}",
+        BuildTime="",
+        Experimental=False,
+    )
+    server.pop("PythonVersion", None)
+    return json_reply(server)
+
+
+def info(api: Api, request: Request) -> Response:
+    """``/info``: ``rctl info``'s document (it is docker's already)."""
+    report = api.engine().info().to_docker()
+    report.setdefault("ID", report.get("Name", ""))
+    return json_reply(report)
+
+
+def auth(api: Api, request: Request) -> Response:
+    """``/auth``: check credentials against a registry, as ``rctl login`` does."""
+    body = request.json_object()
+    server = str(body.get("serveraddress") or "docker.io")
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        from rctlbase.errors import UsageError  # noqa: PLC0415
+
+        raise UsageError("auth needs a username and a password", hint="send both as strings")
+    api.engine().login(server, username, password, None)
+    return json_reply({"Status": "Login Succeeded", "IdentityToken": ""})
+
+
+def disk_usage(api: Api, request: Request) -> Response:
+    """``GET /system/df``: images, containers, volumes and the layers' size."""
+    return json_reply(api.engine().disk_usage().to_docker())
+
+
+def not_served(what: str) -> Handler:
+    """A handler answering 501 for ``what``, so that clients say what is missing."""
+
+    def handler(api: Api, request: Request) -> Response:
+        raise NotServed(f"{what} is not supported by rctl's API yet")
+
+    return handler
+
+
+ROUTES = [
+    Route("GET", "/_ping", ping),
+    Route("HEAD", "/_ping", ping),
+    Route("GET", "/version", version),
+    Route("GET", "/info", info),
+    Route("POST", "/auth", auth),
+    Route("GET", "/system/df", disk_usage),
+    Route("GET", "/events", not_served("streaming events (/events)")),
+    Route("POST", "/build", not_served("building images (/build)")),
+    Route("POST", "/commit", not_served("committing containers (/commit)")),
+    Route("GET", "/containers/(?P<id>[^/]+)/stats", not_served("container stats")),
+    Route("GET", "/containers/(?P<id>[^/]+)/export", not_served("exporting containers")),
+    Route("GET", "/containers/(?P<id>[^/]+)/changes", not_served("container changes")),
+    Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
+    Route("PUT", "/containers/(?P<id>[^/]+)/archive", not_served("copying into containers")),
+]
