@@ -35,7 +35,8 @@ def run_export(job: ExportJob) -> dict[str, object]:
         except OSError as exc:
             raise HostError(
                 f"cannot mount the source image's layers: {exc.strerror}",
-                hint="COPY --from needs overlayfs in a user namespace (Linux 5.11 or newer)",
+                hint="copying from another stage needs overlayfs in a user namespace (Linux 5.11 "
+                "or newer)",
             ) from exc
     owner = sources.Owner(job.uid, job.gid)
     fd = os.open(job.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

@@ -95,7 +95,7 @@ def plan_mounts(
             if "from" in fields:
                 raise UsageError(
                     f"RUN --mount={value}: from= is not supported by rctl yet",
-                    hint="COPY --from the files instead",
+                    hint="copy the files from that stage with a COPY instruction instead",
                 )
             source = check_source(fields.get("source") or fields.get("src") or ".")
             path = _inside(context, source)

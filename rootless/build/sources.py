@@ -79,7 +79,7 @@ def parse_chown(value: str | None) -> Owner:
         else:
             raise UsageError(
                 f"--chown={value}: rctl takes numeric IDs (or root) here",
-                hint="write the user's and group's numbers, e.g. --chown=1000:1000",
+                hint="write the user's and group's numbers, e.g. 1000:1000",
             )
     return Owner(ids[0], ids[1])
 
@@ -89,7 +89,9 @@ def parse_chmod(value: str | None) -> int | None:
     if value is None:
         return None
     if not re.fullmatch(r"[0-7]{3,4}", value):
-        raise UsageError(f"--chmod={value}: not an octal mode", hint="e.g. --chmod=0644")
+        raise UsageError(
+            f"--chmod={value}: not an octal mode", hint="write an octal mode, e.g. 0644"
+        )
     return int(value, 8)
 
 
