@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+import build
 import lifecycle
 import memory
 import network
@@ -84,6 +85,12 @@ SCENARIOS = [
         for driver in STORAGE_DRIVERS
     ),
     Scenario("fs-host", storage.host_io, 10, "write in a host directory", "storage", "MiB/s"),
+    Scenario("build-cold", build.build_cold, 3, "cold build, 10 steps, 5000-file context",
+             "build", "s", "ratio <= 0.8"),
+    Scenario("build-cached", build.build_cached, 5, "cached rebuild", "build", "s",
+             "ratio <= 0.5"),
+    Scenario("build-onefile", build.build_one_file, 3, "rebuild after one copied file changed",
+             "build", "s", "ratio <= 0.8"),
 ]  # fmt: skip
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 

@@ -15,6 +15,7 @@
     │   └── CorruptStoreError     a store file isn't what rctl wrote (images.store)
     ├── CommandFailed             an external program ran and failed                  500
     ├── CommandNotRunnable        the container's command is missing or not executable 500
+    ├── BuildFailed               a build's step failed, exit 1 (build.builder)
     ├── UntrustedFileError        an image's file is no regular file (containers.untrusted)
     └── ExternalError             a foreign failure (D-Bus, netlink, HTTP) translated 500
         ├── CopyFailed            ``rctl cp`` could not finish (containers.copy)

@@ -31,6 +31,10 @@ from rootless.images.service import ImageService
 from rootless.images.store import ImageRecord, Store
 from rootless.models import (
     AutoUpdateReport,
+    BuildOptions,
+    CommitOptions,
+    ContainerChange,
+    KubePlayResult,
     NameKind,
     PullEvent,
     PullOptions,
@@ -42,6 +46,7 @@ from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
 
 if TYPE_CHECKING:
+    from rootless.build.service import BuildService
     from rootless.containers.stats import ContainerStats
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
@@ -126,6 +131,19 @@ class Engine:
         from rootless.definitions.service import DefinitionService  # noqa: PLC0415
 
         return DefinitionService(self, self.paths.config.parent)
+
+    def kube_generate(self, refs: Sequence[str], kind: str = "pod", service: bool = False) -> str:
+        """``rctl kube generate``: Kubernetes YAML for containers or definition files."""
+        from rootless.kube.service import generate_yaml  # noqa: PLC0415 - start-up time
+
+        return generate_yaml(refs, self.containers.inspect, kind, service=service)
+
+    def kube_play(self, paths: Sequence[Path], *, down: bool = False) -> KubePlayResult:
+        """``rctl kube play [--down]``: run (or remove) the YAML files' containers."""
+        from rootless.kube.service import play_files  # noqa: PLC0415 - start-up time
+
+        plan = play_files(paths, self.containers, down=down)
+        return KubePlayResult(tuple(o.name or "" for o in plan.containers), plan.warnings)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""
@@ -425,13 +443,43 @@ class Engine:
         """``rctl import``: a root filesystem tarball as a one-layer image."""
         from rootless.images.archive import import_rootfs  # noqa: PLC0415 - start-up time
 
-        created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = _now_text()
         arch = host_platform().architecture
         with self.store.locked():
             manifest, media_type = import_rootfs(
                 self.store, source, changes, arch, created, message
             )
             return self._store_loaded(manifest, media_type, (name,) if name else ())
+
+    # -- images from containers and Dockerfiles ---------------------------------------------
+
+    @functools.cached_property
+    def builds(self) -> BuildService:
+        """``rctl build``, ``commit``, ``diff`` (:mod:`rootless.build.service`)."""
+        from rootless.build.service import BuildService  # noqa: PLC0415 - start-up time
+
+        return BuildService(
+            self.store, self.paths, self.containers, self.run_layer_jobs, self._store_loaded
+        )
+
+    def diff(self, ref: str) -> list[ContainerChange]:
+        """``rctl diff``: what the container changed over its image (A, C, D)."""
+        return self.builds.diff(ref)
+
+    def commit(self, options: CommitOptions) -> ImageRecord:
+        """``rctl commit``: a new image of the container's image plus its r/w layer."""
+        return self.builds.commit(options)
+
+    def build(
+        self, options: BuildOptions, say: Callable[[str], None], stdio: tuple[int, int, int]
+    ) -> ImageRecord:
+        """``rctl build``: the image of a Dockerfile in a context directory; ``say`` gets
+        the step lines, ``stdio`` is what RUN steps read and write."""
+        return self.builds.build(options, say, stdio)
+
+    def builder_prune(self) -> int:
+        """``rctl builder prune``: forget the build cache (its images become dangling)."""
+        return self.builds.prune()
 
     def push(
         self, name: str, destination: str | None, tls_verify: bool | None,
@@ -511,6 +559,11 @@ class Engine:
         return autoupdate.auto_update(
             found, host, dry_run=dry_run, rollback=rollback, timeout=timeout
         )
+
+
+def _now_text() -> str:
+    """Now, as image configs write times."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ignore(_event: PullEvent) -> None:

@@ -130,6 +130,14 @@ class RunOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class KubePlayResult:
+    """``rctl kube play``: the containers it ran (or removed), and what it left out."""
+
+    containers: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class DefinitionAction:
     """One step of ``rctl apply`` / ``rctl down``: ``verb`` create | recreate | start | keep |
     remove, ``kind`` container | volume | network, ``keys`` what changed (recreate)."""
@@ -173,6 +181,43 @@ class NetworkSummary:
     labels: dict[str, str]
     created: float
     bridge: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOptions:
+    """``rctl commit``: ``changes`` are Dockerfile instructions (CMD, ENV...) applied to the
+    new image's config; ``pause`` freezes a running container while its layer is read."""
+
+    container: str
+    name: str | None = None
+    changes: tuple[str, ...] = ()
+    message: str = ""
+    author: str = ""
+    pause: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerChange:
+    """One line of ``rctl diff``: ``kind`` A (added), C (changed) or D (deleted)."""
+
+    kind: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    """``rctl build``: docker's flags as given; ``context`` is a directory."""
+
+    context: str
+    dockerfile: str | None = None  # -f: else the context's Containerfile or Dockerfile
+    tags: tuple[str, ...] = ()
+    build_args: tuple[str, ...] = ()  # NAME=VALUE
+    target: str | None = None
+    no_cache: bool = False
+    pull: str = "missing"  # missing | always | never, for FROM images
+    labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
+    network: str | None = None  # RUN steps' network mode (default: rctl run's)
+    secrets: tuple[str, ...] = ()  # --secret id=ID,src=FILE for RUN --mount=type=secret
 
 
 @dataclass(frozen=True, slots=True)

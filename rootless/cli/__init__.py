@@ -59,6 +59,9 @@ SHORT: dict[str, str] = {
     "load": "images:load",
     "import": "images:import_",
     "push": "images:push",
+    "commit": "build:commit",
+    "diff": "build:diff",
+    "build": "build:build",
     "apply": "definitions:apply",
     "down": "definitions:down",
     "completion": "complete:completion",
@@ -71,6 +74,8 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             **{name: SHORT[name] for name in (
                 "run", "create", "start", "stop", "restart", "kill", "rm", "logs", "wait",
                 "exec", "pause", "unpause", "rename", "top", "cp")},
+            "commit": "build:commit",
+            "diff": "build:diff",
             "ls": "containers:ps",
             "ps": "containers:ps",
             "inspect": "containers:container_inspect",
@@ -97,8 +102,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "load": "images:load",
             "import": "images:import_",
             "push": "images:push",
+            "build": "build:build",
         },
     ),
+    "builder": ("Manage the build cache.", {"prune": "build:builder_prune"}),
     "network": (
         "Manage bridge networks.",
         {
@@ -125,6 +132,10 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "generate": ("Generate files from definitions.", {"systemd": "definitions:generate_systemd"}),
     "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),
+    "kube": (
+        "Kubernetes YAML from containers and definitions, and back.",
+        {"generate": "kube:generate", "play": "kube:play"},
+    ),
     "volume": (
         "Manage volumes.",
         {

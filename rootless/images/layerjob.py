@@ -1,4 +1,5 @@
-"""Layer work that must happen inside the user namespace: unpacking and removing layers.
+"""Layer work that must happen inside the user namespace: unpacking and removing layers,
+reading a container's r/w layer back (``rctl diff``, ``rctl commit``).
 
 Files in layer directories belong to mapped IDs (uid N in an image is subuid base + N - 1 on
 the host), so only a process inside the user's namespace, where it is uid 0, can create them
@@ -13,6 +14,7 @@ pull removes; the exit status is 1 and the error is reported like every rctl err
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -55,10 +57,43 @@ class CopyJob:
     dest: str
 
 
-Job = UnpackJob | RemoveJob | CopyJob
+@dataclass(frozen=True, slots=True)
+class DiffJob:
+    """A container's r/w layer: its changes as JSON into ``changes``, and with ``output``
+    its layer tar there (:mod:`rootless.build.layerdiff`). ``vfs``: ``upper`` is a full
+    copy of ``lowers[0]`` (if any) rather than an overlay upper directory over ``lowers``."""
+
+    upper: str
+    lowers: tuple[str, ...]
+    vfs: bool
+    changes: str
+    output: str = ""
+    skip: tuple[str, ...] = ()  # new paths left out: a build step's mount points
+
+
+@dataclass(frozen=True, slots=True)
+class ExportJob:
+    """``COPY --from``: ``sources`` of the tree of ``lowers`` (top first, mounted on
+    ``mountpoint`` when several) as a layer tar in ``output``, its checksum in ``checksum``
+    (:mod:`rootless.build.export`)."""
+
+    lowers: tuple[str, ...]
+    mountpoint: str
+    sources: tuple[str, ...]
+    dest: str
+    workdir: str
+    chmod: int | None
+    uid: int
+    gid: int
+    dest_is_dir: bool
+    output: str
+    checksum: str
+
+
+Job = UnpackJob | RemoveJob | CopyJob | DiffJob | ExportJob
 Jobs = list[Job]
-JOB_TYPES: dict[str, type[UnpackJob] | type[RemoveJob] | type[CopyJob]] = {
-    cls.__name__: cls for cls in (UnpackJob, RemoveJob, CopyJob)
+JOB_TYPES: dict[str, type[Job]] = {
+    cls.__name__: cls for cls in (UnpackJob, RemoveJob, CopyJob, DiffJob, ExportJob)
 }
 
 
@@ -110,8 +145,35 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
     return {"dest": job.dest, "entries": result.entries, "warnings": list(result.warnings)}
 
 
+def run_diff(job: DiffJob) -> dict[str, object]:
+    """List (and archive) a container's changes; the files are the user's, made owner-only."""
+    from rootless.build.layerdiff import overlay_changes, vfs_changes  # noqa: PLC0415
+
+    lowers = [Path(lower) for lower in job.lowers]
+    with contextlib.ExitStack() as stack:
+        out = None
+        if job.output:
+            fd = os.open(job.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            out = stack.enter_context(os.fdopen(fd, "wb"))
+        if job.vfs:
+            base = lowers[0] if lowers else None
+            changes = vfs_changes(Path(job.upper), base, out, frozenset(job.skip))
+        else:
+            changes = overlay_changes(Path(job.upper), lowers, out, frozenset(job.skip))
+    fd = os.open(job.changes, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump([[change.kind.value, change.path] for change in changes], fh)
+    return {"changes": len(changes)}
+
+
 def run_job(job: Job) -> dict[str, object]:
     """Do one job; what it did, for the job's line on stdout."""
+    if isinstance(job, DiffJob):
+        return run_diff(job)
+    if isinstance(job, ExportJob):
+        from rootless.build.export import run_export  # noqa: PLC0415
+
+        return run_export(job)
     if isinstance(job, UnpackJob):
         return run_unpack(job)
     if isinstance(job, CopyJob):

@@ -205,19 +205,33 @@ def test_wait_on_an_ended_unit_returns_at_once(sd: FakeSystemd, manager: UserMan
     assert sd.calls().count("Subscribe") == 1
 
 
+def after_the_read(sd: FakeSystemd, signals: Callable[[], list[Message]]) -> None:
+    """``signals`` sent right after the wait's read of the unit (one GetAll per interface):
+    a timer could fire before the wait even connected on a loaded machine."""
+
+    def then_after_the_second() -> list[Message]:
+        sd.after_reply["GetAll"] = signals
+        return []
+
+    sd.after_reply["GetAll"] = then_after_the_second
+
+
 def test_wait_follows_signals_to_the_end(sd: FakeSystemd, manager: UserManager) -> None:
     sd.add("a.service", ActiveState="active", SubState="running", MainPID=9)
-    later(0.01, sd.emit, "a.service", ActiveState="deactivating", SubState="stop-sigterm")
-    later(
-        0.05,
-        sd.emit,
-        "a.service",
-        ActiveState="inactive",
-        SubState="dead",
-        Result="success",
-        ExecMainCode=1,
-        ExecMainStatus=0,
-        MainPID=0,
+    after_the_read(
+        sd,
+        lambda: [
+            *sd.changes("a.service", ActiveState="deactivating", SubState="stop-sigterm"),
+            *sd.changes(
+                "a.service",
+                ActiveState="inactive",
+                SubState="dead",
+                Result="success",
+                ExecMainCode=1,
+                ExecMainStatus=0,
+                MainPID=0,
+            ),
+        ],
     )
     state = manager.wait_inactive("a.service", timeout=2)
     assert (state.active_state, state.sub_state, state.exit_status) == ("inactive", "dead", 0)
@@ -265,13 +279,7 @@ def test_a_unit_collected_right_after_its_end_reports_what_the_signals_said(
         )
         return [*ended, sd.removal("a.service")]
 
-    def then_after_the_second_read() -> list[Message]:
-        sd.after_reply["GetAll"] = end_and_collect
-        return []
-
-    # Right after the state was read (one GetAll per interface), not after a delay: on a
-    # loaded machine a timer can fire before the wait has even looked at the unit.
-    sd.after_reply["GetAll"] = then_after_the_second_read
+    after_the_read(sd, end_and_collect)
     state = manager.wait_inactive("a.service", timeout=2)
     assert (state.result, state.exit_status) == ("signal", 137)
 
