@@ -112,9 +112,6 @@ ROUTES = [
     Route("GET", "/system/df", disk_usage),
     Route("GET", "/events", events),
     Route("POST", "/build", not_served("building images (/build)")),
-    Route("POST", "/commit", not_served("committing containers (/commit)")),
-    Route("GET", "/containers/(?P<id>[^/]+)/export", not_served("exporting containers")),
-    Route("GET", "/containers/(?P<id>[^/]+)/changes", not_served("container changes")),
     Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
     Route("PUT", "/containers/(?P<id>[^/]+)/archive", not_served("copying into containers")),
 ]
