@@ -1,5 +1,5 @@
 """A container's filesystem: ``changes`` (docker diff), ``export`` (a tar stream) and
-``POST /commit`` (a new image of it)."""
+``POST /commit`` (a new image of it); ``POST /build/prune``."""
 
 from __future__ import annotations
 
@@ -89,7 +89,15 @@ def commit(api: Api, request: Request) -> Response:
     return json_reply({"Id": image.id}, 201)
 
 
+def build_prune(api: Api, request: Request) -> Response:
+    """``POST /build/prune`` (``docker system prune`` and ``builder prune`` call it): the
+    build cache forgotten; its images become dangling, reclaimed by the image prune."""
+    api.engine().builder_prune()
+    return json_reply({"CachesDeleted": [], "SpaceReclaimed": 0})
+
+
 ROUTES = [
+    Route("POST", "/build/prune", build_prune),
     Route("GET", f"/containers/{ID}/changes", changes),
     Route("GET", f"/containers/{ID}/export", export),
     Route("POST", "/commit", commit),

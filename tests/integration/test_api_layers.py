@@ -39,3 +39,11 @@ def test_diff_commit_export(api: ApiService) -> None:
 
     missing = api.docker("export", "no-such-container", check=False)
     assert missing.returncode != 0 and "no such container" in missing.stderr.lower()
+
+
+def test_system_prune(api: ApiService) -> None:
+    api.docker("run", "--name", "stopped", BUSYBOX, "true")
+    out = api.docker("system", "prune", "-f", timeout=120)
+    assert "Total reclaimed space" in out.stdout, (out.stdout, api.service_log())
+    assert api.docker("ps", "-aq").stdout.strip() == ""
+    api.docker("builder", "prune", "-f", timeout=60)
