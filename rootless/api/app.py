@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from rctlbase.errors import RctlError
 from rootless import __version__
-from rootless.api import containers, execs, images, networks, system, volumes
+from rootless.api import containers, execs, images, layers, networks, system, usage, volumes
 from rootless.api.attach import Attachments
 from rootless.api.execs import Execs
 from rootless.api.http import Reply, Request, Response
@@ -26,6 +26,8 @@ def route_table() -> list[Route]:
     """Every endpoint served, specific patterns before general ones."""
     return [
         *system.ROUTES,
+        *usage.ROUTES,
+        *layers.ROUTES,
         *images.ROUTES,
         *containers.ROUTES,
         *execs.ROUTES,

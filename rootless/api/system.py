@@ -1,11 +1,14 @@
-"""System endpoints: ``/_ping``, ``/version``, ``/info``, ``/system/df``, ``/auth``."""
+"""System endpoints: ``/_ping``, ``/version``, ``/info``, ``/system/df``, ``/auth``,
+``/events``."""
 
 from __future__ import annotations
 
+import json
 import platform
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rootless.api.http import Handler, NotServed, Reply, Request, Response, json_reply
+from rootless.api.http import Handler, NotServed, Reply, Request, Response, Stream, json_reply
 from rootless.api.routes import API_VERSION, MIN_API_VERSION, Route
 
 if TYPE_CHECKING:
@@ -61,6 +64,36 @@ def disk_usage(api: Api, request: Request) -> Response:
     return json_reply(api.engine().disk_usage().to_docker())
 
 
+def _seconds(text: str) -> str | None:
+    """docker sends since/until as Unix seconds; empty and 0 are unset."""
+    return None if not text or text.strip("0.") == "" else text
+
+
+def events(api: Api, request: Request) -> Response:
+    """``GET /events?since=&until=&filters=``: docker's event messages, one JSON document a
+    line; past ones from ``since``, then new ones until ``until`` passes or the client
+    leaves. The arguments are checked before the 200 goes out."""
+    found = api.engine().events(
+        _seconds(request.arg("since")),
+        _seconds(request.arg("until")),
+        request.filters(),
+        should_stop=request.gone.is_set,
+    )
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            for event in found:
+                if request.gone.is_set():
+                    return
+                yield json.dumps(event.to_docker(), separators=(",", ":")).encode() + b"\n"
+        finally:
+            close = getattr(found, "close", None)
+            if close is not None:
+                close()
+
+    return Stream(chunks())
+
+
 def not_served(what: str) -> Handler:
     """A handler answering 501 for ``what``, so that clients say what is missing."""
 
@@ -77,12 +110,8 @@ ROUTES = [
     Route("GET", "/info", info),
     Route("POST", "/auth", auth),
     Route("GET", "/system/df", disk_usage),
-    Route("GET", "/events", not_served("streaming events (/events)")),
+    Route("GET", "/events", events),
     Route("POST", "/build", not_served("building images (/build)")),
-    Route("POST", "/commit", not_served("committing containers (/commit)")),
-    Route("GET", "/containers/(?P<id>[^/]+)/stats", not_served("container stats")),
-    Route("GET", "/containers/(?P<id>[^/]+)/export", not_served("exporting containers")),
-    Route("GET", "/containers/(?P<id>[^/]+)/changes", not_served("container changes")),
     Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
     Route("PUT", "/containers/(?P<id>[^/]+)/archive", not_served("copying into containers")),
 ]
