@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rctlbase.errors import CommandNotRunnable, NotFoundError, UsageError
+from rctlbase.errors import CommandNotRunnable, NotFoundError, RctlError, UsageError
 from rootless.containers import health
 from rootless.containers.bundle import write_bundle
 from rootless.containers.context import ContainerContext
@@ -164,7 +165,9 @@ class ContainerCreator:
                 id=new_id(),
                 name=name,
                 image_id=image.id,
-                image_name=image.names[0] if image.names else image.id,
+                image_name=shown_image_name(
+                    options.image, image.names, image.id, self.ctx.images.search
+                ),
                 command=spec.process_args,
                 created=now(),
                 # keep-id roots are fuse-overlayfs mounts whatever the configured driver.
@@ -284,3 +287,18 @@ class ContainerCreator:
             "log_driver": spec.isolation.log_driver,
         }
         self.ctx.store.save_unit_inputs(record.id, raw)
+
+
+def shown_image_name(
+    requested: str, names: Sequence[str], image_id: str, search: Sequence[str]
+) -> str:
+    """The image name a container records (inspect's Config.Image, auto-update's reference):
+    the user's own reference when the image carries it. One image can have several names (a
+    copy pushed under another one), and the first of them may be another repository's."""
+    from rootless.images.reference import candidates  # noqa: PLC0415 - only here
+
+    try:
+        wanted = {ref.name for ref in candidates(requested, search)}
+    except RctlError:
+        wanted = set()
+    return next((n for n in names if n in wanted), names[0] if names else image_id)
