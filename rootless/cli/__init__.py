@@ -136,6 +136,18 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "Kubernetes YAML from containers and definitions, and back.",
         {"generate": "kube:generate", "play": "kube:play"},
     ),
+    "secret": (
+        "Manage secrets.",
+        {
+            "create": "secrets:create",
+            "ls": "secrets:ls",
+            "list": "secrets:ls",
+            "inspect": "secrets:inspect",
+            "rm": "secrets:rm",
+            "remove": "secrets:rm",
+            "exists": "secrets:exists",
+        },
+    ),
     "volume": (
         "Manage volumes.",
         {

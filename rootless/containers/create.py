@@ -36,7 +36,10 @@ from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rootless.networks.attach import ContainerNetworks
+    from rootless.secrets.parse import SecretRequest
 
 
 class ContainerCreator:
@@ -141,6 +144,7 @@ class ContainerCreator:
         # A generated name is checked again under the store's lock (_claim_name).
         name = check_name(options.name) if options.name else random_name(self._taken_names())
         mounts, extra_tmpfs = self.ctx.volumes.plan_run(options, config.config.volumes)
+        secrets = self.ctx.secrets.plan_uses(options.secrets) if options.secrets else ()
         spec = plan_spec(
             options, name, options.image, image.id, config.config, dict(os.environ),
             mounts=bind_mounts(mounts), extra_tmpfs=extra_tmpfs,
@@ -209,7 +213,8 @@ class ContainerCreator:
                 if options.tty and options.detach:
                     # -dt: the unit's launcher leaves a holder of the terminal (see launch).
                     console = str(self.ctx.runtime / f"console-{record.id[:16]}.sock")
-                write_bundle(self.ctx, record, spec, image, net, console)
+                bundled = self.with_secrets(spec, secrets, directory)
+                write_bundle(self.ctx, record, bundled, image, net, console)
                 if bridged is not None:
                     extra = tuple((h.address, h.hostname) for h in net.hosts)
                     self.save_bridge_networks(
@@ -228,6 +233,18 @@ class ContainerCreator:
                 raise
         self.ctx.event(record, "create")
         return record
+
+    def with_secrets(
+        self, spec: ContainerSpec, secrets: Sequence[SecretRequest], directory: Path
+    ) -> ContainerSpec:
+        """The spec the bundle is written from: with the secrets' files and variables.
+        Only the bundle sees their values; the record keeps the options (names)."""
+        if not secrets:
+            return spec
+        given = self.ctx.secrets.provide(secrets, directory)
+        return dataclasses.replace(
+            spec, env=(*spec.env, *given.env), mounts=(*spec.mounts, *given.mounts)
+        )
 
     def locked_image(self, image: Any) -> Any:
         """Under the store's lock: ``image`` as recorded now, its layers unpacked. An ``rmi``
