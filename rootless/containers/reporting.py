@@ -79,6 +79,7 @@ def record_options(
         "UsernsMode": options.userns or "",
         "PublishAllPorts": options.publish_all,
         "Privileged": options.privileged,
+        "Secrets": list(options.secrets),
         **isolation_host_config(options, spec),
     }
 
@@ -338,7 +339,10 @@ def inspect_report(
         ),
         driver=record.driver,
         rctl=RctlFields(
-            unit=record.unit, log_tag=record.log_tag or record.name, image_name=record.image_name
+            unit=record.unit,
+            log_tag=record.log_tag or record.name,
+            image_name=record.image_name,
+            secrets=tuple(str(s) for s in record.options.get("Secrets", ())),
         ),
         ports=ports,
         networks=dict(networks),
