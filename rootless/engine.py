@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from rootless.doctor import Finding
     from rootless.events import Event
     from rootless.networks.service import NetworkService
+    from rootless.pods.service import PodService
     from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
     from rootless.volumes.service import VolumeService
     from rootless.volumes.userjob import VolumeJob
@@ -124,6 +125,16 @@ class Engine:
     def networks(self) -> NetworkService:
         """Bridge network use cases (``rctl network``); they share the containers' store."""
         return self.containers.networks
+
+    @functools.cached_property
+    def pods(self) -> PodService:
+        """Pod use cases (``rctl pod``); members are the container service's containers."""
+        from rootless.pods.service import PodService  # noqa: PLC0415 - start-up time
+
+        default = self.network_defaults.default
+        return PodService(
+            self.containers, self.paths.ensure_data(), self.paths.ensure_runtime(), default
+        )
 
     @functools.cached_property
     def definitions(self) -> DefinitionService:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class RunOptions:
     stop_signal: str | None = None
     publish: tuple[str, ...] = ()
     network: str | None = None
+    pod: str | None = None  # --pod: join a pod (its network, published ports, IPC, UTS)
     networks: tuple[str, ...] = ()  # several --network NAME (bridge networks); one is `network`
     network_aliases: tuple[str, ...] = ()  # --network-alias, on every bridge network
     links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
@@ -259,3 +261,16 @@ class AutoUpdateReport:
     image: str
     policy: str
     updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodCreateOptions:
+    """``rctl pod create``: podman's flags as given; the pod service validates them."""
+
+    name: str | None = None
+    publish: tuple[str, ...] = ()
+    network: str | None = None  # slirp4netns | pasta | none (default: rctl.toml's)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    share: str = "net,ipc,uts"
+    infra: bool = True
+    hostname: str | None = None

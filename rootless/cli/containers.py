@@ -144,6 +144,7 @@ RUN_OPTIONS = [
         help="pasta[:OPTS], slirp4netns[:OPTS], none, host (default: rctl.toml, else slirp4netns), "
         "or bridge networks' names (repeat for several).",
     ),
+    click.option("--pod", help="Join a pod: its network, published ports, IPC and UTS."),
     click.option(
         "--network-alias", "network_aliases", multiple=True, help="Another name on its networks."
     ),
@@ -375,8 +376,9 @@ def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bo
     "filters",
     multiple=True,
     help="KEY=VALUE, docker's: id, name, label, status, ancestor, exited, before, since, "
-    "volume, network, health.",
+    "volume, network, health; podman's pod.",
 )
+@click.option("--pod", "show_pod", is_flag=True, help="Show each container's pod (a POD column).")
 @click.pass_context
 def ps(
     ctx: click.Context,
@@ -385,6 +387,7 @@ def ps(
     fmt: str | None,
     no_trunc: bool,
     filters: tuple[str, ...],
+    show_pod: bool,
 ) -> None:
     """List containers."""
     from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
@@ -399,7 +402,12 @@ def ps(
     def default() -> None:
         columns = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
         cells = [[r.ps_fields(now=now, no_trunc=no_trunc)[c] for c in columns] for r in rows]
-        table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
+        headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        if show_pod:
+            headers.append("POD")
+            for cell, row in zip(cells, rows, strict=True):
+                cell.append(row.pod_name)
+        table(headers, cells)
 
     print_formatted(
         fmt,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import CommandNotRunnable, NotFoundError, RctlError, UsageError
 from rootless.containers import health
-from rootless.containers.bundle import write_bundle
+from rootless.containers.bundle import PodMembership, write_bundle
 from rootless.containers.context import ContainerContext
 from rootless.containers.hostcheck import check_run, discard_cidfile, write_cidfile
 from rootless.containers.keepid import check_keep_id, host_user, outer_ids, with_keep_id_user
@@ -37,6 +37,7 @@ from uidmap.mapping import nest_keep_id
 
 if TYPE_CHECKING:
     from rootless.networks.attach import ContainerNetworks
+    from rootless.pods.record import PodRecord
 
 
 class ContainerCreator:
@@ -130,6 +131,7 @@ class ContainerCreator:
         runtime = choose_runtime(options.runtime, self.ctx.default_runtime)
         image = self.resolve_image(options.image, options.pull, options.platform)
         config = parse_image_config(self.ctx.images.store.read_blob(image.id))
+        pod, options = self.pod_of(options)
         # Before anything exists: a taken host port leaves nothing behind.
         bridged = self.bridge_networks(options)  # bridge networks: rootless.networks
         if bridged is None:
@@ -181,6 +183,7 @@ class ContainerCreator:
                 labels=dict(spec.all_labels),
                 ports=net.ports,
                 mounts=mounts.mounts,
+                pod=pod.id if pod is not None else "",
                 options=record_options(
                     options,
                     spec,
@@ -209,7 +212,7 @@ class ContainerCreator:
                 if options.tty and options.detach:
                     # -dt: the unit's launcher leaves a holder of the terminal (see launch).
                     console = str(self.ctx.runtime / f"console-{record.id[:16]}.sock")
-                write_bundle(self.ctx, record, spec, image, net, console)
+                write_bundle(self.ctx, record, spec, image, net, console, self.membership(pod))
                 if bridged is not None:
                     extra = tuple((h.address, h.hostname) for h in net.hosts)
                     self.save_bridge_networks(
@@ -228,6 +231,42 @@ class ContainerCreator:
                 raise
         self.ctx.event(record, "create")
         return record
+
+    def pod_of(self, options: RunOptions) -> tuple[PodRecord | None, RunOptions]:
+        """``--pod``'s pod (None without it), checked against the member's options, and the
+        options with the pod's network (its DNS is the member's)."""
+        if not options.pod:
+            return None, options
+        from rootless.pods.unit import pod_store  # noqa: PLC0415 - pod members only
+
+        pod = pod_store(self.ctx.store.root.parent, self.ctx.runtime).get(options.pod)
+        if not pod.shared:
+            return pod, options
+        for given, flag in (
+            (options.publish or options.publish_all, "-p/-P"),
+            (options.network or options.networks, "--network"),
+        ):
+            if given:
+                raise UsageError(
+                    f"{flag} can't be set on a member of pod {pod.name}",
+                    hint="the pod's members share its network: publish ports and choose the "
+                    "network on the pod (rctl pod create -p ... --network ...)",
+                )
+        if options.hostname and "uts" in pod.shared:
+            raise UsageError(
+                f"--hostname can't be set on a member of pod {pod.name}",
+                hint="the members share the pod's host name: rctl pod create --hostname",
+            )
+        return pod, dataclasses.replace(options, network=pod.network)
+
+    def membership(self, pod: PodRecord | None) -> PodMembership | None:
+        """What the bundle of a member of ``pod`` needs."""
+        if pod is None:
+            return None
+        from rootless.pods.unit import pod_store  # noqa: PLC0415 - pod members only
+
+        state = pod_store(self.ctx.store.root.parent, self.ctx.runtime).state(pod.id)
+        return PodMembership(str(state), pod.shared, pod.hostname or pod.name)
 
     def locked_image(self, image: Any) -> Any:
         """Under the store's lock: ``image`` as recorded now, its layers unpacked. An ``rmi``

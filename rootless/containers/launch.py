@@ -46,6 +46,7 @@ from rootless.containers.netattach import (
     finish_network,
     hand_over_network,
     load_driver,
+    pod_namespaces,
     prepare_network,
     relayed,
     userns_to_join,
@@ -77,12 +78,14 @@ def launch(plan_path: Path) -> int:
         listeners = bind_listeners(forwards)
     # slirp4netns says it is ready on this pipe; the container is created meanwhile.
     load_driver(plan)
+    pod_userns, pod_joined = pod_namespaces(plan)  # a pod's member joins the pod's
     ready_r, ready_w = os.pipe()
     try:
         enter_userns(
             plan.userns,
-            net=plan.network != "host",
-            join=userns_to_join(plan),
+            net=plan.network not in ("host", "pod"),
+            join=pod_userns or userns_to_join(plan),
+            join_more=pod_joined,
             after_map=lambda pid: attach_network(plan, pid, ready_w),
             before_map=lambda: prepare_network(plan),
         )

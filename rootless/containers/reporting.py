@@ -359,8 +359,9 @@ def list_row(
     status: str,
     exit_code: int | None,
     networks: Mapping[str, Endpoint],
+    pod_name: str = "",
 ) -> ContainerListRow:
-    """``docker ps``'s row of ``record``."""
+    """``docker ps``'s row of ``record`` (``pod_name``: its pod's, if it is a member)."""
     return ContainerListRow(
         id=record.id,
         name=record.name,
@@ -376,4 +377,6 @@ def list_row(
         mounts=mounts_of(record.mounts),
         network_mode=str(record.options.get("NetworkMode", "")),
         networks=dict(networks),
+        pod=record.pod,
+        pod_name=pod_name,
     )
