@@ -98,7 +98,11 @@ class PodService:
 
     def members(self, record: PodRecord) -> list[PodMember]:
         """The pod's containers with their states."""
-        states = {row.id: row.state for row in self.containers.summaries(all_containers=True)}
+        # ps words a paused container "running" with a "(Paused)" status, as docker does.
+        states = {
+            row.id: "paused" if row.status.endswith("(Paused)") else row.state
+            for row in self.containers.summaries(all_containers=True)
+        }
         return [
             PodMember(c.id, c.name, states.get(c.id, "created"))
             for c in self.containers.store.all()

@@ -135,3 +135,51 @@ def test_member_network_flags_are_refused(rctl: Rctl) -> None:
     missing = rctl("run", "--pod", "nope", f"{R}/busybox", "true", check=False)
     assert missing.returncode == 125
     assert "no such pod" in missing.stderr
+
+
+def test_pod_top_logs_pause_kill(rctl: Rctl) -> None:
+    rctl("pod", "create", "--name", "p3")
+    rctl("run", "-d", "--pod", "p3", "--name", "a", f"{R}/busybox",
+         "sh", "-c", "echo hello-from-a; exec sleep 600")  # fmt: skip
+    rctl("run", "-d", "--pod", "p3", "--name", "b", f"{R}/busybox",
+         "sh", "-c", "echo hello-from-b; exec sleep 601")  # fmt: skip
+    top = rctl("pod", "top", "p3").stdout
+    assert "==> a <==" in top
+    assert "==> b <==" in top
+    assert "sleep 600" in top
+    assert "sleep 601" in top
+    logs = wait_for(
+        "both lines", lambda: (out := rctl("pod", "logs", "p3").stdout).count("hello") == 2 and out
+    )
+    assert "a hello-from-a" in str(logs)
+    assert "b hello-from-b" in str(logs)
+    rctl("pod", "pause", "p3")
+    (pod,) = json.loads(rctl("pod", "inspect", "p3").stdout)
+    assert pod["State"] == "Paused"
+    rctl("pod", "unpause", "p3")
+    (pod,) = json.loads(rctl("pod", "inspect", "p3").stdout)
+    assert pod["State"] == "Running"
+    rctl("pod", "kill", "p3")
+    wait_for("the members killed", lambda: state(rctl, "a") == state(rctl, "b") == "exited")
+    killed = rctl("pod", "kill", "p3", check=False)
+    assert killed.returncode == 125
+    assert "no running container" in killed.stderr
+    # The pod unit runs on without members; pod rm refuses a running pod without -f.
+    busy = rctl("pod", "rm", "p3", check=False)
+    assert busy.returncode == 125
+    assert "is running" in busy.stderr
+    rctl("pod", "stop", "p3")
+    rctl("pod", "rm", "p3")
+    assert rctl("ps", "-aq").stdout == ""
+
+
+def test_pod_without_infra_groups_units(rctl: Rctl) -> None:
+    rctl("pod", "create", "--name", "p4", "--no-infra")
+    port = free_port()
+    rctl("run", "-d", "--pod", "p4", "-p", f"{port}:80", "--name", "w", f"{R}/httpd")
+    assert wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/")) == PAGE
+    rctl("pod", "stop", "p4")
+    assert state(rctl, "w") == "exited"
+    assert rctl("pod", "prune", "-f").stdout.strip() != ""
+    assert rctl("pod", "ps", "-q").stdout == ""
+    assert rctl("ps", "-aq").stdout == ""
