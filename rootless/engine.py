@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from rootless.networks.service import NetworkService
     from rootless.pods.service import PodService
     from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from rootless.volumes.userjob import VolumeJob
 
@@ -84,6 +85,7 @@ class Engine:
             volumes=self.volumes,
             network_defaults=self.network_defaults,
             default_runtime=self.settings.runtime,
+            secrets=self.secrets,
         )
 
     @property
@@ -92,6 +94,13 @@ class Engine:
         if self.settings.network:
             return NetworkDefaults(self.settings.network, self.settings.host_loopback)
         return NetworkDefaults(host_loopback=self.settings.host_loopback)
+
+    @functools.cached_property
+    def secrets(self) -> SecretService:
+        """Secret use cases (``rctl secret``; ``run --secret``)."""
+        from rootless.secrets.service import SecretService  # noqa: PLC0415 - start-up time
+
+        return SecretService(self.paths.ensure_data(), self.run_volume_jobs)
 
     @functools.cached_property
     def volumes(self) -> VolumeService:

@@ -129,6 +129,7 @@ class RunOptions:
     cpu_period: int | None = None
     blkio_weight: int | None = None
     oom_score_adj: int | None = None
+    secrets: tuple[str, ...] = ()  # --secret NAME[,target=,type=mount|env,uid=,gid=,mode=]
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,6 +158,18 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "logs": "pods:logs",
         },
     ),
+    "secret": (
+        "Manage secrets.",
+        {
+            "create": "secrets:create",
+            "ls": "secrets:ls",
+            "list": "secrets:ls",
+            "inspect": "secrets:inspect",
+            "rm": "secrets:rm",
+            "remove": "secrets:rm",
+            "exists": "secrets:exists",
+        },
+    ),
     "volume": (
         "Manage volumes.",
         {

@@ -65,6 +65,12 @@ RUN_OPTIONS = [
         multiple=True,
         help="Mount another container's volumes: CONTAINER[:ro|rw].",
     ),
+    click.option(
+        "--secret",
+        "secrets",
+        multiple=True,
+        help="Give a secret: NAME[,target=PATH|VAR,type=mount|env,uid=,gid=,mode=].",
+    ),
     click.option("--cap-add", multiple=True, help="Add a capability."),
     click.option("--cap-drop", multiple=True, help="Drop a capability."),
     click.option(

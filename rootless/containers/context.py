@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rootless.contracts import ContainerHost
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from uidmap.mapping import UsernsPlan
 
@@ -54,6 +55,7 @@ class ContainerContext:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
+        secrets: SecretService | None = None,
     ) -> None:
         self.store = ContainerStore(data / "containers")
         self.default_runtime = default_runtime
@@ -64,6 +66,7 @@ class ContainerContext:
         self.driver = driver
         self._volumes = volumes
         self._manager = manager
+        self._secrets = secrets
 
     @property
     def volumes(self) -> VolumeService:
@@ -71,6 +74,13 @@ class ContainerContext:
         if self._volumes is None:
             raise RuntimeError("ContainerService was made without a volume service")
         return self._volumes
+
+    @property
+    def secrets(self) -> SecretService:
+        """The secret service (the engine gives it; ``run --secret``)."""
+        if self._secrets is None:
+            raise RuntimeError("ContainerService was made without a secret service")
+        return self._secrets
 
     @functools.cached_property
     def networks(self) -> NetworkService:

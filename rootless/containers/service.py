@@ -41,6 +41,7 @@ from units.manager import UserManager
 if TYPE_CHECKING:
     from rootless.contracts import ContainerHost
     from rootless.networks.service import NetworkService
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from units.state import UnitState
 
@@ -62,10 +63,11 @@ class ContainerService:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
+        secrets: SecretService | None = None,
     ) -> None:
         self.ctx = ContainerContext(
             data, runtime, images, host, driver, network_defaults, volumes, default_runtime,
-            manager,
+            manager, secrets,
         )  # fmt: skip
         creator = ContainerCreator(self.ctx)
         lifecycle = Lifecycle(self.ctx)

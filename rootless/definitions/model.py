@@ -73,6 +73,7 @@ class ContainerDef:
     shm_size: str | None = None
     sysctls: tuple[tuple[str, str], ...] = ()  # (key, value), as --sysctl
     privileged: bool = False
+    secrets: tuple[str, ...] = ()  # --secret values: names, no values
     healthcheck: HealthcheckDef | None = None
     no_healthcheck: bool = False  # healthcheck.disable: not even the image's
     depends_on: tuple[str, ...] = ()

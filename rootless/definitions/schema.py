@@ -48,6 +48,7 @@ from rootless.definitions.model import (
 from rootless.definitions.tables import DefinitionError, Problem, Table
 from rootless.definitions.unitkeys import parse_targets, parse_unit_section
 from rootless.images.reference import parse_reference
+from rootless.secrets.parse import parse_secret
 
 __all__ = ["DefinitionError", "Problem", "Table", "parse_container", "parse_network",
            "parse_volume"]  # fmt: skip
@@ -65,12 +66,20 @@ CONTAINER_KEYS = (
     "cpu_shares", "pids_limit", "user", "workdir", "hostname", "labels", "read_only", "init",
     "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull",
     "healthcheck", "depends_on", "notify", "wanted_by", "unit", "service", "ulimits",
-    "devices", "shm_size", "sysctls", "privileged", "auto_update",
+    "devices", "shm_size", "sysctls", "privileged", "auto_update", "secrets",
 )  # fmt: skip
 # auto_update = "registry" | "local" is the label rctl auto-update looks for (a label, so
 # that it is part of the container like any other and no existing definition's hash moves).
 AUTO_UPDATE_LABEL = "io.rctl.autoupdate"
 AUTO_UPDATE_POLICIES = ("registry", "local")
+
+
+def _secrets(table: Table) -> tuple[str, ...]:
+    """``secrets``: ``--secret`` values, each checked as the flag is."""
+    values = table.strings("secrets")
+    for value in values:
+        table.check("secrets", parse_secret, value)
+    return values
 
 
 def _with_auto_update(
@@ -187,6 +196,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
         stop_timeout=stop_timeout,
         stop_signal=stop_signal,
         pull=pull,
+        secrets=_secrets(table),
         **_isolation(table),
         healthcheck=health,
         no_healthcheck=no_health,

@@ -30,7 +30,7 @@ LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
 UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
 # Keys added after definitions were in use: left out of the hash while at their default, so
 # that a new rctl does not see every existing container as changed and recreate it.
-LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged")
+LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged", "secrets")
 NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
 
 
@@ -153,6 +153,7 @@ def run_options(
         read_only=container.read_only,
         tmpfs=container.tmpfs,
         cap_add=container.cap_add,
+        secrets=container.secrets,
         cap_drop=container.cap_drop,
         security_opt=container.security_opt,
         init=container.init,
