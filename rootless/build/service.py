@@ -252,6 +252,7 @@ class BuildService:
             cache=BuildCache(self.paths.data / "build-cache.json", self.store.locked),
             exists=lambda image_id: self.store.load_images().get(image_id),
             architecture=host_platform().architecture,
+            user_files=self.containers.ctx.image_user_files,
         )
 
 
