@@ -23,7 +23,7 @@ from rootless.build.builder import BuildHost, ExportRequest
 from rootless.config import Paths
 from rootless.containers.service import ContainerService
 from rootless.images.layerjob import Jobs
-from rootless.images.manifest import host_platform
+from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
 from rootless.images.store import ImageRecord, Store
 from rootless.models import BuildOptions, CommitOptions, ContainerChange, RunOptions
@@ -128,6 +128,8 @@ class BuildService:
         from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
         from rootless.build.ignore import parse_ignore  # noqa: PLC0415
 
+        if options.platform:
+            check_platform(options.platform)
         context = Path(options.context)
         if not context.is_dir():
             raise UsageError(
@@ -253,6 +255,17 @@ class BuildService:
             exists=lambda image_id: self.store.load_images().get(image_id),
             architecture=host_platform().architecture,
             user_files=self.containers.ctx.image_user_files,
+        )
+
+
+def check_platform(text: str) -> None:
+    """``--platform``: the host's own, or refused in one line (rctl runs no emulator)."""
+    wanted, host = parse_platform(text), host_platform()
+    same_variant = wanted.variant in (None, host.variant) or host.architecture == "amd64"
+    if (wanted.os, wanted.architecture) != (host.os, host.architecture) or not same_variant:
+        raise UsageError(
+            f"--platform {text}: rctl builds only for this host's platform, {host}",
+            hint=f"leave --platform out (or give {host}); build on a {wanted} machine instead",
         )
 
 

@@ -229,3 +229,16 @@ def test_url_checks() -> None:
         fetch.url_name("http://host/")
     with pytest.raises(UsageError):
         fetch.check_checksum("md5:abc")
+
+
+def test_only_the_host_platform_is_built() -> None:
+    from rootless.build.service import check_platform  # noqa: PLC0415
+    from rootless.images.manifest import host_platform  # noqa: PLC0415
+
+    host = host_platform()
+    check_platform(str(host))
+    other = "arm64" if host.architecture != "arm64" else "amd64"
+    with pytest.raises(UsageError, match="only for this host's platform"):
+        check_platform(f"linux/{other}")
+    with pytest.raises(UsageError, match="invalid platform"):
+        check_platform("amd64")
