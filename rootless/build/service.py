@@ -153,6 +153,50 @@ class BuildService:
                 image = self.store.add_image(image, name, None)
         return image
 
+    def ensure_built(
+        self, options: BuildOptions, say: Callable[[str], None], stdio: tuple[int, int, int]
+    ) -> ImageRecord | None:
+        """Build ``options`` (one tag) unless its image exists with the same context digest
+        (:data:`CONTEXT_LABEL`, over the context's files as COPY sees them, the Dockerfile,
+        the arguments and the target); the new image, or None when it was up to date."""
+        digest = self.context_digest(options)
+        (name,) = options.tags
+        try:
+            current = self.containers.resolve_image(name, "never")
+        except NotFoundError:
+            current = None
+        if current is not None:
+            config = json.loads(self.store.read_blob(current.id)).get("config") or {}
+            if (config.get("Labels") or {}).get(CONTEXT_LABEL) == digest:
+                return None
+        labels = (*options.labels, f"{CONTEXT_LABEL}={digest}")
+        return self.build(dataclasses.replace(options, labels=labels), say, stdio)
+
+    def context_digest(self, options: BuildOptions) -> str:
+        """What decides whether a definition's image is rebuilt (see :meth:`ensure_built`)."""
+        import hashlib  # noqa: PLC0415
+
+        from rootless.build import sources  # noqa: PLC0415
+        from rootless.build.builder import (  # noqa: PLC0415
+            find_dockerfile,
+            ignore_file,
+            read_dockerfile_text,
+        )
+        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
+
+        context = Path(options.context)
+        path = find_dockerfile(context, options.dockerfile)
+        ignore = ignore_file(context, path)
+        rules = parse_ignore(read_dockerfile_text(ignore), ignore.name) if ignore else None
+        entries = sources.plan_copy(
+            context, ["."], "/", "/", rules or parse_ignore(""), chmod=None,
+            is_dir=lambda _path: True,
+        )  # fmt: skip
+        digest = hashlib.sha256(sources.checksum(entries, sources.Owner()).encode())
+        for part in (read_dockerfile_text(path), *options.build_args, options.target or ""):
+            digest.update(b"\0" + part.encode())
+        return "sha256:" + digest.hexdigest()
+
     def _remove_orphan_steps(self) -> None:
         """Remove the step containers of builds whose process is gone (killed with -9: it
         could not remove them itself)."""
@@ -270,6 +314,7 @@ def check_platform(text: str) -> None:
 
 
 BUILD_LABEL = "io.rctl.build.step"  # on a build step's container: PID:BOOT of its build
+CONTEXT_LABEL = "io.rctl.build.context"  # a definition's built image: its context digest
 
 
 def _boot_id() -> str:
