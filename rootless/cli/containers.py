@@ -564,7 +564,7 @@ def doctor(ctx: click.Context) -> None:
     """Check this host for rootless containers; print the fix for each problem."""
     findings = engine(ctx).doctor()
     for finding in findings:
-        mark = "ok  " if finding.ok else "FAIL"
+        mark = "note" if finding.note else "ok  " if finding.ok else "FAIL"
         click.echo(f"{mark} {finding.check}: {finding.detail}")
         if not finding.ok and finding.fix:
             click.echo(f"     fix: {finding.fix}")

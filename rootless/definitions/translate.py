@@ -240,8 +240,13 @@ def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[st
         syslog_identifier=container.name,
         stop_grace_usec=STOP_GRACE_USEC,
     )
-    # run-unit may pull the image and create the container before READY=1.
-    lines = render_service(dataclasses.replace(service, timeout_start_usec=START_TIMEOUT_USEC))
+    # run-unit may pull the image and create the container before READY=1. The journal
+    # fields are the transient units' but the ID, which is made at the unit's start; they
+    # reach journald only where the user manager exports them (rctl doctor says).
+    fields = {"CONTAINER_NAME": container.name, "IMAGE_NAME": container.image}
+    lines = render_service(
+        dataclasses.replace(service, timeout_start_usec=START_TIMEOUT_USEC, log_extra_fields=fields)
+    )
     deps = [*needs, *(unit_name(d) for d in container.depends_on)]
     unit_lines: list[tuple[str, Value]] = [
         *lines.unit,
