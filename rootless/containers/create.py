@@ -208,7 +208,7 @@ class ContainerCreator:
                 console = options.console_socket
                 if options.tty and options.detach:
                     # -dt: the unit's launcher leaves a holder of the terminal (see launch).
-                    console = str(self.ctx.runtime / f"console-{record.id[:16]}.sock")
+                    console = str(self.ctx.held_console(record.id))
                 write_bundle(self.ctx, record, spec, image, net, console)
                 if bridged is not None:
                     extra = tuple((h.address, h.hostname) for h in net.hosts)
