@@ -6,7 +6,8 @@
     ├── UsageError                a bad flag value or argument                        400
     │   ├── DefinitionError       definition files that don't validate (definitions.tables)
     │   ├── TemplateError         a --format template that fails (cli.gotemplate.errors)
-    │   └── NotServed             an API endpoint rctl does not serve (api.http)      501
+    │   ├── NotServed             an API endpoint rctl does not serve (api.http)      501
+    │   └── ContextTooLarge       a build context over the API's bound (build.upload)  413
     ├── NotFoundError             a named image, container, volume... is missing      404
     ├── ConflictError             a name taken, a thing in use or in the wrong state  409
     │   └── UnitStillActive       a unit did not end in time (units.session)

@@ -8,6 +8,7 @@ network). Entry points build an :class:`Engine` and call its methods with option
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import os
@@ -496,6 +497,13 @@ class Engine:
         """``rctl build``: the image of a Dockerfile in a context directory; ``say`` gets
         the step lines, ``stdio`` is what RUN steps read and write."""
         return self.builds.build(options, say, stdio)
+
+    def build_context(self, upload: IO[bytes]) -> contextlib.AbstractContextManager[Path]:
+        """A build context sent as a tar (the API's ``/build``), unpacked into a private
+        directory that is removed when the context manager exits."""
+        from rootless.build.upload import build_context  # noqa: PLC0415 - start-up time
+
+        return build_context(upload, self.paths.ensure_data())
 
     def builder_prune(self) -> int:
         """``rctl builder prune``: forget the build cache (its images become dangling)."""

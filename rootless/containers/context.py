@@ -139,6 +139,11 @@ class ContainerContext:
             found.append(None if data is None else data.decode(errors="replace"))
         return found[0], found[1]
 
+    def held_console(self, container_id: str) -> Path:
+        """The console socket of a container whose terminal its unit's holder relays
+        (``run -dt``, API containers with a TTY: :mod:`rootless.containers.consolehold`)."""
+        return self.runtime / f"console-{container_id[:16]}.sock"
+
     def exit_code(self, record: ContainerRecord) -> int | None:
         """How the container's last run ended (docker's exit code), None if it never did."""
         ended = self.exit_record(record)

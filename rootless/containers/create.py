@@ -208,7 +208,7 @@ class ContainerCreator:
                 console = options.console_socket
                 if options.tty and options.detach:
                     # -dt: the unit's launcher leaves a holder of the terminal (see launch).
-                    console = str(self.ctx.runtime / f"console-{record.id[:16]}.sock")
+                    console = str(self.ctx.held_console(record.id))
                 bundled = self.with_secrets(spec, secrets, directory)
                 write_bundle(self.ctx, record, bundled, image, net, console, self.membership(pod))
                 if bridged is not None:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from rctlbase.errors import run_main
 from rctlbase.timeline import mark
 from rootless.containers.backoff import wait_before_start
+from rootless.containers.consolehold import relay, resize_path
 from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
 from rootless.containers.netattach import (
     attach_network,
@@ -246,7 +247,8 @@ def hold_console(path: str) -> None:
     """``run -dt``: nobody is attached, yet the container's terminal needs a reader, or its
     writes block and closing the master hangs it up. Leave a process in the unit (forked
     from this one: nothing to start) that takes the master from crun and copies what the
-    container writes to the unit's output, the journal. It ends with the unit; only
+    container writes to the unit's output, the journal (or an attached API client's pipe,
+    whose input it types into the terminal: :mod:`.consolehold`). It ends with the unit; only
     containers with -t and -d have it (docker's and podman's keep conmon for every one)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -263,14 +265,15 @@ def hold_console(path: str) -> None:
             _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
         listener.close()
         os.unlink(path)
-        while True:
-            try:
-                data = os.read(fds[0], 65536)
-            except OSError:  # EIO: the container's side is closed
-                break
-            if not data:
-                break
-            os.write(1, data)
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(resize_path(path))
+        control.bind(resize_path(path))
+        control.listen(4)
+        try:
+            relay(fds[0], 0, 1, control)
+        finally:
+            os.unlink(resize_path(path))
     finally:
         os._exit(0)
 

@@ -98,6 +98,14 @@ class ContainerService:
         self.running_state = self.ctx.running_state
         self.exit_code = self.ctx.exit_code
 
+    def resize_terminal(self, ref: str, rows: int, columns: int) -> bool:
+        """Set the window size of a running container's terminal (one its unit holds);
+        False when it has none."""
+        from rootless.containers.consolehold import resize_console  # noqa: PLC0415
+
+        record = self.ctx.store.get(ref)
+        return resize_console(str(self.ctx.held_console(record.id)), rows, columns)
+
     def get(self, ref: str) -> ContainerRecord:
         """The container ``ref`` names (its ID, an ID prefix or its name)."""
         return self.ctx.store.get(ref)
