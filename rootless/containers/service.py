@@ -33,6 +33,7 @@ from rootless.containers.logs import ContainerLogs
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
+from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters, prune_matcher
 from rootless.images.service import ImageService
 from rootless.models import RunOptions
 from rootless.storage.drivers import Driver
@@ -166,11 +167,6 @@ class ContainerService:
     def prune(self, filters: Sequence[str] = ()) -> list[str]:
         """Remove every container that is not running (``filters``: docker's until=,
         label=, label!=), and what removals that were killed half-way left behind."""
-        from rootless.filters import (  # noqa: PLC0415
-            CONTAINER_PRUNE_KEYS,
-            parse_filters,
-            prune_matcher,
-        )
 
         keep = prune_matcher(parse_filters(filters, CONTAINER_PRUNE_KEYS))
         for leftover in self.ctx.store.leftovers(older_than=LEFTOVER_AGE):
