@@ -19,7 +19,7 @@ from rootless.containers.keepid import check_keep_id, host_user, outer_ids, with
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.netmode import MODES, network_for
 from rootless.containers.record import ContainerRecord, check_name, new_id, now, random_name
-from rootless.containers.reporting import record_options
+from rootless.containers.recorded import record_options
 from rootless.containers.runtime import choose_runtime
 from rootless.containers.spec import ContainerSpec, ResolvedUser, UsernsMode
 from rootless.containers.unitspec import plan_spec
