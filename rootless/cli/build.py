@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from rootless.cli.images import engine
+from rootless.cli.session import engine
 from rootless.models import BuildOptions, CommitOptions
 
 MAX_STDIN_DOCKERFILE = 4 << 20

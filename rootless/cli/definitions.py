@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rootless.cli.images import engine
+from rootless.cli.session import engine
 from rootless.models import DefinitionAction
 
 FILES = click.option(

@@ -20,8 +20,7 @@ from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.untrusted import read_image_file
-from rootless.eventlog import record_event
-from rootless.events import container_attributes
+from rootless.eventlog import container_attributes, record_event
 from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.storage.drivers import Driver

@@ -14,12 +14,12 @@ from rctlbase.errors import CommandNotRunnable, NotFoundError, RctlError, UsageE
 from rootless.containers import health
 from rootless.containers.bundle import PodMembership, write_bundle
 from rootless.containers.context import ContainerContext
-from rootless.containers.hostcheck import check_run, discard_cidfile, write_cidfile
+from rootless.containers.hostcheck import cgroup_facts, check_run, discard_cidfile, write_cidfile
 from rootless.containers.keepid import check_keep_id, host_user, outer_ids, with_keep_id_user
 from rootless.containers.lookup import Layers, check_command
 from rootless.containers.netmode import MODES, ContainerNetwork, network_for
 from rootless.containers.record import ContainerRecord, check_name, new_id, now, random_name
-from rootless.containers.reporting import record_options
+from rootless.containers.recorded import record_options
 from rootless.containers.runtime import choose_runtime
 from rootless.containers.spec import ContainerSpec, ResolvedUser, UsernsMode
 from rootless.containers.unitspec import plan_spec
@@ -30,8 +30,8 @@ from rootless.images.manifest import (
     parse_platform,
     platform_matches,
 )
+from rootless.images.reference import candidates
 from rootless.models import RunOptions
-from rootless.system import cgroup_facts
 from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
 
@@ -356,7 +356,6 @@ def shown_image_name(
     """The image name a container records (inspect's Config.Image, auto-update's reference):
     the user's own reference when the image carries it. One image can have several names (a
     copy pushed under another one), and the first of them may be another repository's."""
-    from rootless.images.reference import candidates  # noqa: PLC0415 - only here
 
     try:
         wanted = {ref.name for ref in candidates(requested, search)}
