@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import (
     FORMAT_HELP,
     INSPECT_FORMAT_HELP,
@@ -19,6 +18,7 @@ from rootless.cli.render import (
     print_json,
     table,
 )
+from rootless.cli.session import engine
 from rootless.models import PodCreateOptions
 
 POD_HEADERS = {
