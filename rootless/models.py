@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class RunOptions:
     stop_signal: str | None = None
     publish: tuple[str, ...] = ()
     network: str | None = None
+    pod: str | None = None  # --pod: join a pod (its network, published ports, IPC, UTS)
     networks: tuple[str, ...] = ()  # several --network NAME (bridge networks); one is `network`
     network_aliases: tuple[str, ...] = ()  # --network-alias, on every bridge network
     links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
@@ -219,6 +221,7 @@ class BuildOptions:
     labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
     network: str | None = None  # RUN steps' network mode (default: rctl run's)
     secrets: tuple[str, ...] = ()  # --secret id=ID,src=FILE for RUN --mount=type=secret
+    platform: str | None = None  # --platform: only the host's is built (others are refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,3 +263,16 @@ class AutoUpdateReport:
     image: str
     policy: str
     updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodCreateOptions:
+    """``rctl pod create``: podman's flags as given; the pod service validates them."""
+
+    name: str | None = None
+    publish: tuple[str, ...] = ()
+    network: str | None = None  # slirp4netns | pasta | none (default: rctl.toml's)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    share: str = "net,ipc,uts"
+    infra: bool = True
+    hostname: str | None = None

@@ -136,6 +136,28 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         "Kubernetes YAML from containers and definitions, and back.",
         {"generate": "kube:generate", "play": "kube:play", "down": "kube:down"},
     ),
+    "pod": (
+        "Manage pods (containers sharing a network and published ports).",
+        {
+            "create": "pods:create",
+            "ps": "pods:ps",
+            "ls": "pods:ps",
+            "list": "pods:ps",
+            "inspect": "pods:inspect",
+            "start": "pods:start",
+            "stop": "pods:stop",
+            "restart": "pods:restart",
+            "kill": "pods:kill",
+            "pause": "pods:pause",
+            "unpause": "pods:unpause",
+            "rm": "pods:rm",
+            "remove": "pods:rm",
+            "exists": "pods:exists",
+            "prune": "pods:prune",
+            "top": "pods:top",
+            "logs": "pods:logs",
+        },
+    ),
     "secret": (
         "Manage secrets.",
         {

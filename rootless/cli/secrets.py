@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import (
     FORMAT_HELP,
     INSPECT_FORMAT_HELP,
@@ -18,6 +17,7 @@ from rootless.cli.render import (
     print_json,
     table,
 )
+from rootless.cli.session import engine
 
 SECRET_HEADERS = {
     "ID": "ID", "Name": "NAME", "Driver": "DRIVER", "CreatedAt": "CREATED",

@@ -20,8 +20,7 @@ from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.untrusted import read_image_file
-from rootless.eventlog import record_event
-from rootless.events import container_attributes
+from rootless.eventlog import container_attributes, record_event
 from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.storage.drivers import Driver
@@ -138,6 +137,11 @@ class ContainerContext:
             )  # fmt: skip
             found.append(None if data is None else data.decode(errors="replace"))
         return found[0], found[1]
+
+    def held_console(self, container_id: str) -> Path:
+        """The console socket of a container whose terminal its unit's holder relays
+        (``run -dt``, API containers with a TTY: :mod:`rootless.containers.consolehold`)."""
+        return self.runtime / f"console-{container_id[:16]}.sock"
 
     def exit_code(self, record: ContainerRecord) -> int | None:
         """How the container's last run ended (docker's exit code), None if it never did."""

@@ -36,6 +36,7 @@ from rootless.containers.spec import (
     parse_tmpfs,
     parse_user,
 )
+from rootless.definitions.buildkey import image_and_pull, parse_build
 from rootless.definitions.model import (
     DEFAULT_WANTED_BY,
     ContainerDef,
@@ -64,7 +65,7 @@ CONTAINER_KEYS = (
     "image", "command", "entrypoint", "env", "env_files", "ports", "volumes", "mounts",
     "tmpfs", "network", "networks", "restart", "memory", "memory_swap", "cpus",
     "cpu_shares", "pids_limit", "user", "workdir", "hostname", "labels", "read_only", "init",
-    "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull",
+    "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull", "build",
     "healthcheck", "depends_on", "notify", "wanted_by", "unit", "service", "ulimits",
     "devices", "shm_size", "sysctls", "privileged", "auto_update", "secrets",
 )  # fmt: skip
@@ -106,9 +107,8 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     if not NAME.fullmatch(name):
         table.problem("", f"invalid container name {name!r} (letters, digits, _ . -)")
     image = table.get("image", str, "a string (an image reference)")
-    if image is None and "image" not in table.raw:
-        table.problem("", "missing key 'image'")
-    elif image is not None and not IMAGE_ID.fullmatch(image):
+    build = parse_build(table, base, location == DefinitionLocation.SYSTEM)
+    if image is not None and not IMAGE_ID.fullmatch(image):
         table.check("image", parse_reference, image)
     command = _argv(table, "command")
     entrypoint = _argv(table, "entrypoint")
@@ -154,6 +154,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     stop_timeout = table.get("stop_timeout", int, "an integer (seconds)")
     table.check("stop_timeout", parse_stop_timeout, stop_timeout)
     pull = table.get("pull", str, "missing, always or never") or "missing"
+    image, pull = image_and_pull(table, build, image, pull)
     if pull not in ("missing", "always", "never"):
         table.problem("pull", f"{pull!r} is not missing, always or never")
     health, no_health = _healthcheck(table)
@@ -197,6 +198,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
         stop_signal=stop_signal,
         pull=pull,
         secrets=_secrets(table),
+        build=build,
         **_isolation(table),
         healthcheck=health,
         no_healthcheck=no_health,

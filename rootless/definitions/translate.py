@@ -27,7 +27,10 @@ LABEL_HASH = "io.rctl.definition.hash"
 LABEL_FILE = "io.rctl.definition.file"
 LABEL_KEYS = "io.rctl.definition.keys"
 LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
-UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
+# ``build`` too: what it makes is the image, whose ID the plan compares.
+UNIT_ONLY_KEYS = (
+    "file", "lines", "wanted_by", "depends_on", "notify", "unit", "service", "build",
+)  # fmt: skip
 # Keys added after definitions were in use: left out of the hash while at their default, so
 # that a new rctl does not see every existing container as changed and recreate it.
 LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged", "secrets")
