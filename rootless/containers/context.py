@@ -11,6 +11,7 @@ unit.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,7 @@ class ContainerContext:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
-        secrets: SecretService | None = None,
+        secrets: Callable[[], SecretService] | None = None,
     ) -> None:
         self.store = ContainerStore(data / "containers")
         self.default_runtime = default_runtime
@@ -76,10 +77,11 @@ class ContainerContext:
 
     @property
     def secrets(self) -> SecretService:
-        """The secret service (the engine gives it; ``run --secret``)."""
+        """The secret service (the engine gives a way to it, used only by ``run --secret``,
+        so a plain ``rctl run`` does not import it)."""
         if self._secrets is None:
             raise RuntimeError("ContainerService was made without a secret service")
-        return self._secrets
+        return self._secrets()
 
     @functools.cached_property
     def networks(self) -> NetworkService:
