@@ -157,8 +157,8 @@ def plan_documents(
         made, more = pod_containers(PodContext(name, data), spec)
         containers += made
         warnings += more
-    if not containers:
-        raise bad("the YAML describes no Pod or Deployment")
+    if not (containers or data or claims):
+        raise bad("the YAML describes no Pod, Deployment, ConfigMap, Secret or claim")
     warnings += _service_warnings(services, containers)
     if network is not None:
         containers = [replace(c, network=network) for c in containers]

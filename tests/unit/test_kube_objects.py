@@ -232,3 +232,11 @@ def test_a_users_own_secret_is_a_key_of_a_secret_of_its_name() -> None:
         "PW",
         True,
     )
+
+
+def test_secrets_alone_are_a_plan() -> None:
+    plan = plan_play(APP.split("---")[1])
+    assert plan.containers == () and [s.name for s in plan.secrets] == [
+        "creds.password",
+        "creds.user",
+    ]
