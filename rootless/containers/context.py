@@ -11,7 +11,6 @@ unit.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,8 @@ from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rootless.contracts import ContainerHost
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
@@ -75,10 +76,10 @@ class ContainerContext:
             raise RuntimeError("ContainerService was made without a volume service")
         return self._volumes
 
-    @property
+    @functools.cached_property
     def secrets(self) -> SecretService:
-        """The secret service (the engine gives a way to it, used only by ``run --secret``,
-        so a plain ``rctl run`` does not import it)."""
+        """The secret service (the engine gives how to make it: ``run --secret`` alone
+        needs it, and ``rctl run`` doesn't load it otherwise)."""
         if self._secrets is None:
             raise RuntimeError("ContainerService was made without a secret service")
         return self._secrets()
