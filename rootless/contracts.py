@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rootless.images.service import ImageService
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
+    from rootless.pods.service import PodService
     from rootless.volumes.service import VolumeService
     from uidmap.mapping import UsernsPlan
 
@@ -49,6 +50,10 @@ class Services(Protocol):
     @property
     def networks(self) -> NetworkService:
         """Bridge network use cases."""
+
+    @property
+    def pods(self) -> PodService:
+        """Pod use cases."""
 
 
 class ContainerHost(ContainerRemover, Protocol):
