@@ -129,6 +129,7 @@ class RunOptions:
     cpu_period: int | None = None
     blkio_weight: int | None = None
     oom_score_adj: int | None = None
+    secrets: tuple[str, ...] = ()  # --secret NAME[,target=,type=mount|env,uid=,gid=,mode=]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +221,7 @@ class BuildOptions:
     labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
     network: str | None = None  # RUN steps' network mode (default: rctl run's)
     secrets: tuple[str, ...] = ()  # --secret id=ID,src=FILE for RUN --mount=type=secret
+    platform: str | None = None  # --platform: only the host's is built (others are refused)
 
 
 @dataclass(frozen=True, slots=True)

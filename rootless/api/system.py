@@ -111,7 +111,6 @@ ROUTES = [
     Route("POST", "/auth", auth),
     Route("GET", "/system/df", disk_usage),
     Route("GET", "/events", events),
-    Route("POST", "/build", not_served("building images (/build)")),
     Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
     Route("PUT", "/containers/(?P<id>[^/]+)/archive", not_served("copying into containers")),
 ]

@@ -159,6 +159,18 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "run-unit": "pods:run_unit",
         },
     ),
+    "secret": (
+        "Manage secrets.",
+        {
+            "create": "secrets:create",
+            "ls": "secrets:ls",
+            "list": "secrets:ls",
+            "inspect": "secrets:inspect",
+            "rm": "secrets:rm",
+            "remove": "secrets:rm",
+            "exists": "secrets:exists",
+        },
+    ),
     "volume": (
         "Manage volumes.",
         {

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import click
 
-from rootless.cli.images import engine
+from rctlbase.errors import NotFoundError
 from rootless.cli.render import (
     FORMAT_HELP,
     INSPECT_FORMAT_HELP,
@@ -23,6 +23,7 @@ from rootless.cli.render import (
     print_json,
     table,
 )
+from rootless.cli.session import engine
 from rootless.cli.terminal import ConsoleRelay
 from rootless.models import RunOptions
 
@@ -64,6 +65,12 @@ RUN_OPTIONS = [
         "--volumes-from",
         multiple=True,
         help="Mount another container's volumes: CONTAINER[:ro|rw].",
+    ),
+    click.option(
+        "--secret",
+        "secrets",
+        multiple=True,
+        help="Give a secret: NAME[,target=PATH|VAR,type=mount|env,uid=,gid=,mode=].",
     ),
     click.option("--cap-add", multiple=True, help="Add a capability."),
     click.option("--cap-drop", multiple=True, help="Drop a capability."),
@@ -455,7 +462,6 @@ def logs(
 @click.pass_context
 def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show containers (or images) as JSON."""
-    from rctlbase.errors import NotFoundError  # noqa: PLC0415
 
     eng = engine(ctx)
     results: list[dict[str, object]] = []

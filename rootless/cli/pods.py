@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import (
     FORMAT_HELP,
     INSPECT_FORMAT_HELP,
@@ -20,6 +19,7 @@ from rootless.cli.render import (
     print_json,
     table,
 )
+from rootless.cli.session import engine
 from rootless.models import PodCreateOptions
 
 POD_HEADERS = {

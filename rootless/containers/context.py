@@ -20,8 +20,7 @@ from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.untrusted import read_image_file
-from rootless.eventlog import record_event
-from rootless.events import container_attributes
+from rootless.eventlog import container_attributes, record_event
 from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.storage.drivers import Driver
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from rootless.contracts import ContainerHost
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from uidmap.mapping import UsernsPlan
 
@@ -54,6 +54,7 @@ class ContainerContext:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
+        secrets: SecretService | None = None,
     ) -> None:
         self.store = ContainerStore(data / "containers")
         self.default_runtime = default_runtime
@@ -64,6 +65,7 @@ class ContainerContext:
         self.driver = driver
         self._volumes = volumes
         self._manager = manager
+        self._secrets = secrets
 
     @property
     def volumes(self) -> VolumeService:
@@ -71,6 +73,13 @@ class ContainerContext:
         if self._volumes is None:
             raise RuntimeError("ContainerService was made without a volume service")
         return self._volumes
+
+    @property
+    def secrets(self) -> SecretService:
+        """The secret service (the engine gives it; ``run --secret``)."""
+        if self._secrets is None:
+            raise RuntimeError("ContainerService was made without a secret service")
+        return self._secrets
 
     @functools.cached_property
     def networks(self) -> NetworkService:
@@ -128,6 +137,11 @@ class ContainerContext:
             )  # fmt: skip
             found.append(None if data is None else data.decode(errors="replace"))
         return found[0], found[1]
+
+    def held_console(self, container_id: str) -> Path:
+        """The console socket of a container whose terminal its unit's holder relays
+        (``run -dt``, API containers with a TTY: :mod:`rootless.containers.consolehold`)."""
+        return self.runtime / f"console-{container_id[:16]}.sock"
 
     def exit_code(self, record: ContainerRecord) -> int | None:
         """How the container's last run ended (docker's exit code), None if it never did."""

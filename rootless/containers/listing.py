@@ -12,6 +12,7 @@ from rootless.containers.ports import port_lines
 from rootless.containers.record import ContainerRecord
 from rootless.containers.reporting import UnitInputs, inspect_report, list_row, live_state
 from rootless.containers.timefmt import ago
+from rootless.filters import PS_KEYS, parse_filters, shows_stopped
 from rootless.reports.containers import ContainerInspect, ContainerListRow
 
 USEC = 1_000_000
@@ -35,7 +36,6 @@ class ContainerListing:
         keep = None
         if filters:
             from rootless.containers.facts import container_facts, ps_matcher  # noqa: PLC0415
-            from rootless.filters import PS_KEYS, parse_filters, shows_stopped  # noqa: PLC0415
 
             parsed = parse_filters(filters, PS_KEYS)
             all_containers = all_containers or shows_stopped(parsed)
