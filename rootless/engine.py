@@ -160,13 +160,13 @@ class Engine:
         """``rctl kube generate``: Kubernetes YAML for containers or definition files."""
         from rootless.kube.service import generate_yaml  # noqa: PLC0415 - start-up time
 
-        return generate_yaml(refs, self.containers.inspect, kind, service=service)
+        return generate_yaml(refs, self.containers.inspect, kind, service=service, pods=self.pods)
 
     def kube_play(self, paths: Sequence[Path], *, down: bool = False) -> KubePlayResult:
         """``rctl kube play [--down]``: run (or remove) the YAML files' containers."""
         from rootless.kube.service import play_files  # noqa: PLC0415 - start-up time
 
-        plan = play_files(paths, self.containers, down=down)
+        plan = play_files(paths, self.containers, down=down, pods=self.pods)
         return KubePlayResult(tuple(o.name or "" for o in plan.containers), plan.warnings)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:

@@ -20,7 +20,8 @@ import yaml
 
 from rctlbase.errors import UsageError
 from rootless.kube.generate import dns_name
-from rootless.models import RunOptions
+from rootless.kube.pods import group_in_pod
+from rootless.models import PodCreateOptions, RunOptions
 from rootless.volumes.parse import check_volume_name
 
 MAX_YAML_BYTES = 1 << 20
@@ -44,6 +45,7 @@ class PlayPlan:
 
     containers: tuple[RunOptions, ...]
     warnings: tuple[str, ...] = ()
+    pods: tuple[PodCreateOptions, ...] = ()  # Pods of several containers (kube.pods)
 
 
 def _bad(message: str) -> UsageError:
@@ -263,6 +265,7 @@ def plan_play(text: str) -> PlayPlan:
     """The containers the YAML's Pods and Deployments describe (UsageError if none)."""
     warnings: list[str] = []
     containers: list[RunOptions] = []
+    pods: list[PodCreateOptions] = []
     for document in load_documents(text):
         kind = (str(document.get("apiVersion")), str(document.get("kind")))
         if kind in _PASSIVE:
@@ -287,10 +290,14 @@ def plan_play(text: str) -> PlayPlan:
         listed = spec.get("containers")
         if not isinstance(listed, list) or not listed:
             raise _bad(f"{pod}: no containers")
+        members = []
         for entry in listed:
             if not isinstance(entry, Mapping):
                 raise _bad(f"{pod}: a container is not a mapping")
-            containers.append(_container(pod, entry, _RESTART[policy], volumes, warnings))
+            members.append(_container(pod, entry, _RESTART[policy], volumes, warnings))
+        grouped, members = group_in_pod(pod, members)
+        pods += [grouped] if grouped else []
+        containers += members
     if not containers:
         raise _bad("the YAML describes no Pod or Deployment")
-    return PlayPlan(tuple(containers), tuple(warnings))
+    return PlayPlan(tuple(containers), tuple(warnings), tuple(pods))

@@ -19,14 +19,17 @@ from rootless.kube.documents import plan_documents, render_yaml
 from rootless.kube.generate import (
     KubeContainer,
     KubeKind,
+    KubePort,
     container_from_definition,
     container_from_inspect,
 )
 from rootless.kube.play import MAX_YAML_BYTES, PlayPlan, plan_play
+from rootless.kube.pods import pod_containers
 from rootless.reports.containers import ContainerInspect
 
 if TYPE_CHECKING:
     from rootless.containers.service import ContainerService
+    from rootless.pods.service import PodService
 
 
 def parse_kind(value: str) -> KubeKind:
@@ -49,9 +52,11 @@ def generate_yaml(
     kind: str = "pod",
     *,
     service: bool = False,
+    pods: PodService | None = None,
 ) -> str:
-    """The YAML for the containers ``refs`` names, or for every container of the
-    definition files it names (not both: a pod is one or the other)."""
+    """The YAML for the containers ``refs`` names, for every member of the rctl pod it
+    names, or for every container of the definition files it names (one kind at a time:
+    a Pod is one or the other)."""
     chosen = parse_kind(kind)
     if not refs:
         raise UsageError("no container given", hint="name containers or a definition FILE.toml")
@@ -70,6 +75,12 @@ def generate_yaml(
                 f"{', '.join(files)} defines no container", hint="add a [container.NAME] table"
             )
         name = Path(files[0]).stem
+    elif len(refs) == 1 and pods is not None and (report := pods.find_report(refs[0])):
+        members = [container_from_inspect(inspect(m.id)) for m in report.members]
+        if not members:
+            raise UsageError(f"pod {report.name} has no container", hint="add one: rctl run --pod")
+        published = [KubePort(p.container_port, p.protocol, p.host_port) for p in report.ports]
+        containers, name = pod_containers(report.name, members, published), report.name
     else:
         containers = [container_from_inspect(inspect(ref)) for ref in refs]
         name = containers[0].name if len(containers) == 1 else f"{containers[0].name}-pod"
@@ -97,21 +108,35 @@ def plan_files(paths: Sequence[Path]) -> PlayPlan:
     """Every file's plan, together: one bad file and nothing is made."""
     plans = [plan_play(read_yaml(path)) for path in paths]
     return PlayPlan(
-        tuple(c for p in plans for c in p.containers), tuple(w for p in plans for w in p.warnings)
+        tuple(c for p in plans for c in p.containers),
+        tuple(w for p in plans for w in p.warnings),
+        tuple(d for p in plans for d in p.pods),
     )
 
 
-def play_files(paths: Sequence[Path], containers: ContainerService, *, down: bool) -> PlayPlan:
-    """``rctl kube play``: run the files' containers (detached), or with ``down`` remove
-    them; when one fails to start, the ones this call started are removed again."""
+def play_files(
+    paths: Sequence[Path],
+    containers: ContainerService,
+    *,
+    down: bool,
+    pods: PodService,
+) -> PlayPlan:
+    """``rctl kube play``: make the files' pods, run their containers (detached), or with
+    ``down`` remove them; when one fails to start, what this call made is removed again."""
     plan = plan_files(paths)
     if down:
         for options in plan.containers:
             with contextlib.suppress(NotFoundError):
                 containers.remove(options.name or "", force=True)
+        for pod in plan.pods:
+            with contextlib.suppress(NotFoundError):
+                pods.remove(pod.name or "", force=True)
         return plan
     started: list[str] = []
+    made: list[str] = []
     try:
+        for pod in plan.pods:
+            made.append(pods.create(pod).id)
         for options in plan.containers:
             record, _ = containers.run(options, None, _ignore)
             started.append(record.id)
@@ -119,6 +144,9 @@ def play_files(paths: Sequence[Path], containers: ContainerService, *, down: boo
         for container_id in started:
             with contextlib.suppress(RctlError):
                 containers.remove(container_id, force=True)
+        for pod_id in made:
+            with contextlib.suppress(RctlError):
+                pods.remove(pod_id, force=True)
         raise
     return plan
 

@@ -170,6 +170,11 @@ class PodService:
             unit=record.unit,
         )
 
+    def find_report(self, ref: str) -> PodInspect | None:
+        """The pod ``ref`` names, inspected; None when no pod has that name or ID (a
+        container may: ``kube generate`` takes either)."""
+        return self.inspect(ref) if self.store.find(ref) is not None else None
+
     def summaries(self, filters: Sequence[str] = ()) -> list[PodListRow]:
         """``rctl pod ps``, with podman's filters name=, id=, label=, status=."""
         wanted = parse_pod_filters(filters)

@@ -280,3 +280,50 @@ def test_a_definition_with_a_pod_through_the_generator(rctl: Rctl) -> None:
 
 def unit_value(unit: str, prop: str) -> str:
     return run("systemctl", "--user", "show", "-p", prop, "--value", unit).stdout.strip()
+
+
+def test_kube_play_of_a_pod_makes_an_rctl_pod_and_generate_gives_it_back(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    import yaml  # noqa: PLC0415 - this test only
+
+    port = free_port()
+    play = tmp_path / "pod.yaml"
+    play.write_text(f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kpod
+spec:
+  containers:
+  - name: web
+    image: {R}/httpd
+    ports:
+    - containerPort: 80
+      hostPort: {port}
+  - name: side
+    image: {R}/busybox
+    command: ["sleep", "600"]
+""")
+    rctl("kube", "play", str(play))
+    (pod,) = json.loads(rctl("pod", "inspect", "kpod").stdout)
+    assert sorted(c["Name"] for c in pod["Containers"]) == ["kpod-side", "kpod-web"]
+    assert pod["InfraConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
+    assert wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/")) == PAGE
+    got = rctl("exec", "kpod-side", "wget", "-qO-", "http://127.0.0.1:80/").stdout
+    assert got == PAGE
+    (doc,) = list(yaml.safe_load_all(rctl("kube", "generate", "kpod").stdout))
+    assert (doc["kind"], doc["metadata"]["name"]) == ("Pod", "kpod")
+    containers = {c["name"]: c for c in doc["spec"]["containers"]}
+    assert sorted(containers) == ["side", "web"]
+    assert {"containerPort": 80, "hostPort": port, "protocol": "TCP"} in containers["web"]["ports"]
+    rctl("kube", "play", "--down", str(play))
+    assert rctl("pod", "ps", "-q").stdout == ""
+    assert rctl("ps", "-aq").stdout == ""
+    # Played back from what generate gave, the pod serves again.
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump(doc))
+    rctl("kube", "play", str(again))
+    assert wait_for("the page again", lambda: fetch(f"http://127.0.0.1:{port}/")) == PAGE
+    rctl("kube", "play", "--down", str(again))
+    assert rctl("pod", "ps", "-q").stdout == ""
