@@ -6,6 +6,7 @@ stopping the members (``BindsTo=``), and the refusals of a member's own network 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -264,7 +265,7 @@ def test_a_definition_with_a_pod_through_the_generator(rctl: Rctl) -> None:
         # Stopping the pod's unit stops its members (BindsTo=).
         run("systemctl", "--user", "stop", units[0])
         for unit in units[1:]:
-            wait_for(f"{unit} stopped", lambda u=unit: unit_value(u, "ActiveState") != "active")
+            wait_for(f"{unit} stopped", functools.partial(stopped, unit))
         run("systemctl", "--user", "start", units[2], timeout=300)
         assert unit_value(units[0], "ActiveState") == "active"
         assert wait_for("the page again", lambda: fetch(f"http://127.0.0.1:{port}/"), 90) == PAGE
@@ -276,6 +277,10 @@ def test_a_definition_with_a_pod_through_the_generator(rctl: Rctl) -> None:
                 path.unlink(missing_ok=True)
         run("systemctl", "--user", "unset-environment", "XDG_DATA_HOME", "XDG_CONFIG_HOME")
         run("systemctl", "--user", "daemon-reload")
+
+
+def stopped(unit: str) -> bool:
+    return unit_value(unit, "ActiveState") != "active"
 
 
 def unit_value(unit: str, prop: str) -> str:
