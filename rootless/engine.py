@@ -90,7 +90,7 @@ class Engine:
             volumes=self.volumes,
             network_defaults=self.network_defaults,
             default_runtime=self.settings.runtime,
-            secrets=self.secrets,
+            secrets=lambda: self.secrets,
         )
 
     @property

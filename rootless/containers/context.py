@@ -27,6 +27,8 @@ from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rootless.contracts import ContainerHost
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
@@ -54,7 +56,7 @@ class ContainerContext:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
-        secrets: SecretService | None = None,
+        secrets: Callable[[], SecretService] | None = None,
     ) -> None:
         self.store = ContainerStore(data / "containers")
         self.default_runtime = default_runtime
@@ -74,12 +76,13 @@ class ContainerContext:
             raise RuntimeError("ContainerService was made without a volume service")
         return self._volumes
 
-    @property
+    @functools.cached_property
     def secrets(self) -> SecretService:
-        """The secret service (the engine gives it; ``run --secret``)."""
+        """The secret service (the engine gives how to make it: ``run --secret`` alone
+        needs it, and ``rctl run`` doesn't load it otherwise)."""
         if self._secrets is None:
             raise RuntimeError("ContainerService was made without a secret service")
-        return self._secrets
+        return self._secrets()
 
     @functools.cached_property
     def networks(self) -> NetworkService:

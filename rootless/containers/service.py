@@ -66,7 +66,7 @@ class ContainerService:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
-        secrets: SecretService | None = None,
+        secrets: Callable[[], SecretService] | None = None,
     ) -> None:
         self.ctx = ContainerContext(
             data, runtime, images, host, driver, network_defaults, volumes, default_runtime,

@@ -13,8 +13,8 @@ from rootless.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
-# Flags of other programs that hints quote (systemctl, journalctl, the package manager).
-# Flags of other programs (systemctl, journalctl) and of Dockerfile instructions (ADD).
+# Flags of other programs that hints quote (systemctl, journalctl, the package manager),
+# and of Dockerfile instructions (ADD --checksum).
 OTHER_PROGRAMS = {"--user", "--all", "--no-pager", "--checksum"}
 
 
