@@ -167,7 +167,12 @@ class Engine:
                 return {}
 
         return generate_yaml(
-            refs, self.containers.inspect, kind, service=service, secret_labels=secret_labels
+            refs,
+            self.containers.inspect,
+            kind,
+            service=service,
+            secret_labels=secret_labels,
+            pods=self.pods,
         )
 
     def kube_play(
@@ -185,7 +190,7 @@ class Engine:
         from rootless.kube.service import PlayRequest, play_files  # noqa: PLC0415
 
         request = PlayRequest(down, replace, start, network, force)
-        plan = play_files(paths, self.containers, self.secrets, self.volumes, request)
+        plan = play_files(paths, self.containers, self.secrets, self.volumes, self.pods, request)
         return KubePlayResult(tuple(o.name or "" for o in plan.containers), plan.warnings)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:

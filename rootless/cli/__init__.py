@@ -156,6 +156,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "prune": "pods:prune",
             "top": "pods:top",
             "logs": "pods:logs",
+            "run-unit": "pods:run_unit",
         },
     ),
     "secret": (

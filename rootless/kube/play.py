@@ -23,9 +23,10 @@ from rootless.kube.objects import (
     check_subdomain,
     plan_data,
 )
+from rootless.kube.pods import group_in_pod
 from rootless.kube.podspec import PodContext, pod_containers
 from rootless.kube.yamlload import MAX_YAML_BYTES, load_documents
-from rootless.models import RunOptions
+from rootless.models import PodCreateOptions, RunOptions
 from rootless.volumes.parse import check_volume_name
 
 __all__ = ["MAX_YAML_BYTES", "KubeSecretValue", "PlayPlan", "load_documents", "plan_play"]
@@ -55,6 +56,7 @@ class PlayPlan:
     warnings: tuple[str, ...] = ()
     secrets: tuple[KubeSecretValue, ...] = ()
     claims: tuple[str, ...] = ()
+    pods: tuple[PodCreateOptions, ...] = ()  # Pods of several containers (kube.pods)
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:
@@ -149,20 +151,25 @@ def plan_documents(
         elif kind == "PersistentVolumeClaim":
             claims.append(check_volume_name(name, flag="PersistentVolumeClaim name"))
     containers: list[RunOptions] = []
+    pods: list[PodCreateOptions] = []
     for kind, name, document in checked:
         if kind not in ("Pod", "Deployment"):
             continue
         spec, more = _workload(document, kind, name)
         warnings += more
         made, more = pod_containers(PodContext(name, data), spec)
+        grouped, made = group_in_pod(name, made)
+        if grouped is not None:
+            # The pod holds the network: --network is its, not its members'.
+            pods.append(replace(grouped, network=network) if network else grouped)
+        elif network is not None:
+            made = [replace(c, network=network) for c in made]
         containers += made
         warnings += more
     if not (containers or data or claims):
         raise bad("the YAML describes no Pod, Deployment, ConfigMap, Secret or claim")
     warnings += _service_warnings(services, containers)
-    if network is not None:
-        containers = [replace(c, network=network) for c in containers]
-    return PlayPlan(tuple(containers), tuple(warnings), _secrets(data), tuple(claims))
+    return PlayPlan(tuple(containers), tuple(warnings), _secrets(data), tuple(claims), tuple(pods))
 
 
 def plan_play(text: str | Sequence[str], *, network: str | None = None) -> PlayPlan:
