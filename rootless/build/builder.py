@@ -530,7 +530,7 @@ class Builder:
         if instruction.flag("checksum") is not None and not urls:
             raise UsageError(
                 f"line {instruction.line}: --checksum is for ADD of URLs",
-                hint="remove --checksum, or ADD the file from its URL",
+                hint="write the ADD without its checksum, or ADD the file from its URL",
             )
         if not urls:
             for src in srcs:
