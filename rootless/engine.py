@@ -478,12 +478,14 @@ class Engine:
         the step lines, ``stdio`` is what RUN steps read and write."""
         return self.builds.build(options, say, stdio)
 
-    def build_context(self, upload: IO[bytes]) -> contextlib.AbstractContextManager[Path]:
-        """A build context sent as a tar (the API's ``/build``), unpacked into a private
-        directory that is removed when the context manager exits."""
+    def build_context(
+        self, upload: IO[bytes], what: str = "the build context"
+    ) -> contextlib.AbstractContextManager[Path]:
+        """A tar sent to the API (``/build``'s context, ``PUT archive``'s files), unpacked
+        into a private directory that is removed when the context manager exits."""
         from rootless.build.upload import build_context  # noqa: PLC0415 - start-up time
 
-        return build_context(upload, self.paths.ensure_data())
+        return build_context(upload, self.paths.ensure_data(), what)
 
     def builder_prune(self) -> int:
         """``rctl builder prune``: forget the build cache (its images become dangling)."""

@@ -112,5 +112,4 @@ ROUTES = [
     Route("GET", "/system/df", disk_usage),
     Route("GET", "/events", events),
     Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
-    Route("PUT", "/containers/(?P<id>[^/]+)/archive", not_served("copying into containers")),
 ]

@@ -170,9 +170,13 @@ def test_cp_out_of_a_container_and_system_df(api: ApiService, tmp_path: Path) ->
     missing = api.docker("cp", "files:/nope", str(tmp_path / "n"), check=False)
     assert missing.returncode == 1
     assert "nope" in missing.stderr
-    into = api.docker("cp", str(tmp_path / "f"), "files:/tmp/", check=False)
-    assert into.returncode == 1
-    assert "not supported" in into.stderr
+    api.docker("cp", str(tmp_path / "f"), "files:/tmp/")
+    api.docker("cp", str(tmp_path / "f"), "files:/tmp/renamed")
+    api.docker("cp", str(tmp_path / "d"), "files:/copied")
+    shown = api.docker("exec", "files", "sh", "-c",
+                       "cat /tmp/f /tmp/renamed /copied/sub/f; readlink /copied/link; "
+                       "stat -c %u:%g /tmp/f").stdout  # fmt: skip
+    assert shown == "hi\nhi\nhi\nsub/f\n0:0\n", shown
     df = api.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
     assert "Images 1" in df and "Containers 1" in df, df
     api.docker("rm", "-f", "files")
