@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +14,15 @@ class PullOptions:
     platform: str | None = None
     tls_verify: bool | None = None
     quiet: bool = False
+    auth: RegistryAuth | None = None  # this pull's credentials, else the stored ones
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryAuth:
+    """Credentials a client sent for one request (the API's ``X-Registry-Auth``)."""
+
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,8 @@ def info(api: Api, request: Request) -> Response:
 
 
 def auth(api: Api, request: Request) -> Response:
-    """``/auth``: check credentials against a registry, as ``rctl login`` does."""
+    """``/auth``: check credentials against a registry. As docker's daemon, the service
+    keeps nothing: the client stores them and sends them with each pull and push."""
     body = request.json_object()
     server = str(body.get("serveraddress") or "docker.io")
     username, password = body.get("username"), body.get("password")
@@ -55,7 +56,7 @@ def auth(api: Api, request: Request) -> Response:
         from rctlbase.errors import UsageError  # noqa: PLC0415
 
         raise UsageError("auth needs a username and a password", hint="send both as strings")
-    api.engine().login(server, username, password, None)
+    api.engine().check_login(server, username, password, None)
     return json_reply({"Status": "Login Succeeded", "IdentityToken": ""})
 
 

@@ -180,3 +180,11 @@ def test_cp_out_of_a_container_and_system_df(api: ApiService, tmp_path: Path) ->
     df = api.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
     assert "Images 1" in df and "Containers 1" in df, df
     api.docker("rm", "-f", "files")
+
+
+def test_docker_login_then_pull_sends_credentials(api: ApiService) -> None:
+    login = api.docker("login", "-u", "someone", "--password-stdin", "127.0.0.1:5000",
+                       input_data="secret\n")  # fmt: skip
+    assert "Login Succeeded" in login.stdout
+    api.docker("pull", BUSYBOX)  # the CLI now sends X-Registry-Auth with it
+    assert api.alive()

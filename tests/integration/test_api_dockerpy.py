@@ -124,3 +124,20 @@ def test_put_archive(api: ApiService) -> None:
         raise AssertionError("an unsafe archive was accepted")
     assert box.exec_run(["ls", "/escaped"]).exit_code != 0
     box.remove(force=True)
+
+
+def test_registry_auth_header_and_login(api: ApiService) -> None:
+    c = client(api)
+    # The test registry is anonymous: valid credentials are passed on and not refused.
+    login = c.login("someone", "secret", registry="127.0.0.1:5000")
+    assert login["Status"] == "Login Succeeded"
+    config = {"username": "someone", "password": "secret"}
+    pulled = list(c.api.pull(BUSYBOX, auth_config=config, stream=True, decode=True))
+    assert any("Digest" in line.get("status", "") for line in pulled), pulled
+    pushed = list(c.api.push(BUSYBOX, auth_config=config, stream=True, decode=True))
+    assert not any("error" in line for line in pushed), pushed
+    url = c.api._url("/images/create")
+    bad = c.api._post(url, params={"fromImage": BUSYBOX}, headers={"X-Registry-Auth": "%%"})
+    assert bad.status_code == 400, bad.text
+    assert "X-Registry-Auth" in bad.json()["message"]
+    assert c.ping() is True
