@@ -22,6 +22,7 @@ from rootless.api import (
     layers,
     networks,
     system,
+    update,
     usage,
     volumes,
 )
@@ -41,6 +42,7 @@ def route_table() -> list[Route]:
         *layers.ROUTES,
         *build.ROUTES,
         *archive.ROUTES,
+        *update.ROUTES,
         *images.ROUTES,
         *containers.ROUTES,
         *execs.ROUTES,

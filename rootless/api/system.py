@@ -8,7 +8,7 @@ import platform
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rootless.api.http import Handler, NotServed, Reply, Request, Response, Stream, json_reply
+from rootless.api.http import Reply, Request, Response, Stream, json_reply
 from rootless.api.routes import API_VERSION, MIN_API_VERSION, Route
 
 if TYPE_CHECKING:
@@ -95,15 +95,6 @@ def events(api: Api, request: Request) -> Response:
     return Stream(chunks())
 
 
-def not_served(what: str) -> Handler:
-    """A handler answering 501 for ``what``, so that clients say what is missing."""
-
-    def handler(api: Api, request: Request) -> Response:
-        raise NotServed(f"{what} is not supported by rctl's API yet")
-
-    return handler
-
-
 ROUTES = [
     Route("GET", "/_ping", ping),
     Route("HEAD", "/_ping", ping),
@@ -112,5 +103,4 @@ ROUTES = [
     Route("POST", "/auth", auth),
     Route("GET", "/system/df", disk_usage),
     Route("GET", "/events", events),
-    Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
 ]

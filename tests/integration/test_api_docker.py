@@ -188,3 +188,31 @@ def test_docker_login_then_pull_sends_credentials(api: ApiService) -> None:
     assert "Login Succeeded" in login.stdout
     api.docker("pull", BUSYBOX)  # the CLI now sends X-Registry-Auth with it
     assert api.alive()
+
+
+def test_update_limits_live_and_restart_policy(api: ApiService) -> None:
+    api.docker("pull", BUSYBOX)
+    api.docker("run", "-d", "--name", "upd", "--memory", "128m", BUSYBOX, "sleep", "300")
+    api.docker("update", "--memory", "64m", "--memory-swap", "96m", "--cpus", "0.5",
+               "--pids-limit", "50", "--restart", "on-failure:2", "upd")  # fmt: skip
+    shown = api.docker(
+        "inspect", "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "upd",
+    ).stdout.split()  # fmt: skip
+    assert shown == ["67108864", "500000000", "50", "on-failure:2"], shown
+    unit = "rctl-" + api.docker("inspect", "--format", "{{.Id}}", "upd").stdout.strip()
+    props = subprocess.run(
+        ["systemctl", "--user", "show", f"{unit}.service", "-p", "MemoryMax", "-p", "TasksMax",
+         "-p", "CPUQuotaPerSecUSec", "-p", "MemorySwapMax"],
+        capture_output=True, text=True, check=True, env=api.env,
+    ).stdout.split()  # fmt: skip
+    assert "MemoryMax=67108864" in props, props
+    assert "TasksMax=50" in props and "CPUQuotaPerSecUSec=500ms" in props, props
+    assert "MemorySwapMax=33554432" in props, props
+    too_small = api.docker("update", "--memory", "1k", "upd", check=False)
+    assert too_small.returncode != 0 and "memory" in too_small.stderr.lower()
+    cpuset = api.docker("update", "--cpuset-cpus", "0", "upd", check=False)
+    assert cpuset.returncode != 0 and "CpusetCpus" in cpuset.stderr
+    api.docker("rm", "-f", "upd")
