@@ -27,6 +27,7 @@
         ├── ArchiveError          an archive rctl can't read (images.archive)
         ├── LayerError            a layer blob that can't be unpacked (images.unpack)
         │   └── UnsafeLayerError  an entry aimed outside its layer (images.unpack)
+        ├── DownloadError         ADD could not download a URL (build.fetch)
         └── UnitStartFailed       a unit's start job failed (units.session)
 
 Classes drawn with a module are defined there (under ``rootless``, or ``units`` as named);

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from rootless.build.service import BuildService
     from rootless.containers.service import ContainerService
     from rootless.images.layerjob import Jobs
     from rootless.images.service import ImageService
@@ -49,6 +50,10 @@ class Services(Protocol):
     @property
     def networks(self) -> NetworkService:
         """Bridge network use cases."""
+
+    @property
+    def builds(self) -> BuildService:
+        """Images built from Dockerfiles (definitions' ``build``)."""
 
 
 class ContainerHost(ContainerRemover, Protocol):

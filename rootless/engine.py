@@ -22,9 +22,13 @@ from typing import IO, TYPE_CHECKING
 from rctlbase.errors import ExternalError, NotFoundError, UsageError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
+from rootless.containers import health
+from rootless.containers.health import run_check
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerStore
 from rootless.containers.service import ContainerService
+from rootless.containers.timefmt import parse_time
+from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters
 from rootless.images.layerjob import Jobs, encode_jobs
 from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
@@ -42,8 +46,9 @@ from rootless.models import (
     RegistryAuth,
     SystemPruneReport,
 )
-from rootless.names import list_names
 from rootless.storage.drivers import parse_driver
+from rootless.volumes.service import VolumeService
+from rootless.volumes.userjob import encode_jobs as encode_volume_jobs
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
 
@@ -54,8 +59,9 @@ if TYPE_CHECKING:
     from rootless.doctor import Finding
     from rootless.events import Event
     from rootless.networks.service import NetworkService
+    from rootless.pods.service import PodService
     from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
-    from rootless.volumes.service import VolumeService
+    from rootless.secrets.service import SecretService
     from rootless.volumes.userjob import VolumeJob
 
 
@@ -85,6 +91,7 @@ class Engine:
             volumes=self.volumes,
             network_defaults=self.network_defaults,
             default_runtime=self.settings.runtime,
+            secrets=lambda: self.secrets,
         )
 
     @property
@@ -95,9 +102,15 @@ class Engine:
         return NetworkDefaults(host_loopback=self.settings.host_loopback)
 
     @functools.cached_property
+    def secrets(self) -> SecretService:
+        """Secret use cases (``rctl secret``; ``run --secret``)."""
+        from rootless.secrets.service import SecretService  # noqa: PLC0415 - start-up time
+
+        return SecretService(self.paths.ensure_data(), self.run_volume_jobs)
+
+    @functools.cached_property
     def volumes(self) -> VolumeService:
         """Volume use cases (``rctl volume``; mounts of containers)."""
-        from rootless.volumes.service import VolumeService  # noqa: PLC0415 - start-up time
 
         return VolumeService(
             self.paths.ensure_data(),
@@ -128,6 +141,16 @@ class Engine:
         return self.containers.networks
 
     @functools.cached_property
+    def pods(self) -> PodService:
+        """Pod use cases (``rctl pod``); members are the container service's containers."""
+        from rootless.pods.service import PodService  # noqa: PLC0415 - start-up time
+
+        default = self.network_defaults.default
+        return PodService(
+            self.containers, self.paths.ensure_data(), self.paths.ensure_runtime(), default
+        )
+
+    @functools.cached_property
     def definitions(self) -> DefinitionService:
         """Definition use cases (``rctl apply``, ``down``, ``generate systemd``, units)."""
         from rootless.definitions.service import DefinitionService  # noqa: PLC0415
@@ -149,7 +172,6 @@ class Engine:
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""
-        from rootless.containers.health import run_check  # noqa: PLC0415 - start-up time
 
         state = run_check(self.containers, ref)
         return state.log[-1]["ExitCode"] == 0, state.status
@@ -192,7 +214,6 @@ class Engine:
         """``rctl events`` (``GET /events``): past events from ``since``, then new ones as
         they come, until ``until`` passes or ``should_stop()``; ``filters`` are docker's.
         The arguments are checked here, before the first event is waited for."""
-        from rootless.containers.timefmt import parse_time  # noqa: PLC0415 - start-up time
         from rootless.events import EventQuery, parse_event_filters, read_events  # noqa: PLC0415
 
         def nanoseconds(text: str | None, flag: str) -> int | None:
@@ -245,7 +266,6 @@ class Engine:
         volumes, then dangling images (``all_images``: every unused one). ``filters``
         (until=, label=, label!=) apply to each; volumes have no creation time to match
         ``until`` against, so it is refused with ``volumes``, as docker does."""
-        from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters  # noqa: PLC0415
 
         # Checked whole before anything goes: each prune below checks only its own keys.
         if "until" in parse_filters(filters, CONTAINER_PRUNE_KEYS) and volumes:
@@ -325,7 +345,6 @@ class Engine:
 
     def run_volume_jobs(self, jobs: Sequence[VolumeJob]) -> None:
         """Run volume jobs (``:U`` chown, copy-up, removal) inside the user namespace."""
-        from rootless.volumes.userjob import encode_jobs as encode_volume_jobs  # noqa: PLC0415
         from uidmap.unshare import run_in_userns  # noqa: PLC0415
 
         if not jobs:
@@ -528,7 +547,6 @@ class Engine:
     ) -> list[AutoUpdateReport]:
         """``rctl auto-update``: see :mod:`rootless.autoupdate`."""
         from rootless import autoupdate  # noqa: PLC0415 - start-up time
-        from rootless.containers import health  # noqa: PLC0415
         from rootless.images.pull import Puller  # noqa: PLC0415
 
         containers = self.containers
@@ -596,4 +614,6 @@ def _ignore(_event: PullEvent) -> None:
 def complete_names(kind: NameKind, prefix: str) -> list[str]:
     """Names of ``kind`` in the user's store starting with ``prefix``, for shell completion:
     read from the records alone, without an :class:`Engine` (no settings, no D-Bus)."""
+    from rootless.names import list_names  # noqa: PLC0415 - every store's modules, not run's
+
     return list_names(Paths.from_env(), kind, prefix)

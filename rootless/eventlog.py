@@ -180,3 +180,10 @@ def _rotated(path: str, fd: int) -> bool:
         return False  # the writer creates it again on its next line
     held = os.fstat(fd)
     return (current.st_dev, current.st_ino) != (held.st_dev, held.st_ino)
+
+
+def container_attributes(
+    name: str, image: str, labels: Mapping[str, str], **extra: str
+) -> dict[str, str]:
+    """docker's attributes of a container event: its labels, image and name."""
+    return {**labels, "image": image, "name": name, **extra}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,13 +71,6 @@ def parse_event(line: bytes) -> Event | None:
         return None
     kind, action, actor_id, scope = fields
     return Event(kind, action, actor_id, tuple(attributes.items()), stamp, scope)
-
-
-def container_attributes(
-    name: str, image: str, labels: Mapping[str, str], **extra: str
-) -> dict[str, str]:
-    """docker's attributes of a container event: its labels, image and name."""
-    return {**labels, "image": image, "name": name, **extra}
 
 
 @dataclass(frozen=True, slots=True)

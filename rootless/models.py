@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -107,6 +108,7 @@ class RunOptions:
     stop_signal: str | None = None
     publish: tuple[str, ...] = ()
     network: str | None = None
+    pod: str | None = None  # --pod: join a pod (its network, published ports, IPC, UTS)
     networks: tuple[str, ...] = ()  # several --network NAME (bridge networks); one is `network`
     network_aliases: tuple[str, ...] = ()  # --network-alias, on every bridge network
     links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
@@ -148,6 +150,7 @@ class RunOptions:
     cpu_period: int | None = None
     blkio_weight: int | None = None
     oom_score_adj: int | None = None
+    secrets: tuple[str, ...] = ()  # --secret NAME[,target=,type=mount|env,uid=,gid=,mode=]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +242,7 @@ class BuildOptions:
     labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
     network: str | None = None  # RUN steps' network mode (default: rctl run's)
     secrets: tuple[str, ...] = ()  # --secret id=ID,src=FILE for RUN --mount=type=secret
+    platform: str | None = None  # --platform: only the host's is built (others are refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,3 +284,16 @@ class AutoUpdateReport:
     image: str
     policy: str
     updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodCreateOptions:
+    """``rctl pod create``: podman's flags as given; the pod service validates them."""
+
+    name: str | None = None
+    publish: tuple[str, ...] = ()
+    network: str | None = None  # slirp4netns | pasta | none (default: rctl.toml's)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    share: str = "net,ipc,uts"
+    infra: bool = True
+    hostname: str | None = None

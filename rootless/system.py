@@ -20,6 +20,7 @@ from pathlib import Path
 from rctlbase.errors import RctlError
 from rctlbase.run import run_program
 from rootless import __version__
+from rootless.containers.hostcheck import cgroup_facts
 from rootless.reports.system import Component, InfoReport, VersionReport
 
 # The Docker Engine API version rctl's REST API is to serve (docker 25's); no API is served
@@ -29,7 +30,6 @@ MIN_API_VERSION = "1.24"
 # docker's GOARCH names for uname's machines.
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le":
           "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}  # fmt: skip
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,18 +121,6 @@ def version_report(runtime: str) -> VersionReport:
         kernel_version=kernel,
         components=tuple(components),
     )
-
-
-def cgroup_facts(uid: int, root: Path = CGROUP_ROOT) -> tuple[str, list[str]]:
-    """The cgroup version (``2``, ``1``) and the controllers delegated to the user's
-    manager (what limits can use)."""
-    if not (root / "cgroup.controllers").exists():
-        return ("1" if root.is_dir() else ""), []
-    manager = root / f"user.slice/user-{uid}.slice/user@{uid}.service" / "cgroup.controllers"
-    try:
-        return "2", sorted(manager.read_text().split())
-    except OSError:
-        return "2", []
 
 
 def operating_system(os_release: Path = Path("/etc/os-release")) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,7 +29,7 @@ from typing import Any
 
 from rctlbase.errors import CommandNotRunnable, RctlError, UsageError
 from rootless.build import cache as build_cache
-from rootless.build import sources
+from rootless.build import fetch, sources
 from rootless.build.dockerfile import Dockerfile, Instruction, Stage, check_onbuild
 from rootless.build.ignore import IgnoreRules
 from rootless.build.instructions import (
@@ -47,7 +48,6 @@ from rootless.images.store import ImageRecord
 from rootless.models import BuildOptions, RunOptions
 
 _BARE_HEREDOC = re.compile(r"<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_.-]*\1")
-_ARCHIVE = re.compile(r"\.(tar|tgz|tar\.gz|tar\.bz2|tbz2|tar\.xz|txz|tar\.zst)$")
 
 
 class BuildFailed(RctlError):
@@ -75,6 +75,7 @@ class BuildHost:
     architecture: str  # of images from scratch
     export: Callable[[ImageRecord, ExportRequest, Path], str]  # writes the tar; checksum
     cache_mounts: Path  # RUN --mount=type=cache directories
+    user_files: Callable[[ImageRecord], tuple[str | None, str | None]]  # /etc/passwd, group
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,15 +356,18 @@ class Builder:
     def _copy(self, state: _State, instruction: Instruction) -> None:
         keyword = instruction.keyword
         env = lookup(state.config, state.vars)
-        for flag in ("parents", "exclude", "checksum", "keep-git-dir"):
+        refused = ["parents", "exclude", "keep-git-dir"]
+        if keyword == "COPY":
+            refused.append("checksum")
+        for flag in refused:
             if instruction.flag(flag) is not None:
                 raise UsageError(
                     f"line {instruction.line}: {keyword} --{flag} is not supported by rctl",
                     hint=f"write the {keyword} without --{flag}",
                 )
-        owner = sources.parse_chown(
-            expand_word(instruction.flag("chown") or "", env, self.file.escape) or None
-        )
+        chown = expand_word(instruction.flag("chown") or "", env, self.file.escape) or None
+        by_name = chown is not None and not re.fullmatch(r"[0-9]+(:[0-9]+)?", chown)
+        owner = sources.parse_chown(chown, self._passwd(state) if by_name else None)
         chmod = sources.parse_chmod(instruction.flag("chmod"))
         workdir = str(state.config.get("WorkingDir") or "/")
         form = instruction.exec_form()
@@ -375,12 +379,16 @@ class Builder:
             )
         *srcs, dest = words
         text = f"{keyword} {' '.join(words)}"
+        urls = keyword == "ADD" and not instruction.heredocs and any(map(fetch.is_url, srcs))
+        if keyword == "ADD" and not instruction.heredocs:
+            self._check_add(instruction, srcs, urls)
         source = instruction.flag("from")
         if source:
             self._copy_from(state, instruction, source, text, (srcs, dest), owner, chmod)
             return
-        if keyword == "ADD" and not instruction.heredocs:
-            self._check_add(instruction, srcs)
+        if urls:
+            self._add_urls(state, instruction, text, (srcs, dest), owner, chmod)
+            return
         image = state.image
 
         def write(out: Any) -> str:
@@ -391,11 +399,45 @@ class Builder:
                 entries = sources.plan_copy(
                     self.context, srcs, dest, workdir, self.rules, chmod=chmod,
                     is_dir=lambda path: self.host.has_dir(image, "/" + path),
-                    owner=owner, out=out,
+                    owner=owner if chown else None, out=out, extract=keyword == "ADD",
                 )  # fmt: skip
             return sources.checksum(entries, owner)
 
         self._layer_step(state, text, {}, write)
+
+    def _passwd(self, state: _State) -> sources.IdFiles:
+        """The stage's /etc/passwd and /etc/group, for ``--chown`` by name."""
+        return sources.IdFiles(*self.host.user_files(state.image))
+
+    def _add_urls(
+        self, state: _State, instruction: Instruction, text: str, paths: tuple[list[str], str],
+        owner: sources.Owner, chmod: int | None,
+    ) -> None:  # fmt: skip
+        """ADD URL... DEST: each file downloaded (never extracted), mode 0600 as docker's."""
+        srcs, dest = paths
+        checksum = instruction.flag("checksum")
+        expected = fetch.check_checksum(checksum) if checksum is not None else None
+        workdir = str(state.config.get("WorkingDir") or "/")
+        target = sources.absolute_dest(dest, workdir)
+        into = dest.endswith("/") or len(srcs) > 1 or self.host.has_dir(state.image, "/" + target)
+        with tempfile.TemporaryDirectory(dir=self.host.layer_tmp().parent) as tmp:
+            got = []
+            for number, url in enumerate(srcs):
+                self.say(f"--> Downloading {url}")
+                got.append(fetch.download(url, Path(tmp) / str(number), checksum=expected))
+
+            def write(out: Any) -> str:
+                entries = []
+                for item in got:
+                    where = f"{target}/{item.name}".lstrip("/") if into else target
+                    entries.append(sources.CopyEntry(
+                        where, "file", 0o600 if chmod is None else chmod, item.size,
+                        item.mtime, digest=item.digest.removeprefix("sha256:"),
+                    ))  # fmt: skip
+                sources.write_files(entries, [item.path for item in got], owner, out)
+                return sources.checksum(entries, owner)
+
+            self._layer_step(state, text, {}, write)
 
     def _copy_from(
         self, state: _State, instruction: Instruction, ref: str, text: str,
@@ -456,19 +498,29 @@ class Builder:
             entries.append(sources.heredoc_entry(target, workdir, body.encode(), chmod))
         return entries
 
-    def _check_add(self, instruction: Instruction, srcs: list[str]) -> None:
+    def _check_add(self, instruction: Instruction, srcs: list[str], urls: bool) -> None:
+        if instruction.flag("checksum") is not None and not urls:
+            raise UsageError(
+                f"line {instruction.line}: --checksum is for ADD of URLs",
+                hint="remove --checksum, or ADD the file from its URL",
+            )
+        if not urls:
+            for src in srcs:
+                if "://" in src or src.startswith("git@"):
+                    raise UsageError(
+                        f"line {instruction.line}: ADD of {src}: only http and https URLs "
+                        "are fetched",
+                        hint="fetch it in a RUN step (git clone, curl) instead",
+                    )
+            return
+        if not all(map(fetch.is_url, srcs)) or instruction.flag("from"):
+            raise UsageError(
+                f"line {instruction.line}: mixing URLs and other sources in one ADD is not "
+                "supported",
+                hint="use one ADD for the URLs and another for the files",
+            )
         for src in srcs:
-            if "://" in src or src.startswith("git@"):
-                raise UsageError(
-                    f"line {instruction.line}: ADD of a URL is not supported by rctl yet",
-                    hint="download it in a RUN step (curl/wget) instead",
-                )
-            if _ARCHIVE.search(src):
-                raise UsageError(
-                    f"line {instruction.line}: ADD of an archive ({src}) is not extracted by "
-                    "rctl yet",
-                    hint="COPY it and extract it in a RUN step",
-                )
+            fetch.url_name(src)
 
     def _labels(self, image: ImageRecord) -> ImageRecord:
         doc = self.host.image_config(image)

@@ -7,8 +7,8 @@ import json
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import table
+from rootless.cli.session import engine
 
 COLUMNS = ("UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from rootless.cli.images import engine
+from rootless.cli.session import engine
 from rootless.models import BuildOptions, CommitOptions
 
 MAX_STDIN_DOCKERFILE = 4 << 20
@@ -84,7 +84,7 @@ def diff(ctx: click.Context, container: str) -> None:
 )
 @click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID there.")
 @click.option("--network", help="Network of RUN steps (none, host, slirp4netns, pasta).")
-@click.option("--platform", help="Accepted: only the host's platform is built.")
+@click.option("--platform", help="The host's platform (linux/amd64 here); others are refused.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @click.option(
     "--progress", type=click.Choice(["auto", "plain", "tty"]), default="auto",
@@ -98,7 +98,7 @@ def build(
     network: str | None, platform: str | None, quiet: bool, progress: str,
 ) -> None:  # fmt: skip
     """Build an image from a Dockerfile and a context directory."""
-    del progress, platform
+    del progress
     with contextlib.ExitStack() as stack:
         if context == "-" or dockerfile == "-":
             text = sys.stdin.buffer.read(MAX_STDIN_DOCKERFILE + 1)
@@ -112,7 +112,7 @@ def build(
         options = BuildOptions(
             context=context, dockerfile=dockerfile, tags=tags, build_args=build_args,
             target=target, no_cache=no_cache, pull=pull, labels=labels, network=network,
-            secrets=secrets,
+            secrets=secrets, platform=platform,
         )  # fmt: skip
         devnull = stack.enter_context(open(os.devnull, "rb+"))
         out = devnull.fileno() if quiet else 1

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import click
 
-from rootless.cli.images import engine
+from rctlbase.errors import NotFoundError
 from rootless.cli.render import (
     FORMAT_HELP,
     INSPECT_FORMAT_HELP,
@@ -23,6 +23,7 @@ from rootless.cli.render import (
     print_json,
     table,
 )
+from rootless.cli.session import engine
 from rootless.cli.terminal import ConsoleRelay
 from rootless.models import RunOptions
 
@@ -64,6 +65,12 @@ RUN_OPTIONS = [
         "--volumes-from",
         multiple=True,
         help="Mount another container's volumes: CONTAINER[:ro|rw].",
+    ),
+    click.option(
+        "--secret",
+        "secrets",
+        multiple=True,
+        help="Give a secret: NAME[,target=PATH|VAR,type=mount|env,uid=,gid=,mode=].",
     ),
     click.option("--cap-add", multiple=True, help="Add a capability."),
     click.option("--cap-drop", multiple=True, help="Drop a capability."),
@@ -144,6 +151,7 @@ RUN_OPTIONS = [
         help="pasta[:OPTS], slirp4netns[:OPTS], none, host (default: rctl.toml, else slirp4netns), "
         "or bridge networks' names (repeat for several).",
     ),
+    click.option("--pod", help="Join a pod: its network, published ports, IPC and UTS."),
     click.option(
         "--network-alias", "network_aliases", multiple=True, help="Another name on its networks."
     ),
@@ -375,8 +383,9 @@ def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bo
     "filters",
     multiple=True,
     help="KEY=VALUE, docker's: id, name, label, status, ancestor, exited, before, since, "
-    "volume, network, health.",
+    "volume, network, health; podman's pod.",
 )
+@click.option("--pod", "show_pod", is_flag=True, help="Show each container's pod (a POD column).")
 @click.pass_context
 def ps(
     ctx: click.Context,
@@ -385,6 +394,7 @@ def ps(
     fmt: str | None,
     no_trunc: bool,
     filters: tuple[str, ...],
+    show_pod: bool,
 ) -> None:
     """List containers."""
     from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
@@ -399,7 +409,12 @@ def ps(
     def default() -> None:
         columns = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
         cells = [[r.ps_fields(now=now, no_trunc=no_trunc)[c] for c in columns] for r in rows]
-        table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
+        headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        if show_pod:
+            headers.append("POD")
+            for cell, row in zip(cells, rows, strict=True):
+                cell.append(row.pod_name)
+        table(headers, cells)
 
     print_formatted(
         fmt,
@@ -447,7 +462,6 @@ def logs(
 @click.pass_context
 def inspect(ctx: click.Context, names: tuple[str, ...], fmt: str | None) -> None:
     """Show containers (or images) as JSON."""
-    from rctlbase.errors import NotFoundError  # noqa: PLC0415
 
     eng = engine(ctx)
     results: list[dict[str, object]] = []

@@ -20,7 +20,7 @@ from rootless.cli.render import (
     print_json,
     table,
 )
-from rootless.engine import Engine
+from rootless.cli.session import engine
 from rootless.models import PullEvent, PullOptions
 
 if TYPE_CHECKING:
@@ -30,16 +30,6 @@ TLS_HELP = (
     "Require HTTPS and verify certificates"
     " (default: only loopback and insecure registries use HTTP)."
 )
-
-
-def engine(ctx: click.Context) -> Engine:
-    """The session's engine, made on first use."""
-    obj: dict[str, object] = ctx.ensure_object(dict)
-    if "engine" not in obj:
-        obj["engine"] = Engine()
-    result = obj["engine"]
-    assert isinstance(result, Engine)
-    return result
 
 
 # One line per pull event off a TTY ("progress" events are only drawn as bars).

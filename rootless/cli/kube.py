@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rootless.cli.images import engine
+from rootless.cli.session import engine
 
 
 @click.command("generate")

@@ -8,7 +8,7 @@ import sys
 import click
 
 from rctlbase.errors import UsageError
-from rootless.cli.images import engine
+from rootless.cli.session import engine
 
 PRUNE_WARNING = "WARNING! This will remove:"
 

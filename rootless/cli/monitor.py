@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import FORMAT_HINT, human_size
+from rootless.cli.session import engine
 
 if TYPE_CHECKING:
     from rootless.cli.gotemplate.values import Struct

@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import (
     FORMAT_HELP,
     INSPECT_FORMAT_HELP,
@@ -14,6 +13,7 @@ from rootless.cli.render import (
     print_inspected,
     table,
 )
+from rootless.cli.session import engine
 from rootless.models import NetworkCreateOptions
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rootless.cli.images import engine
+from rootless.cli.session import engine
 
 
 @click.command("port")

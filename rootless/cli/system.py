@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import print_formatted, print_json
+from rootless.cli.session import engine
 
 VERSION_FORMAT_HELP = "'json', or a Go template ('{{.Server.Version}}')."
 INFO_FORMAT_HELP = "'json', or a Go template ('{{.Driver}}', '{{json .}}')."

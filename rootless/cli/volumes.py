@@ -6,7 +6,6 @@ import sys
 
 import click
 
-from rootless.cli.images import engine
 from rootless.cli.render import (
     FORMAT_HELP,
     INSPECT_FORMAT_HELP,
@@ -15,6 +14,7 @@ from rootless.cli.render import (
     print_json,
     table,
 )
+from rootless.cli.session import engine
 
 
 def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:

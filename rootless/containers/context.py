@@ -20,17 +20,19 @@ from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.containers.untrusted import read_image_file
-from rootless.eventlog import record_event
-from rootless.events import container_attributes
+from rootless.eventlog import container_attributes, record_event
 from rootless.images.layerjob import Jobs
 from rootless.images.service import ImageService
 from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rootless.contracts import ContainerHost
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from uidmap.mapping import UsernsPlan
 
@@ -54,6 +56,7 @@ class ContainerContext:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
+        secrets: Callable[[], SecretService] | None = None,
     ) -> None:
         self.store = ContainerStore(data / "containers")
         self.default_runtime = default_runtime
@@ -64,6 +67,7 @@ class ContainerContext:
         self.driver = driver
         self._volumes = volumes
         self._manager = manager
+        self._secrets = secrets
 
     @property
     def volumes(self) -> VolumeService:
@@ -71,6 +75,14 @@ class ContainerContext:
         if self._volumes is None:
             raise RuntimeError("ContainerService was made without a volume service")
         return self._volumes
+
+    @functools.cached_property
+    def secrets(self) -> SecretService:
+        """The secret service (the engine gives how to make it: ``run --secret`` alone
+        needs it, and ``rctl run`` doesn't load it otherwise)."""
+        if self._secrets is None:
+            raise RuntimeError("ContainerService was made without a secret service")
+        return self._secrets()
 
     @functools.cached_property
     def networks(self) -> NetworkService:

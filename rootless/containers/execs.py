@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rctlbase.errors import ConflictError, HostError, UsageError
 from rctlbase.run import run_program, spawn_program
+from rctlbase.syscalls import parent_namespace
 from rootless.containers.context import ContainerContext
 from rootless.containers.record import ContainerRecord
 from rootless.containers.spec import merge_env
@@ -102,7 +103,6 @@ class ContainerExec:
     def _launcher_userns(self, container_userns: str) -> str:
         """A path to the parent of the user namespace ``container_userns``: a descriptor of
         this process's, which stays open as long as it lives (nsenter opens the path)."""
-        from rctlbase.syscalls import parent_namespace  # noqa: PLC0415 - keep-id only
 
         fd = os.open(container_userns, os.O_RDONLY | os.O_CLOEXEC)
         try:

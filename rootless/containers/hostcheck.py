@@ -201,3 +201,18 @@ def discard_cidfile(path: str | None, container_id: str) -> None:
             os.unlink(path)
     except OSError:
         pass
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_facts(uid: int, root: Path = CGROUP_ROOT) -> tuple[str, list[str]]:
+    """The cgroup version (``2``, ``1``) and the controllers delegated to the user's
+    manager (what limits can use)."""
+    if not (root / "cgroup.controllers").exists():
+        return ("1" if root.is_dir() else ""), []
+    manager = root / f"user.slice/user-{uid}.slice/user@{uid}.service" / "cgroup.controllers"
+    try:
+        return "2", sorted(manager.read_text().split())
+    except OSError:
+        return "2", []

@@ -47,6 +47,7 @@ from rootless.containers.netattach import (
     finish_network,
     hand_over_network,
     load_driver,
+    pod_namespaces,
     prepare_network,
     relayed,
     userns_to_join,
@@ -78,12 +79,14 @@ def launch(plan_path: Path) -> int:
         listeners = bind_listeners(forwards)
     # slirp4netns says it is ready on this pipe; the container is created meanwhile.
     load_driver(plan)
+    pod_userns, pod_joined = pod_namespaces(plan)  # a pod's member joins the pod's
     ready_r, ready_w = os.pipe()
     try:
         enter_userns(
             plan.userns,
-            net=plan.network != "host",
-            join=userns_to_join(plan),
+            net=plan.network not in ("host", "pod"),
+            join=pod_userns or userns_to_join(plan),
+            join_more=pod_joined,
             after_map=lambda pid: attach_network(plan, pid, ready_w),
             before_map=lambda: prepare_network(plan),
         )
@@ -169,9 +172,9 @@ def tee_output(fields: dict[str, str]) -> None:
     nothing. Put pipes between the container and it, and leave a process in the unit
     (forked: nothing to start) that copies each stream to where it went and each line to
     the journal, with the container's fields (``CONTAINER_NAME=``...). It outlives a killed
-    CLI (it stops writing to the terminal, not to the journal), ignores the unit's SIGTERM
-    to drain what is left, and ends when the container's side of the pipes closes. Only
-    attached runs have it."""
+    CLI (it stops writing to the terminal, not to the journal), ignores the unit's stop
+    signal (whichever the image chose: SIGINT, SIGQUIT...) to drain what is left, and ends
+    when the container's side of the pipes closes. Only attached runs have it."""
     pipes = [os.pipe(), os.pipe()]
     if not fork_aside():
         for fd, (_, write_end) in zip((1, 2), pipes, strict=True):
@@ -181,8 +184,7 @@ def tee_output(fields: dict[str, str]) -> None:
             os.close(write_end)
         return
     try:  # pragma: no cover - the tee process, covered by the integration tests
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        ignore_stop_signals()
         for _, write_end in pipes:
             os.close(write_end)
         from units.journalsend import JournalSender  # noqa: PLC0415 - attached runs only
@@ -190,6 +192,23 @@ def tee_output(fields: dict[str, str]) -> None:
         copy_streams({pipes[0][0]: 1, pipes[1][0]: 2}, JournalSender(), fields)
     finally:
         os._exit(0)
+
+
+# Signals a stop cannot be: a fault's (ignoring them would loop on the fault) and those that
+# can't be caught. The unit's KillSignal= is any other (the image's STOPSIGNAL).
+_KEPT_SIGNALS = frozenset({
+    signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
+    signal.SIGILL, signal.SIGTRAP, signal.SIGSYS, signal.SIGABRT, signal.SIGCHLD,
+})  # fmt: skip
+
+
+def ignore_stop_signals() -> None:
+    """Ignore every signal the unit's stop may send (its KillSignal= goes to the whole
+    control group of an attached run): the copier ends at EOF, or by SIGKILL."""
+    for number in signal.valid_signals():
+        if number not in _KEPT_SIGNALS:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(number, signal.SIG_IGN)
 
 
 def copy_streams(streams: dict[int, int], journal: JournalSender, fields: dict[str, str]) -> None:

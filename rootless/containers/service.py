@@ -18,6 +18,7 @@ spans parts (``run``, ``prune``) is here.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,19 +29,22 @@ from rootless.containers.context import ContainerContext
 from rootless.containers.create import ContainerCreator
 from rootless.containers.execs import ContainerExec
 from rootless.containers.lifecycle import Lifecycle
-from rootless.containers.listing import ContainerListing
 from rootless.containers.logs import ContainerLogs
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
+from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters, prune_matcher
 from rootless.images.service import ImageService
 from rootless.models import ContainerUpdate, RunOptions
 from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from rootless.containers.listing import ContainerListing
     from rootless.contracts import ContainerHost
     from rootless.networks.service import NetworkService
+    from rootless.reports.containers import ContainerInspect, ContainerListRow
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from units.state import UnitState
 
@@ -62,15 +66,15 @@ class ContainerService:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
+        secrets: Callable[[], SecretService] | None = None,
     ) -> None:
         self.ctx = ContainerContext(
             data, runtime, images, host, driver, network_defaults, volumes, default_runtime,
-            manager,
+            manager, secrets,
         )  # fmt: skip
         creator = ContainerCreator(self.ctx)
         lifecycle = Lifecycle(self.ctx)
         execs = ContainerExec(self.ctx)
-        listing = ContainerListing(self.ctx)
         self.lifecycle = lifecycle
         self.create = creator.create
         self.resolve_image = creator.resolve_image
@@ -89,9 +93,6 @@ class ContainerService:
         self.exec_argv = execs.exec_argv
         self.top = execs.top
         self.copy = execs.copy
-        self.summaries = listing.summaries
-        self.inspect = listing.inspect
-        self.port = listing.port
         self.logs = ContainerLogs(self.ctx).logs
         self.running_state = self.ctx.running_state
         self.exit_code = self.ctx.exit_code
@@ -109,6 +110,28 @@ class ContainerService:
 
         record = self.ctx.store.get(ref)
         return resize_console(str(self.ctx.held_console(record.id)), rows, columns)
+
+    @functools.cached_property
+    def listing(self) -> ContainerListing:
+        """``ps``, ``inspect`` and ``port``: built on first use, so that ``rctl run`` doesn't
+        load the container reports (docker's documents, some 20 ms of imports)."""
+        from rootless.containers.listing import ContainerListing  # noqa: PLC0415
+
+        return ContainerListing(self.ctx)
+
+    def summaries(
+        self, *, all_containers: bool = False, filters: Sequence[str] = ()
+    ) -> list[ContainerListRow]:
+        """``rctl ps`` (``-a``: stopped ones too), with docker's ``--filter``s."""
+        return self.listing.summaries(all_containers=all_containers, filters=filters)
+
+    def inspect(self, ref: str) -> ContainerInspect:
+        """``rctl inspect``: docker's document of the container."""
+        return self.listing.inspect(ref)
+
+    def port(self, ref: str, private: str | None = None) -> list[str]:
+        """``rctl port``: the container's published ports, docker's lines."""
+        return self.listing.port(ref, private)
 
     def get(self, ref: str) -> ContainerRecord:
         """The container ``ref`` names (its ID, an ID prefix or its name)."""
@@ -180,11 +203,6 @@ class ContainerService:
     def prune(self, filters: Sequence[str] = ()) -> list[str]:
         """Remove every container that is not running (``filters``: docker's until=,
         label=, label!=), and what removals that were killed half-way left behind."""
-        from rootless.filters import (  # noqa: PLC0415
-            CONTAINER_PRUNE_KEYS,
-            parse_filters,
-            prune_matcher,
-        )
 
         keep = prune_matcher(parse_filters(filters, CONTAINER_PRUNE_KEYS))
         for leftover in self.ctx.store.leftovers(older_than=LEFTOVER_AGE):

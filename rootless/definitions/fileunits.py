@@ -5,11 +5,13 @@ Pure, like :mod:`rootless.definitions.translate`. A ``[network.NAME]`` becomes
 units with ``RemainAfterExit=yes`` that make the network or volume if it is missing
 (``rctl container prepare-unit``). Each container's image gets ``rctl-image-NAME.service``
 (NAME the container's), which pulls it when the container's ``pull`` policy says so, with a
-start timeout that suits a pull (``IMAGE_TIMEOUT``) instead of the container unit's.
+start timeout that suits a pull (``IMAGE_TIMEOUT``) instead of the container unit's; a
+container with ``build`` gets ``rctl-build-NAME.service`` instead, which builds its image
+when it is missing or its context changed (``BUILD_TIMEOUT``).
 
 A container unit ``Requires=`` and is ordered ``After=`` the units of what it uses
 (:func:`container_needs`): its networks and volumes that the files define (others must
-exist already, as for ``rctl run``) and its image unit.
+exist already, as for ``rctl run``) and its image or build unit.
 
 Why no ``network-online.target``: the user manager has no such target (the system's are not
 its units), and waiting for the system's from a user unit is what makes podman's user units
@@ -31,6 +33,7 @@ from units.unitfile import UnitSection, Value, Verbatim, quote_argv, render_unit
 # while the network comes up.
 IMAGE_TIMEOUT = "30min"
 PREPARE_TIMEOUT = "5min"
+BUILD_TIMEOUT = "1h"  # a build of a definition's image: its RUN steps may take long
 ENVIRONMENT_KEYS = ("Environment", "EnvironmentFile")
 
 
@@ -44,6 +47,10 @@ def volume_unit_name(name: str) -> str:
 
 def image_unit_name(container: str) -> str:
     return f"rctl-image-{container}.service"
+
+
+def build_unit_name(container: str) -> str:
+    return f"rctl-build-{container}.service"
 
 
 def volume_sources(container: ContainerDef) -> list[str]:
@@ -67,11 +74,13 @@ def container_needs(
     container: ContainerDef, networks: Iterable[str], volumes: Iterable[str]
 ) -> list[str]:
     """The units ``container``'s unit requires: of the defined ``networks`` and ``volumes``
-    those it uses, and its image unit unless it never pulls."""
+    those it uses, and its build unit, or its image unit unless it never pulls."""
     defined_networks, defined_volumes = set(networks), set(volumes)
     units = [network_unit_name(n.name) for n in container.networks if n.name in defined_networks]
     units += [volume_unit_name(v) for v in volume_sources(container) if v in defined_volumes]
-    if container.pull != "never":
+    if container.build is not None:
+        units.append(build_unit_name(container.name))
+    elif container.pull != "never":
         units.append(image_unit_name(container.name))
     return units
 
@@ -125,4 +134,14 @@ def render_image_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
     return _prepare_unit(
         f"rctl image of {container.name} ({container.image})", container.file, rctl,
         ("--image", container.name), IMAGE_TIMEOUT, environment,
+    )  # fmt: skip
+
+
+def render_build_unit(container: ContainerDef, rctl: Sequence[str]) -> str:
+    """``rctl-build-NAME.service``: the image of container NAME built from its ``build``
+    when missing or when its context changed, in the container's environment."""
+    environment = [(k, v) for k, v in container.service if k in ENVIRONMENT_KEYS]
+    return _prepare_unit(
+        f"rctl build of {container.name} ({container.image})", container.file, rctl,
+        ("--build", container.name), BUILD_TIMEOUT, environment,
     )  # fmt: skip

@@ -27,9 +27,11 @@ from pathlib import Path
 
 from rctlbase.errors import UsageError, run_main
 from rootless.definitions.fileunits import (
+    build_unit_name,
     container_needs,
     image_unit_name,
     network_unit_name,
+    render_build_unit,
     render_image_unit,
     render_network_unit,
     render_volume_unit,
@@ -155,13 +157,21 @@ def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
         except UsageError as exc:
             print(f"rctl-user-generator: {container.file}: {name}: {exc}", file=sys.stderr)
             continue
-        if container.pull != "never":
-            image = image_unit_name(container.name)
-            if _write(output, image, render_image_unit(container, [rctl]), (), container.file):
-                written.append(image)
+        image_unit = _image_unit(container, rctl)
+        if image_unit and _write(output, image_unit[0], image_unit[1], (), container.file):
+            written.append(image_unit[0])
         if _write(output, name, text, container.wanted_by, container.file):
             written.append(name)
     return written
+
+
+def _image_unit(container: ContainerDef, rctl: str) -> tuple[str, str] | None:
+    """The unit that builds or pulls ``container``'s image (name, text), if it has one."""
+    if container.build is not None:
+        return build_unit_name(container.name), render_build_unit(container, [rctl])
+    if container.pull != "never":
+        return image_unit_name(container.name), render_image_unit(container, [rctl])
+    return None
 
 
 def _write(output: Path, name: str, text: str, wanted_by: Sequence[str], source: str) -> bool:

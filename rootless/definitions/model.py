@@ -35,6 +35,16 @@ class NetworkRef:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildDef:
+    """A container's ``build``: what ``rctl build`` is given to make its image."""
+
+    context: str  # absolute directory
+    file: str | None = None  # absolute Dockerfile path; None: the context's own
+    args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerDef:
     """``[container.NAME]``."""
 
@@ -68,11 +78,13 @@ class ContainerDef:
     stop_timeout: int | None = None
     stop_signal: str | None = None
     pull: str = "missing"
+    build: BuildDef | None = None  # the image is built from this (and named ``image``)
     ulimits: tuple[tuple[str, str], ...] = ()  # (name, "SOFT[:HARD]"), as --ulimit
     devices: tuple[str, ...] = ()  # --device strings
     shm_size: str | None = None
     sysctls: tuple[tuple[str, str], ...] = ()  # (key, value), as --sysctl
     privileged: bool = False
+    secrets: tuple[str, ...] = ()  # --secret values: names, no values
     healthcheck: HealthcheckDef | None = None
     no_healthcheck: bool = False  # healthcheck.disable: not even the image's
     depends_on: tuple[str, ...] = ()

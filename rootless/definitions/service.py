@@ -49,7 +49,7 @@ from rootless.definitions.translate import (
     unit_name,
     volume_create_kwargs,
 )
-from rootless.models import DefinitionAction
+from rootless.models import BuildOptions, DefinitionAction
 
 if TYPE_CHECKING:
     from rootless.containers.service import ContainerService
@@ -142,9 +142,15 @@ class DefinitionService:
         report: Callable[[DefinitionAction], None] = lambda _a: None,
     ) -> list[DefinitionAction]:
         """``rctl apply``: carry out the plan, reporting each step once done."""
+        paths = list(paths)
         wanted, actions = self.plan(paths)
         if dry_run:
             return actions
+        built = [c for c in wanted.containers if c.build is not None and self._ensure_built(c)]
+        for container in built:
+            report(DefinitionAction("build", "image", container.image))
+        if built:  # new image IDs: the containers of those images are recreated
+            wanted, actions = self.plan(paths)
         for action in actions:
             self._act(action, wanted)
             report(action)
@@ -313,6 +319,27 @@ class DefinitionService:
                 log.warning("pulling %s: %s (again in %.0f s)", container.image, exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    def prepare_build(self, definition: Path, name: str) -> None:
+        """``rctl-build-NAME.service``: container NAME's image, built when it is missing or
+        its context changed."""
+        self._ensure_built(_unit_definition(definition, name)[1])
+
+    def _ensure_built(self, container: ContainerDef) -> bool:
+        """Build ``container``'s image if it is missing or stale; whether it was built. The
+        steps' output goes to standard error (the journal, in a unit)."""
+        build = container.build
+        assert build is not None
+        options = BuildOptions(
+            context=build.context,
+            dockerfile=build.file,
+            tags=(container.image,),
+            build_args=tuple(f"{k}={v}" for k, v in build.args),
+            target=build.target,
+        )
+        with open(os.devnull, "rb") as devnull:
+            made = self.services.builds.ensure_built(options, log.info, (devnull.fileno(), 2, 2))
+        return made is not None
 
     def _ensure_volume(self, volume: VolumeDef) -> None:
         volumes = self.services.volumes

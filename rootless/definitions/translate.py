@@ -27,10 +27,13 @@ LABEL_HASH = "io.rctl.definition.hash"
 LABEL_FILE = "io.rctl.definition.file"
 LABEL_KEYS = "io.rctl.definition.keys"
 LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
-UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
+# ``build`` too: what it makes is the image, whose ID the plan compares.
+UNIT_ONLY_KEYS = (
+    "file", "lines", "wanted_by", "depends_on", "notify", "unit", "service", "build",
+)  # fmt: skip
 # Keys added after definitions were in use: left out of the hash while at their default, so
 # that a new rctl does not see every existing container as changed and recreate it.
-LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged")
+LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged", "secrets")
 NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
 
 
@@ -153,6 +156,7 @@ def run_options(
         read_only=container.read_only,
         tmpfs=container.tmpfs,
         cap_add=container.cap_add,
+        secrets=container.secrets,
         cap_drop=container.cap_drop,
         security_opt=container.security_opt,
         init=container.init,

@@ -424,6 +424,8 @@ class ContainerListRow:
     mounts: tuple[MountReport, ...] = ()
     network_mode: str = ""
     networks: Mapping[str, Endpoint] = field(default_factory=dict)
+    pod: str = ""  # the pod's ID and name (podman's ps --pod), not in docker's document
+    pod_name: str = ""
 
     def to_docker(self) -> dict[str, Any]:
         """``GET /containers/json``'s entry."""

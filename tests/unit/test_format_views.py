@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rootless import cli
-from rootless.cli import images as cli_images
+from rootless.cli import session as cli_session
 from rootless.cli.gotemplate.template import TemplateError, parse
 from rootless.cli.render import print_formatted
 from rootless.cli.views import (
@@ -300,7 +300,7 @@ class FakeEngine:
 
 @pytest.fixture
 def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_images, "Engine", FakeEngine)
+    monkeypatch.setattr(cli_session, "Engine", FakeEngine)
 
 
 @pytest.mark.usefixtures("fake_engine")

@@ -19,13 +19,13 @@ import pytest
 from netns.ports import Protocol, PublishedPort
 from rootless.containers.health import HealthConfig
 from rootless.containers.record import ContainerRecord
+from rootless.containers.recorded import record_options
 from rootless.containers.reporting import (
     LiveState,
     UnitInputs,
     inspect_report,
     list_row,
     live_state,
-    record_options,
 )
 from rootless.containers.spec import ContainerSpec, ImageDefaults
 from rootless.models import RunOptions

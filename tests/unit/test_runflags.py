@@ -465,7 +465,7 @@ def test_attach_picks_the_streams_and_the_rest_see_dev_null() -> None:
 
 
 def test_inspect_shows_the_flags_in_dockers_host_config() -> None:
-    from rootless.containers.reporting import ISOLATION_KEYS, record_options  # noqa: PLC0415
+    from rootless.containers.recorded import ISOLATION_KEYS, record_options  # noqa: PLC0415
     from rootless.reports.containers import HostConfig  # noqa: PLC0415
 
     given: dict[str, Any] = {

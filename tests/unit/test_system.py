@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rootless import __version__, cli
-from rootless.cli import images as cli_images
+from rootless.cli import session as cli_session
+from rootless.containers.hostcheck import cgroup_facts
 from rootless.containers.record import ContainerStore
 from rootless.networks.attach import NetworkPaths
 from rootless.networks.service import NetworkService
@@ -18,7 +19,6 @@ from rootless.system import (
     API_VERSION,
     ContainerCounts,
     InfoInputs,
-    cgroup_facts,
     git_commit,
     info_report,
     version_report,
@@ -56,7 +56,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 @pytest.fixture
 def fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_images, "Engine", FakeEngine)
+    monkeypatch.setattr(cli_session, "Engine", FakeEngine)
 
 
 def test_version_document_has_docker_s_keys() -> None:
@@ -153,7 +153,7 @@ def test_network_ls_shows_the_builtin_networks(
     service = NetworkService(paths, ContainerStore(tmp_path / "containers"))
     engine = type("NetworkEngine", (FakeEngine,), {"__init__": lambda self: None})
     engine.networks = service  # type: ignore[attr-defined]
-    monkeypatch.setattr(cli_images, "Engine", engine)
+    monkeypatch.setattr(cli_session, "Engine", engine)
     code, out, _ = run(["network", "ls"], capsys)
     lines = out.splitlines()
     assert code == 0 and lines[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SUBNET",
