@@ -4,7 +4,8 @@ store.
 
 Rows: ``docker run --rm busybox true``, ``docker ps -a`` with 100 created containers, 20
 ``docker run -d`` at once, and the service's memory: its RSS idle (started, one ``ping``)
-and its peak RSS (VmHWM) once 20 concurrent ``run -d`` are done. The service is started
+and its peak RSS (VmHWM) once 20 concurrent ``run -d`` are done; with those, the CPU time
+the service process itself used per round (where the time goes). The service is started
 untimed before the rounds and kept (``--time 0``) for all of them, as a socket-activated
 service stays up while clients keep coming.
 """
@@ -12,6 +13,7 @@ service stays up while clients keep coming.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import time
@@ -76,6 +78,11 @@ class Service:
             if line.startswith(f"{field}:"):
                 return float(line.split()[1])
         raise StepFailed(f"no {field} for the {self.tool.name} service")
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of the service's process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def remove_containers(self) -> None:
         ids = self.docker("ps", "-aq").split()
@@ -145,6 +152,7 @@ def ps_many(rounds: int, work: Path, count: int = 100) -> list[Result]:
 
 
 def start_many(service: Service, count: int) -> Sample:
+    cpu = service.cpu_seconds()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=count) as pool:
         futures = [
@@ -152,12 +160,13 @@ def start_many(service: Service, count: int) -> Sample:
         ]
         errors = [str(f.exception()) for f in futures if f.exception() is not None]
     elapsed = time.perf_counter() - start
+    cpu = service.cpu_seconds() - cpu
     if errors:
         raise StepFailed(f"{len(errors)} of {count} docker run -d failed, e.g. {errors[0]}")
     running = len(service.docker("ps", "-q").split())
     if running != count:
         raise StepFailed(f"{running} of {count} containers running after docker run -d")
-    return {"time": elapsed, "busy": service.status_kib("VmHWM")}
+    return {"time": elapsed, "busy": service.status_kib("VmHWM"), "cpu": cpu}
 
 
 def concurrent_run(rounds: int, work: Path, count: int = 20) -> list[Result]:
@@ -176,6 +185,8 @@ def concurrent_run(rounds: int, work: Path, count: int = 20) -> list[Result]:
     return [
         summarize(f"{count} concurrent docker run -d", GROUP, "s", samples,
                   target="ratio <= 0.8", note=f"{CLI}; timed until every command returned"),
+        summarize(f"service CPU time, {count} concurrent run -d", GROUP, "s", samples, "cpu",
+                  note="user + system time of the service process alone, per round"),
         summarize("service RSS, idle", GROUP, "KiB", samples, "idle",
                   note="VmRSS of the service process after it answered docker version"),
         summarize(f"service peak RSS, {count} concurrent run -d", GROUP, "KiB", samples, "busy",
