@@ -43,6 +43,7 @@ from rootless.models import (
     NameKind,
     PullEvent,
     PullOptions,
+    RegistryAuth,
     SystemPruneReport,
 )
 from rootless.storage.drivers import parse_driver
@@ -171,8 +172,8 @@ class Engine:
             self.containers.inspect,
             kind,
             service=service,
-            secret_labels=secret_labels,
             pods=self.pods,
+            secret_labels=secret_labels,
         )
 
     def kube_play(
@@ -190,7 +191,7 @@ class Engine:
         from rootless.kube.service import PlayRequest, play_files  # noqa: PLC0415
 
         request = PlayRequest(down, replace, start, network, force)
-        plan = play_files(paths, self.containers, self.secrets, self.volumes, self.pods, request)
+        plan = play_files(paths, self.containers, self.secrets, self.volumes, request, self.pods)
         return KubePlayResult(tuple(o.name or "" for o in plan.containers), plan.warnings)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
@@ -393,28 +394,38 @@ class Engine:
 
     def pull(self, options: PullOptions, events: Callable[[PullEvent], None]) -> ImageRecord:
         """Pull an image (short names through the search registries)."""
+        from rootless.images.auth import Credentials  # noqa: PLC0415
         from rootless.images.pull import Puller, PullRequest  # noqa: PLC0415 - start-up time
 
         platform = parse_platform(options.platform) if options.platform else host_platform()
         puller = Puller(self.store, self.settings, self.run_layer_jobs, events, self.layer_format)
-        image = puller.pull(PullRequest(options.name, platform, options.tls_verify))
+        given = Credentials(options.auth.username, options.auth.password) if options.auth else None
+        image = puller.pull(PullRequest(options.name, platform, options.tls_verify, given))
         self.images.event("pull", options.name, options.name)
         return image
 
     def login(self, registry: str, username: str, password: str, tls_verify: bool | None) -> Path:
         """Check the credentials against the registry, then store them (auth.json, 0600)."""
-        from rootless.images.auth import Credentials, store_credentials  # noqa: PLC0415
+        from rootless.images.auth import store_credentials  # noqa: PLC0415
+
+        self.check_login(registry, username, password, tls_verify)
+        return store_credentials(registry, username, password)
+
+    def check_login(
+        self, registry: str, username: str, password: str, tls_verify: bool | None
+    ) -> None:
+        """Check the credentials against the registry (the API's ``/auth``: the client
+        keeps them and sends them with each pull and push)."""
+        from rootless.images.auth import Credentials  # noqa: PLC0415
         from rootless.images.registry import RegistryClient  # noqa: PLC0415 - start-up time
 
-        credentials = Credentials(username, password)
         with RegistryClient(
             registry,
-            credentials=credentials,
+            credentials=Credentials(username, password),
             tls_verify=tls_verify,
             insecure_registries=self.settings.insecure_registries,
         ) as client:
             client.check_login()
-        return store_credentials(registry, username, password)
 
     def logout(self, registry: str) -> bool:
         """Forget the credentials of ``registry``; False when there were none."""
@@ -521,12 +532,14 @@ class Engine:
         the step lines, ``stdio`` is what RUN steps read and write."""
         return self.builds.build(options, say, stdio)
 
-    def build_context(self, upload: IO[bytes]) -> contextlib.AbstractContextManager[Path]:
-        """A build context sent as a tar (the API's ``/build``), unpacked into a private
-        directory that is removed when the context manager exits."""
+    def build_context(
+        self, upload: IO[bytes], what: str = "the build context"
+    ) -> contextlib.AbstractContextManager[Path]:
+        """A tar sent to the API (``/build``'s context, ``PUT archive``'s files), unpacked
+        into a private directory that is removed when the context manager exits."""
         from rootless.build.upload import build_context  # noqa: PLC0415 - start-up time
 
-        return build_context(upload, self.paths.ensure_data())
+        return build_context(upload, self.paths.ensure_data(), what)
 
     def builder_prune(self) -> int:
         """``rctl builder prune``: forget the build cache (its images become dangling)."""
@@ -534,18 +547,20 @@ class Engine:
 
     def push(
         self, name: str, destination: str | None, tls_verify: bool | None,
-        progress: Callable[[str, str], None],
+        progress: Callable[[str, str], None], auth: RegistryAuth | None = None,
     ) -> str:  # fmt: skip
-        """``rctl push``: upload an image; returns the manifest digest."""
+        """``rctl push``: upload an image; returns the manifest digest. ``auth``: this
+        push's credentials, else those stored for the registry."""
         from rootless.images.archive import push  # noqa: PLC0415 - start-up time
-        from rootless.images.auth import lookup  # noqa: PLC0415 - start-up time
+        from rootless.images.auth import Credentials, lookup  # noqa: PLC0415 - start-up time
         from rootless.images.registry import RegistryClient  # noqa: PLC0415 - start-up time
 
         image = self.images.get(name)
         ref = parse_reference(destination or name)
+        given = Credentials(auth.username, auth.password) if auth else None
         with RegistryClient(
             ref.registry,
-            credentials=lookup(ref.registry),
+            credentials=given or lookup(ref.registry),
             tls_verify=tls_verify,
             insecure_registries=self.settings.insecure_registries,
         ) as client:

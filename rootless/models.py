@@ -15,6 +15,27 @@ class PullOptions:
     platform: str | None = None
     tls_verify: bool | None = None
     quiet: bool = False
+    auth: RegistryAuth | None = None  # this pull's credentials, else the stored ones
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUpdate:
+    """``update``: the limits and restart policy to change; None leaves one as it is."""
+
+    memory: int | None = None  # bytes
+    memory_swap: int | None = None  # bytes of memory plus swap, -1 unlimited
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None  # -1 unlimited
+    restart: str | None = None  # no | always | unless-stopped | on-failure[:N]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryAuth:
+    """Credentials a client sent for one request (the API's ``X-Registry-Auth``)."""
+
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

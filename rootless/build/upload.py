@@ -42,11 +42,11 @@ class Bounded:
         data = self.stream.read(size if size >= 0 else self.left + 1)
         self.left -= len(data)
         if self.left < 0:
-            raise ContextTooLarge(f"the build context is larger than {MAX_CONTEXT >> 30} GiB")
+            raise ContextTooLarge(f"the upload is larger than {MAX_CONTEXT >> 30} GiB unpacked")
         return data
 
 
-def unpack_context(upload: IO[bytes], root: Path) -> None:
+def unpack_context(upload: IO[bytes], root: Path, what: str = "the build context") -> None:
     """Extract the context tar (gzip recognised by its magic) below ``root``."""
     head = upload.read(2)
     upload.seek(0)
@@ -58,21 +58,20 @@ def unpack_context(upload: IO[bytes], root: Path) -> None:
         else:
             unpack_tree(Bounded(upload, MAX_CONTEXT), root_fd, owners=False)
     except LayerError as exc:  # the client's tar: unsafe or damaged entries are its error
-        raise UsageError(f"build context: {exc.message}", hint="send a plain tar archive") from exc
+        raise UsageError(f"{what}: {exc.message}", hint="send a plain tar archive") from exc
     except (OSError, EOFError) as exc:  # gzip's own errors: the stream is damaged
-        raise UsageError(
-            f"the build context is not a readable tar: {exc}", hint="send a tar archive"
-        ) from exc
+        raise UsageError(f"{what} is not a readable tar: {exc}", hint="send a tar archive") from exc
     finally:
         os.close(root_fd)
 
 
 @contextlib.contextmanager
-def build_context(upload: IO[bytes], data: Path) -> Iterator[Path]:
-    """The context unpacked into a private directory below ``data``, removed on exit."""
-    root = Path(tempfile.mkdtemp(prefix="build-context-", dir=data))
+def build_context(upload: IO[bytes], data: Path, what: str = "the build context") -> Iterator[Path]:
+    """The context unpacked into a private directory below ``data``, removed on exit
+    (``what`` names the upload in errors: a copy into a container uses it too)."""
+    root = Path(tempfile.mkdtemp(prefix="upload-", dir=data))
     try:
-        unpack_context(upload, root)
+        unpack_context(upload, root, what)
         yield root
     finally:
         remove_tree(root)

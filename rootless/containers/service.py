@@ -35,7 +35,7 @@ from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters, prune_matcher
 from rootless.images.service import ImageService
-from rootless.models import RunOptions
+from rootless.models import ContainerUpdate, RunOptions
 from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
@@ -96,6 +96,12 @@ class ContainerService:
         self.logs = ContainerLogs(self.ctx).logs
         self.running_state = self.ctx.running_state
         self.exit_code = self.ctx.exit_code
+
+    def update(self, ref: str, change: ContainerUpdate) -> ContainerRecord:
+        """``update``: new limits (live when the container runs) and restart policy."""
+        from rootless.containers.update import update_container  # noqa: PLC0415
+
+        return update_container(self.ctx, ref, change)
 
     def resize_terminal(self, ref: str, rows: int, columns: int) -> bool:
         """Set the window size of a running container's terminal (one its unit holds);

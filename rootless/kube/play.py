@@ -150,25 +150,26 @@ def plan_documents(
             data[(kind, name)] = plan_data(document, kind, name)
         elif kind == "PersistentVolumeClaim":
             claims.append(check_volume_name(name, flag="PersistentVolumeClaim name"))
-    containers: list[RunOptions] = []
-    pods: list[PodCreateOptions] = []
+    workloads: list[tuple[str, list[RunOptions]]] = []
     for kind, name, document in checked:
         if kind not in ("Pod", "Deployment"):
             continue
         spec, more = _workload(document, kind, name)
         warnings += more
         made, more = pod_containers(PodContext(name, data), spec)
-        grouped, made = group_in_pod(name, made)
-        if grouped is not None:
-            # The pod holds the network: --network is its, not its members'.
-            pods.append(replace(grouped, network=network) if network else grouped)
-        elif network is not None:
-            made = [replace(c, network=network) for c in made]
-        containers += made
+        workloads.append((name, made))
         warnings += more
-    if not (containers or data or claims):
+    everyone = [c for _, made in workloads for c in made]
+    if not (everyone or data or claims):
         raise bad("the YAML describes no Pod, Deployment, ConfigMap, Secret or claim")
-    warnings += _service_warnings(services, containers)
+    warnings += _service_warnings(services, everyone)
+    containers: list[RunOptions] = []
+    pods: list[PodCreateOptions] = []
+    for name, made in workloads:
+        networked = made if network is None else [replace(c, network=network) for c in made]
+        grouped, members = group_in_pod(name, networked)
+        pods += [grouped] if grouped is not None else []
+        containers += members
     return PlayPlan(tuple(containers), tuple(warnings), _secrets(data), tuple(claims), tuple(pods))
 
 

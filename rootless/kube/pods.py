@@ -12,9 +12,8 @@ import dataclasses
 from collections.abc import Sequence
 
 from rootless.kube.generate import KubeContainer, KubePort
+from rootless.kube.podspec import POD_LABEL
 from rootless.models import PodCreateOptions, RunOptions
-
-POD_LABEL = "io.rctl.kube.pod"
 
 
 def group_in_pod(
@@ -25,8 +24,9 @@ def group_in_pod(
     if len(members) < 2:
         return None, list(members)
     publish = tuple(p for m in members for p in m.publish)
-    options = PodCreateOptions(name=pod, publish=publish, labels={POD_LABEL: pod})
-    return options, [dataclasses.replace(m, publish=(), pod=pod) for m in members]
+    network = next((m.network for m in members if m.network), None)
+    options = PodCreateOptions(name=pod, publish=publish, network=network, labels={POD_LABEL: pod})
+    return options, [dataclasses.replace(m, publish=(), network=None, pod=pod) for m in members]
 
 
 def pod_containers(

@@ -27,7 +27,8 @@ from rootless.kube.generate import (
 )
 from rootless.kube.objects import KIND_LABEL
 from rootless.kube.play import CLAIM_LABEL, MAX_YAML_BYTES, PlayPlan, plan_play
-from rootless.kube.pods import POD_LABEL, pod_containers
+from rootless.kube.pods import pod_containers
+from rootless.kube.podspec import POD_LABEL
 from rootless.reports.containers import ContainerInspect
 
 if TYPE_CHECKING:
@@ -57,8 +58,8 @@ def generate_yaml(
     kind: str = "pod",
     *,
     service: bool = False,
-    secret_labels: Callable[[str], Mapping[str, str]] | None = None,
     pods: PodService | None = None,
+    secret_labels: Callable[[str], Mapping[str, str]] | None = None,
 ) -> str:
     """The YAML for the containers ``refs`` names, for every member of the rctl pod it
     names, or for every container of the definition files it names (one kind at a time:
@@ -82,11 +83,7 @@ def generate_yaml(
             )
         name = Path(files[0]).stem
     elif len(refs) == 1 and pods is not None and (report := pods.find_report(refs[0])):
-        labels_of = secret_labels or _no_labels
-        members = [
-            replace(container_from_inspect(r), secrets=secret_uses(r.rctl.secrets, labels_of))
-            for r in (inspect(m.id) for m in report.members)
-        ]
+        members = [container_from_inspect(inspect(m.id)) for m in report.members]
         if not members:
             raise UsageError(f"pod {report.name} has no container", hint="add one: rctl run --pod")
         published = [KubePort(p.container_port, p.protocol, p.host_port) for p in report.ports]
@@ -165,9 +162,9 @@ def take_down(
     containers: ContainerService,
     secrets: SecretService,
     volumes: VolumeService,
-    pods: PodService,
     *,
     force: bool = False,
+    pods: PodService | None = None,
 ) -> None:
     """Remove what ``plan`` makes: its containers and pods, the secrets play made, and
     (``force``) the claims' volumes play made. Secrets and volumes of the user's own stay."""
@@ -176,7 +173,8 @@ def take_down(
             containers.remove(options.name or "", force=True)
     for pod in plan.pods:
         with contextlib.suppress(NotFoundError):
-            pods.remove(pod.name or "", force=True)
+            if pods is not None:
+                pods.remove(pod.name or "", force=True)
     kube_secrets = [s.name for s in plan.secrets if _is_kube_secret(secrets, s.name)]
     if kube_secrets:
         secrets.remove(kube_secrets)
@@ -185,52 +183,43 @@ def take_down(
         volumes.remove(claims)
 
 
-def _make_objects(
-    plan: PlayPlan,
-    secrets: SecretService,
-    volumes: VolumeService,
-    made_volumes: list[str],
-    made_secrets: list[str],
-) -> None:
-    """The plan's claims (volumes not there yet) and secrets, each noted as it is made."""
-    for claim in plan.claims:
-        try:
-            volumes.inspect(claim)
-        except NotFoundError:  # an existing volume of that name is the claim's
-            volumes.create(claim, {CLAIM_LABEL: claim})
-            made_volumes.append(claim)
-    for secret in plan.secrets:
-        if secrets.exists(secret.name) and not _is_kube_secret(secrets, secret.name):
-            raise ConflictError(
-                f"secret {secret.name} exists and was not made by kube play",
-                hint="remove or rename it ('rctl secret rm'), then play again",
-            )
-        secrets.create(secret.name, secret.value, dict(secret.labels), replace=True)
-        made_secrets.append(secret.name)
-
-
 def play_files(
     paths: Sequence[Path],
     containers: ContainerService,
     secrets: SecretService,
     volumes: VolumeService,
-    pods: PodService,
     request: PlayRequest,
+    pods: PodService,
 ) -> PlayPlan:
-    """``rctl kube play``: make the files' claims (volumes), secrets, pods and containers
+    """``rctl kube play``: make the files' claims (volumes), secrets and containers
     (started unless ``request.start`` is false), or with ``down`` remove them. When one
     step fails, what this call made is removed again."""
     plan = plan_files(paths, request.network)
     if request.down or request.replace:
-        take_down(plan, containers, secrets, volumes, pods, force=request.down and request.force)
+        take_down(
+            plan, containers, secrets, volumes, force=request.down and request.force, pods=pods
+        )
         if request.down:
             return plan
     made_volumes: list[str] = []
     made_secrets: list[str] = []
-    made_pods: list[str] = []
     made: list[str] = []
+    made_pods: list[str] = []
     try:
-        _make_objects(plan, secrets, volumes, made_volumes, made_secrets)
+        for claim in plan.claims:
+            try:
+                volumes.inspect(claim)
+            except NotFoundError:  # an existing volume of that name is the claim's
+                volumes.create(claim, {CLAIM_LABEL: claim})
+                made_volumes.append(claim)
+        for secret in plan.secrets:
+            if secrets.exists(secret.name) and not _is_kube_secret(secrets, secret.name):
+                raise ConflictError(
+                    f"secret {secret.name} exists and was not made by kube play",
+                    hint="remove or rename it ('rctl secret rm'), then play again",
+                )
+            secrets.create(secret.name, secret.value, dict(secret.labels), replace=True)
+            made_secrets.append(secret.name)
         for pod in plan.pods:
             made_pods.append(pods.create(pod).id)
         for options in plan.containers:
@@ -243,15 +232,27 @@ def play_files(
         for container_id in made:
             with contextlib.suppress(RctlError):
                 containers.remove(container_id, force=True)
-        for pod_id in made_pods:
-            with contextlib.suppress(RctlError):
-                pods.remove(pod_id, force=True)
-        with contextlib.suppress(RctlError):
-            secrets.remove(made_secrets)
-        with contextlib.suppress(RctlError):
-            volumes.remove(made_volumes)
+        _undo(pods, made_pods, secrets, made_secrets, volumes, made_volumes)
         raise
     return plan
+
+
+def _undo(
+    pods: PodService,
+    made_pods: Sequence[str],
+    secrets: SecretService,
+    made_secrets: Sequence[str],
+    volumes: VolumeService,
+    made_volumes: Sequence[str],
+) -> None:
+    """Remove the pods, secrets and volumes a failed play made (its containers first)."""
+    for pod_id in made_pods:
+        with contextlib.suppress(RctlError):
+            pods.remove(pod_id, force=True)
+    with contextlib.suppress(RctlError):
+        secrets.remove(list(made_secrets))
+    with contextlib.suppress(RctlError):
+        volumes.remove(list(made_volumes))
 
 
 def _ignore(_unit: str) -> None:

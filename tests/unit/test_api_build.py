@@ -44,8 +44,10 @@ class FakeEngine:
         self.options: list[BuildOptions] = []
         self.seen: dict[str, bytes] = {}
 
-    def build_context(self, upload: IO[bytes]) -> contextlib.AbstractContextManager[Path]:
-        return build_context(upload, self.paths.ensure_data())
+    def build_context(
+        self, upload: IO[bytes], what: str = "the build context"
+    ) -> contextlib.AbstractContextManager[Path]:
+        return build_context(upload, self.paths.ensure_data(), what)
 
     def build(
         self, options: BuildOptions, say: Callable[[str], None], stdio: tuple[int, int, int]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rootless.kube.generate import KubeContainer, KubePort
 from rootless.kube.play import plan_play
-from rootless.kube.pods import POD_LABEL, pod_containers
+from rootless.kube.pods import pod_containers
+from rootless.kube.podspec import POD_LABEL
 
 TWO = """\
 apiVersion: v1
