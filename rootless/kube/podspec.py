@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rootless.kube.objects import KubeData, bad, check_label_name, check_subdomain
-from rootless.kube.pods import POD_LABEL
 from rootless.models import RunOptions
 from rootless.volumes.parse import check_volume_name
 
@@ -24,6 +23,7 @@ _RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 _PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _ENV_NAME = re.compile(r"[^=\0]{1,4096}")
 _DEFAULT_MODE = 0o644  # Kubernetes' defaultMode for configMap and secret volumes
+POD_LABEL = "io.rctl.kube.pod"
 
 
 @dataclass(frozen=True, slots=True)

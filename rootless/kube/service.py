@@ -83,7 +83,11 @@ def generate_yaml(
             )
         name = Path(files[0]).stem
     elif len(refs) == 1 and pods is not None and (report := pods.find_report(refs[0])):
-        members = [container_from_inspect(inspect(m.id)) for m in report.members]
+        labels_of = secret_labels or _no_labels
+        members = [
+            replace(container_from_inspect(r), secrets=secret_uses(r.rctl.secrets, labels_of))
+            for r in (inspect(m.id) for m in report.members)
+        ]
         if not members:
             raise UsageError(f"pod {report.name} has no container", hint="add one: rctl run --pod")
         published = [KubePort(p.container_port, p.protocol, p.host_port) for p in report.ports]
