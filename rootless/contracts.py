@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rootless.images.service import ImageService
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
+    from rootless.pods.service import PodService
     from rootless.volumes.service import VolumeService
     from uidmap.mapping import UsernsPlan
 
@@ -54,6 +55,10 @@ class Services(Protocol):
     @property
     def builds(self) -> BuildService:
         """Images built from Dockerfiles (definitions' ``build``)."""
+
+    @property
+    def pods(self) -> PodService:
+        """Pod use cases."""
 
 
 class ContainerHost(ContainerRemover, Protocol):

@@ -161,13 +161,37 @@ class Engine:
         """``rctl kube generate``: Kubernetes YAML for containers or definition files."""
         from rootless.kube.service import generate_yaml  # noqa: PLC0415 - start-up time
 
-        return generate_yaml(refs, self.containers.inspect, kind, service=service)
+        def secret_labels(name: str) -> dict[str, str]:
+            try:
+                return dict(self.secrets.inspect(name).labels)
+            except NotFoundError:
+                return {}
 
-    def kube_play(self, paths: Sequence[Path], *, down: bool = False) -> KubePlayResult:
-        """``rctl kube play [--down]``: run (or remove) the YAML files' containers."""
-        from rootless.kube.service import play_files  # noqa: PLC0415 - start-up time
+        return generate_yaml(
+            refs,
+            self.containers.inspect,
+            kind,
+            service=service,
+            pods=self.pods,
+            secret_labels=secret_labels,
+        )
 
-        plan = play_files(paths, self.containers, down=down)
+    def kube_play(
+        self,
+        paths: Sequence[Path],
+        *,
+        down: bool = False,
+        replace: bool = False,
+        start: bool = True,
+        network: str | None = None,
+        force: bool = False,
+    ) -> KubePlayResult:
+        """``rctl kube play``: make the YAML files' volumes, secrets and containers; with
+        ``down`` remove them (the claims' volumes only with ``force``)."""
+        from rootless.kube.service import PlayRequest, play_files  # noqa: PLC0415
+
+        request = PlayRequest(down, replace, start, network, force)
+        plan = play_files(paths, self.containers, self.secrets, self.volumes, request, self.pods)
         return KubePlayResult(tuple(o.name or "" for o in plan.containers), plan.warnings)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:

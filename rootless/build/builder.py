@@ -24,10 +24,11 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import CommandNotRunnable, RctlError, UsageError
+from rctlbase.timeline import mark
 from rootless.build import cache as build_cache
 from rootless.build import fetch, sources
 from rootless.build.dockerfile import Dockerfile, Instruction, Stage, check_onbuild
@@ -44,6 +45,7 @@ from rootless.build.instructions import (
 from rootless.build.mounts import parse_secrets, plan_mounts
 from rootless.build.plan import cache_key, plan_stages, stage_by_ref
 from rootless.build.shellwords import expand_word, expand_words
+from rootless.build.statcache import NotKnown, StatDigests
 from rootless.images.store import ImageRecord
 from rootless.models import BuildOptions, RunOptions
 
@@ -76,6 +78,7 @@ class BuildHost:
     export: Callable[[ImageRecord, ExportRequest, Path], str]  # writes the tar; checksum
     cache_mounts: Path  # RUN --mount=type=cache directories
     user_files: Callable[[ImageRecord], tuple[str | None, str | None]]  # /etc/passwd, group
+    digests_file: Path | None  # the stat cache of context files' digests
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ class Builder:
         self.results: dict[int, ImageRecord] = {}
         self.stage_index = 0
         self.secrets = parse_secrets(options.secrets)
+        self.digests = StatDigests(host.digests_file)
 
     def _meta_args(self) -> dict[str, str]:
         vars_ = StageVars()
@@ -155,7 +159,9 @@ class Builder:
                 self._step(state, instruction)
             self.results[stage.index] = state.image
             final = state.image
+            self.digests.save()
         assert final is not None
+        mark("build steps done")
         if self.options.labels:
             final = self._labels(final)
         unused = set(self.build_args) - self.used_args - PROXY_ARGS
@@ -197,6 +203,7 @@ class Builder:
 
     def _step(self, state: _State, instruction: Instruction) -> None:
         keyword = instruction.keyword
+        mark(f"build step {instruction.line} {keyword}")
         if keyword == "ARG":
             env = lookup(state.config, state.vars)
             apply_arg(instruction, state.vars, env, self.build_args, self.file.escape)
@@ -278,6 +285,7 @@ class Builder:
         try:
             with open(tar, "wb") as out:
                 content = write(out)
+            mark("build layer written")
             key = cache_key(state.image.id, text, args, content)
             hit = self._lookup(key)
             if hit is not None:
@@ -318,6 +326,7 @@ class Builder:
         )
         try:
             container, code = self.host.run_step(options)
+            mark("build run step ended")
         except CommandNotRunnable as exc:  # the program is not in the image: docker's 1
             raise BuildFailed(
                 f"step {instruction.text!r} (line {instruction.line}): {exc.message}",
@@ -331,6 +340,7 @@ class Builder:
             tar = self.host.layer_tmp()
             try:
                 self.host.commit_layer(container, tar, step_mounts.targets)
+                mark("build run layer read")
                 self._history(state, text, empty=False)
                 image = self.host.make_image(state.image, state.doc, tar)
             finally:
@@ -391,7 +401,7 @@ class Builder:
             return
         image = state.image
 
-        def write(out: Any) -> str:
+        def write(out: Any, stat_only: bool = False) -> str:
             if instruction.heredocs:
                 entries = self._heredoc_entries(instruction, srcs, dest, workdir, chmod, env)
                 sources.write_layer(entries, owner, out)
@@ -400,10 +410,28 @@ class Builder:
                     self.context, srcs, dest, workdir, self.rules, chmod=chmod,
                     is_dir=lambda path: self.host.has_dir(image, "/" + path),
                     owner=owner if chown else None, out=out, extract=keyword == "ADD",
+                    known=self.digests, stat_only=stat_only,
                 )  # fmt: skip
             return sources.checksum(entries, owner)
 
+        if not instruction.heredocs and self._cached_by_stat(state, text, write):
+            return
         self._layer_step(state, text, {}, write)
+
+    def _cached_by_stat(self, state: _State, text: str, write: Callable[..., str]) -> bool:
+        """A COPY whose sources all have known digests (:mod:`rootless.build.statcache`)
+        is looked up without reading them; False when that cannot decide (then the layer
+        is written and hashed in one pass)."""
+        if self.options.no_cache:
+            return False
+        try:
+            content = write(None, stat_only=True)
+        except NotKnown:
+            return False
+        hit = self._lookup(cache_key(state.image.id, text, {}, content))
+        if hit is not None:
+            self._adopt(state, hit)
+        return hit is not None
 
     def _passwd(self, state: _State) -> sources.IdFiles:
         """The stage's /etc/passwd and /etc/group, for ``--chown`` by name."""
@@ -502,7 +530,7 @@ class Builder:
         if instruction.flag("checksum") is not None and not urls:
             raise UsageError(
                 f"line {instruction.line}: --checksum is for ADD of URLs",
-                hint="remove --checksum, or ADD the file from its URL",
+                hint="write the ADD without its checksum, or ADD the file from its URL",
             )
         if not urls:
             for src in srcs:
@@ -534,54 +562,3 @@ class Builder:
         entry = {"created": _now(), "created_by": text, "empty_layer": True}
         doc["history"] = [*(doc.get("history") or []), entry]
         return self._cached_image(image, text, {}, "", doc, None)
-
-
-def read_dockerfile_text(path: Path) -> str:
-    """The Dockerfile's text, bounded."""
-    from rootless.build.dockerfile import MAX_DOCKERFILE  # noqa: PLC0415
-
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_DOCKERFILE + 1)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read {path}: {exc.strerror}", hint="give the Dockerfile with -f FILE"
-        ) from exc
-    return data.decode("utf-8", "replace")
-
-
-def find_dockerfile(context: Path, given: str | None) -> Path:
-    """``-f FILE`` (relative to the working directory), else the context's Containerfile
-    or Dockerfile."""
-    if given:
-        return Path(given)
-    for name in ("Containerfile", "Dockerfile"):
-        if (context / name).is_file():
-            return context / name
-    raise UsageError(f"no Containerfile or Dockerfile in {context}", hint="give one with -f FILE")
-
-
-def ignore_file(context: Path, dockerfile: Path) -> Path | None:
-    """``FILE.dockerignore`` next to the Dockerfile, else the context's ``.dockerignore``."""
-    for candidate in (
-        dockerfile.with_name(dockerfile.name + ".dockerignore"),
-        context / ".containerignore",
-        context / ".dockerignore",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def image_has_dir(diffs: list[Path], path: str) -> bool:
-    """Whether the image whose layer directories (top first) are ``diffs`` has a directory
-    at ``path`` (links followed inside the image, :class:`rootless.containers.lookup.Layers`)."""
-    import stat  # noqa: PLC0415
-
-    from rootless.containers.lookup import Layers  # noqa: PLC0415
-
-    try:
-        found = Layers(diffs).resolve(PurePosixPath(path))
-    except OSError:
-        return False
-    return found is not None and stat.S_ISDIR(found[0].st_mode)

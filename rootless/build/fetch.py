@@ -61,7 +61,7 @@ def check_checksum(value: str) -> str:
     if not _CHECKSUM.fullmatch(value.lower()):
         raise UsageError(
             f"--checksum={value}: not a sha256 digest",
-            hint="write --checksum=sha256: followed by 64 hex digits",
+            hint="write the checksum as sha256: followed by 64 hex digits",
         )
     return value.lower()
 
@@ -144,7 +144,7 @@ def download(
             into.unlink(missing_ok=True)
             raise DownloadError(
                 f"ADD {url}: the content's digest is {digest}, not {checksum}",
-                hint="the file changed on the server: check it and update --checksum",
+                hint="the file changed on the server: check it and update the ADD's checksum",
             )
         return Download(into, size, digest, mtime, name)
     raise DownloadError(f"ADD {url}: more than {MAX_REDIRECTS} redirects")

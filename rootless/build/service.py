@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import ConflictError, NotFoundError, RctlError, UsageError
+from rctlbase.timeline import mark
 from rootless.build.builder import BuildHost, ExportRequest
 from rootless.config import Paths
 from rootless.containers.service import ContainerService
@@ -119,14 +120,14 @@ class BuildService:
     ) -> ImageRecord:
         """``rctl build``: the image of a Dockerfile in a context directory; ``say`` gets
         the step lines, ``stdio`` is what RUN steps read and write."""
-        from rootless.build.builder import (  # noqa: PLC0415 - start-up time
-            Builder,
+        from rootless.build.builder import Builder  # noqa: PLC0415 - start-up time
+        from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
+        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
+        from rootless.build.inputs import (  # noqa: PLC0415
             find_dockerfile,
             ignore_file,
             read_dockerfile_text,
         )
-        from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
-        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
 
         if options.platform:
             check_platform(options.platform)
@@ -177,12 +178,12 @@ class BuildService:
         import hashlib  # noqa: PLC0415
 
         from rootless.build import sources  # noqa: PLC0415
-        from rootless.build.builder import (  # noqa: PLC0415
+        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
+        from rootless.build.inputs import (  # noqa: PLC0415
             find_dockerfile,
             ignore_file,
             read_dockerfile_text,
         )
-        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
 
         context = Path(options.context)
         path = find_dockerfile(context, options.dockerfile)
@@ -219,8 +220,9 @@ class BuildService:
 
     def _build_host(self, stdio: tuple[int, int, int]) -> BuildHost:
         from rootless.build import commit as steps  # noqa: PLC0415
-        from rootless.build.builder import BuildHost, image_has_dir  # noqa: PLC0415
+        from rootless.build.builder import BuildHost  # noqa: PLC0415
         from rootless.build.cache import BuildCache  # noqa: PLC0415
+        from rootless.build.inputs import image_has_dir  # noqa: PLC0415
         from rootless.images.layerjob import ExportJob  # noqa: PLC0415
 
         def make_image(
@@ -233,7 +235,10 @@ class BuildService:
                     rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer[0]]
                 base = parent.layers if parent else ()
                 manifest = steps.write_image(self.store, doc, base, layer)
-                return self._store_loaded(manifest, steps.MANIFEST_TYPE, ())
+                mark("build image written")
+                made = self._store_loaded(manifest, steps.MANIFEST_TYPE, ())
+                mark("build image stored")
+                return made
 
         def run_step(options: RunOptions) -> tuple[str, int]:
             mine = f"{BUILD_LABEL}={os.getpid()}:{_boot_id()}"
@@ -299,6 +304,7 @@ class BuildService:
             exists=lambda image_id: self.store.load_images().get(image_id),
             architecture=host_platform().architecture,
             user_files=self.containers.ctx.image_user_files,
+            digests_file=self.paths.data / "build-digests.json",
         )
 
 

@@ -36,6 +36,7 @@ from typing import BinaryIO
 
 from rctlbase.errors import UsageError
 from rootless.build.ignore import IgnoreRules
+from rootless.build.statcache import NotKnown, StatDigests, stat_key
 
 MAX_ENTRIES = 500_000
 MAX_BYTES = 32 << 30
@@ -212,16 +213,21 @@ def plan_copy(
     owner: Owner | None = None,
     out: BinaryIO | None = None,
     extract: bool = False,
+    known: StatDigests | None = None,
+    stat_only: bool = False,
 ) -> list[CopyEntry]:
     """The entries of ``COPY SOURCES... DEST`` from ``context``; with ``out``, their layer
     tar is written there in the same pass (each file is opened and read once). With
     ``extract`` (ADD), a file holding a tar archive is extracted into ``DEST``
     (:mod:`rootless.build.addarchive`); its entries keep their owners unless ``owner``
-    is given."""
+    is given. ``known`` remembers the digests of files read; with ``stat_only`` no file is
+    read: their digests come from ``known``, else :class:`~rootless.build.statcache.NotKnown`
+    is raised."""
     target = absolute_dest(dest, workdir)
     into = dest.endswith("/") or len(sources) > 1 or any(_MAGIC.search(s) for s in sources)
     root = os.open(context, _DIR_FLAGS)
     copier = _Copier(rules, chmod, owner or Owner(), out)
+    copier.known, copier.stat_only = known, stat_only
     archive_owner = (owner.uid, owner.gid) if owner is not None else None
     try:
         matched: list[str] = []
@@ -304,6 +310,8 @@ class _Copier:
         )
         self.entries: list[CopyEntry] = []
         self.budget = _Budget()
+        self.known: StatDigests | None = None
+        self.stat_only = False
         # Ignored directories walked for their exceptions: written once something in
         # them is kept.
         self.pending: list[CopyEntry] = []
@@ -374,6 +382,13 @@ class _Copier:
                 f"COPY: {path!r} in the build context is neither a file, a directory nor a link",
                 hint="FIFOs, sockets and devices are not copied: leave them out with .dockerignore",
             )
+        if self.stat_only:
+            digest = self.known.get(st) if self.known is not None else None
+            if digest is None:
+                raise NotKnown(path)
+            self.entries.append(CopyEntry(dest, "file", self._mode(st), size=st.st_size,
+                                          mtime=mtime, source=path, digest=digest))  # fmt: skip
+            return
         fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as fh:
             now = os.fstat(fd)
@@ -393,7 +408,11 @@ class _Copier:
                 reader.drain()
             if reader.size != st.st_size or fh.read(1):
                 raise _changed(path)
-        self.entries.append(dataclasses.replace(entry, digest=reader.digest.hexdigest()))
+            after = os.fstat(fd)
+        digest = reader.digest.hexdigest()
+        if self.known is not None and stat_key(after) == stat_key(now):
+            self.known.remember(now, digest)  # unchanged while read: the digest is its
+        self.entries.append(dataclasses.replace(entry, digest=digest))
 
     def add_archive(
         self, dir_fd: int, name: str, path: str, target: tuple[str, bool],
@@ -403,6 +422,8 @@ class _Copier:
         when ``target[1]``); False when the file holds no archive."""
         from rootless.build import addarchive  # noqa: PLC0415 - ADD of archives only
 
+        if self.stat_only:
+            raise NotKnown(path)  # whether it is an archive takes reading it
         fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as fh:
             now = os.fstat(fd)

@@ -134,7 +134,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     "healthcheck": ("Run healthchecks.", {"run": "definitions:healthcheck_run"}),
     "kube": (
         "Kubernetes YAML from containers and definitions, and back.",
-        {"generate": "kube:generate", "play": "kube:play"},
+        {"generate": "kube:generate", "play": "kube:play", "down": "kube:down"},
     ),
     "pod": (
         "Manage pods (containers sharing a network and published ports).",
@@ -156,6 +156,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
             "prune": "pods:prune",
             "top": "pods:top",
             "logs": "pods:logs",
+            "run-unit": "pods:run_unit",
         },
     ),
     "secret": (

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from rootless.cli.buildprogress import TtyProgress, wanted
 from rootless.cli.session import engine
 from rootless.models import BuildOptions, CommitOptions
 
@@ -88,7 +89,7 @@ def diff(ctx: click.Context, container: str) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @click.option(
     "--progress", type=click.Choice(["auto", "plain", "tty"]), default="auto",
-    help="Accepted: output is plain step lines.",
+    help="tty: a live line under the output; plain: lines only; auto: tty on a terminal.",
 )  # fmt: skip
 @click.pass_context
 def build(
@@ -98,7 +99,6 @@ def build(
     network: str | None, platform: str | None, quiet: bool, progress: str,
 ) -> None:  # fmt: skip
     """Build an image from a Dockerfile and a context directory."""
-    del progress
     with contextlib.ExitStack() as stack:
         if context == "-" or dockerfile == "-":
             text = sys.stdin.buffer.read(MAX_STDIN_DOCKERFILE + 1)
@@ -122,6 +122,9 @@ def build(
             if not quiet:
                 click.echo(line)
 
+        if wanted(progress, quiet, sys.stdout.isatty()):
+            view = stack.enter_context(TtyProgress())
+            say, out, err = view.say, view.out_fd, view.out_fd
         image = engine(ctx).build(options, say, (devnull.fileno(), out, err))
     if not quiet:
         for tag in tags:

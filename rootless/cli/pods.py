@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -190,6 +191,16 @@ def prune(ctx: click.Context, force: bool) -> None:
         click.confirm("WARNING! This will remove all stopped pods. Continue?", abort=True)
     for pod_id in engine(ctx).pods.prune():
         click.echo(pod_id)
+
+
+@click.command("run-unit", hidden=True)
+@click.option("--definition", required=True, help="The definition file.")
+@click.option("--pid-file", required=True, help="Where the holder's PID goes (PIDFile=).")
+@click.argument("name")
+@click.pass_context
+def run_unit(ctx: click.Context, definition: str, pid_file: str, name: str) -> None:
+    """A generated pod unit's start (its ExecStart=): make the pod, start its holder."""
+    engine(ctx).definitions.run_pod_unit(Path(definition), name, Path(pid_file))
 
 
 @click.command("top", context_settings={"ignore_unknown_options": True})

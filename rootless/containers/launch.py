@@ -21,6 +21,10 @@ ports a driver serves badly, see :mod:`netns.relay`). One Python process between
 and the container (beyond newuidmap/newgidmap and the network helper): start-up time is
 the product.
 
+A pod's member (``network = "pod"`` in its plan) makes no network namespace and starts no
+helper: it joins the pod holder's user namespace and its network (and shared IPC, UTS)
+namespaces instead (:func:`rootless.containers.netattach.pod_namespaces`).
+
 With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher execs
 ``crun run`` instead, with ``$NOTIFY_SOCKET``: crun passes it into the container, whose own
 ``READY=1`` (relayed by crun with ``MAINPID=``) then marks the unit started.

@@ -256,7 +256,10 @@ def inspect_report(
         ),
         driver=record.driver,
         rctl=RctlFields(
-            unit=record.unit, log_tag=record.log_tag or record.name, image_name=record.image_name
+            unit=record.unit,
+            log_tag=record.log_tag or record.name,
+            image_name=record.image_name,
+            secrets=tuple(str(s) for s in record.options.get("Secrets", ())),
         ),
         ports=ports,
         networks=dict(networks),

@@ -1,7 +1,8 @@
 """The schema of definition files, and its validation into :mod:`rootless.definitions.model`.
 
-A file holds ``[container.NAME]``, ``[volume.NAME]`` and ``[network.NAME]`` tables
-(docs/definitions.md). Every problem is reported as ``FILE:LINE: [TABLE] KEY: what``:
+A file holds ``[container.NAME]``, ``[volume.NAME]``, ``[network.NAME]`` and ``[pod.NAME]``
+tables (docs/definitions.md; pods are :mod:`rootless.definitions.podtable`'s). Every problem
+is reported as ``FILE:LINE: [TABLE] KEY: what``:
 unknown keys (with a "did you mean"), wrong types, values the matching ``rctl run`` flag
 would refuse (the flag parsers of :mod:`rootless.containers.spec` and
 :mod:`rootless.containers.ports` check them, so a definition and the command line accept
@@ -49,6 +50,7 @@ from rootless.definitions.model import (
 from rootless.definitions.tables import DefinitionError, Problem, Table
 from rootless.definitions.unitkeys import parse_targets, parse_unit_section
 from rootless.images.reference import parse_reference
+from rootless.pods.record import NAME as POD_NAME
 from rootless.secrets.parse import parse_secret
 
 __all__ = ["DefinitionError", "Problem", "Table", "parse_container", "parse_network",
@@ -67,7 +69,7 @@ CONTAINER_KEYS = (
     "cpu_shares", "pids_limit", "user", "workdir", "hostname", "labels", "read_only", "init",
     "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull", "build",
     "healthcheck", "depends_on", "notify", "wanted_by", "unit", "service", "ulimits",
-    "devices", "shm_size", "sysctls", "privileged", "auto_update", "secrets",
+    "devices", "shm_size", "sysctls", "privileged", "auto_update", "secrets", "pod",
 )  # fmt: skip
 # auto_update = "registry" | "local" is the label rctl auto-update looks for (a label, so
 # that it is part of the container like any other and no existing definition's hash moves).
@@ -203,6 +205,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
         healthcheck=health,
         no_healthcheck=no_health,
         depends_on=depends_on,
+        pod=_pod(table),
         notify=bool(table.get("notify", bool, "true or false")),
         wanted_by=wanted_by,
         unit=unit,
@@ -429,6 +432,19 @@ def _networks(table: Table) -> tuple[NetworkRef, ...]:
         if ref.aliases and ref.name in SPECIAL_NETWORKS:
             table.problem("networks", f"aliases need a bridge network, not {ref.name!r}")
     return tuple(refs)
+
+
+def _pod(table: Table) -> str | None:
+    """``pod = "NAME"``: a member has no network or published port of its own."""
+    pod: str | None = table.get("pod", str, "a pod name")
+    if pod is None:
+        return None
+    if not POD_NAME.fullmatch(pod):
+        table.problem("pod", f"invalid pod name {pod!r} (letters, digits, _ . -)")
+    for key in ("ports", "network", "networks", "hostname"):
+        if key in table.raw:
+            table.problem(key, f"a member of pod {pod!r} can't set {key}: set it on the pod")
+    return pod
 
 
 def _healthcheck(table: Table) -> tuple[HealthcheckDef | None, bool]:

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rootless.containers.unitspec import container_service, plan_unit_settings
-from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, VolumeDef
-from rootless.models import NetworkCreateOptions, RunOptions
+from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, PodDef, VolumeDef
+from rootless.models import NetworkCreateOptions, PodCreateOptions, RunOptions
 from units.properties import ExecCommand, KillMode
 from units.unitfile import UnitSection, Value, Verbatim, render_unit_file
 from units.unitrender import render_service
@@ -33,7 +33,7 @@ UNIT_ONLY_KEYS = (
 )  # fmt: skip
 # Keys added after definitions were in use: left out of the hash while at their default, so
 # that a new rctl does not see every existing container as changed and recreate it.
-LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged", "secrets")
+LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged", "secrets", "pod")
 NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
 
 
@@ -182,7 +182,21 @@ def run_options(
         shm_size=container.shm_size,
         sysctl=tuple(f"{k}={v}" for k, v in container.sysctls),
         privileged=container.privileged,
+        pod=container.pod,
         **health_options(container.healthcheck),  # type: ignore[arg-type]
+    )
+
+
+def pod_create_options(pod: PodDef) -> PodCreateOptions:
+    """The options ``rctl pod create`` would be given for ``pod``, labelled with its file."""
+    return PodCreateOptions(
+        name=pod.name,
+        publish=pod.ports,
+        network=pod.network,
+        labels={**dict(pod.labels), LABEL_FILE: pod.file},
+        share=",".join(pod.share),
+        infra=pod.infra,
+        hostname=pod.hostname,
     )
 
 
@@ -258,6 +272,12 @@ def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[st
         ("SourcePath", container.file),
         *[("Requires", d) for d in deps],
         *[("After", d) for d in deps],
+        # A pod's member stops with its pod's unit (which the generator made a need).
+        *[
+            ("BindsTo", d)
+            for d in needs
+            if container.pod and d == f"rctl-pod-{container.pod}.service"
+        ],
         *[(key, Verbatim(value)) for key, value in container.unit],
     ]
     service_lines = [*lines.service, *[(key, Verbatim(value)) for key, value in container.service]]

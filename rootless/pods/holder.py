@@ -1,4 +1,4 @@
-"""A pod's unit start: ``python -I -m rootless.pods.holder POD_DIR STATE_DIR``.
+"""A pod's unit start: ``python -I -m rootless.pods.holder POD_DIR STATE_DIR [PID_FILE]``.
 
 ``Type=forking``, like the rootless network namespace's unit (:mod:`rootless.networks.holder`):
 fork the *holder*, a ``sleep infinity`` that only keeps the pod's namespaces alive, into a
@@ -50,14 +50,16 @@ def holder_pid(state: Path) -> int:
     return pid
 
 
-def start(pod_dir: Path, state: Path) -> int:
-    """Start the holder and its network helper; the holder's pid."""
+def start(pod_dir: Path, state: Path, pid_file: Path | None = None) -> int:
+    """Start the holder and its network helper; the holder's pid (also written to
+    ``pid_file``: a generated unit's ``PIDFile=``, named before the pod's ID is known)."""
     record = PodRecord.from_json(json.loads((pod_dir / "pod.json").read_text()))
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
     (state / HOLDER_FILE).unlink(missing_ok=True)
     pid = start_infra(record, state) if record.infra else start_plain()
     write_atomically(state / HOLDER_FILE, json.dumps({"pid": pid}))
-    write_atomically(state / PID_FILE, f"{pid}\n")
+    for path in (state / PID_FILE, *([pid_file] if pid_file else [])):
+        write_atomically(path, f"{pid}\n")
     return pid
 
 
@@ -137,7 +139,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 def main() -> int:
     def body() -> int:
-        start(Path(sys.argv[1]), Path(sys.argv[2]))
+        extra = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+        start(Path(sys.argv[1]), Path(sys.argv[2]), extra)
         return 0
 
     return run_main(body, error_code=125)

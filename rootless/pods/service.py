@@ -47,6 +47,24 @@ class PodService:
     def create(self, options: PodCreateOptions) -> PodRecord:
         """``rctl pod create``: the record; nothing runs until a member starts (or
         ``pod start``)."""
+        return self._make(options)
+
+    def unit_record(self, options: PodCreateOptions, unit: str) -> PodRecord:
+        """A definition's pod at its generated unit's start: made if missing, else its
+        record brought to the definition, keeping its ID (members find it by ID)."""
+        current = self.store.find(options.name or "")
+        if current is None:
+            return self._make(options, unit)
+        if self.is_running(current) and current.unit != unit:
+            raise ConflictError(
+                f"pod {current.name} runs in its own unit {current.unit}",
+                hint=f"stop it (rctl pod stop {current.name}) or rename the definition's pod",
+            )
+        return self._make(options, unit, keep=current)
+
+    def _make(
+        self, options: PodCreateOptions, unit: str = "", keep: PodRecord | None = None
+    ) -> PodRecord:
         name = check_pod_name(options.name) if options.name else None
         share = parse_share(options.share)
         network = options.network or self.default_network.partition(":")[0]
@@ -72,11 +90,13 @@ class PodService:
         with self.store.locked():
             taken = {r.name for r in self.store.all()}
             name = name or random_name(taken)
-            self.store.check_free(name)
+            if keep is None:
+                self.store.check_free(name)
             record = PodRecord(
-                id=new_id(),
+                id=keep.id if keep else new_id(),
                 name=name,
-                created=now(),
+                created=keep.created if keep else now(),
+                unit_name=unit,
                 labels=dict(options.labels),
                 ports=tuple(ports),
                 network=network if options.infra else "",
@@ -91,6 +111,10 @@ class PodService:
 
     def get(self, ref: str) -> PodRecord:
         return self.store.get(ref)
+
+    def unit_paths(self, record: PodRecord) -> tuple[str, str]:
+        """The holder's arguments: the pod's directory and its runtime state's."""
+        return str(self.store.dir(record.id)), str(self.store.state(record.id))
 
     def exists(self, ref: str) -> bool:
         """``rctl pod exists``."""
@@ -145,6 +169,11 @@ class PodService:
             members=tuple(members),
             unit=record.unit,
         )
+
+    def find_report(self, ref: str) -> PodInspect | None:
+        """The pod ``ref`` names, inspected; None when no pod has that name or ID (a
+        container may: ``kube generate`` takes either)."""
+        return self.inspect(ref) if self.store.find(ref) is not None else None
 
     def summaries(self, filters: Sequence[str] = ()) -> list[PodListRow]:
         """``rctl pod ps``, with podman's filters name=, id=, label=, status=."""

@@ -6,9 +6,11 @@ stopping the members (``BindsTo=``), and the refusals of a member's own network 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,3 +185,150 @@ def test_pod_without_infra_groups_units(rctl: Rctl) -> None:
     assert rctl("pod", "prune", "-f").stdout.strip() != ""
     assert rctl("pod", "ps", "-q").stdout == ""
     assert rctl("ps", "-aq").stdout == ""
+
+
+def pod_file(path: Path, pod: str, port: int) -> Path:
+    path.write_text(f"""\
+[pod.{pod}]
+ports = ["127.0.0.1:{port}:80"]
+labels = {{ app = "{pod}" }}
+
+[container.{pod}-web]
+image = "{R}/httpd"
+pod = "{pod}"
+
+[container.{pod}-side]
+image = "{R}/busybox"
+command = ["sh", "-c", "wget -qO /tmp/got http://127.0.0.1:80/ ; exec sleep 600"]
+pod = "{pod}"
+depends_on = ["{pod}-web"]
+""")
+    return path
+
+
+def test_a_definition_with_a_pod_through_apply_and_down(rctl: Rctl, tmp_path: Path) -> None:
+    port = free_port()
+    app = pod_file(tmp_path / "app.toml", "dpod", port)
+    out = rctl("apply", "-f", str(app)).stdout.splitlines()
+    assert out[0] == "create pod dpod"
+    assert wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/")) == PAGE
+    (pod,) = json.loads(rctl("pod", "inspect", "dpod").stdout)
+    assert pod["NumContainers"] == 2
+    assert pod["Labels"]["app"] == "dpod"
+    assert rctl("exec", "dpod-side", "wget", "-qO-", "http://127.0.0.1:80/").stdout == PAGE
+    # Applied again: nothing changes (the pod is kept).
+    again = rctl("apply", "-f", str(app)).stdout.splitlines()
+    assert again == ["keep container dpod-web", "keep container dpod-side"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[container.x]\nimage = "{R}/busybox"\npod = "dpod"\nports = ["80"]\n')
+    refused = rctl("apply", "-f", str(bad), check=False)
+    assert refused.returncode == 125
+    assert "ports: a member of pod 'dpod' can't set ports" in refused.stderr
+    down = rctl("down", "-f", str(app)).stdout.splitlines()
+    assert down[-1] == "remove pod dpod"
+    assert rctl("pod", "ps", "-q").stdout == ""
+    assert rctl("ps", "-aq").stdout == ""
+
+
+USER_UNITS = Path.home() / ".config" / "systemd" / "user"
+
+
+def test_a_definition_with_a_pod_through_the_generator(rctl: Rctl) -> None:
+    n = os.getpid()
+    pod, port = f"gpod{n}", free_port()
+    defs = rctl.root / "config" / "rctl" / "definitions"
+    defs.mkdir(parents=True)
+    pod_file(defs / "app.toml", pod, port)
+    units = [f"rctl-pod-{pod}.service", f"rctl-{pod}-web.service", f"rctl-{pod}-side.service"]
+    env = [f"XDG_DATA_HOME={rctl.root / 'data'}", f"XDG_CONFIG_HOME={rctl.root / 'config'}"]
+    USER_UNITS.mkdir(parents=True, exist_ok=True)
+    run("systemctl", "--user", "set-environment", *env)
+    written = [*units, f"rctl-image-{pod}-web.service", f"rctl-image-{pod}-side.service"]
+    try:
+        run(
+            "env", f"XDG_CONFIG_HOME={rctl.root / 'config'}", sys.executable, "-I", "-m",
+            "rootless.definitions.generator", str(USER_UNITS),
+        )  # fmt: skip
+        assert sorted(p.name for p in USER_UNITS.glob(f"rctl-*{pod}*.service")) == sorted(written)
+        side = (USER_UNITS / units[2]).read_text()
+        assert f"BindsTo={units[0]}" in side
+        run("systemctl", "--user", "daemon-reload")
+        run("systemctl", "--user", "start", units[2], timeout=300)
+        for unit in units:
+            assert unit_value(unit, "ActiveState") == "active", unit
+        assert wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/"), 90) == PAGE
+        got = rctl("exec", f"{pod}-side", "wget", "-qO-", "http://127.0.0.1:80/").stdout
+        assert got == PAGE
+        (info,) = json.loads(rctl("pod", "inspect", pod).stdout)
+        assert info["Rctl"]["Unit"] == units[0]
+        assert info["State"] == "Running"
+        # Stopping the pod's unit stops its members (BindsTo=).
+        run("systemctl", "--user", "stop", units[0])
+        for unit in units[1:]:
+            wait_for(f"{unit} stopped", functools.partial(stopped, unit))
+        run("systemctl", "--user", "start", units[2], timeout=300)
+        assert unit_value(units[0], "ActiveState") == "active"
+        assert wait_for("the page again", lambda: fetch(f"http://127.0.0.1:{port}/"), 90) == PAGE
+    finally:
+        for name in reversed(written):
+            run("systemctl", "--user", "stop", name, check=False)
+            run("systemctl", "--user", "reset-failed", name, check=False)
+            for path in (USER_UNITS / name, *USER_UNITS.glob(f"*.wants/{name}")):
+                path.unlink(missing_ok=True)
+        run("systemctl", "--user", "unset-environment", "XDG_DATA_HOME", "XDG_CONFIG_HOME")
+        run("systemctl", "--user", "daemon-reload")
+
+
+def stopped(unit: str) -> bool:
+    return unit_value(unit, "ActiveState") != "active"
+
+
+def unit_value(unit: str, prop: str) -> str:
+    return run("systemctl", "--user", "show", "-p", prop, "--value", unit).stdout.strip()
+
+
+def test_kube_play_of_a_pod_makes_an_rctl_pod_and_generate_gives_it_back(
+    rctl: Rctl, tmp_path: Path
+) -> None:
+    import yaml  # noqa: PLC0415 - this test only
+
+    port = free_port()
+    play = tmp_path / "pod.yaml"
+    play.write_text(f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kpod
+spec:
+  containers:
+  - name: web
+    image: {R}/httpd
+    ports:
+    - containerPort: 80
+      hostPort: {port}
+  - name: side
+    image: {R}/busybox
+    command: ["sleep", "600"]
+""")
+    rctl("kube", "play", str(play))
+    (pod,) = json.loads(rctl("pod", "inspect", "kpod").stdout)
+    assert sorted(c["Name"] for c in pod["Containers"]) == ["kpod-side", "kpod-web"]
+    assert pod["InfraConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
+    assert wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/")) == PAGE
+    got = rctl("exec", "kpod-side", "wget", "-qO-", "http://127.0.0.1:80/").stdout
+    assert got == PAGE
+    (doc,) = list(yaml.safe_load_all(rctl("kube", "generate", "kpod").stdout))
+    assert (doc["kind"], doc["metadata"]["name"]) == ("Pod", "kpod")
+    containers = {c["name"]: c for c in doc["spec"]["containers"]}
+    assert sorted(containers) == ["side", "web"]
+    assert {"containerPort": 80, "hostPort": port, "protocol": "TCP"} in containers["web"]["ports"]
+    rctl("kube", "play", "--down", str(play))
+    assert rctl("pod", "ps", "-q").stdout == ""
+    assert rctl("ps", "-aq").stdout == ""
+    # Played back from what generate gave, the pod serves again.
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump(doc))
+    rctl("kube", "play", str(again))
+    assert wait_for("the page again", lambda: fetch(f"http://127.0.0.1:{port}/")) == PAGE
+    rctl("kube", "play", "--down", str(again))
+    assert rctl("pod", "ps", "-q").stdout == ""
