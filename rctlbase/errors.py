@@ -7,7 +7,8 @@
     │   ├── DefinitionError       definition files that don't validate (definitions.tables)
     │   ├── TemplateError         a --format template that fails (cli.gotemplate.errors)
     │   ├── NotServed             an API endpoint rctl does not serve (api.http)      501
-    │   └── ContextTooLarge       a build context over the API's bound (build.upload)  413
+    │   ├── ContextTooLarge       a build context over the API's bound (build.upload)  413
+    │   └── KindConflict          a copy replacing a directory by a file (images.unpack)
     ├── NotFoundError             a named image, container, volume... is missing      404
     ├── ConflictError             a name taken, a thing in use or in the wrong state  409
     │   └── UnitStillActive       a unit did not end in time (units.session)

@@ -29,12 +29,12 @@ def put_archive(api: Api, request: Request) -> Response:
         raise UsageError("path is required", hint="PUT /containers/ID/archive?path=/dir")
     if request.upload is None:
         raise UsageError("no archive sent", hint="send a tar as the request body")
-    request.flag("noOverwriteDirNonDir")  # accepted: the copy replaces what it meets
+    keep_kinds = request.flag("noOverwriteDirNonDir")
     request.flag("copyUIDGID")  # accepted: entries belong to the container's root
     eng = api.engine()
     record = eng.containers.get(request.params["id"])
     with eng.build_context(request.upload, "the copied archive") as root:
-        eng.containers.copy(f"{root}/.", f"{record.id}:{path}")
+        eng.containers.copy(f"{root}/.", f"{record.id}:{path}", keep_kinds=keep_kinds)
     return Reply(200, b"", "text/plain")
 
 

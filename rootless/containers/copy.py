@@ -182,7 +182,10 @@ def _add(tar: tarfile.TarFile, path: str, arcname: str, archive: bool, *, into: 
 
 
 def _stream(
-    add: Callable[[tarfile.TarFile], None], extract_fd: int, errors: list[BaseException]
+    add: Callable[[tarfile.TarFile], None],
+    extract_fd: int,
+    errors: list[BaseException],
+    keep_kinds: bool = False,
 ) -> None:
     """Archive with ``add`` in a thread, extract into ``extract_fd`` here."""
     read_fd, write_fd = os.pipe()
@@ -198,13 +201,20 @@ def _stream(
     thread.start()
     try:
         with os.fdopen(read_fd, "rb") as source:
-            unpack_tree(source, extract_fd)
+            unpack_tree(source, extract_fd, keep_kinds=keep_kinds)
     finally:
         thread.join()
 
 
-def copy_in(src: HostEnd, dest: str, archive: bool, report: Callable[[str], None]) -> int:
-    """In the container's view: host ``src`` (opened before) to container path ``dest``."""
+def copy_in(
+    src: HostEnd,
+    dest: str,
+    archive: bool,
+    report: Callable[[str], None],
+    keep_kinds: bool = False,
+) -> int:
+    """In the container's view: host ``src`` (opened before) to container path ``dest``;
+    with ``keep_kinds`` no directory is replaced by a non-directory, nor the reverse."""
     placement = plan_placement(src.kind, src.contents, dest, kind_of(dest))
     try:
         extract_fd = os.open(placement.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -222,7 +232,7 @@ def copy_in(src: HostEnd, dest: str, archive: bool, report: Callable[[str], None
         os.fchdir(src.parent_fd)  # relative names resolve on the host side
         _add(tar, name, arcname, archive, into=into)
 
-    _stream(add, extract_fd, errors)
+    _stream(add, extract_fd, errors, keep_kinds)
     if errors:
         report(f"reading {src.path}: {errors[0]}")
         return 1
@@ -262,7 +272,14 @@ def copy_out(
 Enter = Callable[[Callable[[], int]], int]
 
 
-def run_copy(source: str, destination: str, enter: Enter, *, archive: bool = False) -> None:
+def run_copy(
+    source: str,
+    destination: str,
+    enter: Enter,
+    *,
+    archive: bool = False,
+    keep_kinds: bool = False,
+) -> None:
     """Copy between the host and the container that ``enter`` forks a child into (it
     returns the child's pid; see the module docstring). Raises what the child reported."""
     src, dst = parse_copy_args(source, destination)
@@ -276,7 +293,7 @@ def run_copy(source: str, destination: str, enter: Enter, *, archive: bool = Fal
         container = str(dst.container)
 
         def work() -> int:
-            return copy_in(host, dst.path, archive, report)
+            return copy_in(host, dst.path, archive, report, keep_kinds)
     else:
         host = open_host(dst.path, as_source=False)
         container = src.container

@@ -24,9 +24,13 @@ class ContainerExec:
         self.ctx = ctx
         self._held_fds: list[int] = []  # namespaces named to nsenter by /proc/PID/fd/N
 
-    def copy(self, source: str, destination: str, *, archive: bool = False) -> None:
+    def copy(
+        self, source: str, destination: str, *, archive: bool = False, keep_kinds: bool = False
+    ) -> None:
         """``rctl cp``: between the host and a container, running (its namespaces are
-        joined) or not (its root is mounted in a user namespace of its own)."""
+        joined) or not (its root is mounted in a user namespace of its own). With
+        ``keep_kinds`` a copy into the container never replaces a directory with a
+        non-directory or the reverse."""
         from rootless.containers.copy import Enter, parse_copy_args, run_copy  # noqa: PLC0415
         from rootless.containers.inner import mount_rootfs, rootfs_plan  # noqa: PLC0415
         from uidmap.unshare import fork_in_userns, fork_joined  # noqa: PLC0415
@@ -53,7 +57,7 @@ class ContainerExec:
 
                 return fork_in_userns(plan.userns, in_root)
 
-        run_copy(source, destination, enter, archive=archive)
+        run_copy(source, destination, enter, archive=archive, keep_kinds=keep_kinds)
 
     def exec_argv(
         self,

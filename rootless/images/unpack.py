@@ -45,7 +45,7 @@ from typing import BinaryIO, Protocol, cast
 
 import zstandard
 
-from rctlbase.errors import ExternalError
+from rctlbase.errors import ExternalError, UsageError
 from rctlbase.syscalls import open_beneath, syscall_error
 from rootless.images.manifest import Compression
 
@@ -201,15 +201,23 @@ def unpack_layer(
 
 
 def unpack_tree(
-    stream: Readable, root_fd: int, *, max_id: int = DEFAULT_MAX_ID, owners: bool = True
+    stream: Readable,
+    root_fd: int,
+    *,
+    max_id: int = DEFAULT_MAX_ID,
+    owners: bool = True,
+    keep_kinds: bool = False,
 ) -> int:
     """Extract a plain tar stream (not a layer: no whiteouts, no digests) below the
     directory ``root_fd``, with the same guarantees as :func:`unpack_layer`; the number of
     entries. ``rctl cp`` uses it on both sides: into a container and onto the host. With
     ``owners`` false every entry is the caller's own (a build context outside the user
-    namespace, whose COPY sets owners of its own).
+    namespace, whose COPY sets owners of its own). With ``keep_kinds`` an entry never
+    replaces a directory with a non-directory or the reverse (docker's
+    ``noOverwriteDirNonDir``): :class:`KindConflict`.
     """
     unpacker = _Unpacker(root_fd, WhiteoutFormat.NONE, max_id, devices=True)
+    unpacker.keep_kinds = keep_kinds
     uid, gid = os.getuid(), os.getgid()
     try:
         with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|") as tar:
@@ -266,6 +274,12 @@ def split_name(name: str, what: str = "entry") -> list[str]:
     return parts
 
 
+class KindConflict(UsageError):
+    """A copy would replace a directory with a non-directory, or the reverse."""
+
+    default_hint = "remove what is there first, or copy to another path"
+
+
 class _Unpacker:
     """The state of one extraction: the root fd, a cached parent fd, deferred metadata."""
 
@@ -274,6 +288,7 @@ class _Unpacker:
         self.whiteouts = whiteouts
         self.max_id = max_id
         self.devices = devices
+        self.keep_kinds = False  # refuse to replace a directory by a non-directory and back
         self.current = ""
         self.entries = 0
         self.bytes_written = 0
@@ -418,6 +433,9 @@ class _Unpacker:
             st = os.stat(base, dir_fd=parent, follow_symlinks=False)
         except FileNotFoundError:
             return False
+        if self.keep_kinds and stat.S_ISDIR(st.st_mode) != keep_dir:
+            what = ("directory", "non-directory") if keep_dir else ("non-directory", "directory")
+            raise KindConflict(f"cannot overwrite {what[1]} {path!r} with {what[0]}")
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return True

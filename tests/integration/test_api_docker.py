@@ -177,6 +177,12 @@ def test_cp_out_of_a_container_and_system_df(api: ApiService, tmp_path: Path) ->
                        "cat /tmp/f /tmp/renamed /copied/sub/f; readlink /copied/link; "
                        "stat -c %u:%g /tmp/f").stdout  # fmt: skip
     assert shown == "hi\nhi\nhi\nsub/f\n0:0\n", shown
+    api.docker("exec", "files", "mkdir", "/tmp/taken")
+    (tmp_path / "taken").write_text("a file\n")
+    swapped = api.docker("cp", str(tmp_path / "taken"), "files:/tmp/", check=False)
+    assert swapped.returncode != 0, swapped.stdout  # docker's noOverwriteDirNonDir
+    assert "cannot overwrite directory" in swapped.stderr, swapped.stderr
+    assert api.docker("exec", "files", "test", "-d", "/tmp/taken", check=False).returncode == 0
     df = api.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
     assert "Images 1" in df and "Containers 1" in df, df
     api.docker("rm", "-f", "files")

@@ -215,3 +215,40 @@ def test_context_entries_are_the_users_own(tmp_path: Path) -> None:
         owner = (context / "Dockerfile").stat()
         assert (owner.st_uid, owner.st_gid) == (os.getuid(), os.getgid())
     assert list(data.iterdir()) == []
+
+
+def kinds_tar(name: str, directory: bool) -> io.BytesIO:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        if directory:
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+        else:
+            info.size = 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    out.seek(0)
+    return out
+
+
+@pytest.mark.parametrize("directory_there", [True, False])
+def test_keep_kinds_refuses_to_swap_a_directory_and_a_file(
+    tmp_path: Path, directory_there: bool
+) -> None:
+    from rootless.images.unpack import KindConflict, unpack_tree  # noqa: PLC0415
+
+    root = tmp_path / "root"
+    root.mkdir()
+    if directory_there:
+        (root / "x").mkdir()
+    else:
+        (root / "x").write_text("there")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(KindConflict, match="cannot overwrite"):
+            unpack_tree(kinds_tar("x", not directory_there), fd, keep_kinds=True)
+        assert (root / "x").is_dir() == directory_there
+        unpack_tree(kinds_tar("x", not directory_there), fd)  # without it: replaced
+        assert (root / "x").is_dir() != directory_there
+    finally:
+        os.close(fd)
