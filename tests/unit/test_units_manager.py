@@ -42,13 +42,15 @@ class FakeSystemd:
     """The user manager's side of the calls rctl makes, scripted per test.
 
     ``on_call[member](args)`` runs before the call is answered (signals it sends come
-    first); ``after_reply[member]()`` runs once, its signals written with the reply.
+    first); ``after_reply[member]()`` runs once, its signals written with the reply;
+    ``after_sent[member]()`` runs once, after the reply is written.
     """
 
     def __init__(self, directory: Path) -> None:
         self.units: dict[str, dict[str, Any]] = {}
         self.on_call: dict[str, Callable[[list[Any]], object]] = {}
         self.after_reply: dict[str, Callable[[], list[Message]]] = {}
+        self.after_sent: dict[str, Callable[[], object]] = {}
         self.received_fds: list[int] = []
         self.bus = FakeBus(directory, self.answer)
 
@@ -91,6 +93,8 @@ class FakeSystemd:
             return False
         after = self.after_reply.pop(member, None)
         bus.send(reply, *(after() if after else []))
+        if then := self.after_sent.pop(member, None):
+            then()
         return True
 
     def add(self, name: str, **props: Any) -> None:
@@ -134,10 +138,11 @@ class FakeSystemd:
         )
 
     def job_removed(self, job: str, unit: str, result: str) -> None:
-        self.bus.send(
-            self.bus.signal(
-                "/org/freedesktop/systemd1", MANAGER, "JobRemoved", "uoss", [7, job, unit, result]
-            )
+        self.bus.send(self.job_removal(job, unit, result))
+
+    def job_removal(self, job: str, unit: str, result: str) -> Message:
+        return self.bus.signal(
+            "/org/freedesktop/systemd1", MANAGER, "JobRemoved", "uoss", [7, job, unit, result]
         )
 
 
@@ -216,6 +221,15 @@ def after_the_read(sd: FakeSystemd, signals: Callable[[], list[Message]]) -> Non
     sd.after_reply["GetAll"] = then_after_the_second
 
 
+def once_the_read_is_answered(sd: FakeSystemd, action: Callable[[], object]) -> None:
+    """``action()`` once the replies to the wait's read of the unit are written."""
+
+    def then_after_the_second() -> None:
+        sd.after_sent["GetAll"] = action
+
+    sd.after_sent["GetAll"] = then_after_the_second
+
+
 def test_wait_follows_signals_to_the_end(sd: FakeSystemd, manager: UserManager) -> None:
     sd.add("a.service", ActiveState="active", SubState="running", MainPID=9)
     after_the_read(
@@ -243,20 +257,22 @@ def test_a_failed_blip_before_auto_restart_is_not_an_end(
 ) -> None:
     sd.add("a.service", ActiveState="active", SubState="running", NRestarts=0)
 
-    def crash_and_restart() -> None:
+    def crash_and_restart() -> list[Message]:
         sd.units["a.service"].update(ActiveState="activating", SubState="auto-restart", NRestarts=1)
-        sd.emit("a.service", really=False, ActiveState="failed", SubState="failed")
+        # The end, once the blip was checked with a fresh read.
+        after_the_read(
+            sd,
+            lambda: sd.changes(
+                "a.service",
+                ActiveState="failed",
+                SubState="failed",
+                Result="exit-code",
+                NRestarts=1,
+            ),
+        )
+        return sd.changes("a.service", really=False, ActiveState="failed", SubState="failed")
 
-    later(0.01, crash_and_restart)
-    later(
-        0.1,
-        sd.emit,
-        "a.service",
-        ActiveState="failed",
-        SubState="failed",
-        Result="exit-code",
-        NRestarts=1,
-    )
+    after_the_read(sd, crash_and_restart)
     state = manager.wait_inactive("a.service", timeout=2)
     assert state.n_restarts == 1
     assert state.result == "exit-code"
@@ -313,9 +329,9 @@ def test_a_signal_newer_than_the_read_wins_even_when_handled_first(
 def test_waits_fail_when_the_connection_is_lost(sd: FakeSystemd, manager: UserManager) -> None:
     sd.add("a.service", ActiveState="active", SubState="running")
     core = session(manager)
-    later(0.05, sd.bus.drop)
+    once_the_read_is_answered(sd, sd.bus.drop)
     with pytest.raises(ExternalError) as caught:
-        manager.wait_inactive("a.service", timeout=2)
+        within(2, lambda: manager.wait_inactive("a.service", timeout=2))
     assert "lost the connection" in caught.value.message
     assert caught.value.hint == "systemctl --user status a.service"
 
@@ -331,7 +347,7 @@ def test_a_job_wait_fails_when_the_connection_is_lost(
     sd: FakeSystemd, manager: UserManager
 ) -> None:
     sd.add("a.service", ActiveState="active", SubState="running")
-    later(0.05, sd.bus.drop)
+    sd.after_sent["StopUnit"] = sd.bus.drop  # the job started, never ends
     with pytest.raises(ExternalError) as caught:
         within(2, lambda: manager.stop("a.service"))
     assert "lost the connection" in caught.value.message
@@ -364,7 +380,7 @@ def test_start_waits_for_the_job_even_when_its_removal_comes_first(
     if early:
         sd.on_call["StartTransientUnit"] = lambda _: sd.job_removed(JOB, "a.service", "done")
     else:
-        later(0.05, sd.job_removed, JOB, "a.service", "done")
+        sd.after_sent["StartTransientUnit"] = lambda: sd.job_removed(JOB, "a.service", "done")
     assert within(2, lambda: manager.start_transient(spec, wait=True)) == JOB
     core = session(manager)
     assert core._job_waiters == {}
@@ -384,7 +400,7 @@ def failing_start(sd: FakeSystemd, status: int) -> Callable[[list[Any]], None]:
             ExecMainCode=1,
             ExecMainStatus=status,
         )
-        later(0.01, sd.job_removed, JOB, "a.service", "failed")
+        sd.after_sent["StartTransientUnit"] = lambda: sd.job_removed(JOB, "a.service", "failed")
 
     return fail
 
@@ -435,7 +451,9 @@ def test_stop_kills_after_the_timeout_only_while_the_main_process_runs(
     sd: FakeSystemd, manager: UserManager, sub_state: str, killed: bool
 ) -> None:
     sd.add("a.service", ActiveState="deactivating", SubState=sub_state)
-    later(0.2, sd.job_removed, JOB, "a.service", "done")
+    # The job ends only after the read that follows the timeout, so the stop always
+    # decides on it (and kills or not) first.
+    after_the_read(sd, lambda: [sd.job_removal(JOB, "a.service", "done")])
     within(2, lambda: manager.stop("a.service", timeout=0.01))
     assert ("KillUnit" in sd.calls()) == killed
     if killed:
@@ -446,13 +464,13 @@ def test_stop_kills_after_the_timeout_only_while_the_main_process_runs(
 def test_a_kill_from_another_thread_while_waiting(sd: FakeSystemd, manager: UserManager) -> None:
     """rctl run's relay: the main thread waits, a signal handler's thread kills."""
     sd.add("a.service", ActiveState="active", SubState="running")
-
-    def killed(args: list[Any]) -> None:
-        later(0.02, sd.emit, "a.service", ActiveState="failed", SubState="failed", Result="signal")
-
-    sd.on_call["KillUnit"] = killed
-    later(0.05, manager.kill, "a.service", 15)
-    state = manager.wait_inactive("a.service", timeout=2)
+    sd.on_call["KillUnit"] = lambda _: sd.emit(
+        "a.service", ActiveState="failed", SubState="failed", Result="signal"
+    )
+    killer = threading.Thread(target=manager.kill, args=("a.service", 15), daemon=True)
+    once_the_read_is_answered(sd, killer.start)  # the wait is waiting for signals then
+    state = within(5, lambda: manager.wait_inactive("a.service", timeout=2))
+    killer.join(5)
     assert state.result == "signal"
     kill = next(c for c in sd.bus.calls if c.member == "KillUnit")
     assert kill.body == ["a.service", "main", 15]
@@ -512,6 +530,7 @@ def test_stop_with_a_huge_timeout_waits_without_overflowing(
 ) -> None:
     # poll(2) and Condition.wait() refuse such a timeout (OverflowError, a traceback).
     sd.add("a.service", ActiveState="deactivating", SubState="stop-sigterm")
-    later(0.2, sd.job_removed, JOB, "a.service", "done")
+    # After the job is known; the delay lets the stop wait on it first, as a rule.
+    sd.after_sent["StopUnit"] = lambda: later(0.2, sd.job_removed, JOB, "a.service", "done")
     within(2, lambda: manager.stop("a.service", timeout=99999999999999.0))
     assert "KillUnit" not in sd.calls()
