@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+import apiserve
 import build
 import lifecycle
 import memory
@@ -94,6 +95,12 @@ SCENARIOS = [
              "ratio <= 0.5"),
     Scenario("build-onefile", build.build_one_file, 3, "rebuild after one copied file changed",
              "build", "s", "ratio <= 0.8"),
+    Scenario("api-run-rm", apiserve.run_rm, 10, "docker run --rm busybox true", "api", "s",
+             "ratio <= 0.8"),
+    Scenario("api-ps-100", apiserve.ps_many, 10, "docker ps -a with 100 containers", "api", "s",
+             "ratio <= 0.8"),
+    Scenario("api-concurrent-20", apiserve.concurrent_run, 5, "20 concurrent docker run -d",
+             "api", "s", "ratio <= 0.8"),
 ]  # fmt: skip
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
 

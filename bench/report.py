@@ -40,6 +40,7 @@ GROUPS = {
     "network": "Port throughput (higher is better)",
     "portload": "Published ports under load, slirp4netns (time and memory: lower is better)",
     "storage": "Writes inside the container (higher is better)",
+    "api": "The docker CLI against each tool's API service (lower is better)",
 }
 COLORS = {"rctl": "#1f77b4", "podman": "#ff7f0e", "host": "#7f7f7f"}
 METHOD = """\

@@ -35,6 +35,7 @@ class HostForward:
     protocol: str  # tcp | udp
     host_ip: str
     host_port: int
+    guest_port: int = 0  # 0: the host port (bridge networks DNAT it inside)
 
 
 def slirp4netns_argv(pid: int, api_socket: str, ready_fd: int) -> list[str]:
@@ -108,7 +109,7 @@ def add_forward(api_socket: str, forward: HostForward) -> int:
                 "host_addr": forward.host_ip or "0.0.0.0",  # noqa: S104 - docker's default
                 "host_port": forward.host_port,
                 "guest_addr": TAP_ADDRESS,
-                "guest_port": forward.host_port,
+                "guest_port": forward.guest_port or forward.host_port,
             },
         },
     )

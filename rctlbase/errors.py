@@ -6,7 +6,8 @@
     ├── UsageError                a bad flag value or argument                        400
     │   ├── DefinitionError       definition files that don't validate (definitions.tables)
     │   ├── TemplateError         a --format template that fails (cli.gotemplate.errors)
-    │   └── NotServed             an API endpoint rctl does not serve (api.http)      501
+    │   ├── NotServed             an API endpoint rctl does not serve (api.http)      501
+    │   └── ContextTooLarge       a build context over the API's bound (build.upload)  413
     ├── NotFoundError             a named image, container, volume... is missing      404
     ├── ConflictError             a name taken, a thing in use or in the wrong state  409
     │   └── UnitStillActive       a unit did not end in time (units.session)
@@ -26,6 +27,7 @@
         ├── ArchiveError          an archive rctl can't read (images.archive)
         ├── LayerError            a layer blob that can't be unpacked (images.unpack)
         │   └── UnsafeLayerError  an entry aimed outside its layer (images.unpack)
+        ├── DownloadError         ADD could not download a URL (build.fetch)
         └── UnitStartFailed       a unit's start job failed (units.session)
 
 Classes drawn with a module are defined there (under ``rootless``, or ``units`` as named);

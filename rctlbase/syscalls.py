@@ -164,6 +164,8 @@ def syscall_error(exc: OSError, action: str) -> HostError:
 
 # sched.h / mount.h
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
@@ -183,6 +185,14 @@ def setns(fd: int, nstype: int) -> None:
     if _libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2): the host name of this process's UTS namespace."""
+    raw = name.encode()
+    if _libc.sethostname(raw, ctypes.c_size_t(len(raw))) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"sethostname: {os.strerror(err)}")
 
 
 NS_GET_PARENT = 0xB702  # _IO(0xb7, 0x2), linux/nsfs.h

@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from rootless.build.service import BuildService
     from rootless.containers.service import ContainerService
     from rootless.images.layerjob import Jobs
     from rootless.images.service import ImageService
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
+    from rootless.pods.service import PodService
     from rootless.volumes.service import VolumeService
     from uidmap.mapping import UsernsPlan
 
@@ -49,6 +51,14 @@ class Services(Protocol):
     @property
     def networks(self) -> NetworkService:
         """Bridge network use cases."""
+
+    @property
+    def builds(self) -> BuildService:
+        """Images built from Dockerfiles (definitions' ``build``)."""
+
+    @property
+    def pods(self) -> PodService:
+        """Pod use cases."""
 
 
 class ContainerHost(ContainerRemover, Protocol):

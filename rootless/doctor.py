@@ -4,18 +4,25 @@ Checks, in order: subordinate IDs and newuidmap/newgidmap (through ``uidmap``), 
 systemd manager and bus, linger, the cgroup controllers delegated to the user, /dev/fuse,
 /dev/net/tun, and the programs rctl runs: the OCI runtime rctl.toml's ``[engine] runtime``
 names (crun by default), installed and answering ``--version``, fuse-overlayfs, pasta or
-slirp4netns.
+slirp4netns; and, by a probe unit, whether this systemd's user manager hands a unit's
+``LogExtraFields=`` to journald (a note, not a failure: rctl finds a container's lines by
+their syslog identifier either way).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rctlbase.errors import RctlError
 from uidmap.userns import check_host, current_user
+from units.journal import JournalEntry, JournalQuery, read_journal
+from units.properties import CollectMode, ServiceSpec, ServiceType
 
 WANTED_CONTROLLERS = ("cpu", "io", "memory", "pids")
 
@@ -28,6 +35,7 @@ class Finding:
     ok: bool
     detail: str = ""
     fix: str = ""
+    note: bool = False  # worth knowing, never a failure
 
 
 def user_manager_finding(env: dict[str, str]) -> Finding:
@@ -134,7 +142,71 @@ def runtime_finding(env: dict[str, str]) -> Finding:
     return Finding(check, True, f"{path}: {version[0] if version else 'working'}")
 
 
-def run_checks(env: dict[str, str] | None = None) -> list[Finding]:
+LOG_FIELDS_CHECK = "journal fields (LogExtraFields=)"
+# How long the probe's line may take to reach journald and be indexed.
+PROBE_WAIT = 5.0
+
+
+def journal_fields_finding(
+    sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic
+) -> Finding:
+    """Start a unit that prints one line with ``LogExtraFields=RCTL_DOCTOR_PROBE=TOKEN`` and
+    look for the field on that line. systemd 252's user manager keeps the fields to itself
+    (it exports them to journald for system units only, systemd#29956), so on Debian 12 a
+    container's lines carry ``SYSLOG_IDENTIFIER=NAME`` but no ``CONTAINER_NAME=``."""
+    from units.manager import UserManager  # noqa: PLC0415 - connects to D-Bus
+
+    token = secrets.token_hex(8)
+    ident = f"rctl-doctor-{token}"
+    spec = ServiceSpec(
+        name=f"{ident}.service",
+        exec_start=("/bin/echo", "rctl doctor: journal fields probe"),
+        service_type=ServiceType.ONESHOT,
+        syslog_identifier=ident,
+        log_extra_fields={"RCTL_DOCTOR_PROBE": token},
+        collect_mode=CollectMode.INACTIVE_OR_FAILED,
+    )
+    try:
+        with UserManager() as manager:
+            manager.start_transient(spec)
+        deadline = clock() + PROBE_WAIT
+        while True:
+            entries = read_journal(JournalQuery(matches={"SYSLOG_IDENTIFIER": ident}), timeout=10)
+            if entries or clock() >= deadline:
+                break
+            sleep(0.2)
+    except RctlError as exc:
+        return Finding(LOG_FIELDS_CHECK, True, f"not probed: {exc.message}", note=True)
+    return log_fields_finding(entries, token)
+
+
+def log_fields_finding(entries: list[JournalEntry], token: str) -> Finding:
+    """What the probe's journal entries say about ``LogExtraFields=``."""
+    if not entries:
+        return Finding(
+            LOG_FIELDS_CHECK,
+            False,
+            "the probe unit's output did not reach the journal",
+            "systemctl status systemd-journald; journalctl --user needs a persistent or "
+            "volatile journal the user may read",
+        )
+    if any(entry.fields.get("RCTL_DOCTOR_PROBE") == token for entry in entries):
+        return Finding(
+            LOG_FIELDS_CHECK,
+            True,
+            "units' CONTAINER_NAME=, CONTAINER_ID=, IMAGE_NAME= reach the journal",
+        )
+    return Finding(
+        LOG_FIELDS_CHECK,
+        True,
+        "this systemd's user manager does not pass LogExtraFields= to journald "
+        "(systemd#29956, as on systemd 252): container lines carry no CONTAINER_NAME=; "
+        "'rctl logs NAME' and 'journalctl --user -t NAME' find them by name",
+        note=True,
+    )
+
+
+def run_checks(env: dict[str, str] | None = None, *, probe_journal: bool = True) -> list[Finding]:
     """Every check; the CLI prints them and exits 1 when one failed."""
     env = dict(os.environ if env is None else env)
     user = current_user()
@@ -151,4 +223,6 @@ def run_checks(env: dict[str, str] | None = None) -> list[Finding]:
         program_finding(("fuse-overlayfs",), "fuse-overlayfs"),
         program_finding(("pasta", "slirp4netns"), "passt"),
     ]
+    if probe_journal and findings[1].ok:  # the user manager answers
+        findings.append(journal_fields_finding())
     return findings

@@ -8,6 +8,7 @@ network). Entry points build an :class:`Engine` and call its methods with option
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import os
@@ -42,6 +43,7 @@ from rootless.models import (
     NameKind,
     PullEvent,
     PullOptions,
+    RegistryAuth,
     SystemPruneReport,
 )
 from rootless.storage.drivers import parse_driver
@@ -57,7 +59,9 @@ if TYPE_CHECKING:
     from rootless.doctor import Finding
     from rootless.events import Event
     from rootless.networks.service import NetworkService
+    from rootless.pods.service import PodService
     from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
+    from rootless.secrets.service import SecretService
     from rootless.volumes.userjob import VolumeJob
 
 
@@ -87,6 +91,7 @@ class Engine:
             volumes=self.volumes,
             network_defaults=self.network_defaults,
             default_runtime=self.settings.runtime,
+            secrets=lambda: self.secrets,
         )
 
     @property
@@ -95,6 +100,13 @@ class Engine:
         if self.settings.network:
             return NetworkDefaults(self.settings.network, self.settings.host_loopback)
         return NetworkDefaults(host_loopback=self.settings.host_loopback)
+
+    @functools.cached_property
+    def secrets(self) -> SecretService:
+        """Secret use cases (``rctl secret``; ``run --secret``)."""
+        from rootless.secrets.service import SecretService  # noqa: PLC0415 - start-up time
+
+        return SecretService(self.paths.ensure_data(), self.run_volume_jobs)
 
     @functools.cached_property
     def volumes(self) -> VolumeService:
@@ -129,6 +141,16 @@ class Engine:
         return self.containers.networks
 
     @functools.cached_property
+    def pods(self) -> PodService:
+        """Pod use cases (``rctl pod``); members are the container service's containers."""
+        from rootless.pods.service import PodService  # noqa: PLC0415 - start-up time
+
+        default = self.network_defaults.default
+        return PodService(
+            self.containers, self.paths.ensure_data(), self.paths.ensure_runtime(), default
+        )
+
+    @functools.cached_property
     def definitions(self) -> DefinitionService:
         """Definition use cases (``rctl apply``, ``down``, ``generate systemd``, units)."""
         from rootless.definitions.service import DefinitionService  # noqa: PLC0415
@@ -139,13 +161,37 @@ class Engine:
         """``rctl kube generate``: Kubernetes YAML for containers or definition files."""
         from rootless.kube.service import generate_yaml  # noqa: PLC0415 - start-up time
 
-        return generate_yaml(refs, self.containers.inspect, kind, service=service)
+        def secret_labels(name: str) -> dict[str, str]:
+            try:
+                return dict(self.secrets.inspect(name).labels)
+            except NotFoundError:
+                return {}
 
-    def kube_play(self, paths: Sequence[Path], *, down: bool = False) -> KubePlayResult:
-        """``rctl kube play [--down]``: run (or remove) the YAML files' containers."""
-        from rootless.kube.service import play_files  # noqa: PLC0415 - start-up time
+        return generate_yaml(
+            refs,
+            self.containers.inspect,
+            kind,
+            service=service,
+            pods=self.pods,
+            secret_labels=secret_labels,
+        )
 
-        plan = play_files(paths, self.containers, down=down)
+    def kube_play(
+        self,
+        paths: Sequence[Path],
+        *,
+        down: bool = False,
+        replace: bool = False,
+        start: bool = True,
+        network: str | None = None,
+        force: bool = False,
+    ) -> KubePlayResult:
+        """``rctl kube play``: make the YAML files' volumes, secrets and containers; with
+        ``down`` remove them (the claims' volumes only with ``force``)."""
+        from rootless.kube.service import PlayRequest, play_files  # noqa: PLC0415
+
+        request = PlayRequest(down, replace, start, network, force)
+        plan = play_files(paths, self.containers, self.secrets, self.volumes, request, self.pods)
         return KubePlayResult(tuple(o.name or "" for o in plan.containers), plan.warnings)
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
@@ -348,28 +394,38 @@ class Engine:
 
     def pull(self, options: PullOptions, events: Callable[[PullEvent], None]) -> ImageRecord:
         """Pull an image (short names through the search registries)."""
+        from rootless.images.auth import Credentials  # noqa: PLC0415
         from rootless.images.pull import Puller, PullRequest  # noqa: PLC0415 - start-up time
 
         platform = parse_platform(options.platform) if options.platform else host_platform()
         puller = Puller(self.store, self.settings, self.run_layer_jobs, events, self.layer_format)
-        image = puller.pull(PullRequest(options.name, platform, options.tls_verify))
+        given = Credentials(options.auth.username, options.auth.password) if options.auth else None
+        image = puller.pull(PullRequest(options.name, platform, options.tls_verify, given))
         self.images.event("pull", options.name, options.name)
         return image
 
     def login(self, registry: str, username: str, password: str, tls_verify: bool | None) -> Path:
         """Check the credentials against the registry, then store them (auth.json, 0600)."""
-        from rootless.images.auth import Credentials, store_credentials  # noqa: PLC0415
+        from rootless.images.auth import store_credentials  # noqa: PLC0415
+
+        self.check_login(registry, username, password, tls_verify)
+        return store_credentials(registry, username, password)
+
+    def check_login(
+        self, registry: str, username: str, password: str, tls_verify: bool | None
+    ) -> None:
+        """Check the credentials against the registry (the API's ``/auth``: the client
+        keeps them and sends them with each pull and push)."""
+        from rootless.images.auth import Credentials  # noqa: PLC0415
         from rootless.images.registry import RegistryClient  # noqa: PLC0415 - start-up time
 
-        credentials = Credentials(username, password)
         with RegistryClient(
             registry,
-            credentials=credentials,
+            credentials=Credentials(username, password),
             tls_verify=tls_verify,
             insecure_registries=self.settings.insecure_registries,
         ) as client:
             client.check_login()
-        return store_credentials(registry, username, password)
 
     def logout(self, registry: str) -> bool:
         """Forget the credentials of ``registry``; False when there were none."""
@@ -476,24 +532,35 @@ class Engine:
         the step lines, ``stdio`` is what RUN steps read and write."""
         return self.builds.build(options, say, stdio)
 
+    def build_context(
+        self, upload: IO[bytes], what: str = "the build context"
+    ) -> contextlib.AbstractContextManager[Path]:
+        """A tar sent to the API (``/build``'s context, ``PUT archive``'s files), unpacked
+        into a private directory that is removed when the context manager exits."""
+        from rootless.build.upload import build_context  # noqa: PLC0415 - start-up time
+
+        return build_context(upload, self.paths.ensure_data(), what)
+
     def builder_prune(self) -> int:
         """``rctl builder prune``: forget the build cache (its images become dangling)."""
         return self.builds.prune()
 
     def push(
         self, name: str, destination: str | None, tls_verify: bool | None,
-        progress: Callable[[str, str], None],
+        progress: Callable[[str, str], None], auth: RegistryAuth | None = None,
     ) -> str:  # fmt: skip
-        """``rctl push``: upload an image; returns the manifest digest."""
+        """``rctl push``: upload an image; returns the manifest digest. ``auth``: this
+        push's credentials, else those stored for the registry."""
         from rootless.images.archive import push  # noqa: PLC0415 - start-up time
-        from rootless.images.auth import lookup  # noqa: PLC0415 - start-up time
+        from rootless.images.auth import Credentials, lookup  # noqa: PLC0415 - start-up time
         from rootless.images.registry import RegistryClient  # noqa: PLC0415 - start-up time
 
         image = self.images.get(name)
         ref = parse_reference(destination or name)
+        given = Credentials(auth.username, auth.password) if auth else None
         with RegistryClient(
             ref.registry,
-            credentials=lookup(ref.registry),
+            credentials=given or lookup(ref.registry),
             tls_verify=tls_verify,
             insecure_registries=self.settings.insecure_registries,
         ) as client:

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from rctlbase.errors import UsageError
 
 PS_KEYS = frozenset(
-    {"ancestor", "before", "exited", "health", "id", "label", "name", "network", "since",
-     "status", "volume"}
+    {"ancestor", "before", "exited", "health", "id", "label", "name", "network", "pod",
+     "since", "status", "volume"}
 )  # fmt: skip
 IMAGE_KEYS = frozenset({"before", "dangling", "label", "reference", "since", "until"})
 VOLUME_KEYS = frozenset({"dangling", "driver", "label", "name"})
@@ -226,6 +226,7 @@ class ContainerFacts:
     health: str  # one of HEALTH
     mounts: tuple[str, ...] = ()  # volume names, bind sources and destinations
     networks: tuple[str, ...] = ()  # network names and IDs, or the mode (host, none...)
+    pod: tuple[str, ...] = ()  # a member's pod: its ID and name (podman's pod=)
 
 
 def shows_stopped(filters: FilterSet) -> bool:
@@ -279,6 +280,11 @@ def container_matcher(
             "ancestor": lambda: facts.image_id in ancestors,
             "volume": lambda: bool(set(values("volume")) & set(facts.mounts)),
             "network": lambda: bool(set(values("network")) & set(facts.networks)),
+            "pod": lambda: any(
+                v in facts.pod or (len(v) >= 3 and facts.pod[0].startswith(v))
+                for v in values("pod")
+                if facts.pod
+            ),
         }
         return all(check() for key, check in checks.items() if key in filters)
 

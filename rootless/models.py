@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +15,27 @@ class PullOptions:
     platform: str | None = None
     tls_verify: bool | None = None
     quiet: bool = False
+    auth: RegistryAuth | None = None  # this pull's credentials, else the stored ones
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUpdate:
+    """``update``: the limits and restart policy to change; None leaves one as it is."""
+
+    memory: int | None = None  # bytes
+    memory_swap: int | None = None  # bytes of memory plus swap, -1 unlimited
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    pids_limit: int | None = None  # -1 unlimited
+    restart: str | None = None  # no | always | unless-stopped | on-failure[:N]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryAuth:
+    """Credentials a client sent for one request (the API's ``X-Registry-Auth``)."""
+
+    username: str
+    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +108,7 @@ class RunOptions:
     stop_signal: str | None = None
     publish: tuple[str, ...] = ()
     network: str | None = None
+    pod: str | None = None  # --pod: join a pod (its network, published ports, IPC, UTS)
     networks: tuple[str, ...] = ()  # several --network NAME (bridge networks); one is `network`
     network_aliases: tuple[str, ...] = ()  # --network-alias, on every bridge network
     links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
@@ -127,6 +150,7 @@ class RunOptions:
     cpu_period: int | None = None
     blkio_weight: int | None = None
     oom_score_adj: int | None = None
+    secrets: tuple[str, ...] = ()  # --secret NAME[,target=,type=mount|env,uid=,gid=,mode=]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +242,7 @@ class BuildOptions:
     labels: tuple[str, ...] = ()  # KEY=VALUE on the final image
     network: str | None = None  # RUN steps' network mode (default: rctl run's)
     secrets: tuple[str, ...] = ()  # --secret id=ID,src=FILE for RUN --mount=type=secret
+    platform: str | None = None  # --platform: only the host's is built (others are refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,3 +284,16 @@ class AutoUpdateReport:
     image: str
     policy: str
     updated: str
+
+
+@dataclass(frozen=True, slots=True)
+class PodCreateOptions:
+    """``rctl pod create``: podman's flags as given; the pod service validates them."""
+
+    name: str | None = None
+    publish: tuple[str, ...] = ()
+    network: str | None = None  # slirp4netns | pasta | none (default: rctl.toml's)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    share: str = "net,ipc,uts"
+    infra: bool = True
+    hostname: str | None = None

@@ -318,6 +318,7 @@ def enter_userns(
     *,
     net: bool = False,
     join: str | None = None,
+    join_more: Sequence[tuple[str, int]] = (),
     after_map: Callable[[int], None] | None = None,
     before_map: Callable[[], None] | None = None,
 ) -> None:
@@ -327,7 +328,9 @@ def enter_userns(
     A forked helper, still outside, waits until this process has called unshare(2), writes
     its maps (newuidmap/newgidmap need an outside writer) and calls ``after_map(pid)`` (the
     network helper attaches here), then exits. With ``join`` (a ``/proc/PID/ns/user`` path)
-    the existing, mapped user namespace is joined instead. ``before_map()`` runs in this
+    the existing, mapped user namespace is joined instead, and then each namespace of
+    ``join_more`` (``(path, CLONE_NEW*)``: a pod's network, IPC, UTS namespaces, owned by
+    that user namespace) instead of making a network one. ``before_map()`` runs in this
     process once the namespaces exist, before the helper maps them (it has every capability
     in them already): what the network helper will attach to is made there. This is what
     lets a container's launcher exec the OCI runtime itself: the unit's main process never
@@ -345,7 +348,7 @@ def enter_userns(
     os.close(ready_r)
     os.close(done_w)
     try:
-        _make_namespaces(net=net, join=join)
+        _make_namespaces(net=net, join=join, join_more=join_more)
         if before_map is not None:
             before_map()
     except OSError as exc:
@@ -364,8 +367,11 @@ def enter_userns(
     syscalls.make_mounts_private()
 
 
-def _make_namespaces(*, net: bool, join: str | None) -> None:
-    """unshare(2) user (or setns into ``join``), mount and maybe network namespaces."""
+def _make_namespaces(
+    *, net: bool, join: str | None, join_more: Sequence[tuple[str, int]] = ()
+) -> None:
+    """unshare(2) user (or setns into ``join``), mount and maybe network namespaces, then
+    setns(2) into ``join_more``'s (root in their owner, the joined user namespace)."""
     flags = syscalls.CLONE_NEWNS | (syscalls.CLONE_NEWNET if net else 0)
     if join is not None:
         fd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
@@ -376,6 +382,12 @@ def _make_namespaces(*, net: bool, join: str | None) -> None:
     else:
         flags |= syscalls.CLONE_NEWUSER
     syscalls.unshare(flags)
+    for path, nstype in join_more:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscalls.setns(fd, nstype)
+        finally:
+            os.close(fd)
 
 
 def _map_parent(

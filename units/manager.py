@@ -37,7 +37,7 @@ from typing import Any
 from rctlbase.errors import NotFoundError
 from units.bus import resolve_bus_address, translate_connect_error
 from units.connection import Connection
-from units.properties import ServiceSpec
+from units.properties import Property, ServiceSpec
 from units.session import KillWhom, ManagerSession, UnitStartFailed, UnitStillActive
 from units.state import UnitState
 from units.timer import TimerSpec
@@ -169,6 +169,11 @@ class UserManager:
     def kill(self, name: str, signum: int, whom: KillWhom = KillWhom.MAIN) -> None:
         """Send ``signum`` to the unit's main process, control process or all processes."""
         self._core().kill(name, signum, whom)
+
+    def set_properties(self, name: str, props: list[Property]) -> None:
+        """Change settings of a running unit (``systemctl --user set-property --runtime``):
+        resource limits such as ``MemoryMax``, ``TasksMax``, ``CPUQuotaPerSecUSec``."""
+        self._core().set_properties(name, props)
 
     def reset_failed(self, name: str) -> None:
         """Forget that the unit failed (and reset its start-limit counter)."""

@@ -215,6 +215,9 @@ class ServiceSpec:
     stderr_fd: int | None = None
     collect_mode: CollectMode | None = None
     add_ref: bool = False
+    # [Unit] dependencies: a pod's member is bound to and ordered after the pod's unit.
+    binds_to: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Freeze the mappings too: a spec must not change after it was validated.
@@ -253,6 +256,7 @@ class ServiceSpec:
             )
         if self.slice is not None:
             check_unit_name("slice", self.slice, ".slice")
+        self._check_dependencies()
         if self.syslog_identifier == "":
             raise UsageError("syslog_identifier: must not be empty", hint=_SETTING_HINT)
         self._check_numbers()
@@ -264,6 +268,11 @@ class ServiceSpec:
             raise UsageError(
                 f"restart: {self.restart} is not allowed for a oneshot service", hint=_SETTING_HINT
             )
+
+    def _check_dependencies(self) -> None:
+        for what in ("binds_to", "after"):
+            for unit in getattr(self, what):
+                check_unit_name(what, unit, "." + unit.rpartition(".")[2])
 
     def _check_numbers(self) -> None:
         for name in (
@@ -345,6 +354,8 @@ def plan_properties(spec: ServiceSpec) -> list[Property]:
             props.append((name, (signature, value)))
 
     add("Description", "s", spec.description, bool(spec.description))
+    add("BindsTo", "as", list(spec.binds_to), bool(spec.binds_to))
+    add("After", "as", list(spec.after), bool(spec.after))
     add("Type", "s", str(spec.service_type))
     add("PIDFile", "s", spec.pid_file, spec.pid_file is not None)
     add("NotifyAccess", "s", spec.notify_access, spec.notify_access is not None)

@@ -34,7 +34,7 @@ from units.bus import (
     translate_dbus_error,
 )
 from units.connection import Connection, ConnectionLost
-from units.properties import ServiceSpec, plan_properties, split_fds
+from units.properties import Property, ServiceSpec, plan_properties, split_fds
 from units.state import ENDED_STATES, UnitState, interface_of, parse_unit_state, unit_object_path
 from units.timer import TimerSpec, plan_timer_units
 from units.wire import Message, MessageType, Variant, unpack_variants
@@ -412,6 +412,12 @@ class ManagerSession:
                 return job.path
             raise _start_failed(spec.name, result, state)
         return job.path
+
+    def set_properties(self, name: str, props: list[Property]) -> None:
+        """``SetUnitProperties`` at runtime (not kept across a daemon-reload)."""
+        body = [name, True, [[n, Variant(sig, value)] for n, (sig, value) in props]]
+        self.call("SetUnitProperties", "sba(sv)", body, action=f"can't update unit {name}",
+                  unit=name)  # fmt: skip
 
     def start_unit(self, member: str, name: str, wait: bool) -> str:
         """``StartUnit`` or ``RestartUnit`` (job mode ``replace``, as systemctl's); with

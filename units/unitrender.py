@@ -26,7 +26,9 @@ from units.unitfile import Value, Verbatim, quote_argv, quote_word
 USEC = 1_000_000
 _RESOURCE_KEYS = {s.property: s.key for s in RESOURCE_SETTINGS}
 # [Unit] settings; every other property is a [Service] one.
-_UNIT_SECTION = frozenset({"Description", "StartLimitBurst", "StartLimitIntervalUSec"})
+_UNIT_SECTION = frozenset(
+    {"Description", "StartLimitBurst", "StartLimitIntervalUSec", "BindsTo", "After"}
+)
 _BUS_ONLY = frozenset(
     {
         "StandardInputFileDescriptor",
@@ -86,6 +88,8 @@ def _lines(name: str, signature: str, value: Any) -> list[Line]:
     if signature == "a(sasb)":  # ExecStart=, ExecStopPost=: "-" ignores a failure
         values = [Verbatim(("-" if fail else "") + quote_argv(argv).text)
                   for _, argv, fail in value]  # fmt: skip
+    elif name in ("BindsTo", "After"):
+        values = [" ".join(value)]
     elif name in ("Environment", "LogExtraFields"):
         values = [_assignment(v.decode() if isinstance(v, bytes) else v) for v in value]
     elif name == "CPUQuotaPerSecUSec":

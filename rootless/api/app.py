@@ -13,7 +13,19 @@ from collections.abc import Callable
 
 from rctlbase.errors import RctlError
 from rootless import __version__
-from rootless.api import containers, execs, images, layers, networks, system, usage, volumes
+from rootless.api import (
+    archive,
+    build,
+    containers,
+    execs,
+    images,
+    layers,
+    networks,
+    system,
+    update,
+    usage,
+    volumes,
+)
 from rootless.api.attach import Attachments
 from rootless.api.execs import Execs
 from rootless.api.http import Reply, Request, Response
@@ -28,6 +40,9 @@ def route_table() -> list[Route]:
         *system.ROUTES,
         *usage.ROUTES,
         *layers.ROUTES,
+        *build.ROUTES,
+        *archive.ROUTES,
+        *update.ROUTES,
         *images.ROUTES,
         *containers.ROUTES,
         *execs.ROUTES,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from rctlbase.errors import NotFoundError, UsageError
+from rctlbase.errors import ConflictError, NotFoundError, UsageError
 from rootless.api.framing import STDOUT, frame
 from rootless.api.http import (
     MULTIPLEXED_STREAM,
@@ -387,8 +387,16 @@ def path_stat(path: Path, name: str) -> str:
 
 
 def resize(api: Api, request: Request) -> Response:
-    """``POST /containers/{id}/resize``: accepted (the terminal size is the holder's)."""
-    api.engine().containers.get(request.params["id"])
+    """``POST /containers/{id}/resize?h=&w=``: the window size of its terminal (a 409 while
+    it has none: docker's CLI tries again as the container starts)."""
+    rows, columns = request.integer("h", 0) or 0, request.integer("w", 0) or 0
+    if not (0 < rows < 2**16 and 0 < columns < 2**16):
+        raise UsageError("resize needs h and w", hint="POST /containers/ID/resize?h=24&w=80")
+    if not api.engine().containers.resize_terminal(request.params["id"], rows, columns):
+        raise ConflictError(
+            f"container {request.params['id']} has no terminal running",
+            hint="resize a running container created with Tty",
+        )
     return Reply(200, b"", "text/plain")
 
 

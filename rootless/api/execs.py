@@ -1,5 +1,6 @@
 """Exec endpoints: ``/containers/{id}/exec`` makes an instance, ``/exec/{id}/start`` runs it
-(hijacked, or detached), ``/exec/{id}/json`` reports it, ``resize`` is accepted.
+(hijacked, or detached; with a terminal, :mod:`.console`), ``/exec/{id}/json`` reports it,
+``resize`` sets its terminal's window size.
 
 Instances live in this service's memory, as docker's live in its daemon's; at most
 :data:`MAX_INSTANCES`, the oldest ended ones forgotten first.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import ConflictError, NotFoundError, RctlError
 from rootless.api.attach import Pipes, PipeSession
+from rootless.api.console import ConsoleSession
 from rootless.api.http import (
     MULTIPLEXED_STREAM,
     RAW_STREAM,
@@ -49,6 +51,7 @@ class ExecInstance:
     running: bool = False
     started: bool = False
     exit_code: int | None = None
+    console: ConsoleSession | None = None  # an attached exec's terminal
 
     def document(self) -> dict[str, Any]:
         return {
@@ -138,9 +141,11 @@ def start(api: Api, request: Request) -> Response:
         instance.running = True
     tty = body.boolean("Tty") or instance.tty
     detach = body.boolean("Detach")
-    pipes = Pipes.make(instance.stdin and not detach, tty)
     eng = api.engine()
     eng.containers.get(instance.container_id)
+    if tty and not detach:
+        return start_console(api, instance, request)
+    pipes = Pipes.make(instance.stdin and not detach, tty)
 
     def run() -> None:
         engine = api.make_engine()
@@ -173,6 +178,33 @@ def start(api: Api, request: Request) -> Response:
     return Hijack(session, RAW_STREAM if tty else MULTIPLEXED_STREAM)
 
 
+def start_console(api: Api, instance: ExecInstance, request: Request) -> Response:
+    """An attached exec with a terminal: crun makes it, the session relays its master."""
+    ended = threading.Event()
+    session = ConsoleSession(api.engine().console_socket_path(), request.gone, ended)
+    instance.console = session
+
+    def run() -> None:
+        engine = api.make_engine()
+        try:
+            instance.exit_code = engine.containers.exec(
+                instance.container_id,
+                instance.argv,
+                env=instance.env,
+                user=instance.user,
+                workdir=instance.workdir,
+                console_socket=str(session.path),
+            )
+        except RctlError:
+            instance.exit_code = 126
+        finally:
+            instance.running = False
+            ended.set()
+
+    threading.Thread(target=run, name="api-exec", daemon=True).start()
+    return Hijack(session, RAW_STREAM)
+
+
 class ExecSession(PipeSession):
     """An exec's hijacked connection: it ends once the command has, so that the client's
     inspect that follows finds the exit code (output can end before the process does)."""
@@ -203,7 +235,11 @@ def inspect(api: Api, request: Request) -> Response:
 
 
 def resize(api: Api, request: Request) -> Response:
-    api.execs.get(request.params["id"])
+    """``POST /exec/{id}/resize?h=&w=``: the window size of its terminal, if it has one."""
+    instance = api.execs.get(request.params["id"])
+    rows, columns = request.integer("h", 0) or 0, request.integer("w", 0) or 0
+    if instance.console is not None and 0 < rows < 2**16 and 0 < columns < 2**16:
+        instance.console.resize(rows, columns)
     return Reply(200, b"", "text/plain")
 
 

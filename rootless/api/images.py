@@ -1,8 +1,15 @@
 """Image endpoints: pull (``/images/create``), list, inspect, history, tag, delete, prune,
-push, save (``get``) and load; search is not served (501)."""
+push, save (``get``) and load; search is not served (501).
+
+Pull and push take the client's credentials from ``X-Registry-Auth`` (base64url of docker's
+auth config JSON) for that request alone; without them the registry client uses those
+stored by ``rctl login``.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime
 import json
@@ -15,7 +22,7 @@ from rctlbase.errors import NotFoundError, UsageError
 from rootless.api.http import NotServed, Reply, Request, Response, Stream, json_reply
 from rootless.api.routes import Route
 from rootless.api.seam import stream_error
-from rootless.models import PullEvent, PullOptions
+from rootless.models import PullEvent, PullOptions, RegistryAuth
 
 if TYPE_CHECKING:
     from rootless.api.app import Api
@@ -126,6 +133,40 @@ def docker_not_found(name: str) -> Iterator[None]:
         raise NotFoundError(f"No such image: {name}", hint=exc.hint) from exc
 
 
+def registry_auth(request: Request) -> RegistryAuth | None:
+    """The credentials in ``X-Registry-Auth``, None when it names none; a header that is
+    not base64 of a JSON object is the client's error (400), as docker answers."""
+    header = request.headers.get("x-registry-auth", "").strip()
+    if not header:
+        return None
+    try:
+        padded = header + "=" * (-len(header) % 4)
+        decoded = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+    except (binascii.Error, ValueError, RecursionError):
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise UsageError(
+            "X-Registry-Auth is not base64 of a JSON object",
+            hint="send the auth config base64url-encoded, as docker clients do",
+        )
+    username, password = decoded.get("username"), decoded.get("password")
+    combined = decoded.get("auth")
+    if not username and isinstance(combined, str) and combined:
+        try:
+            username, _, password = (
+                base64.b64decode(combined, validate=True).decode().partition(":")
+            )
+        except (binascii.Error, ValueError):
+            raise UsageError(
+                "X-Registry-Auth: auth is not base64 of USER:PASSWORD", hint="send username"
+            ) from None
+    if not username:
+        return None  # anonymous (docker's CLI sends {} when it has nothing stored)
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise UsageError("X-Registry-Auth: username and password must be strings", hint="send both")
+    return RegistryAuth(username, password)
+
+
 class PullProgress:
     """docker's pull progress lines from rctl's pull events."""
 
@@ -155,7 +196,7 @@ class PullProgress:
 def create(api: Api, request: Request) -> Response:
     """``POST /images/create?fromImage=NAME&tag=TAG``: pull, with docker's progress stream."""
     name = pull_name(request)
-    options = PullOptions(name, request.arg("platform") or None)
+    options = PullOptions(name, request.arg("platform") or None, auth=registry_auth(request))
 
     def work(emit: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
         progress = PullProgress(emit)
@@ -338,6 +379,7 @@ def push(api: Api, request: Request) -> Response:
     if request.arg("tag"):
         name = f"{name}:{request.arg('tag')}"
     eng = api.engine()
+    auth = registry_auth(request)
     with docker_not_found(name):
         eng.images.get(name)
 
@@ -347,7 +389,7 @@ def push(api: Api, request: Request) -> Response:
                 {"status": status, "progressDetail": {}, "id": digest.removeprefix("sha256:")[:12]}
             )
 
-        digest = eng.push(name, None, None, progress)
+        digest = eng.push(name, None, None, progress, auth)
         tag_ = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else "latest"
         return [
             {"status": f"{tag_}: digest: {digest} size: 0"},

@@ -183,7 +183,7 @@ class Connection:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
         routed = self.server.app.resolve(method, target)
         if isinstance(routed, Reply):
-            await self.send_reply(routed, extra=(("Connection", "close"),))
+            await self.send_reply(routed, (("Connection", "close"),), head=method == "HEAD")
             return False
         limit = self.limits.upload_body if routed.upload else self.limits.json_body
         if declared_length(headers) > limit:
@@ -222,7 +222,7 @@ class Connection:
             self.server.calls, self.server.app.call, routed, request
         )
         if isinstance(response, Reply):
-            await self.send_reply(response)
+            await self.send_reply(response, head=request.method == "HEAD")
             return True
         if isinstance(response, Stream):
             return await self.stream(response, request)
@@ -253,13 +253,17 @@ class Connection:
     ) -> list[tuple[str, str]]:
         return [("Content-Type", content_type), *self.server.app.headers(), *extra]
 
-    async def send_reply(self, reply: Reply, extra: tuple[tuple[str, str], ...] = ()) -> None:
+    async def send_reply(
+        self, reply: Reply, extra: tuple[tuple[str, str], ...] = (), *, head: bool = False
+    ) -> None:
+        """``reply``; to a HEAD request its headers alone (an error's too: h11 refuses a
+        body there, and the length stays the one a GET would get)."""
         headers = self.response_headers(reply.content_type, (*reply.headers, *extra))
         headers.append(("Content-Length", str(len(reply.body))))
         self.send(
             h11.Response(status_code=reply.status, headers=headers, reason=reason(reply.status))
         )
-        if reply.body:
+        if reply.body and not head:
             self.send(h11.Data(data=reply.body))
         self.send(h11.EndOfMessage())
         await self.writer.drain()

@@ -8,7 +8,7 @@ import platform
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rootless.api.http import Handler, NotServed, Reply, Request, Response, Stream, json_reply
+from rootless.api.http import Reply, Request, Response, Stream, json_reply
 from rootless.api.routes import API_VERSION, MIN_API_VERSION, Route
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ def info(api: Api, request: Request) -> Response:
 
 
 def auth(api: Api, request: Request) -> Response:
-    """``/auth``: check credentials against a registry, as ``rctl login`` does."""
+    """``/auth``: check credentials against a registry. As docker's daemon, the service
+    keeps nothing: the client stores them and sends them with each pull and push."""
     body = request.json_object()
     server = str(body.get("serveraddress") or "docker.io")
     username, password = body.get("username"), body.get("password")
@@ -55,7 +56,7 @@ def auth(api: Api, request: Request) -> Response:
         from rctlbase.errors import UsageError  # noqa: PLC0415
 
         raise UsageError("auth needs a username and a password", hint="send both as strings")
-    api.engine().login(server, username, password, None)
+    api.engine().check_login(server, username, password, None)
     return json_reply({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
@@ -94,15 +95,6 @@ def events(api: Api, request: Request) -> Response:
     return Stream(chunks())
 
 
-def not_served(what: str) -> Handler:
-    """A handler answering 501 for ``what``, so that clients say what is missing."""
-
-    def handler(api: Api, request: Request) -> Response:
-        raise NotServed(f"{what} is not supported by rctl's API yet")
-
-    return handler
-
-
 ROUTES = [
     Route("GET", "/_ping", ping),
     Route("HEAD", "/_ping", ping),
@@ -111,7 +103,4 @@ ROUTES = [
     Route("POST", "/auth", auth),
     Route("GET", "/system/df", disk_usage),
     Route("GET", "/events", events),
-    Route("POST", "/build", not_served("building images (/build)")),
-    Route("POST", "/containers/(?P<id>[^/]+)/update", not_served("updating containers")),
-    Route("PUT", "/containers/(?P<id>[^/]+)/archive", not_served("copying into containers")),
 ]

@@ -21,14 +21,16 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import CommandNotRunnable, RctlError, UsageError
+from rctlbase.timeline import mark
 from rootless.build import cache as build_cache
-from rootless.build import sources
+from rootless.build import fetch, sources
 from rootless.build.dockerfile import Dockerfile, Instruction, Stage, check_onbuild
 from rootless.build.ignore import IgnoreRules
 from rootless.build.instructions import (
@@ -43,11 +45,11 @@ from rootless.build.instructions import (
 from rootless.build.mounts import parse_secrets, plan_mounts
 from rootless.build.plan import cache_key, plan_stages, stage_by_ref
 from rootless.build.shellwords import expand_word, expand_words
+from rootless.build.statcache import NotKnown, StatDigests
 from rootless.images.store import ImageRecord
 from rootless.models import BuildOptions, RunOptions
 
 _BARE_HEREDOC = re.compile(r"<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_.-]*\1")
-_ARCHIVE = re.compile(r"\.(tar|tgz|tar\.gz|tar\.bz2|tbz2|tar\.xz|txz|tar\.zst)$")
 
 
 class BuildFailed(RctlError):
@@ -75,6 +77,8 @@ class BuildHost:
     architecture: str  # of images from scratch
     export: Callable[[ImageRecord, ExportRequest, Path], str]  # writes the tar; checksum
     cache_mounts: Path  # RUN --mount=type=cache directories
+    user_files: Callable[[ImageRecord], tuple[str | None, str | None]]  # /etc/passwd, group
+    digests_file: Path | None  # the stat cache of context files' digests
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,7 @@ class Builder:
         self.results: dict[int, ImageRecord] = {}
         self.stage_index = 0
         self.secrets = parse_secrets(options.secrets)
+        self.digests = StatDigests(host.digests_file)
 
     def _meta_args(self) -> dict[str, str]:
         vars_ = StageVars()
@@ -154,7 +159,9 @@ class Builder:
                 self._step(state, instruction)
             self.results[stage.index] = state.image
             final = state.image
+            self.digests.save()
         assert final is not None
+        mark("build steps done")
         if self.options.labels:
             final = self._labels(final)
         unused = set(self.build_args) - self.used_args - PROXY_ARGS
@@ -196,6 +203,7 @@ class Builder:
 
     def _step(self, state: _State, instruction: Instruction) -> None:
         keyword = instruction.keyword
+        mark(f"build step {instruction.line} {keyword}")
         if keyword == "ARG":
             env = lookup(state.config, state.vars)
             apply_arg(instruction, state.vars, env, self.build_args, self.file.escape)
@@ -277,6 +285,7 @@ class Builder:
         try:
             with open(tar, "wb") as out:
                 content = write(out)
+            mark("build layer written")
             key = cache_key(state.image.id, text, args, content)
             hit = self._lookup(key)
             if hit is not None:
@@ -317,6 +326,7 @@ class Builder:
         )
         try:
             container, code = self.host.run_step(options)
+            mark("build run step ended")
         except CommandNotRunnable as exc:  # the program is not in the image: docker's 1
             raise BuildFailed(
                 f"step {instruction.text!r} (line {instruction.line}): {exc.message}",
@@ -330,6 +340,7 @@ class Builder:
             tar = self.host.layer_tmp()
             try:
                 self.host.commit_layer(container, tar, step_mounts.targets)
+                mark("build run layer read")
                 self._history(state, text, empty=False)
                 image = self.host.make_image(state.image, state.doc, tar)
             finally:
@@ -355,15 +366,18 @@ class Builder:
     def _copy(self, state: _State, instruction: Instruction) -> None:
         keyword = instruction.keyword
         env = lookup(state.config, state.vars)
-        for flag in ("parents", "exclude", "checksum", "keep-git-dir"):
+        refused = ["parents", "exclude", "keep-git-dir"]
+        if keyword == "COPY":
+            refused.append("checksum")
+        for flag in refused:
             if instruction.flag(flag) is not None:
                 raise UsageError(
                     f"line {instruction.line}: {keyword} --{flag} is not supported by rctl",
                     hint=f"write the {keyword} without --{flag}",
                 )
-        owner = sources.parse_chown(
-            expand_word(instruction.flag("chown") or "", env, self.file.escape) or None
-        )
+        chown = expand_word(instruction.flag("chown") or "", env, self.file.escape) or None
+        by_name = chown is not None and not re.fullmatch(r"[0-9]+(:[0-9]+)?", chown)
+        owner = sources.parse_chown(chown, self._passwd(state) if by_name else None)
         chmod = sources.parse_chmod(instruction.flag("chmod"))
         workdir = str(state.config.get("WorkingDir") or "/")
         form = instruction.exec_form()
@@ -375,15 +389,19 @@ class Builder:
             )
         *srcs, dest = words
         text = f"{keyword} {' '.join(words)}"
+        urls = keyword == "ADD" and not instruction.heredocs and any(map(fetch.is_url, srcs))
+        if keyword == "ADD" and not instruction.heredocs:
+            self._check_add(instruction, srcs, urls)
         source = instruction.flag("from")
         if source:
             self._copy_from(state, instruction, source, text, (srcs, dest), owner, chmod)
             return
-        if keyword == "ADD" and not instruction.heredocs:
-            self._check_add(instruction, srcs)
+        if urls:
+            self._add_urls(state, instruction, text, (srcs, dest), owner, chmod)
+            return
         image = state.image
 
-        def write(out: Any) -> str:
+        def write(out: Any, stat_only: bool = False) -> str:
             if instruction.heredocs:
                 entries = self._heredoc_entries(instruction, srcs, dest, workdir, chmod, env)
                 sources.write_layer(entries, owner, out)
@@ -391,11 +409,63 @@ class Builder:
                 entries = sources.plan_copy(
                     self.context, srcs, dest, workdir, self.rules, chmod=chmod,
                     is_dir=lambda path: self.host.has_dir(image, "/" + path),
-                    owner=owner, out=out,
+                    owner=owner if chown else None, out=out, extract=keyword == "ADD",
+                    known=self.digests, stat_only=stat_only,
                 )  # fmt: skip
             return sources.checksum(entries, owner)
 
+        if not instruction.heredocs and self._cached_by_stat(state, text, write):
+            return
         self._layer_step(state, text, {}, write)
+
+    def _cached_by_stat(self, state: _State, text: str, write: Callable[..., str]) -> bool:
+        """A COPY whose sources all have known digests (:mod:`rootless.build.statcache`)
+        is looked up without reading them; False when that cannot decide (then the layer
+        is written and hashed in one pass)."""
+        if self.options.no_cache:
+            return False
+        try:
+            content = write(None, stat_only=True)
+        except NotKnown:
+            return False
+        hit = self._lookup(cache_key(state.image.id, text, {}, content))
+        if hit is not None:
+            self._adopt(state, hit)
+        return hit is not None
+
+    def _passwd(self, state: _State) -> sources.IdFiles:
+        """The stage's /etc/passwd and /etc/group, for ``--chown`` by name."""
+        return sources.IdFiles(*self.host.user_files(state.image))
+
+    def _add_urls(
+        self, state: _State, instruction: Instruction, text: str, paths: tuple[list[str], str],
+        owner: sources.Owner, chmod: int | None,
+    ) -> None:  # fmt: skip
+        """ADD URL... DEST: each file downloaded (never extracted), mode 0600 as docker's."""
+        srcs, dest = paths
+        checksum = instruction.flag("checksum")
+        expected = fetch.check_checksum(checksum) if checksum is not None else None
+        workdir = str(state.config.get("WorkingDir") or "/")
+        target = sources.absolute_dest(dest, workdir)
+        into = dest.endswith("/") or len(srcs) > 1 or self.host.has_dir(state.image, "/" + target)
+        with tempfile.TemporaryDirectory(dir=self.host.layer_tmp().parent) as tmp:
+            got = []
+            for number, url in enumerate(srcs):
+                self.say(f"--> Downloading {url}")
+                got.append(fetch.download(url, Path(tmp) / str(number), checksum=expected))
+
+            def write(out: Any) -> str:
+                entries = []
+                for item in got:
+                    where = f"{target}/{item.name}".lstrip("/") if into else target
+                    entries.append(sources.CopyEntry(
+                        where, "file", 0o600 if chmod is None else chmod, item.size,
+                        item.mtime, digest=item.digest.removeprefix("sha256:"),
+                    ))  # fmt: skip
+                sources.write_files(entries, [item.path for item in got], owner, out)
+                return sources.checksum(entries, owner)
+
+            self._layer_step(state, text, {}, write)
 
     def _copy_from(
         self, state: _State, instruction: Instruction, ref: str, text: str,
@@ -456,19 +526,29 @@ class Builder:
             entries.append(sources.heredoc_entry(target, workdir, body.encode(), chmod))
         return entries
 
-    def _check_add(self, instruction: Instruction, srcs: list[str]) -> None:
+    def _check_add(self, instruction: Instruction, srcs: list[str], urls: bool) -> None:
+        if instruction.flag("checksum") is not None and not urls:
+            raise UsageError(
+                f"line {instruction.line}: --checksum is for ADD of URLs",
+                hint="write the ADD without its checksum, or ADD the file from its URL",
+            )
+        if not urls:
+            for src in srcs:
+                if "://" in src or src.startswith("git@"):
+                    raise UsageError(
+                        f"line {instruction.line}: ADD of {src}: only http and https URLs "
+                        "are fetched",
+                        hint="fetch it in a RUN step (git clone, curl) instead",
+                    )
+            return
+        if not all(map(fetch.is_url, srcs)) or instruction.flag("from"):
+            raise UsageError(
+                f"line {instruction.line}: mixing URLs and other sources in one ADD is not "
+                "supported",
+                hint="use one ADD for the URLs and another for the files",
+            )
         for src in srcs:
-            if "://" in src or src.startswith("git@"):
-                raise UsageError(
-                    f"line {instruction.line}: ADD of a URL is not supported by rctl yet",
-                    hint="download it in a RUN step (curl/wget) instead",
-                )
-            if _ARCHIVE.search(src):
-                raise UsageError(
-                    f"line {instruction.line}: ADD of an archive ({src}) is not extracted by "
-                    "rctl yet",
-                    hint="COPY it and extract it in a RUN step",
-                )
+            fetch.url_name(src)
 
     def _labels(self, image: ImageRecord) -> ImageRecord:
         doc = self.host.image_config(image)
@@ -482,54 +562,3 @@ class Builder:
         entry = {"created": _now(), "created_by": text, "empty_layer": True}
         doc["history"] = [*(doc.get("history") or []), entry]
         return self._cached_image(image, text, {}, "", doc, None)
-
-
-def read_dockerfile_text(path: Path) -> str:
-    """The Dockerfile's text, bounded."""
-    from rootless.build.dockerfile import MAX_DOCKERFILE  # noqa: PLC0415
-
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_DOCKERFILE + 1)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read {path}: {exc.strerror}", hint="give the Dockerfile with -f FILE"
-        ) from exc
-    return data.decode("utf-8", "replace")
-
-
-def find_dockerfile(context: Path, given: str | None) -> Path:
-    """``-f FILE`` (relative to the working directory), else the context's Containerfile
-    or Dockerfile."""
-    if given:
-        return Path(given)
-    for name in ("Containerfile", "Dockerfile"):
-        if (context / name).is_file():
-            return context / name
-    raise UsageError(f"no Containerfile or Dockerfile in {context}", hint="give one with -f FILE")
-
-
-def ignore_file(context: Path, dockerfile: Path) -> Path | None:
-    """``FILE.dockerignore`` next to the Dockerfile, else the context's ``.dockerignore``."""
-    for candidate in (
-        dockerfile.with_name(dockerfile.name + ".dockerignore"),
-        context / ".containerignore",
-        context / ".dockerignore",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def image_has_dir(diffs: list[Path], path: str) -> bool:
-    """Whether the image whose layer directories (top first) are ``diffs`` has a directory
-    at ``path`` (links followed inside the image, :class:`rootless.containers.lookup.Layers`)."""
-    import stat  # noqa: PLC0415
-
-    from rootless.containers.lookup import Layers  # noqa: PLC0415
-
-    try:
-        found = Layers(diffs).resolve(PurePosixPath(path))
-    except OSError:
-        return False
-    return found is not None and stat.S_ISDIR(found[0].st_mode)

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from rctlbase.errors import ConflictError, NotFoundError, RctlError, UsageError
+from rctlbase.timeline import mark
 from rootless.build.builder import BuildHost, ExportRequest
 from rootless.config import Paths
 from rootless.containers.service import ContainerService
 from rootless.images.layerjob import Jobs
-from rootless.images.manifest import host_platform
+from rootless.images.manifest import host_platform, parse_platform
 from rootless.images.reference import parse_reference
 from rootless.images.store import ImageRecord, Store
 from rootless.models import BuildOptions, CommitOptions, ContainerChange, RunOptions
@@ -119,15 +120,17 @@ class BuildService:
     ) -> ImageRecord:
         """``rctl build``: the image of a Dockerfile in a context directory; ``say`` gets
         the step lines, ``stdio`` is what RUN steps read and write."""
-        from rootless.build.builder import (  # noqa: PLC0415 - start-up time
-            Builder,
+        from rootless.build.builder import Builder  # noqa: PLC0415 - start-up time
+        from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
+        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
+        from rootless.build.inputs import (  # noqa: PLC0415
             find_dockerfile,
             ignore_file,
             read_dockerfile_text,
         )
-        from rootless.build.dockerfile import parse_dockerfile  # noqa: PLC0415
-        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
 
+        if options.platform:
+            check_platform(options.platform)
         context = Path(options.context)
         if not context.is_dir():
             raise UsageError(
@@ -151,6 +154,50 @@ class BuildService:
                 image = self.store.add_image(image, name, None)
         return image
 
+    def ensure_built(
+        self, options: BuildOptions, say: Callable[[str], None], stdio: tuple[int, int, int]
+    ) -> ImageRecord | None:
+        """Build ``options`` (one tag) unless its image exists with the same context digest
+        (:data:`CONTEXT_LABEL`, over the context's files as COPY sees them, the Dockerfile,
+        the arguments and the target); the new image, or None when it was up to date."""
+        digest = self.context_digest(options)
+        (name,) = options.tags
+        try:
+            current = self.containers.resolve_image(name, "never")
+        except NotFoundError:
+            current = None
+        if current is not None:
+            config = json.loads(self.store.read_blob(current.id)).get("config") or {}
+            if (config.get("Labels") or {}).get(CONTEXT_LABEL) == digest:
+                return None
+        labels = (*options.labels, f"{CONTEXT_LABEL}={digest}")
+        return self.build(dataclasses.replace(options, labels=labels), say, stdio)
+
+    def context_digest(self, options: BuildOptions) -> str:
+        """What decides whether a definition's image is rebuilt (see :meth:`ensure_built`)."""
+        import hashlib  # noqa: PLC0415
+
+        from rootless.build import sources  # noqa: PLC0415
+        from rootless.build.ignore import parse_ignore  # noqa: PLC0415
+        from rootless.build.inputs import (  # noqa: PLC0415
+            find_dockerfile,
+            ignore_file,
+            read_dockerfile_text,
+        )
+
+        context = Path(options.context)
+        path = find_dockerfile(context, options.dockerfile)
+        ignore = ignore_file(context, path)
+        rules = parse_ignore(read_dockerfile_text(ignore), ignore.name) if ignore else None
+        entries = sources.plan_copy(
+            context, ["."], "/", "/", rules or parse_ignore(""), chmod=None,
+            is_dir=lambda _path: True,
+        )  # fmt: skip
+        digest = hashlib.sha256(sources.checksum(entries, sources.Owner()).encode())
+        for part in (read_dockerfile_text(path), *options.build_args, options.target or ""):
+            digest.update(b"\0" + part.encode())
+        return "sha256:" + digest.hexdigest()
+
     def _remove_orphan_steps(self) -> None:
         """Remove the step containers of builds whose process is gone (killed with -9: it
         could not remove them itself)."""
@@ -173,8 +220,9 @@ class BuildService:
 
     def _build_host(self, stdio: tuple[int, int, int]) -> BuildHost:
         from rootless.build import commit as steps  # noqa: PLC0415
-        from rootless.build.builder import BuildHost, image_has_dir  # noqa: PLC0415
+        from rootless.build.builder import BuildHost  # noqa: PLC0415
         from rootless.build.cache import BuildCache  # noqa: PLC0415
+        from rootless.build.inputs import image_has_dir  # noqa: PLC0415
         from rootless.images.layerjob import ExportJob  # noqa: PLC0415
 
         def make_image(
@@ -187,7 +235,10 @@ class BuildService:
                     rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer[0]]
                 base = parent.layers if parent else ()
                 manifest = steps.write_image(self.store, doc, base, layer)
-                return self._store_loaded(manifest, steps.MANIFEST_TYPE, ())
+                mark("build image written")
+                made = self._store_loaded(manifest, steps.MANIFEST_TYPE, ())
+                mark("build image stored")
+                return made
 
         def run_step(options: RunOptions) -> tuple[str, int]:
             mine = f"{BUILD_LABEL}={os.getpid()}:{_boot_id()}"
@@ -252,10 +303,24 @@ class BuildService:
             cache=BuildCache(self.paths.data / "build-cache.json", self.store.locked),
             exists=lambda image_id: self.store.load_images().get(image_id),
             architecture=host_platform().architecture,
+            user_files=self.containers.ctx.image_user_files,
+            digests_file=self.paths.data / "build-digests.json",
+        )
+
+
+def check_platform(text: str) -> None:
+    """``--platform``: the host's own, or refused in one line (rctl runs no emulator)."""
+    wanted, host = parse_platform(text), host_platform()
+    same_variant = wanted.variant in (None, host.variant) or host.architecture == "amd64"
+    if (wanted.os, wanted.architecture) != (host.os, host.architecture) or not same_variant:
+        raise UsageError(
+            f"--platform {text}: rctl builds only for this host's platform, {host}",
+            hint=f"leave --platform out (or give {host}); build on a {wanted} machine instead",
         )
 
 
 BUILD_LABEL = "io.rctl.build.step"  # on a build step's container: PID:BOOT of its build
+CONTEXT_LABEL = "io.rctl.build.context"  # a definition's built image: its context digest
 
 
 def _boot_id() -> str:

@@ -12,9 +12,10 @@ do not exist for COPY.
 Where a source lands follows docker's rules: a directory's *contents* are copied into the
 destination; a file goes into the destination when it ends with ``/``, names a directory
 of the image, or several sources are copied; else it becomes the destination. New files
-belong to 0:0 unless ``--chown`` (numeric, or root); ``--chmod`` sets files' and
-directories' modes. The checksum covers names, types, modes, owners, link targets and
-contents, not times: touching a file does not invalidate the cache.
+belong to 0:0 unless ``--chown`` (numbers, or names of the stage's /etc/passwd and
+/etc/group); ``--chmod`` sets files' and directories' modes. ADD extracts a local tar
+archive (:mod:`rootless.build.addarchive`). The checksum covers names, types, modes,
+owners, link targets and contents, not times: touching a file does not invalidate the cache.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import BinaryIO
 
 from rctlbase.errors import UsageError
 from rootless.build.ignore import IgnoreRules
+from rootless.build.statcache import NotKnown, StatDigests, stat_key
 
 MAX_ENTRIES = 500_000
 MAX_BYTES = 32 << 30
@@ -65,23 +67,54 @@ class Owner:
     gid: int = 0
 
 
-def parse_chown(value: str | None) -> Owner:
-    """``--chown=UID[:GID]`` (numeric, or ``root``)."""
+@dataclass(frozen=True, slots=True)
+class IdFiles:
+    """The text of the stage's /etc/passwd and /etc/group (None: the image has none), read
+    as untrusted files (:mod:`rootless.containers.untrusted`)."""
+
+    passwd: str | None
+    group: str | None
+
+
+def _id_of(text: str | None, name: str, fields: int) -> int | None:
+    for line in (text or "").splitlines():
+        parts = line.split(":")
+        if len(parts) >= fields and parts[0] == name and parts[2].isdigit():
+            number = int(parts[2])
+            return number if number < 1 << 32 else None
+    return None
+
+
+def parse_chown(value: str | None, files: IdFiles | None = None) -> Owner:
+    """``--chown=USER[:GROUP]``: numbers, or names from the stage's /etc/passwd and
+    /etc/group. Without a group, the group named as the user, else the user's number (the
+    Dockerfile reference: "the same numeric UID as the GID")."""
     if not value:
         return Owner()
-    user, _, group = value.partition(":")
-    ids = []
-    for part in (user, group or user):
-        if part == "root":
-            ids.append(0)
-        elif part.isdigit() and int(part) < 1 << 32:
-            ids.append(int(part))
-        else:
-            raise UsageError(
-                f"--chown={value}: rctl takes numeric IDs (or root) here",
-                hint="write the user's and group's numbers, e.g. 1000:1000",
-            )
-    return Owner(ids[0], ids[1])
+    user, sep, group = value.partition(":")
+    ids = files or IdFiles(None, None)
+    uid = _number(user, _id_of(ids.passwd, user, 7), value, "user", "/etc/passwd")
+    if sep:
+        gid = _number(group, _id_of(ids.group, group, 4), value, "group", "/etc/group")
+    elif user.isdigit():
+        gid = uid
+    else:
+        named = _id_of(ids.group, user, 4)
+        gid = uid if named is None else named
+    return Owner(uid, gid)
+
+
+def _number(part: str, named: int | None, value: str, what: str, where: str) -> int:
+    if part.isdigit() and int(part) < 1 << 32:
+        return int(part)
+    if part == "root":
+        return 0
+    if named is None:
+        raise UsageError(
+            f"--chown={value}: no {what} {part!r} in the image's {where}",
+            hint=f"give the {what}'s number, or one that exists in the image",
+        )
+    return named
 
 
 def parse_chmod(value: str | None) -> int | None:
@@ -179,13 +212,23 @@ def plan_copy(
     is_dir: Callable[[str], bool],
     owner: Owner | None = None,
     out: BinaryIO | None = None,
+    extract: bool = False,
+    known: StatDigests | None = None,
+    stat_only: bool = False,
 ) -> list[CopyEntry]:
     """The entries of ``COPY SOURCES... DEST`` from ``context``; with ``out``, their layer
-    tar is written there in the same pass (each file is opened and read once)."""
+    tar is written there in the same pass (each file is opened and read once). With
+    ``extract`` (ADD), a file holding a tar archive is extracted into ``DEST``
+    (:mod:`rootless.build.addarchive`); its entries keep their owners unless ``owner``
+    is given. ``known`` remembers the digests of files read; with ``stat_only`` no file is
+    read: their digests come from ``known``, else :class:`~rootless.build.statcache.NotKnown`
+    is raised."""
     target = absolute_dest(dest, workdir)
     into = dest.endswith("/") or len(sources) > 1 or any(_MAGIC.search(s) for s in sources)
     root = os.open(context, _DIR_FLAGS)
     copier = _Copier(rules, chmod, owner or Owner(), out)
+    copier.known, copier.stat_only = known, stat_only
+    archive_owner = (owner.uid, owner.gid) if owner is not None else None
     try:
         matched: list[str] = []
         for source in sources:
@@ -211,6 +254,10 @@ def plan_copy(
                     with _opened_dir(parent_fd, base or ".") as fd:
                         copier.walk(fd, path, target)
                     continue
+                if extract and stat.S_ISREG(st.st_mode):
+                    made = target != "" and not is_dir(target)
+                    if copier.add_archive(parent_fd, base, path, (target, made), st, archive_owner):
+                        continue
                 where = _join(target, base) if into or is_dir(target) else target
                 copier.add(parent_fd, base, path, where, st)
             finally:
@@ -263,6 +310,8 @@ class _Copier:
         )
         self.entries: list[CopyEntry] = []
         self.budget = _Budget()
+        self.known: StatDigests | None = None
+        self.stat_only = False
         # Ignored directories walked for their exceptions: written once something in
         # them is kept.
         self.pending: list[CopyEntry] = []
@@ -333,6 +382,13 @@ class _Copier:
                 f"COPY: {path!r} in the build context is neither a file, a directory nor a link",
                 hint="FIFOs, sockets and devices are not copied: leave them out with .dockerignore",
             )
+        if self.stat_only:
+            digest = self.known.get(st) if self.known is not None else None
+            if digest is None:
+                raise NotKnown(path)
+            self.entries.append(CopyEntry(dest, "file", self._mode(st), size=st.st_size,
+                                          mtime=mtime, source=path, digest=digest))  # fmt: skip
+            return
         fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as fh:
             now = os.fstat(fd)
@@ -352,7 +408,48 @@ class _Copier:
                 reader.drain()
             if reader.size != st.st_size or fh.read(1):
                 raise _changed(path)
-        self.entries.append(dataclasses.replace(entry, digest=reader.digest.hexdigest()))
+            after = os.fstat(fd)
+        digest = reader.digest.hexdigest()
+        if self.known is not None and stat_key(after) == stat_key(now):
+            self.known.remember(now, digest)  # unchanged while read: the digest is its
+        self.entries.append(dataclasses.replace(entry, digest=digest))
+
+    def add_archive(
+        self, dir_fd: int, name: str, path: str, target: tuple[str, bool],
+        st: os.stat_result, owner: tuple[int, int] | None,
+    ) -> bool:  # fmt: skip
+        """ADD's archive ``name`` extracted into the directory ``target[0]`` (made first
+        when ``target[1]``); False when the file holds no archive."""
+        from rootless.build import addarchive  # noqa: PLC0415 - ADD of archives only
+
+        if self.stat_only:
+            raise NotKnown(path)  # whether it is an archive takes reading it
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb") as fh:
+            now = os.fstat(fd)
+            if (now.st_ino, now.st_size) != (st.st_ino, st.st_size):
+                raise _changed(path)
+            kind = addarchive.archive_kind(fh)
+            if kind is None:
+                return False
+            directory, make = target
+            for waiting in self.pending:
+                self._emit(waiting)
+            self.pending = []
+            if make:
+                self._emit(CopyEntry(directory, "dir", 0o755))
+
+            def emit(info: tarfile.TarInfo, content: addarchive.Readable | None) -> None:
+                if self.tar is not None:
+                    self.tar.addfile(info, content)
+
+            digest = addarchive.relay(
+                fh, kind, path, directory, size=st.st_size, owner=owner, chmod=self.chmod,
+                emit=emit, take=self.budget.take,
+            )  # fmt: skip
+        self.entries.append(CopyEntry(directory, "archive", 0, size=st.st_size, source=path,
+                                      digest=digest))  # fmt: skip
+        return True
 
 
 class _Hashing:
@@ -402,6 +499,17 @@ def write_layer(entries: list[CopyEntry], owner: Owner, out: BinaryIO) -> None:
             copier.tar.addfile(info, _BytesReader(entry.data))
         else:
             copier.tar.addfile(info)
+    copier.close()
+
+
+def write_files(entries: list[CopyEntry], paths: list[Path], owner: Owner, out: BinaryIO) -> None:
+    """The layer tar of file entries whose content is in the files ``paths`` (ADD's
+    downloads, which rctl wrote itself)."""
+    copier = _Copier(IgnoreRules(), None, owner, out)
+    assert copier.tar is not None
+    for entry, path in zip(entries, paths, strict=True):
+        with open(path, "rb") as fh:
+            copier.tar.addfile(copier._header(entry), fh)
     copier.close()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from rootless.cli.buildprogress import TtyProgress, wanted
 from rootless.cli.session import engine
 from rootless.models import BuildOptions, CommitOptions
 
@@ -84,11 +85,11 @@ def diff(ctx: click.Context, container: str) -> None:
 )
 @click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID there.")
 @click.option("--network", help="Network of RUN steps (none, host, slirp4netns, pasta).")
-@click.option("--platform", help="Accepted: only the host's platform is built.")
+@click.option("--platform", help="The host's platform (linux/amd64 here); others are refused.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @click.option(
     "--progress", type=click.Choice(["auto", "plain", "tty"]), default="auto",
-    help="Accepted: output is plain step lines.",
+    help="tty: a live line under the output; plain: lines only; auto: tty on a terminal.",
 )  # fmt: skip
 @click.pass_context
 def build(
@@ -98,7 +99,6 @@ def build(
     network: str | None, platform: str | None, quiet: bool, progress: str,
 ) -> None:  # fmt: skip
     """Build an image from a Dockerfile and a context directory."""
-    del progress, platform
     with contextlib.ExitStack() as stack:
         if context == "-" or dockerfile == "-":
             text = sys.stdin.buffer.read(MAX_STDIN_DOCKERFILE + 1)
@@ -112,7 +112,7 @@ def build(
         options = BuildOptions(
             context=context, dockerfile=dockerfile, tags=tags, build_args=build_args,
             target=target, no_cache=no_cache, pull=pull, labels=labels, network=network,
-            secrets=secrets,
+            secrets=secrets, platform=platform,
         )  # fmt: skip
         devnull = stack.enter_context(open(os.devnull, "rb+"))
         out = devnull.fileno() if quiet else 1
@@ -122,6 +122,9 @@ def build(
             if not quiet:
                 click.echo(line)
 
+        if wanted(progress, quiet, sys.stdout.isatty()):
+            view = stack.enter_context(TtyProgress())
+            say, out, err = view.say, view.out_fd, view.out_fd
         image = engine(ctx).build(options, say, (devnull.fileno(), out, err))
     if not quiet:
         for tag in tags:

@@ -66,6 +66,12 @@ RUN_OPTIONS = [
         multiple=True,
         help="Mount another container's volumes: CONTAINER[:ro|rw].",
     ),
+    click.option(
+        "--secret",
+        "secrets",
+        multiple=True,
+        help="Give a secret: NAME[,target=PATH|VAR,type=mount|env,uid=,gid=,mode=].",
+    ),
     click.option("--cap-add", multiple=True, help="Add a capability."),
     click.option("--cap-drop", multiple=True, help="Drop a capability."),
     click.option(
@@ -145,6 +151,7 @@ RUN_OPTIONS = [
         help="pasta[:OPTS], slirp4netns[:OPTS], none, host (default: rctl.toml, else slirp4netns), "
         "or bridge networks' names (repeat for several).",
     ),
+    click.option("--pod", help="Join a pod: its network, published ports, IPC and UTS."),
     click.option(
         "--network-alias", "network_aliases", multiple=True, help="Another name on its networks."
     ),
@@ -376,8 +383,9 @@ def rm(ctx: click.Context, containers: tuple[str, ...], force: bool, volumes: bo
     "filters",
     multiple=True,
     help="KEY=VALUE, docker's: id, name, label, status, ancestor, exited, before, since, "
-    "volume, network, health.",
+    "volume, network, health; podman's pod.",
 )
+@click.option("--pod", "show_pod", is_flag=True, help="Show each container's pod (a POD column).")
 @click.pass_context
 def ps(
     ctx: click.Context,
@@ -386,6 +394,7 @@ def ps(
     fmt: str | None,
     no_trunc: bool,
     filters: tuple[str, ...],
+    show_pod: bool,
 ) -> None:
     """List containers."""
     from rootless.cli.views import CONTAINER_HEADERS, container_row  # noqa: PLC0415
@@ -400,7 +409,12 @@ def ps(
     def default() -> None:
         columns = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
         cells = [[r.ps_fields(now=now, no_trunc=no_trunc)[c] for c in columns] for r in rows]
-        table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], cells)
+        headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+        if show_pod:
+            headers.append("POD")
+            for cell, row in zip(cells, rows, strict=True):
+                cell.append(row.pod_name)
+        table(headers, cells)
 
     print_formatted(
         fmt,
@@ -564,7 +578,7 @@ def doctor(ctx: click.Context) -> None:
     """Check this host for rootless containers; print the fix for each problem."""
     findings = engine(ctx).doctor()
     for finding in findings:
-        mark = "ok  " if finding.ok else "FAIL"
+        mark = "note" if finding.note else "ok  " if finding.ok else "FAIL"
         click.echo(f"{mark} {finding.check}: {finding.detail}")
         if not finding.ok and finding.fix:
             click.echo(f"     fix: {finding.fix}")

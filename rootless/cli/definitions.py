@@ -95,6 +95,7 @@ def stopped_unit(ctx: click.Context, name: str) -> None:
 @click.option("--network", help="Make this network of the file if it is missing.")
 @click.option("--volume", help="Make this volume of the file if it is missing.")
 @click.option("--image", "container", help="Pull this container's image per its policy.")
+@click.option("--build", "built", help="Build this container's image if missing or stale.")
 @click.pass_context
 def prepare_unit(
     ctx: click.Context,
@@ -102,11 +103,12 @@ def prepare_unit(
     network: str | None,
     volume: str | None,
     container: str | None,
+    built: str | None,
 ) -> None:
-    """ExecStart= of a generated network, volume or image unit."""
-    chosen = [v for v in (network, volume, container) if v is not None]
+    """ExecStart= of a generated network, volume, image or build unit."""
+    chosen = [v for v in (network, volume, container, built) if v is not None]
     if len(chosen) != 1:
-        raise click.UsageError("give one of --network, --volume, --image")
+        raise click.UsageError("give one of --network, --volume, --image, --build")
     definitions = engine(ctx).definitions
     if network is not None:
         definitions.prepare_network(definition, network)
@@ -114,3 +116,5 @@ def prepare_unit(
         definitions.prepare_volume(definition, volume)
     elif container is not None:
         definitions.prepare_image(definition, container)
+    elif built is not None:
+        definitions.prepare_build(definition, built)

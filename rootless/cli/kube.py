@@ -41,13 +41,39 @@ def generate(
 
 
 @click.command("play")
-@click.option("--down", is_flag=True, help="Remove the containers the files made instead.")
+@click.option("--down", is_flag=True, help="Remove what the files made instead.")
+@click.option("--force", is_flag=True, help="With --down: remove the claims' volumes too.")
+@click.option("--replace", is_flag=True, help="Remove what the files made first, then play.")
+@click.option("--start/--no-start", default=True, help="Start the containers (default).")
+@click.option("--network", help="Run every container on this network (a mode or a name).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_context
-def play(ctx: click.Context, down: bool, files: tuple[Path, ...]) -> None:
-    """Run the containers of Kubernetes Pods and Deployments (one replica), detached."""
-    result = engine(ctx).kube_play(files, down=down)
+def play(
+    ctx: click.Context,
+    down: bool,
+    force: bool,
+    replace: bool,
+    start: bool,
+    network: str | None,
+    files: tuple[Path, ...],
+) -> None:
+    """Make the volumes, secrets and containers of Kubernetes YAML (Pods, Deployments of
+    one replica, ConfigMaps, Secrets, PersistentVolumeClaims)."""
+    result = engine(ctx).kube_play(
+        files, down=down, replace=replace, start=start, network=network, force=force
+    )
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    for name in result.containers:
+        click.echo(name)
+
+
+@click.command("down")
+@click.option("--force", is_flag=True, help="Remove the claims' volumes too.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def down(ctx: click.Context, force: bool, files: tuple[Path, ...]) -> None:
+    """Remove what 'kube play' made of the files (volumes only with --force)."""
+    result = engine(ctx).kube_play(files, down=True, force=force)
     for name in result.containers:
         click.echo(name)

@@ -29,6 +29,7 @@ CONTAINER_HEADERS = {
     "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
     "Size": "SIZE", "Names": "NAMES", "Labels": "LABELS", "Label": "LABEL",
     "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES", "Networks": "NETWORKS",
+    "Pod": "POD ID", "PodName": "POD",
 }  # fmt: skip
 IMAGE_HEADERS = {
     "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
@@ -100,6 +101,8 @@ def container_row(row: ContainerListRow, *, no_trunc: bool, now: float | None = 
     for name in ("Labels", "Mounts", "LocalVolumes", "Networks"):  # docker's are methods
         fields[name] = Method(lambda text=fields[name]: text)
     fields["Label"] = Method(lambda key: row.labels.get(key, ""), ("string",))
+    fields["Pod"] = row.pod if no_trunc else row.pod[:12]  # podman's
+    fields["PodName"] = row.pod_name
     return Struct("container row", fields, json_sorted=True)
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import resource
+from dataclasses import dataclass
 from typing import Any
 
 from rootless.containers.context import ContainerContext
@@ -27,6 +28,16 @@ from rootless.images.layerjob import CopyJob
 from rootless.storage.drivers import Driver, plan_rootfs
 
 
+@dataclass(frozen=True, slots=True)
+class PodMembership:
+    """What a member's bundle needs of its pod: the holder's state directory, the shared
+    namespaces (none without infra) and the pod's host name."""
+
+    state: str
+    share: tuple[str, ...]
+    hostname: str
+
+
 def write_bundle(
     ctx: ContainerContext,
     record: ContainerRecord,
@@ -34,10 +45,11 @@ def write_bundle(
     image: Any,
     network: ContainerNetwork,
     console_socket: str | None = None,
+    pod: PodMembership | None = None,
 ) -> None:
     """Write the bundle of a recorded container into its directory: the r/w layer's
     directories (a copy of the image for vfs), ``etc/``, ``bundle/config.json`` and
-    ``bundle/launch.json``."""
+    ``bundle/launch.json``. A pod's member (``pod``) joins the pod's namespaces."""
     directory = ctx.store.dir(record.id)
     chains = tuple(layer.chain_id.removeprefix("sha256:") for layer in image.layers)
     plan = ctx.plan_userns()
@@ -72,7 +84,8 @@ def write_bundle(
         # vfs: the container's root is a copy of its image's top layer (a full tree).
         top = ctx.images.store.layer_dir(image.layers[-1].chain_id) / "diff"
         ctx.run_jobs([CopyJob(str(top), str(rootfs.upper))])
-    hostname = spec.hostname or record.short_id
+    shared = pod.share if pod is not None else ()
+    hostname = pod.hostname if "uts" in shared and pod else spec.hostname or record.short_id
     etc = directory / "etc"
     (etc / "hostname").write_text(f"{hostname}\n")
     (etc / "hosts").write_text(hosts_file(hostname, network.hosts))
@@ -97,6 +110,7 @@ def write_bundle(
         nofile_hard=resource.getrlimit(resource.RLIMIT_NOFILE)[1],
         init_path=find_init() if spec.init else None,
         devices=plan_devices(spec.isolation),
+        joined=shared,
     )
     runtime = str(record.options.get("Runtime", DEFAULT_RUNTIME))
     net_sysctls = move_net_sysctls(doc, runtime)
@@ -105,7 +119,9 @@ def write_bundle(
         container_id=record.id,
         uid_maps=tuple(maps),
         gid_maps=tuple(gmaps),
-        network=str(network.mode),
+        network="pod" if shared else str(network.mode),
+        pod_state=pod.state if pod is not None and shared else "",
+        pod_share=shared,
         network_options=network.helper_options,
         slirp=network.slirp,
         host_loopback=network.host_loopback,

@@ -27,9 +27,12 @@ from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rootless.contracts import ContainerHost
     from rootless.images.store import ImageRecord
     from rootless.networks.service import NetworkService
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from uidmap.mapping import UsernsPlan
 
@@ -53,6 +56,7 @@ class ContainerContext:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
+        secrets: Callable[[], SecretService] | None = None,
     ) -> None:
         self.store = ContainerStore(data / "containers")
         self.default_runtime = default_runtime
@@ -63,6 +67,7 @@ class ContainerContext:
         self.driver = driver
         self._volumes = volumes
         self._manager = manager
+        self._secrets = secrets
 
     @property
     def volumes(self) -> VolumeService:
@@ -70,6 +75,14 @@ class ContainerContext:
         if self._volumes is None:
             raise RuntimeError("ContainerService was made without a volume service")
         return self._volumes
+
+    @functools.cached_property
+    def secrets(self) -> SecretService:
+        """The secret service (the engine gives how to make it: ``run --secret`` alone
+        needs it, and ``rctl run`` doesn't load it otherwise)."""
+        if self._secrets is None:
+            raise RuntimeError("ContainerService was made without a secret service")
+        return self._secrets()
 
     @functools.cached_property
     def networks(self) -> NetworkService:
@@ -127,6 +140,11 @@ class ContainerContext:
             )  # fmt: skip
             found.append(None if data is None else data.decode(errors="replace"))
         return found[0], found[1]
+
+    def held_console(self, container_id: str) -> Path:
+        """The console socket of a container whose terminal its unit's holder relays
+        (``run -dt``, API containers with a TTY: :mod:`rootless.containers.consolehold`)."""
+        return self.runtime / f"console-{container_id[:16]}.sock"
 
     def exit_code(self, record: ContainerRecord) -> int | None:
         """How the container's last run ended (docker's exit code), None if it never did."""

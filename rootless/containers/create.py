@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from rctlbase.errors import CommandNotRunnable, NotFoundError, RctlError, UsageError
 from rootless.containers import health
-from rootless.containers.bundle import write_bundle
+from rootless.containers.bundle import PodMembership, write_bundle
 from rootless.containers.context import ContainerContext
 from rootless.containers.hostcheck import cgroup_facts, check_run, discard_cidfile, write_cidfile
 from rootless.containers.keepid import check_keep_id, host_user, outer_ids, with_keep_id_user
 from rootless.containers.lookup import Layers, check_command
-from rootless.containers.netmode import MODES, network_for
+from rootless.containers.netmode import MODES, ContainerNetwork, network_for
 from rootless.containers.record import ContainerRecord, check_name, new_id, now, random_name
 from rootless.containers.recorded import record_options
 from rootless.containers.runtime import choose_runtime
@@ -36,7 +36,11 @@ from rootless.volumes.plan import bind_mounts
 from uidmap.mapping import nest_keep_id
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rootless.networks.attach import ContainerNetworks
+    from rootless.pods.record import PodRecord
+    from rootless.secrets.parse import SecretRequest
 
 
 class ContainerCreator:
@@ -130,17 +134,12 @@ class ContainerCreator:
         runtime = choose_runtime(options.runtime, self.ctx.default_runtime)
         image = self.resolve_image(options.image, options.pull, options.platform)
         config = parse_image_config(self.ctx.images.store.read_blob(image.id))
-        # Before anything exists: a taken host port leaves nothing behind.
-        bridged = self.bridge_networks(options)  # bridge networks: rootless.networks
-        if bridged is None:
-            net = network_for(options, self.ctx.network_defaults, config.config.exposed_ports)
-        else:
-            from rootless.networks.service import bridge_network_for  # noqa: PLC0415
-
-            net = bridge_network_for(options, config.config.exposed_ports)
+        pod, options = self.pod_of(options)
+        bridged, net = self.plan_network(options, config.config.exposed_ports)
         # A generated name is checked again under the store's lock (_claim_name).
         name = check_name(options.name) if options.name else random_name(self._taken_names())
         mounts, extra_tmpfs = self.ctx.volumes.plan_run(options, config.config.volumes)
+        secrets = self.ctx.secrets.plan_uses(options.secrets) if options.secrets else ()
         spec = plan_spec(
             options, name, options.image, image.id, config.config, dict(os.environ),
             mounts=bind_mounts(mounts), extra_tmpfs=extra_tmpfs,
@@ -181,6 +180,7 @@ class ContainerCreator:
                 labels=dict(spec.all_labels),
                 ports=net.ports,
                 mounts=mounts.mounts,
+                pod=pod.id if pod is not None else "",
                 options=record_options(
                     options,
                     spec,
@@ -208,8 +208,9 @@ class ContainerCreator:
                 console = options.console_socket
                 if options.tty and options.detach:
                     # -dt: the unit's launcher leaves a holder of the terminal (see launch).
-                    console = str(self.ctx.runtime / f"console-{record.id[:16]}.sock")
-                write_bundle(self.ctx, record, spec, image, net, console)
+                    console = str(self.ctx.held_console(record.id))
+                bundled = self.with_secrets(spec, secrets, directory)
+                write_bundle(self.ctx, record, bundled, image, net, console, self.membership(pod))
                 if bridged is not None:
                     extra = tuple((h.address, h.hostname) for h in net.hosts)
                     self.save_bridge_networks(
@@ -228,6 +229,66 @@ class ContainerCreator:
                 raise
         self.ctx.event(record, "create")
         return record
+
+    def plan_network(
+        self, options: RunOptions, exposed: Sequence[str]
+    ) -> tuple[ContainerNetworks | None, ContainerNetwork]:
+        """The container's bridge networks (None for the other modes) and its network plan.
+        Before anything exists: a taken host port leaves nothing behind."""
+        bridged = self.bridge_networks(options)  # bridge networks: rootless.networks
+        if bridged is None:
+            return None, network_for(options, self.ctx.network_defaults, exposed)
+        from rootless.networks.service import bridge_network_for  # noqa: PLC0415
+
+        return bridged, bridge_network_for(options, exposed)
+
+    def pod_of(self, options: RunOptions) -> tuple[PodRecord | None, RunOptions]:
+        """``--pod``'s pod (None without it), checked against the member's options, and the
+        options with the pod's network (its DNS is the member's)."""
+        if not options.pod:
+            return None, options
+        from rootless.pods.unit import pod_store  # noqa: PLC0415 - pod members only
+
+        pod = pod_store(self.ctx.store.root.parent, self.ctx.runtime).get(options.pod)
+        if not pod.shared:
+            return pod, options
+        for given, flag in (
+            (options.publish or options.publish_all, "-p/-P"),
+            (options.network or options.networks, "--network"),
+        ):
+            if given:
+                raise UsageError(
+                    f"{flag} can't be set on a member of pod {pod.name}",
+                    hint="the pod's members share its network: publish ports and choose the "
+                    "network on the pod (rctl pod create -p ... --network ...)",
+                )
+        if options.hostname and "uts" in pod.shared:
+            raise UsageError(
+                f"--hostname can't be set on a member of pod {pod.name}",
+                hint="the members share the pod's host name: rctl pod create --hostname",
+            )
+        return pod, dataclasses.replace(options, network=pod.network)
+
+    def membership(self, pod: PodRecord | None) -> PodMembership | None:
+        """What the bundle of a member of ``pod`` needs."""
+        if pod is None:
+            return None
+        from rootless.pods.unit import pod_store  # noqa: PLC0415 - pod members only
+
+        state = pod_store(self.ctx.store.root.parent, self.ctx.runtime).state(pod.id)
+        return PodMembership(str(state), pod.shared, pod.hostname or pod.name)
+
+    def with_secrets(
+        self, spec: ContainerSpec, secrets: Sequence[SecretRequest], directory: Path
+    ) -> ContainerSpec:
+        """The spec the bundle is written from: with the secrets' files and variables.
+        Only the bundle sees their values; the record keeps the options (names)."""
+        if not secrets:
+            return spec
+        given = self.ctx.secrets.provide(secrets, directory)
+        return dataclasses.replace(
+            spec, env=(*spec.env, *given.env), mounts=(*spec.mounts, *given.mounts)
+        )
 
     def locked_image(self, image: Any) -> Any:
         """Under the store's lock: ``image`` as recorded now, its layers unpacked. An ``rmi``

@@ -3,7 +3,7 @@ filters look at (:mod:`rootless.filters`), read from its record and its director
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from rctlbase.errors import NotFoundError
@@ -13,7 +13,11 @@ from rootless.filters import ContainerFacts, FilterSet, container_matcher
 
 
 def container_facts(
-    record: ContainerRecord, directory: Path, status: str, exit_code: int | None
+    record: ContainerRecord,
+    directory: Path,
+    status: str,
+    exit_code: int | None,
+    pods: Mapping[str, str] | None = None,
 ) -> ContainerFacts:
     """The facts of one container whose live ``status`` (docker's word) is known."""
     # The network code is loaded only when a filter is given.
@@ -43,6 +47,7 @@ def container_facts(
         health=healthy,
         mounts=tuple(mounts),
         networks=tuple(networks),
+        pod=(record.pod, (pods or {}).get(record.pod, "")) if record.pod else (),
     )
 
 

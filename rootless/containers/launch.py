@@ -21,6 +21,10 @@ ports a driver serves badly, see :mod:`netns.relay`). One Python process between
 and the container (beyond newuidmap/newgidmap and the network helper): start-up time is
 the product.
 
+A pod's member (``network = "pod"`` in its plan) makes no network namespace and starts no
+helper: it joins the pod holder's user namespace and its network (and shared IPC, UTS)
+namespaces instead (:func:`rootless.containers.netattach.pod_namespaces`).
+
 With ``RCTL_CONTAINER_NOTIFY=1`` (a definition's ``notify = true``) the launcher execs
 ``crun run`` instead, with ``$NOTIFY_SOCKET``: crun passes it into the container, whose own
 ``READY=1`` (relayed by crun with ``MAINPID=``) then marks the unit started.
@@ -40,12 +44,14 @@ from typing import TYPE_CHECKING
 from rctlbase.errors import run_main
 from rctlbase.timeline import mark
 from rootless.containers.backoff import wait_before_start
+from rootless.containers.consolehold import relay, resize_path
 from rootless.containers.inner import create_and_start, exec_runtime, prepare_container
 from rootless.containers.netattach import (
     attach_network,
     finish_network,
     hand_over_network,
     load_driver,
+    pod_namespaces,
     prepare_network,
     relayed,
     userns_to_join,
@@ -77,12 +83,14 @@ def launch(plan_path: Path) -> int:
         listeners = bind_listeners(forwards)
     # slirp4netns says it is ready on this pipe; the container is created meanwhile.
     load_driver(plan)
+    pod_userns, pod_joined = pod_namespaces(plan)  # a pod's member joins the pod's
     ready_r, ready_w = os.pipe()
     try:
         enter_userns(
             plan.userns,
-            net=plan.network != "host",
-            join=userns_to_join(plan),
+            net=plan.network not in ("host", "pod"),
+            join=pod_userns or userns_to_join(plan),
+            join_more=pod_joined,
             after_map=lambda pid: attach_network(plan, pid, ready_w),
             before_map=lambda: prepare_network(plan),
         )
@@ -168,9 +176,9 @@ def tee_output(fields: dict[str, str]) -> None:
     nothing. Put pipes between the container and it, and leave a process in the unit
     (forked: nothing to start) that copies each stream to where it went and each line to
     the journal, with the container's fields (``CONTAINER_NAME=``...). It outlives a killed
-    CLI (it stops writing to the terminal, not to the journal), ignores the unit's SIGTERM
-    to drain what is left, and ends when the container's side of the pipes closes. Only
-    attached runs have it."""
+    CLI (it stops writing to the terminal, not to the journal), ignores the unit's stop
+    signal (whichever the image chose: SIGINT, SIGQUIT...) to drain what is left, and ends
+    when the container's side of the pipes closes. Only attached runs have it."""
     pipes = [os.pipe(), os.pipe()]
     if not fork_aside():
         for fd, (_, write_end) in zip((1, 2), pipes, strict=True):
@@ -180,8 +188,7 @@ def tee_output(fields: dict[str, str]) -> None:
             os.close(write_end)
         return
     try:  # pragma: no cover - the tee process, covered by the integration tests
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        ignore_stop_signals()
         for _, write_end in pipes:
             os.close(write_end)
         from units.journalsend import JournalSender  # noqa: PLC0415 - attached runs only
@@ -189,6 +196,23 @@ def tee_output(fields: dict[str, str]) -> None:
         copy_streams({pipes[0][0]: 1, pipes[1][0]: 2}, JournalSender(), fields)
     finally:
         os._exit(0)
+
+
+# Signals a stop cannot be: a fault's (ignoring them would loop on the fault) and those that
+# can't be caught. The unit's KillSignal= is any other (the image's STOPSIGNAL).
+_KEPT_SIGNALS = frozenset({
+    signal.SIGKILL, signal.SIGSTOP, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE,
+    signal.SIGILL, signal.SIGTRAP, signal.SIGSYS, signal.SIGABRT, signal.SIGCHLD,
+})  # fmt: skip
+
+
+def ignore_stop_signals() -> None:
+    """Ignore every signal the unit's stop may send (its KillSignal= goes to the whole
+    control group of an attached run): the copier ends at EOF, or by SIGKILL."""
+    for number in signal.valid_signals():
+        if number not in _KEPT_SIGNALS:
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(number, signal.SIG_IGN)
 
 
 def copy_streams(streams: dict[int, int], journal: JournalSender, fields: dict[str, str]) -> None:
@@ -227,7 +251,8 @@ def hold_console(path: str) -> None:
     """``run -dt``: nobody is attached, yet the container's terminal needs a reader, or its
     writes block and closing the master hangs it up. Leave a process in the unit (forked
     from this one: nothing to start) that takes the master from crun and copies what the
-    container writes to the unit's output, the journal. It ends with the unit; only
+    container writes to the unit's output, the journal (or an attached API client's pipe,
+    whose input it types into the terminal: :mod:`.consolehold`). It ends with the unit; only
     containers with -t and -d have it (docker's and podman's keep conmon for every one)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -244,14 +269,15 @@ def hold_console(path: str) -> None:
             _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
         listener.close()
         os.unlink(path)
-        while True:
-            try:
-                data = os.read(fds[0], 65536)
-            except OSError:  # EIO: the container's side is closed
-                break
-            if not data:
-                break
-            os.write(1, data)
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(resize_path(path))
+        control.bind(resize_path(path))
+        control.listen(4)
+        try:
+            relay(fds[0], 0, 1, control)
+        finally:
+            os.unlink(resize_path(path))
     finally:
         os._exit(0)
 

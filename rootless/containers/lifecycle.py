@@ -68,6 +68,13 @@ class Lifecycle:
                 ignore_failure=True,
             )
             unit = dataclasses.replace(unit, exec_stop_post=(detach, *unit.exec_stop_post))
+        if record.pod:
+            # A pod's member: its pod's unit first; bound to it, it stops with it.
+            from rootless.pods.unit import start_pod  # noqa: PLC0415 - pod members only
+
+            pod_unit = start_pod(self.ctx.manager, self.ctx.store.root.parent, self.ctx.runtime,
+                                 record.pod)  # fmt: skip
+            unit = dataclasses.replace(unit, binds_to=(pod_unit,), after=(pod_unit,))
         if stdio is not None:
             # Keep the ended unit readable until we have its exit status (CollectMode).
             unit = dataclasses.replace(unit, add_ref=True)

@@ -9,6 +9,7 @@ from rctlbase.errors import NotFoundError
 from rootless.containers import health
 from rootless.containers.context import ContainerContext
 from rootless.containers.ports import port_lines
+from rootless.containers.record import ContainerRecord
 from rootless.containers.reporting import UnitInputs, inspect_report, list_row, live_state
 from rootless.containers.timefmt import ago
 from rootless.filters import PS_KEYS, parse_filters, shows_stopped
@@ -38,10 +39,13 @@ class ContainerListing:
 
             parsed = parse_filters(filters, PS_KEYS)
             all_containers = all_containers or shows_stopped(parsed)
+        records = self.ctx.store.all()
+        pods = self._pod_names(records)
+        if filters:
             keep = ps_matcher(parsed, self.ctx.store, self._image_ids)
         states = {s.name: s for s in self.ctx.manager.list_units("rctl-")}
         rows = []
-        for record in self.ctx.store.all():
+        for record in records:
             state = states.get(record.unit)
             ended = self.ctx.exit_record(record)
             code = None if ended is None else ended[0]
@@ -62,7 +66,7 @@ class ContainerListing:
             if keep is not None:
                 paused = kind == "running" and status.endswith(" (Paused)")
                 facts = container_facts(
-                    record, self.ctx.store.dir(record.id), "paused" if paused else kind, code
+                    record, self.ctx.store.dir(record.id), "paused" if paused else kind, code, pods
                 )
                 if not keep(facts):
                     continue
@@ -75,9 +79,18 @@ class ContainerListing:
                     networks=self.ctx.networks.container_networks(record.id)
                     if self.ctx.store.has_networks(record.id)
                     else {},
+                    pod_name=pods.get(record.pod, ""),
                 )
             )
         return rows
+
+    def _pod_names(self, records: Sequence[ContainerRecord]) -> dict[str, str]:
+        """The names of the pods of ``records`` by ID (the pod code only for members)."""
+        if not any(r.pod for r in records):
+            return {}
+        from rootless.pods.unit import pod_store  # noqa: PLC0415 - pod members only
+
+        return {p.id: p.name for p in pod_store(self.ctx.store.root.parent, self.ctx.runtime).all()}
 
     def _image_ids(self, ref: str) -> set[str]:
         """``ancestor=``: the ID an image reference stands for (none when unknown)."""

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rctlbase import syscalls
 from rctlbase.errors import HostError
 from rootless.containers.plan import LaunchPlan
 
@@ -167,6 +168,21 @@ def userns_to_join(plan: LaunchPlan) -> str | None:
     from rootless.networks.attach import reserve  # noqa: PLC0415 - bridged containers only
 
     return reserve(bridge_paths(plan), Path(plan.bundle).parent, plan.container_id)
+
+
+def pod_namespaces(plan: LaunchPlan) -> tuple[str | None, tuple[tuple[str, int], ...]]:
+    """A pod member's namespaces: the pod holder's user namespace to join and its network
+    (and shared IPC, UTS) namespaces, read from the holder's state; (None, ()) otherwise.
+    The member's unit is bound to and ordered after the pod's, so the holder runs."""
+    if plan.network != "pod":
+        return None, ()
+    from rootless.pods.holder import holder_pid  # noqa: PLC0415 - pod members only
+
+    pid = holder_pid(Path(plan.pod_state))
+    kinds = {"net": syscalls.CLONE_NEWNET, "ipc": syscalls.CLONE_NEWIPC}
+    kinds["uts"] = syscalls.CLONE_NEWUTS
+    more = tuple((f"/proc/{pid}/ns/{k}", kinds[k]) for k in plan.pod_share if k in kinds)
+    return f"/proc/{pid}/ns/user", more
 
 
 def hand_over_network(plan: LaunchPlan, pid: int) -> None:

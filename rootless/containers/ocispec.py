@@ -356,6 +356,7 @@ def plan_oci_config(
     machine: str = "x86_64",
     kernel: tuple[int, int] | None = None,
     devices: Sequence[Device] | None = None,
+    joined: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The runtime-spec ``config.json`` document of ``spec``'s container.
 
@@ -367,7 +368,9 @@ def plan_oci_config(
     ``init_path`` the host's static catatonit or tini for ``--init``; ``nofile_hard`` the
     engine's hard RLIMIT_NOFILE; ``machine``/``kernel`` pick the seccomp rules;
     ``devices`` the device nodes to bind (the engine checks ``--device``'s and adds, for
-    ``--privileged``, the host's the user can open; None: ``--device``'s as given).
+    ``--privileged``, the host's the user can open; None: ``--device``'s as given);
+    ``joined`` the namespaces (``ipc``, ``uts``) the launcher joined, a pod's, which the
+    container shares instead of getting its own (its network one is ``netns_path``).
 
     Raises UsageError when ``--init`` has no ``init_path`` or ``--user`` is not mapped; the
     user must be numeric or resolved (:meth:`ContainerSpec.with_resolved_user`).
@@ -382,7 +385,11 @@ def plan_oci_config(
     caps = plan_capabilities(spec.cap_add, spec.cap_drop)
     own_netns = not spec.host_network
     iso = spec.isolation
-    namespaces = _namespaces(spec, netns_path if own_netns else None, new_userns=new_userns)
+    namespaces = [
+        ns
+        for ns in _namespaces(spec, netns_path if own_netns else None, new_userns=new_userns)
+        if ns["type"] not in joined
+    ]
     linux: dict[str, Any] = {}
     if new_userns:
         linux["uidMappings"] = [_oci_map(m) for m in uid_maps]
@@ -430,7 +437,7 @@ def plan_oci_config(
         "annotations": annotations,
         "linux": linux,
     }
-    if iso.uts is NamespaceMode.HOST:
+    if iso.uts is NamespaceMode.HOST or "uts" in joined:
         del config["hostname"]  # the runtime can't set one without a UTS namespace
     return config
 

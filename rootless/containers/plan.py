@@ -25,7 +25,7 @@ class LaunchPlan:
     container_id: str
     uid_maps: tuple[tuple[int, int, int], ...]
     gid_maps: tuple[tuple[int, int, int], ...]
-    network: str  # pasta | slirp4netns | none | host (a bridge network: see netattach)
+    network: str  # pasta | slirp4netns | none | host | pod (a bridge network: see netattach)
     ports: tuple[PublishedPort, ...]
     pidfile: str
     bundle: str
@@ -47,6 +47,10 @@ class LaunchPlan:
     # net.* sysctls the launcher sets in the container's network namespace itself (runc
     # refuses them in the namespace it runs in: rootless.containers.runtime).
     net_sysctls: tuple[tuple[str, str], ...] = ()
+    # A pod's member (network == "pod"): the holder's runtime directory (holder.json) and
+    # the namespaces joined there (net, ipc, uts) instead of made.
+    pod_state: str = ""
+    pod_share: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         raw = {k: getattr(self, k) for k in self.__slots__}
@@ -75,6 +79,7 @@ class LaunchPlan:
             raw["network_options"] = ()
         raw["net_sysctls"] = tuple(tuple(item) for item in raw.get("net_sysctls", ()))
         raw["log_fields"] = tuple(tuple(item) for item in raw.get("log_fields", ()))
+        raw["pod_share"] = tuple(raw.get("pod_share", ()))
         return cls(**raw)
 
     @property

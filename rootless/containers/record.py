@@ -76,6 +76,7 @@ class ContainerRecord:
     log_tag: str = ""  # the journal's SYSLOG_IDENTIFIER when it differs from name (renamed)
     mounts: tuple[MountPoint, ...] = ()  # binds and volumes (-v, --mount, image VOLUMEs)
     unit_name: str = ""  # a generated unit's name (rctl-NAME.service) when one runs it
+    pod: str = ""  # the ID of the pod it is a member of (rootless.pods)
 
     @property
     def short_id(self) -> str:

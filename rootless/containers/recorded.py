@@ -50,6 +50,7 @@ def record_options(
         "UsernsMode": options.userns or "",
         "PublishAllPorts": options.publish_all,
         "Privileged": options.privileged,
+        "Secrets": list(options.secrets),
         **isolation_host_config(options, spec),
     }
 

@@ -256,7 +256,10 @@ def inspect_report(
         ),
         driver=record.driver,
         rctl=RctlFields(
-            unit=record.unit, log_tag=record.log_tag or record.name, image_name=record.image_name
+            unit=record.unit,
+            log_tag=record.log_tag or record.name,
+            image_name=record.image_name,
+            secrets=tuple(str(s) for s in record.options.get("Secrets", ())),
         ),
         ports=ports,
         networks=dict(networks),
@@ -277,8 +280,9 @@ def list_row(
     status: str,
     exit_code: int | None,
     networks: Mapping[str, Endpoint],
+    pod_name: str = "",
 ) -> ContainerListRow:
-    """``docker ps``'s row of ``record``."""
+    """``docker ps``'s row of ``record`` (``pod_name``: its pod's, if it is a member)."""
     return ContainerListRow(
         id=record.id,
         name=record.name,
@@ -294,4 +298,6 @@ def list_row(
         mounts=mounts_of(record.mounts),
         network_mode=str(record.options.get("NetworkMode", "")),
         networks=dict(networks),
+        pod=record.pod,
+        pod_name=pod_name,
     )

@@ -35,7 +35,7 @@ from rootless.containers.record import ContainerRecord, ContainerStore
 from rootless.containers.runtime import DEFAULT_RUNTIME
 from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters, prune_matcher
 from rootless.images.service import ImageService
-from rootless.models import RunOptions
+from rootless.models import ContainerUpdate, RunOptions
 from rootless.storage.drivers import Driver
 from units.manager import UserManager
 
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from rootless.contracts import ContainerHost
     from rootless.networks.service import NetworkService
     from rootless.reports.containers import ContainerInspect, ContainerListRow
+    from rootless.secrets.service import SecretService
     from rootless.volumes.service import VolumeService
     from units.state import UnitState
 
@@ -65,10 +66,11 @@ class ContainerService:
         volumes: VolumeService | None = None,
         default_runtime: str = DEFAULT_RUNTIME,
         manager: UserManager | None = None,
+        secrets: Callable[[], SecretService] | None = None,
     ) -> None:
         self.ctx = ContainerContext(
             data, runtime, images, host, driver, network_defaults, volumes, default_runtime,
-            manager,
+            manager, secrets,
         )  # fmt: skip
         creator = ContainerCreator(self.ctx)
         lifecycle = Lifecycle(self.ctx)
@@ -94,6 +96,20 @@ class ContainerService:
         self.logs = ContainerLogs(self.ctx).logs
         self.running_state = self.ctx.running_state
         self.exit_code = self.ctx.exit_code
+
+    def update(self, ref: str, change: ContainerUpdate) -> ContainerRecord:
+        """``update``: new limits (live when the container runs) and restart policy."""
+        from rootless.containers.update import update_container  # noqa: PLC0415
+
+        return update_container(self.ctx, ref, change)
+
+    def resize_terminal(self, ref: str, rows: int, columns: int) -> bool:
+        """Set the window size of a running container's terminal (one its unit holds);
+        False when it has none."""
+        from rootless.containers.consolehold import resize_console  # noqa: PLC0415
+
+        record = self.ctx.store.get(ref)
+        return resize_console(str(self.ctx.held_console(record.id)), rows, columns)
 
     @functools.cached_property
     def listing(self) -> ContainerListing:

@@ -10,7 +10,7 @@ directory).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,14 +47,18 @@ def plan_apply(
     volumes: set[str],
     networks: set[str],
     dirs: Sequence[Path] = (),
+    pods: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Action]:
-    """Actions that bring ``existing`` to ``wanted``: networks and volumes first, then
+    """Actions that bring ``existing`` to ``wanted``: networks, volumes and pods first, then
     removals, then containers in dependency order. ``image_ids`` maps each definition's
-    image reference to the ID it resolves to locally now (None: not pulled yet)."""
+    image reference to the ID it resolves to locally now (None: not pulled yet); ``pods``
+    the existing pods' labels by name. A pod that exists is kept as it is (its members are
+    recreated as their own keys say)."""
     actions = [
         Action("create", "network", n.name) for n in wanted.networks if n.name not in networks
     ]
     actions += [Action("create", "volume", v.name) for v in wanted.volumes if v.name not in volumes]
+    actions += [Action("create", "pod", d.name) for d in wanted.pods if d.name not in (pods or {})]
     by_name = {c.name: c for c in existing}
     names = {c.name for c in wanted.containers}
     for container in existing:
@@ -97,15 +101,22 @@ def plan_down(
     networks: set[str],
     *,
     remove_volumes: bool,
+    pods: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[Action]:
-    """Remove the files' containers (dependents first), then their networks and, when
-    asked, their volumes. Containers of that name not made from these files are left."""
+    """Remove the files' containers (dependents first), then their pods (made from these
+    files, by their labels), networks and, when asked, their volumes. Containers of that
+    name not made from these files are left."""
     actions = []
     by_name = {c.name: c for c in existing}
     for definition in reversed(wanted.containers):
         current = by_name.get(definition.name)
         if current is not None and owned_by(current.labels, wanted.files, ()):
             actions.append(Action("remove", "container", definition.name, container_id=current.id))
+    actions += [
+        Action("remove", "pod", d.name)
+        for d in wanted.pods
+        if owned_by(dict((pods or {}).get(d.name, {})), wanted.files, ())
+    ]
     actions += [Action("remove", "network", n.name) for n in wanted.networks if n.name in networks]
     if remove_volumes:
         actions += [Action("remove", "volume", v.name) for v in wanted.volumes if v.name in volumes]

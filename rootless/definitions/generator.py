@@ -9,11 +9,12 @@ manager. It reads ``$XDG_CONFIG_HOME/rctl/definitions/*.toml`` and
 ``/etc/rctl/definitions/USER/*.toml`` (an administrator's definitions for that user), writes
 one unit per valid container into the normal directory and links it into the ``.wants/`` of
 each of its ``wanted_by`` targets (what ``systemctl enable`` would do: systemd refuses to
-enable generated units). The files' networks and volumes, and each container's image, get
-units of their own that the container units require (:mod:`rootless.definitions.fileunits`).
+enable generated units). The files' networks, volumes and pods, and each container's image,
+get units of their own that the container units require
+(:mod:`rootless.definitions.fileunits`).
 A bad definition never fails the manager: each problem goes to stderr (the user manager's
 journal) as ``FILE:LINE: ...``, and only what it concerns is skipped: the container with the
-problem, the containers that use a bad network or volume or depend on a skipped container;
+problem, the containers that use a bad network, volume or pod or depend on a skipped one;
 the file's other containers still get their units. Exit status is 0.
 """
 
@@ -27,11 +28,15 @@ from pathlib import Path
 
 from rctlbase.errors import UsageError, run_main
 from rootless.definitions.fileunits import (
+    build_unit_name,
     container_needs,
     image_unit_name,
     network_unit_name,
+    pod_unit_name,
+    render_build_unit,
     render_image_unit,
     render_network_unit,
+    render_pod_unit,
     render_volume_unit,
     volume_sources,
     volume_unit_name,
@@ -88,6 +93,8 @@ def collect_files(paths: Iterable[Path]) -> tuple[DefinitionSet, list[Problem]]:
     volumes = tuple(v for v in merged.volumes if f"volume.{v.name}" not in bad)
     bad_networks = {t.partition(".")[2] for t in bad if t.startswith("network.")}
     bad_volumes = {t.partition(".")[2] for t in bad if t.startswith("volume.")}
+    bad_pods = {t.partition(".")[2] for t in bad if t.startswith("pod.")}
+    pods = tuple(d for d in merged.pods if f"pod.{d.name}" not in bad)
     kept: list[ContainerDef] = []
     skipped = {t.partition(".")[2] for t in bad if t.startswith("container.")}
     # In start order: a container's dependencies come before it.
@@ -95,7 +102,7 @@ def collect_files(paths: Iterable[Path]) -> tuple[DefinitionSet, list[Problem]]:
         if f"container.{container.name}" in bad:
             skipped.add(container.name)
             continue
-        reason = _unusable(container, skipped, bad_networks, bad_volumes)
+        reason = _unusable(container, skipped, bad_networks, bad_volumes, bad_pods)
         if reason:
             line = container.lines.get("", 1)
             problems.append(
@@ -104,11 +111,15 @@ def collect_files(paths: Iterable[Path]) -> tuple[DefinitionSet, list[Problem]]:
             skipped.add(container.name)
             continue
         kept.append(container)
-    return DefinitionSet(merged.files, tuple(kept), volumes, networks), problems
+    return DefinitionSet(merged.files, tuple(kept), volumes, networks, pods), problems
 
 
 def _unusable(
-    container: ContainerDef, skipped: set[str], bad_networks: set[str], bad_volumes: set[str]
+    container: ContainerDef,
+    skipped: set[str],
+    bad_networks: set[str],
+    bad_volumes: set[str],
+    bad_pods: set[str],
 ) -> str:
     """Why ``container`` can't get a unit when others were skipped, or ''."""
     for dep in container.depends_on:
@@ -120,6 +131,8 @@ def _unusable(
     for volume in volume_sources(container):
         if volume in bad_volumes:
             return f"uses volume {volume}, which has problems"
+    if container.pod is not None and container.pod in bad_pods:
+        return f"joins pod {container.pod}, which has problems"
     return ""
 
 
@@ -136,6 +149,8 @@ def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
         )
     for volume in found.volumes:
         units[volume_unit_name(volume.name)] = (render_volume_unit(volume, [rctl]), volume.file)
+    for pod in found.pods:
+        units[pod_unit_name(pod.name)] = (render_pod_unit(pod, [rctl]), pod.file)
     network_names = [n.name for n in found.networks]
     volume_names = [v.name for v in found.volumes]
     written = []
@@ -149,19 +164,29 @@ def generate(output: Path, dirs: list[Path], rctl: str) -> list[str]:
                   f"its unit {name} is another table's unit: rename the container (skipped)",
                   file=sys.stderr)  # fmt: skip
             continue
-        needs = container_needs(container, network_names, volume_names)
+        needs = container_needs(
+            container, network_names, volume_names, [d.name for d in found.pods]
+        )
         try:
             text = render_unit(container, [rctl], needs)
         except UsageError as exc:
             print(f"rctl-user-generator: {container.file}: {name}: {exc}", file=sys.stderr)
             continue
-        if container.pull != "never":
-            image = image_unit_name(container.name)
-            if _write(output, image, render_image_unit(container, [rctl]), (), container.file):
-                written.append(image)
+        image_unit = _image_unit(container, rctl)
+        if image_unit and _write(output, image_unit[0], image_unit[1], (), container.file):
+            written.append(image_unit[0])
         if _write(output, name, text, container.wanted_by, container.file):
             written.append(name)
     return written
+
+
+def _image_unit(container: ContainerDef, rctl: str) -> tuple[str, str] | None:
+    """The unit that builds or pulls ``container``'s image (name, text), if it has one."""
+    if container.build is not None:
+        return build_unit_name(container.name), render_build_unit(container, [rctl])
+    if container.pull != "never":
+        return image_unit_name(container.name), render_image_unit(container, [rctl])
+    return None
 
 
 def _write(output: Path, name: str, text: str, wanted_by: Sequence[str], source: str) -> bool:

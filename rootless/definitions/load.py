@@ -27,6 +27,7 @@ from rootless.definitions.model import (
     DefinitionLocation,
     DefinitionSet,
 )
+from rootless.definitions.podtable import parse_pod
 from rootless.definitions.positions import index_positions
 from rootless.definitions.schema import (
     DefinitionError,
@@ -40,7 +41,7 @@ from rootless.definitions.unitkeys import check_characters
 from units.unitfile import has_control
 
 SYSTEM_ROOT = Path("/etc/rctl/definitions")
-KINDS = ("container", "volume", "network")
+KINDS = ("container", "volume", "network", "pod")
 
 
 def user_definition_dirs(config_home: Path, user: str) -> list[Path]:
@@ -101,7 +102,7 @@ def parse_file(
         line = index.line_of((kind,))
         if kind not in KINDS:
             problems.append(
-                Problem(name, line, kind, "", "unknown table (container, volume or network)")
+                Problem(name, line, kind, "", "unknown table (container, volume, network or pod)")
             )
             continue
         if not isinstance(body, dict):
@@ -119,12 +120,18 @@ def parse_file(
                 continue
             if kind == "container":
                 parsed: Any = parse_container(table, path.parent, where)
+            elif kind == "pod":
+                parsed = parse_pod(table)
             else:
                 parsed = parse_volume(table) if kind == "volume" else parse_network(table)
             if parsed is not None:
                 found[kind].append(parsed)
     return DefinitionSet(
-        (name,), tuple(found["container"]), tuple(found["volume"]), tuple(found["network"])
+        (name,),
+        tuple(found["container"]),
+        tuple(found["volume"]),
+        tuple(found["network"]),
+        tuple(found["pod"]),
     )
 
 
@@ -156,6 +163,7 @@ def check_together(parts: list[DefinitionSet], problems: list[Problem]) -> Defin
         ("container", [c for p in parts for c in p.containers]),
         ("volume", [v for p in parts for v in p.volumes]),
         ("network", [n for p in parts for n in p.networks]),
+        ("pod", [d for p in parts for d in p.pods]),
     ):
         seen: dict[str, str] = {}
         for item in items:
@@ -178,6 +186,7 @@ def check_together(parts: list[DefinitionSet], problems: list[Problem]) -> Defin
         tuple(order),
         tuple(v for p in parts for v in p.volumes),
         tuple(n for p in parts for n in p.networks),
+        tuple(d for p in parts for d in p.pods),
     )
 
 

@@ -1,4 +1,4 @@
-"""What a definition file says, once validated: containers, volumes and networks.
+"""What a definition file says, once validated: containers, volumes, networks and pods.
 
 These values are the output of :mod:`rootless.definitions.schema` and the input of the pure
 translators (:mod:`rootless.definitions.translate`). They hold normalised values (ports and
@@ -35,6 +35,16 @@ class NetworkRef:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildDef:
+    """A container's ``build``: what ``rctl build`` is given to make its image."""
+
+    context: str  # absolute directory
+    file: str | None = None  # absolute Dockerfile path; None: the context's own
+    args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerDef:
     """``[container.NAME]``."""
 
@@ -68,14 +78,17 @@ class ContainerDef:
     stop_timeout: int | None = None
     stop_signal: str | None = None
     pull: str = "missing"
+    build: BuildDef | None = None  # the image is built from this (and named ``image``)
     ulimits: tuple[tuple[str, str], ...] = ()  # (name, "SOFT[:HARD]"), as --ulimit
     devices: tuple[str, ...] = ()  # --device strings
     shm_size: str | None = None
     sysctls: tuple[tuple[str, str], ...] = ()  # (key, value), as --sysctl
     privileged: bool = False
+    secrets: tuple[str, ...] = ()  # --secret values: names, no values
     healthcheck: HealthcheckDef | None = None
     no_healthcheck: bool = False  # healthcheck.disable: not even the image's
     depends_on: tuple[str, ...] = ()
+    pod: str | None = None  # the pod it joins (its network and published ports)
     notify: bool = False  # the container sends READY=1 itself
     wanted_by: tuple[str, ...] = DEFAULT_WANTED_BY
     unit: tuple[tuple[str, str], ...] = ()  # extra [Unit] lines, in file order
@@ -108,6 +121,20 @@ class NetworkDef:
 
 
 @dataclass(frozen=True, slots=True)
+class PodDef:
+    """``[pod.NAME]``: what ``rctl pod create`` would be given."""
+
+    name: str
+    file: str
+    ports: tuple[str, ...] = ()  # -p strings
+    network: str | None = None  # slirp4netns | pasta | none (None: rctl.toml's default)
+    labels: tuple[tuple[str, str], ...] = ()
+    share: tuple[str, ...] = ("net", "ipc", "uts")
+    hostname: str | None = None
+    infra: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class DefinitionSet:
     """Everything some files define, validated together; containers in start order."""
 
@@ -115,6 +142,7 @@ class DefinitionSet:
     containers: tuple[ContainerDef, ...] = ()
     volumes: tuple[VolumeDef, ...] = ()
     networks: tuple[NetworkDef, ...] = ()
+    pods: tuple[PodDef, ...] = ()
 
     def container(self, name: str) -> ContainerDef | None:
         """The container called ``name``, or None."""

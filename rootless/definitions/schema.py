@@ -1,7 +1,8 @@
 """The schema of definition files, and its validation into :mod:`rootless.definitions.model`.
 
-A file holds ``[container.NAME]``, ``[volume.NAME]`` and ``[network.NAME]`` tables
-(docs/definitions.md). Every problem is reported as ``FILE:LINE: [TABLE] KEY: what``:
+A file holds ``[container.NAME]``, ``[volume.NAME]``, ``[network.NAME]`` and ``[pod.NAME]``
+tables (docs/definitions.md; pods are :mod:`rootless.definitions.podtable`'s). Every problem
+is reported as ``FILE:LINE: [TABLE] KEY: what``:
 unknown keys (with a "did you mean"), wrong types, values the matching ``rctl run`` flag
 would refuse (the flag parsers of :mod:`rootless.containers.spec` and
 :mod:`rootless.containers.ports` check them, so a definition and the command line accept
@@ -36,6 +37,7 @@ from rootless.containers.spec import (
     parse_tmpfs,
     parse_user,
 )
+from rootless.definitions.buildkey import image_and_pull, parse_build
 from rootless.definitions.model import (
     DEFAULT_WANTED_BY,
     ContainerDef,
@@ -48,6 +50,8 @@ from rootless.definitions.model import (
 from rootless.definitions.tables import DefinitionError, Problem, Table
 from rootless.definitions.unitkeys import parse_targets, parse_unit_section
 from rootless.images.reference import parse_reference
+from rootless.pods.record import NAME as POD_NAME
+from rootless.secrets.parse import parse_secret
 
 __all__ = ["DefinitionError", "Problem", "Table", "parse_container", "parse_network",
            "parse_volume"]  # fmt: skip
@@ -63,14 +67,22 @@ CONTAINER_KEYS = (
     "image", "command", "entrypoint", "env", "env_files", "ports", "volumes", "mounts",
     "tmpfs", "network", "networks", "restart", "memory", "memory_swap", "cpus",
     "cpu_shares", "pids_limit", "user", "workdir", "hostname", "labels", "read_only", "init",
-    "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull",
+    "cap_add", "cap_drop", "security_opt", "stop_timeout", "stop_signal", "pull", "build",
     "healthcheck", "depends_on", "notify", "wanted_by", "unit", "service", "ulimits",
-    "devices", "shm_size", "sysctls", "privileged", "auto_update",
+    "devices", "shm_size", "sysctls", "privileged", "auto_update", "secrets", "pod",
 )  # fmt: skip
 # auto_update = "registry" | "local" is the label rctl auto-update looks for (a label, so
 # that it is part of the container like any other and no existing definition's hash moves).
 AUTO_UPDATE_LABEL = "io.rctl.autoupdate"
 AUTO_UPDATE_POLICIES = ("registry", "local")
+
+
+def _secrets(table: Table) -> tuple[str, ...]:
+    """``secrets``: ``--secret`` values, each checked as the flag is."""
+    values = table.strings("secrets")
+    for value in values:
+        table.check("secrets", parse_secret, value)
+    return values
 
 
 def _with_auto_update(
@@ -97,9 +109,8 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     if not NAME.fullmatch(name):
         table.problem("", f"invalid container name {name!r} (letters, digits, _ . -)")
     image = table.get("image", str, "a string (an image reference)")
-    if image is None and "image" not in table.raw:
-        table.problem("", "missing key 'image'")
-    elif image is not None and not IMAGE_ID.fullmatch(image):
+    build = parse_build(table, base, location == DefinitionLocation.SYSTEM)
+    if image is not None and not IMAGE_ID.fullmatch(image):
         table.check("image", parse_reference, image)
     command = _argv(table, "command")
     entrypoint = _argv(table, "entrypoint")
@@ -145,6 +156,7 @@ def parse_container(  # noqa: PLR0915 - one statement per key
     stop_timeout = table.get("stop_timeout", int, "an integer (seconds)")
     table.check("stop_timeout", parse_stop_timeout, stop_timeout)
     pull = table.get("pull", str, "missing, always or never") or "missing"
+    image, pull = image_and_pull(table, build, image, pull)
     if pull not in ("missing", "always", "never"):
         table.problem("pull", f"{pull!r} is not missing, always or never")
     health, no_health = _healthcheck(table)
@@ -187,10 +199,13 @@ def parse_container(  # noqa: PLR0915 - one statement per key
         stop_timeout=stop_timeout,
         stop_signal=stop_signal,
         pull=pull,
+        secrets=_secrets(table),
+        build=build,
         **_isolation(table),
         healthcheck=health,
         no_healthcheck=no_health,
         depends_on=depends_on,
+        pod=_pod(table),
         notify=bool(table.get("notify", bool, "true or false")),
         wanted_by=wanted_by,
         unit=unit,
@@ -417,6 +432,19 @@ def _networks(table: Table) -> tuple[NetworkRef, ...]:
         if ref.aliases and ref.name in SPECIAL_NETWORKS:
             table.problem("networks", f"aliases need a bridge network, not {ref.name!r}")
     return tuple(refs)
+
+
+def _pod(table: Table) -> str | None:
+    """``pod = "NAME"``: a member has no network or published port of its own."""
+    pod: str | None = table.get("pod", str, "a pod name")
+    if pod is None:
+        return None
+    if not POD_NAME.fullmatch(pod):
+        table.problem("pod", f"invalid pod name {pod!r} (letters, digits, _ . -)")
+    for key in ("ports", "network", "networks", "hostname"):
+        if key in table.raw:
+            table.problem(key, f"a member of pod {pod!r} can't set {key}: set it on the pod")
+    return pod
 
 
 def _healthcheck(table: Table) -> tuple[HealthcheckDef | None, bool]:

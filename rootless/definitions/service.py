@@ -4,7 +4,7 @@ generated units' own commands (``rctl container run-unit`` / ``stopped-unit``, a
 
 Containers are made with the same container service as ``rctl run`` (the definition becomes
 a :class:`~rootless.models.RunOptions`, :func:`rootless.definitions.translate.run_options`),
-volumes and networks with the volume and network services. Everything is validated (all
+volumes, networks and pods with the volume, network and pod services. Everything is validated (all
 files, then the plan) before anything changes.
 
 Two ways to run a definition's containers, not to be mixed for one container:
@@ -34,7 +34,7 @@ from rctlbase.errors import ConflictError, NotFoundError, RctlError, UsageError
 from rctlbase.run import exec_program, run_program
 from rootless.containers.health import rctl_command, reset_state
 from rootless.definitions.apply import Existing, plan_apply, plan_down
-from rootless.definitions.fileunits import volume_sources
+from rootless.definitions.fileunits import pod_unit_name, volume_sources
 from rootless.definitions.generator import collect_files
 from rootless.definitions.load import load_definitions, user_definition_dirs
 from rootless.definitions.model import ContainerDef, DefinitionSet, NetworkDef, VolumeDef
@@ -44,12 +44,13 @@ from rootless.definitions.translate import (
     LABEL_UNIT,
     definition_hash,
     network_create_options,
+    pod_create_options,
     render_unit,
     run_options,
     unit_name,
     volume_create_kwargs,
 )
-from rootless.models import DefinitionAction
+from rootless.models import BuildOptions, DefinitionAction
 
 if TYPE_CHECKING:
     from rootless.containers.service import ContainerService
@@ -131,8 +132,15 @@ class DefinitionService:
             self._volume_names(),
             self._network_names(wanted),
             dirs,
+            self._pod_labels(wanted),
         )
         return wanted, actions
+
+    def _pod_labels(self, wanted: DefinitionSet) -> dict[str, dict[str, str]]:
+        """The existing pods' labels by name (none looked up when the files have no pod)."""
+        if not wanted.pods:
+            return {}
+        return {row.name: dict(row.labels) for row in self.services.pods.summaries()}
 
     def apply(
         self,
@@ -142,9 +150,15 @@ class DefinitionService:
         report: Callable[[DefinitionAction], None] = lambda _a: None,
     ) -> list[DefinitionAction]:
         """``rctl apply``: carry out the plan, reporting each step once done."""
+        paths = list(paths)
         wanted, actions = self.plan(paths)
         if dry_run:
             return actions
+        built = [c for c in wanted.containers if c.build is not None and self._ensure_built(c)]
+        for container in built:
+            report(DefinitionAction("build", "image", container.image))
+        if built:  # new image IDs: the containers of those images are recreated
+            wanted, actions = self.plan(paths)
         for action in actions:
             self._act(action, wanted)
             report(action)
@@ -157,6 +171,9 @@ class DefinitionService:
         elif action.kind == "network":
             network = next(n for n in wanted.networks if n.name == action.name)
             self.services.networks.create(network_create_options(network))
+        elif action.kind == "pod":
+            pod = next(d for d in wanted.pods if d.name == action.name)
+            self.services.pods.create(pod_create_options(pod))
         elif action.verb in ("recreate", "remove"):
             self._remove_container(action.container_id)
             if action.verb == "recreate":
@@ -197,10 +214,13 @@ class DefinitionService:
             self._volume_names(),
             self._network_names(wanted),
             remove_volumes=volumes,
+            pods=self._pod_labels(wanted),
         )
         for action in actions:
             if action.kind == "container":
                 self._remove_container(action.container_id)
+            elif action.kind == "pod":
+                self.services.pods.remove(action.name, force=True)
             elif action.kind == "volume":
                 self.services.volumes.remove([action.name])
             else:
@@ -275,6 +295,17 @@ class DefinitionService:
         plan = self.containers.store.launch_file(record.id)
         exec_program([sys.executable, "-I", "-m", "rootless.containers.launch", str(plan)])
 
+    def run_pod_unit(self, definition: Path, name: str, pid_file: Path) -> None:
+        """A generated pod unit's ``ExecStart=``: the pod made (or brought to its
+        definition), then the holder's start in place of this process (``Type=forking``)."""
+        pod = next((d for d in _unit_definition(definition).pods if d.name == name), None)
+        if pod is None:
+            raise NotFoundError(f"{definition} defines no usable pod {name!r}", hint=_REGENERATE)
+        pods = self.services.pods
+        record = pods.unit_record(pod_create_options(pod), pod_unit_name(name))
+        holder = [sys.executable, "-I", "-m", "rootless.pods.holder"]
+        exec_program([*holder, *pods.unit_paths(record), str(pid_file)])
+
     # -- the generator's network, volume and image units (fileunits.py) ------------------
 
     def prepare_network(self, definition: Path, name: str) -> None:
@@ -313,6 +344,27 @@ class DefinitionService:
                 log.warning("pulling %s: %s (again in %.0f s)", container.image, exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+    def prepare_build(self, definition: Path, name: str) -> None:
+        """``rctl-build-NAME.service``: container NAME's image, built when it is missing or
+        its context changed."""
+        self._ensure_built(_unit_definition(definition, name)[1])
+
+    def _ensure_built(self, container: ContainerDef) -> bool:
+        """Build ``container``'s image if it is missing or stale; whether it was built. The
+        steps' output goes to standard error (the journal, in a unit)."""
+        build = container.build
+        assert build is not None
+        options = BuildOptions(
+            context=build.context,
+            dockerfile=build.file,
+            tags=(container.image,),
+            build_args=tuple(f"{k}={v}" for k, v in build.args),
+            target=build.target,
+        )
+        with open(os.devnull, "rb") as devnull:
+            made = self.services.builds.ensure_built(options, log.info, (devnull.fileno(), 2, 2))
+        return made is not None
 
     def _ensure_volume(self, volume: VolumeDef) -> None:
         volumes = self.services.volumes

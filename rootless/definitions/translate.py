@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rootless.containers.unitspec import container_service, plan_unit_settings
-from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, VolumeDef
-from rootless.models import NetworkCreateOptions, RunOptions
+from rootless.definitions.model import ContainerDef, HealthcheckDef, NetworkDef, PodDef, VolumeDef
+from rootless.models import NetworkCreateOptions, PodCreateOptions, RunOptions
 from units.properties import ExecCommand, KillMode
 from units.unitfile import UnitSection, Value, Verbatim, render_unit_file
 from units.unitrender import render_service
@@ -27,10 +27,13 @@ LABEL_HASH = "io.rctl.definition.hash"
 LABEL_FILE = "io.rctl.definition.file"
 LABEL_KEYS = "io.rctl.definition.keys"
 LABEL_UNIT = "io.rctl.unit"  # set on containers run by a generated unit
-UNIT_ONLY_KEYS = ("file", "lines", "wanted_by", "depends_on", "notify", "unit", "service")
+# ``build`` too: what it makes is the image, whose ID the plan compares.
+UNIT_ONLY_KEYS = (
+    "file", "lines", "wanted_by", "depends_on", "notify", "unit", "service", "build",
+)  # fmt: skip
 # Keys added after definitions were in use: left out of the hash while at their default, so
 # that a new rctl does not see every existing container as changed and recreate it.
-LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged")
+LATER_KEYS = ("ulimits", "devices", "shm_size", "sysctls", "privileged", "secrets", "pod")
 NETWORK_UNITS = frozenset({"pasta", "slirp4netns", "none", "host"})
 
 
@@ -153,6 +156,7 @@ def run_options(
         read_only=container.read_only,
         tmpfs=container.tmpfs,
         cap_add=container.cap_add,
+        secrets=container.secrets,
         cap_drop=container.cap_drop,
         security_opt=container.security_opt,
         init=container.init,
@@ -178,7 +182,21 @@ def run_options(
         shm_size=container.shm_size,
         sysctl=tuple(f"{k}={v}" for k, v in container.sysctls),
         privileged=container.privileged,
+        pod=container.pod,
         **health_options(container.healthcheck),  # type: ignore[arg-type]
+    )
+
+
+def pod_create_options(pod: PodDef) -> PodCreateOptions:
+    """The options ``rctl pod create`` would be given for ``pod``, labelled with its file."""
+    return PodCreateOptions(
+        name=pod.name,
+        publish=pod.ports,
+        network=pod.network,
+        labels={**dict(pod.labels), LABEL_FILE: pod.file},
+        share=",".join(pod.share),
+        infra=pod.infra,
+        hostname=pod.hostname,
     )
 
 
@@ -240,8 +258,13 @@ def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[st
         syslog_identifier=container.name,
         stop_grace_usec=STOP_GRACE_USEC,
     )
-    # run-unit may pull the image and create the container before READY=1.
-    lines = render_service(dataclasses.replace(service, timeout_start_usec=START_TIMEOUT_USEC))
+    # run-unit may pull the image and create the container before READY=1. The journal
+    # fields are the transient units' but the ID, which is made at the unit's start; they
+    # reach journald only where the user manager exports them (rctl doctor says).
+    fields = {"CONTAINER_NAME": container.name, "IMAGE_NAME": container.image}
+    lines = render_service(
+        dataclasses.replace(service, timeout_start_usec=START_TIMEOUT_USEC, log_extra_fields=fields)
+    )
     deps = [*needs, *(unit_name(d) for d in container.depends_on)]
     unit_lines: list[tuple[str, Value]] = [
         *lines.unit,
@@ -249,6 +272,12 @@ def render_unit(container: ContainerDef, rctl: Sequence[str], needs: Sequence[st
         ("SourcePath", container.file),
         *[("Requires", d) for d in deps],
         *[("After", d) for d in deps],
+        # A pod's member stops with its pod's unit (which the generator made a need).
+        *[
+            ("BindsTo", d)
+            for d in needs
+            if container.pod and d == f"rctl-pod-{container.pod}.service"
+        ],
         *[(key, Verbatim(value)) for key, value in container.unit],
     ]
     service_lines = [*lines.service, *[(key, Verbatim(value)) for key, value in container.service]]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rctlbase.errors import NotFoundError
 from rootless.config import Settings
-from rootless.images.auth import lookup
+from rootless.images.auth import Credentials, lookup
 from rootless.images.layerjob import Jobs, RemoveJob, UnpackJob
 from rootless.images.manifest import (
     MAX_CONFIG_SIZE,
@@ -52,6 +52,7 @@ class PullRequest:
     name: str
     platform: Platform
     tls_verify: bool | None = None
+    credentials: Credentials | None = None  # else those stored for the registry
 
 
 class Puller:
@@ -71,10 +72,12 @@ class Puller:
         self.events = events
         self.whiteout_format = whiteout_format
 
-    def client(self, ref: ImageReference, tls_verify: bool | None) -> RegistryClient:
+    def client(
+        self, ref: ImageReference, tls_verify: bool | None, given: Credentials | None = None
+    ) -> RegistryClient:
         return RegistryClient(
             ref.registry,
-            credentials=lookup(ref.registry),
+            credentials=given or lookup(ref.registry),
             tls_verify=tls_verify,
             insecure_registries=self.settings.insecure_registries,
         )
@@ -98,7 +101,7 @@ class Puller:
 
     def pull_reference(self, ref: ImageReference, request: PullRequest) -> ImageRecord:
         """Pull one fully qualified reference."""
-        with self.client(ref, request.tls_verify) as client:
+        with self.client(ref, request.tls_verify, request.credentials) as client:
             reference = ref.digest or ref.tag or "latest"
             response = client.get_manifest(ref.repository, reference)
             doc = parse_manifest(response.data, response.media_type)

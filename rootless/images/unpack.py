@@ -200,15 +200,22 @@ def unpack_layer(
     )
 
 
-def unpack_tree(stream: Readable, root_fd: int, *, max_id: int = DEFAULT_MAX_ID) -> int:
+def unpack_tree(
+    stream: Readable, root_fd: int, *, max_id: int = DEFAULT_MAX_ID, owners: bool = True
+) -> int:
     """Extract a plain tar stream (not a layer: no whiteouts, no digests) below the
     directory ``root_fd``, with the same guarantees as :func:`unpack_layer`; the number of
-    entries. ``rctl cp`` uses it on both sides: into a container and onto the host.
+    entries. ``rctl cp`` uses it on both sides: into a container and onto the host. With
+    ``owners`` false every entry is the caller's own (a build context outside the user
+    namespace, whose COPY sets owners of its own).
     """
     unpacker = _Unpacker(root_fd, WhiteoutFormat.NONE, max_id, devices=True)
+    uid, gid = os.getuid(), os.getgid()
     try:
         with tarfile.open(fileobj=cast(BinaryIO, stream), mode="r|") as tar:
             while (member := tar.next()) is not None:
+                if not owners:
+                    member.uid, member.gid = uid, gid
                 unpacker.extract(tar, member)
                 tar.members.clear()  # type: ignore[attr-defined]
         unpacker.finish()

@@ -17,6 +17,7 @@ from rootless.kube.generate import (
     KubeKind,
     KubeMount,
     KubeProbe,
+    KubeSecretUse,
     dns_name,
     is_label,
 )
@@ -33,6 +34,7 @@ _RESTART = {
 # storage class decides the rest.
 CLAIM_SIZE = "1Gi"
 APP_LABEL = "app"
+_REF = {"ConfigMap": "configMapKeyRef", "Secret": "secretKeyRef"}
 
 
 def _quantity_memory(size: int) -> str:
@@ -76,12 +78,13 @@ class _Volumes:
         self.entries: list[dict[str, Any]] = []
         self.names: dict[tuple[MountKind, str], str] = {}
         self.claims: list[str] = []
+        self.data: dict[tuple[str, str, int], dict[str, Any]] = {}
 
     def name_of(self, mount: KubeMount) -> str:
         key = (mount.kind, mount.source)
         if key in self.names:
             return self.names[key]
-        taken = set(self.names.values())
+        taken = {str(e["name"]) for e in self.entries}
         if mount.kind is MountKind.VOLUME:
             base = dns_name(mount.source)
         else:
@@ -98,6 +101,29 @@ class _Volumes:
         else:
             self.entries.append({"name": name, "hostPath": {"path": mount.source}})
         return name
+
+    def name_of_data(self, use: KubeSecretUse) -> str:
+        """The volume of a ConfigMap's or Secret's files (one per object and mode), with
+        ``use``'s key among its items."""
+        key = (use.kind, use.name, use.mode)
+        if key in self.data:
+            entry = self.data[key]
+        else:
+            taken = {e["name"] for e in self.entries}
+            base = dns_name(f"{use.kind}-{use.name}")
+            name, n = base, 1
+            while name in taken:
+                n += 1
+                name = base[: 63 - len(str(n)) - 1].rstrip("-") + f"-{n}"
+            field = "secretName" if use.kind == "Secret" else "name"
+            source = {field: use.name, "items": [], "defaultMode": use.mode}
+            entry = {"name": name, "secret" if use.kind == "Secret" else "configMap": source}
+            self.data[key] = entry
+            self.entries.append(entry)
+        source = entry["secret" if use.kind == "Secret" else "configMap"]
+        if not any(item["key"] == use.key for item in source["items"]):
+            source["items"].append({"key": use.key, "path": use.key})
+        return str(entry["name"])
 
 
 def _ports(container: KubeContainer) -> list[dict[str, Any]]:
@@ -137,18 +163,32 @@ def _container(container: KubeContainer, volumes: _Volumes) -> dict[str, Any]:
         out["args"] = list(container.args)
     if container.working_dir:
         out["workingDir"] = container.working_dir
-    if container.env:
-        out["env"] = [{"name": key, "value": value} for key, value in container.env]
+    env: list[dict[str, Any]] = [{"name": key, "value": value} for key, value in container.env]
+    env += [
+        {"name": use.target, "valueFrom": {_REF[use.kind]: {"name": use.name, "key": use.key}}}
+        for use in container.secrets
+        if use.env
+    ]
+    if env:
+        out["env"] = env
     if container.ports:
         out["ports"] = _ports(container)
     if limits := _limits(container):
         out["resources"] = {"limits": limits}
-    if container.mounts:
-        out["volumeMounts"] = [
-            {"name": volumes.name_of(m), "mountPath": m.destination}
-            | ({"readOnly": True} if m.read_only else {})
-            for m in container.mounts
-        ]
+    mounts = [
+        {"name": volumes.name_of(m), "mountPath": m.destination}
+        | ({"readOnly": True} if m.read_only else {})
+        for m in container.mounts
+    ]
+    # A file each, as rctl mounts them: subPath leaves the rest of the directory alone.
+    mounts += [
+        {"name": volumes.name_of_data(use), "mountPath": use.target, "subPath": use.key,
+         "readOnly": True}
+        for use in container.secrets
+        if not use.env
+    ]  # fmt: skip
+    if mounts:
+        out["volumeMounts"] = mounts
     if container.probe is not None:
         out["livenessProbe"] = _probe(container.probe)
     if security := _security_context(container):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,7 +26,9 @@ from rctlbase.errors import UsageError
 from rootless.containers.ports import parse_publish
 from rootless.containers.spec import parse_cpus, parse_memory
 from rootless.definitions.model import ContainerDef
+from rootless.kube.objects import KEY_LABEL, KIND_LABEL, NAME_LABEL
 from rootless.reports.containers import ContainerInspect
+from rootless.secrets.parse import SecretKind, parse_secret
 from rootless.volumes.parse import MountKind, VolumeRequest, parse_mount, parse_volume
 
 # DNS-1123 label (RFC 1123): what Kubernetes accepts as a pod, container, volume or
@@ -78,6 +80,19 @@ class KubeProbe:
 
 
 @dataclass(frozen=True, slots=True)
+class KubeSecretUse:
+    """A key of a ConfigMap or Secret given to a container: the variable ``target``
+    (``env``) or a file at ``target`` with ``mode``."""
+
+    kind: str  # ConfigMap | Secret
+    name: str
+    key: str
+    target: str
+    env: bool = False
+    mode: int = 0o444
+
+
+@dataclass(frozen=True, slots=True)
 class KubeContainer:
     """The part of a container that Kubernetes can express."""
 
@@ -99,6 +114,7 @@ class KubeContainer:
     probe: KubeProbe | None = None
     restart: str = "no"
     labels: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[KubeSecretUse, ...] = ()
 
 
 def dns_name(name: str) -> str:
@@ -245,3 +261,30 @@ def container_from_definition(container: ContainerDef) -> KubeContainer:
         restart=container.restart,
         labels=container.labels,
     )
+
+
+def secret_uses(
+    values: Iterable[str], labels_of: Callable[[str], Mapping[str, str]]
+) -> tuple[KubeSecretUse, ...]:
+    """A container's ``--secret`` values as keys of ConfigMaps and Secrets: where ``kube
+    play`` made the rctl secret, the object and key its labels name; another secret is
+    the key of the same name in a Secret of (about) the same name, for the user to make
+    in the cluster."""
+    uses = []
+    for value in values:
+        request = parse_secret(value)
+        labels = labels_of(request.name)
+        kind = labels.get(KIND_LABEL, "Secret")
+        name = labels.get(NAME_LABEL) or dns_name(request.name.replace("_", "-"))
+        key = labels.get(KEY_LABEL) or request.name
+        uses.append(
+            KubeSecretUse(
+                kind if kind in ("ConfigMap", "Secret") else "Secret",
+                name,
+                key,
+                request.target,
+                env=request.kind is SecretKind.ENV,
+                mode=request.mode,
+            )
+        )
+    return tuple(uses)

@@ -316,14 +316,21 @@ class HostConfig:
 @dataclass(frozen=True, slots=True)
 class RctlFields:
     """rctl's own facts, under ``Rctl``: the systemd unit that runs the container, the
-    journal identifier its output is logged under, the image's name at create."""
+    journal identifier its output is logged under, the image's name at create, the
+    ``--secret`` values it was given (names and targets, never a secret's value)."""
 
     unit: str
     log_tag: str
     image_name: str
+    secrets: tuple[str, ...] = ()
 
     def to_docker(self) -> dict[str, Any]:
-        return {"Unit": self.unit, "LogTag": self.log_tag, "ImageName": self.image_name}
+        return {
+            "Unit": self.unit,
+            "LogTag": self.log_tag,
+            "ImageName": self.image_name,
+            "Secrets": list(self.secrets),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +431,8 @@ class ContainerListRow:
     mounts: tuple[MountReport, ...] = ()
     network_mode: str = ""
     networks: Mapping[str, Endpoint] = field(default_factory=dict)
+    pod: str = ""  # the pod's ID and name (podman's ps --pod), not in docker's document
+    pod_name: str = ""
 
     def to_docker(self) -> dict[str, Any]:
         """``GET /containers/json``'s entry."""

@@ -170,9 +170,49 @@ def test_cp_out_of_a_container_and_system_df(api: ApiService, tmp_path: Path) ->
     missing = api.docker("cp", "files:/nope", str(tmp_path / "n"), check=False)
     assert missing.returncode == 1
     assert "nope" in missing.stderr
-    into = api.docker("cp", str(tmp_path / "f"), "files:/tmp/", check=False)
-    assert into.returncode == 1
-    assert "not supported" in into.stderr
+    api.docker("cp", str(tmp_path / "f"), "files:/tmp/")
+    api.docker("cp", str(tmp_path / "f"), "files:/tmp/renamed")
+    api.docker("cp", str(tmp_path / "d"), "files:/copied")
+    shown = api.docker("exec", "files", "sh", "-c",
+                       "cat /tmp/f /tmp/renamed /copied/sub/f; readlink /copied/link; "
+                       "stat -c %u:%g /tmp/f").stdout  # fmt: skip
+    assert shown == "hi\nhi\nhi\nsub/f\n0:0\n", shown
     df = api.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout
     assert "Images 1" in df and "Containers 1" in df, df
     api.docker("rm", "-f", "files")
+
+
+def test_docker_login_then_pull_sends_credentials(api: ApiService) -> None:
+    login = api.docker("login", "-u", "someone", "--password-stdin", "127.0.0.1:5000",
+                       input_data="secret\n")  # fmt: skip
+    assert "Login Succeeded" in login.stdout
+    api.docker("pull", BUSYBOX)  # the CLI now sends X-Registry-Auth with it
+    assert api.alive()
+
+
+def test_update_limits_live_and_restart_policy(api: ApiService) -> None:
+    api.docker("pull", BUSYBOX)
+    api.docker("run", "-d", "--name", "upd", "--memory", "128m", BUSYBOX, "sleep", "300")
+    api.docker("update", "--memory", "64m", "--memory-swap", "96m", "--cpus", "0.5",
+               "--pids-limit", "50", "--restart", "on-failure:2", "upd")  # fmt: skip
+    shown = api.docker(
+        "inspect", "--format",
+        "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} "
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "upd",
+    ).stdout.split()  # fmt: skip
+    assert shown == ["67108864", "500000000", "50", "on-failure:2"], shown
+    unit = "rctl-" + api.docker("inspect", "--format", "{{.Id}}", "upd").stdout.strip()
+    props = subprocess.run(
+        ["systemctl", "--user", "show", f"{unit}.service", "-p", "MemoryMax", "-p", "TasksMax",
+         "-p", "CPUQuotaPerSecUSec", "-p", "MemorySwapMax"],
+        capture_output=True, text=True, check=True, env=api.env,
+    ).stdout.split()  # fmt: skip
+    assert "MemoryMax=67108864" in props, props
+    assert "TasksMax=50" in props and "CPUQuotaPerSecUSec=500ms" in props, props
+    assert "MemorySwapMax=33554432" in props, props
+    too_small = api.docker("update", "--memory", "1k", "upd", check=False)
+    assert too_small.returncode != 0 and "memory" in too_small.stderr.lower()
+    cpuset = api.docker("update", "--cpuset-cpus", "0", "upd", check=False)
+    assert cpuset.returncode != 0 and "CpusetCpus" in cpuset.stderr
+    api.docker("rm", "-f", "upd")

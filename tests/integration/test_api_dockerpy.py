@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import io
+import tarfile
 from typing import Any
 
 from apikit import BUSYBOX, ApiService, api
@@ -96,3 +98,46 @@ def test_volumes_and_networks(api: ApiService) -> None:
     assert c.networks.get("pynet").name == "pynet"
     assert "pynet" in [n.name for n in c.networks.list()]
     net.remove()
+
+
+def test_put_archive(api: ApiService) -> None:
+    c = client(api)
+    c.images.pull(BUSYBOX)
+    box = c.containers.run(BUSYBOX, ["sleep", "300"], detach=True)
+    body = io.BytesIO()
+    with tarfile.open(fileobj=body, mode="w") as tar:
+        info = tarfile.TarInfo("put/file")
+        info.size, info.uid = 3, 4242
+        tar.addfile(info, io.BytesIO(b"put"))
+    assert box.put_archive("/tmp", body.getvalue()) is True
+    assert box.exec_run(["cat", "/tmp/put/file"]).output == b"put"
+    unsafe = io.BytesIO()
+    with tarfile.open(fileobj=unsafe, mode="w") as tar:
+        info = tarfile.TarInfo("../../escaped")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    try:
+        box.put_archive("/tmp", unsafe.getvalue())
+    except docker.errors.APIError as exc:
+        assert exc.status_code == 400 and "unsafe" in str(exc)
+    else:
+        raise AssertionError("an unsafe archive was accepted")
+    assert box.exec_run(["ls", "/escaped"]).exit_code != 0
+    box.remove(force=True)
+
+
+def test_registry_auth_header_and_login(api: ApiService) -> None:
+    c = client(api)
+    # The test registry is anonymous: valid credentials are passed on and not refused.
+    login = c.login("someone", "secret", registry="127.0.0.1:5000")
+    assert login["Status"] == "Login Succeeded"
+    config = {"username": "someone", "password": "secret"}
+    pulled = list(c.api.pull(BUSYBOX, auth_config=config, stream=True, decode=True))
+    assert any("Digest" in line.get("status", "") for line in pulled), pulled
+    pushed = list(c.api.push(BUSYBOX, auth_config=config, stream=True, decode=True))
+    assert not any("error" in line for line in pushed), pushed
+    url = c.api._url("/images/create")
+    bad = c.api._post(url, params={"fromImage": BUSYBOX}, headers={"X-Registry-Auth": "%%"})
+    assert bad.status_code == 400, bad.text
+    assert "X-Registry-Auth" in bad.json()["message"]
+    assert c.ping() is True

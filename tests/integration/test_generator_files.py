@@ -103,3 +103,50 @@ restart = "on-failure"
     assert int(unit_value(f"rctl-{web}.service", "ActiveEnterTimestampMonotonic")) > int(
         unit_value(f"rctl-{db}.service", "ActiveEnterTimestampMonotonic")
     )
+
+
+def test_a_container_with_build_is_built_by_its_unit_and_by_apply(
+    rctl: Rctl, manager_store: list[str]
+) -> None:
+    n = os.getpid()
+    name = f"gbuilt{n}"
+    port = free_port()
+    context = rctl.root / "app"
+    context.mkdir(parents=True)
+    (context / "index.html").write_text("built-v1\n")
+    (context / "Containerfile").write_text(
+        f'FROM {R}/busybox\nCOPY index.html /www/\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n'
+    )
+    defs = rctl.root / "config" / "rctl" / "definitions"
+    defs.mkdir(parents=True)
+    app = defs / "site.toml"
+    app.write_text(f"""\
+[container.{name}]
+build = {{ context = "{context}", file = "Containerfile" }}
+ports = ["127.0.0.1:{port}:80"]
+""")
+    USER_UNITS.mkdir(parents=True, exist_ok=True)
+    units = [f"rctl-build-{name}.service", f"rctl-{name}.service"]
+    manager_store.extend(units)
+    run("env", f"XDG_CONFIG_HOME={rctl.root / 'config'}",
+        sys.executable, "-I", "-m", "rootless.definitions.generator", str(USER_UNITS))  # fmt: skip
+    assert sorted(p.name for p in USER_UNITS.glob(f"rctl-*{n}.service")) == sorted(units)
+    run("systemctl", "--user", "daemon-reload")
+    run("systemctl", "--user", "start", f"rctl-{name}.service", timeout=300)
+    page = wait_for("the built page", lambda: fetch(f"http://127.0.0.1:{port}/"), 90)
+    assert page == "built-v1\n"
+    image = f"localhost/site-{name}"
+    assert rctl("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+    run("systemctl", "--user", "stop", *reversed(units))
+
+    # apply: the same file; an unchanged context builds nothing, a changed one rebuilds
+    # and recreates the container on the new image.
+    rctl("rm", "-f", name, check=False)
+    first = rctl("apply", "-f", str(app)).stdout
+    assert "build image" not in first and f"create container {name}" in first
+    (context / "index.html").write_text("built-v2\n")
+    second = rctl("apply", "-f", str(app)).stdout
+    assert f"build image {image}" in second and f"recreate container {name}" in second
+    page = wait_for("the rebuilt page", lambda: fetch(f"http://127.0.0.1:{port}/"), 90)
+    assert page == "built-v2\n"
+    assert "build image" not in rctl("apply", "-f", str(app)).stdout

@@ -6,6 +6,7 @@ YAML played back, serving on the same port; bad YAML refused in one line, nothin
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,145 @@ def test_play_of_bad_yaml_is_one_line_and_makes_nothing(
     assert proc.returncode == 125
     assert proc.stderr.startswith("Error: ") and len(proc.stderr.splitlines()) == 2
     assert names(rctl) == before
+
+
+TOKEN = "tok-9f8e7d6c"
+CONFIG = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: site}
+data:
+  index.html: "<h1>from the configmap</h1>\\n"
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+type: Opaque
+stringData: {token: TOKEN}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: appdata}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+""".replace("TOKEN", TOKEN)
+# The page: the ConfigMap's file, the Secret as a variable and as a file, and a mark
+# written once into the claim's volume (the same mark after a replay: the same data).
+SCRIPT = (
+    "[ -f /data/mark ] || date +%s%N > /data/mark; "
+    "{ cat /etc/site/index.html; echo env=$TOKEN; cat /run/creds/token; echo; "
+    "cat /data/mark; } > /www/index.html; exec httpd -f -p 80 -h /www"
+)
+APP = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      volumes:
+      - {name: data, persistentVolumeClaim: {claimName: appdata}}
+      - {name: page, configMap: {name: site}}
+      - {name: creds, secret: {secretName: creds}}
+      containers:
+      - name: web
+        image: REGISTRY/httpd
+        command: [/bin/sh, -c]
+        args: [SCRIPT]
+        env:
+        - {name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}
+        ports: [{containerPort: 80, hostPort: PORT}]
+        volumeMounts:
+        - {name: data, mountPath: /data}
+        - {name: page, mountPath: /etc/site}
+        - {name: creds, mountPath: /run/creds}
+"""
+
+
+def _units(rctl: Rctl) -> str:
+    return run("systemctl", "--user", "list-units", "--all", "--plain", "--no-legend").stdout
+
+
+def test_an_app_of_configmap_secret_and_claim_round_trips(rctl: Rctl, tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    app = tmp_path / "app.yaml"
+    script = json.dumps(SCRIPT)  # a JSON string is a YAML string
+    app.write_text(APP.replace("REGISTRY", R).replace("SCRIPT", script).replace("PORT", str(port)))
+    try:
+        played = rctl("kube", "play", str(config), str(app))
+        assert played.stdout.split() == ["app-web"] and played.stderr == ""
+        page = wait_for("the page", lambda: fetch(f"http://127.0.0.1:{port}/"))
+        assert isinstance(page, str)
+        lines = page.splitlines()
+        assert lines[:3] == ["<h1>from the configmap</h1>", f"env={TOKEN}", TOKEN]
+        assert TOKEN not in rctl("inspect", "app-web").stdout
+        assert {"site.index.html", "creds.token"} <= set(
+            rctl("secret", "ls", "--format", "{{.Name}}").stdout.split()
+        )
+        ids = rctl("ps", "-aq", "--no-trunc").stdout.split()
+
+        generated = tmp_path / "generated.yaml"
+        rctl("kube", "generate", "--type", "deployment", "--service", "-f", str(generated),
+             "app-web")  # fmt: skip
+        documents = validate(generated)
+        deployment = by_kind(documents, "Deployment")[0]
+        assert deployment["metadata"]["name"] == "app"
+        (web,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert web["name"] == "web"
+        assert {
+            "name": "TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}},
+        } in web["env"]
+        assert TOKEN not in generated.read_text()
+        assert [d["metadata"]["name"] for d in by_kind(documents, "PersistentVolumeClaim")] == [
+            "appdata"
+        ]
+
+        rctl("kube", "down", str(app), str(config))
+        assert rctl("ps", "-aq").stdout == ""
+        assert rctl("secret", "ls", "-q").stdout == ""
+        assert rctl("volume", "ls", "-q").stdout.split() == ["appdata"]  # data outlives pods
+
+        replayed = rctl("kube", "play", str(config), str(generated))
+        assert replayed.stdout.split() == ["app-web"], replayed.stderr
+        again = wait_for("the replayed page", lambda: fetch(f"http://127.0.0.1:{port}/"))
+        assert again == page  # the same mark: the same volume data
+        ids += rctl("ps", "-aq", "--no-trunc").stdout.split()
+
+        rctl("kube", "down", "--force", str(config), str(generated))
+        assert rctl("ps", "-aq").stdout == ""
+        assert rctl("secret", "ls", "-q").stdout == ""
+        assert rctl("volume", "ls", "-q").stdout == ""
+        units = _units(rctl)
+        assert not any(container_id[:12] in units for container_id in ids)
+    finally:
+        rctl("kube", "down", "--force", str(config), str(app), check=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: '!!'}\n", "base64"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, "
+         "image: i, env: [{name: A, valueFrom: {secretKeyRef: {name: nope, key: k}}}]}]}\n",
+         "not in the files"),
+        ("a: &a [1]\n" + "".join(f"b{i}: *a\n" for i in range(200)), "aliases"),
+    ],
+)  # fmt: skip
+def test_play_of_bad_objects_makes_nothing(
+    rctl: Rctl, tmp_path: Path, text: str, said: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(CONFIG)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    proc = rctl("kube", "play", str(config), str(bad), check=False)
+    assert proc.returncode == 125 and said in proc.stderr
+    assert len(proc.stderr.splitlines()) == 2
+    assert rctl("secret", "ls", "-q").stdout == ""
+    assert rctl("volume", "ls", "-q").stdout == ""
+    assert rctl("ps", "-aq").stdout == ""

@@ -250,6 +250,23 @@ def test_oversized_bodies_are_413_without_reading_them(served: tuple[FakeApp, st
     assert get(path, "/ok")[0] == 200
 
 
+def test_head_gets_an_errors_headers_only_and_the_connection_goes_on(
+    served: tuple[FakeApp, str],
+) -> None:
+    _, path = served
+    conn = UnixConnection(path)
+    for target in ("/missing", "/ok", "/nothing"):
+        conn.request("HEAD", target)
+        response = conn.getresponse()
+        assert response.status == {"/ok": 200}.get(target, 404)
+        assert response.read() == b""
+        if target == "/nothing":
+            break  # an unrouted request ends its connection
+        assert int(response.getheader("Content-Length") or 0) > 0
+    conn.close()
+    assert get(path, "/ok")[0] == 200
+
+
 def test_errors_go_through_the_seam(served: tuple[FakeApp, str]) -> None:
     _, path = served
     status, body = get(path, "/missing")

@@ -95,7 +95,7 @@ def test_unknown_key_with_suggestion(tmp_path: Path) -> None:
 
 def test_unknown_table_and_missing_image(tmp_path: Path) -> None:
     found = problems_of(tmp_path, '[containers.web]\nimage = "x"\n\n[container.db]\nuser = "1"\n')
-    assert "app.toml:1: [containers]: unknown table (container, volume or network)" in found
+    assert "app.toml:1: [containers]: unknown table (container, volume, network or pod)" in found
     assert "app.toml:4: [container.db]: missing key 'image'" in found
 
 

@@ -13,8 +13,9 @@ from rootless.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
-# Flags of other programs that hints quote (systemctl, journalctl, the package manager).
-OTHER_PROGRAMS = {"--user", "--all", "--no-pager"}
+# Flags of other programs that hints quote (systemctl, journalctl, the package manager),
+# and of Dockerfile instructions (ADD --checksum).
+OTHER_PROGRAMS = {"--user", "--all", "--no-pager", "--checksum"}
 
 
 def rctl_flags() -> set[str]:

@@ -17,7 +17,7 @@ from rootless.kube.service import read_yaml
 DEPLOYMENT = """
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: Web_App}
+metadata: {name: web-app}
 spec:
   replicas: 3
   selector: {matchLabels: {app: web}}
@@ -47,12 +47,12 @@ def test_a_deployment_becomes_run_options_and_warnings() -> None:
     assert options.command == ("-f", "-p", "80")
     assert options.env == ("A=1",)
     assert options.publish == ("8080:80/tcp",)
-    assert (options.memory, options.cpus, options.workdir) == ("64m", "0.5", "/srv")
+    assert (options.memory, options.cpus, options.workdir) == (str(64 << 20), "0.5", "/srv")
     assert options.restart == "always" and options.detach
     assert plan.warnings == (
-        "web-app: replicas 3 run as 1 here",
-        "web-app.hostNetwork is not supported; ignored",
-        "web-app[httpd].stdin is not supported; ignored",
+        "Deployment web-app: spec.template.spec.containers[httpd].stdin is not supported; ignored",
+        "Deployment web-app: spec.template.spec.hostNetwork is not supported; ignored",
+        "Deployment web-app: replicas 3 run as 1 here",
     )
 
 
@@ -77,17 +77,18 @@ apiVersion: v1
 kind: Pod
 metadata: {name: p}
 spec:
-  volumes: [{name: scratch, emptyDir: {}}, {name: cfg, configMap: {name: c}}]
+  volumes: [{name: scratch, emptyDir: {}}, {name: nfs, nfs: {server: s, path: /}}]
   containers:
   - name: c
     image: i
-    volumeMounts: [{name: scratch, mountPath: /tmp/s}, {name: cfg, mountPath: /etc/c}]
+    volumeMounts: [{name: scratch, mountPath: /tmp/s}, {name: nfs, mountPath: /etc/c}]
 """
     plan = plan_play(text)
     assert plan.containers[0].volumes == ("/tmp/s",)
     assert plan.warnings == (
-        "p.volumes[cfg]: only persistentVolumeClaim, hostPath (absolute) and emptyDir are "
-        "supported; ignored",
+        "Pod p: spec.volumes[nfs].nfs is not supported; ignored",
+        "Pod p: volume nfs has no source rctl supports (persistentVolumeClaim, hostPath, "
+        "emptyDir, configMap, secret); ignored",
     )
 
 
@@ -110,9 +111,10 @@ def test_generated_yaml_plays_back() -> None:
          "[{name: c, image: i, ports: [{containerPort: 70000}]}]}\n", "not a port"),
         ("a: [1, 2\n", "invalid YAML"),
         ("- 1\n", "not a mapping"),
-        ("a: &x [1]\nb: *x\n", "alias"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: Web_App}\n", "DNS-1123"),
         ("!!python/object:os.system {}\n", "invalid YAML"),
-        ("", "no Pod or Deployment"),
+        ("", "no Pod, Deployment"),
+        ("apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "no Pod, Deployment"),
         ("apiVersion: [v1]\nkind: {Pod: 1}\n", "is not supported"),
         ("apiVersion: v1\nkind: Pod\nmetadata: [p]\n", "metadata is not a mapping"),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: [1]\n", "spec is not a mapping"),
@@ -148,7 +150,7 @@ def test_bad_yaml_is_one_line_and_makes_nothing(text: str, message: str) -> None
 def test_a_billion_laughs_file_is_refused_before_expansion() -> None:
     lines = ['a0: &a0 ["lol"]']
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
-    with pytest.raises(UsageError, match="alias"):
+    with pytest.raises(UsageError, match="once its aliases are expanded"):
         load_documents("\n".join(lines))
 
 
