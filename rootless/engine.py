@@ -22,8 +22,12 @@ from typing import IO, TYPE_CHECKING
 from rctlbase.errors import ExternalError, NotFoundError, UsageError
 from rctlbase.run import last_line
 from rootless.config import Paths, Settings, load_settings
+from rootless.containers import health
+from rootless.containers.health import run_check
 from rootless.containers.netmode import NetworkDefaults
 from rootless.containers.record import ContainerStore
+from rootless.containers.service import ContainerService
+from rootless.containers.timefmt import parse_time
 from rootless.filters import CONTAINER_PRUNE_KEYS, parse_filters
 from rootless.images.layerjob import Jobs, encode_jobs
 from rootless.images.manifest import host_platform, parse_platform
@@ -43,12 +47,13 @@ from rootless.models import (
     SystemPruneReport,
 )
 from rootless.storage.drivers import parse_driver
+from rootless.volumes.service import VolumeService
+from rootless.volumes.userjob import encode_jobs as encode_volume_jobs
 from uidmap.mapping import UsernsPlan
 from uidmap.userns import current_user, load_plan
 
 if TYPE_CHECKING:
     from rootless.build.service import BuildService
-    from rootless.containers.service import ContainerService
     from rootless.containers.stats import ContainerStats
     from rootless.definitions.service import DefinitionService
     from rootless.doctor import Finding
@@ -57,7 +62,6 @@ if TYPE_CHECKING:
     from rootless.pods.service import PodService
     from rootless.reports.system import DiskUsageReport, InfoReport, VersionReport
     from rootless.secrets.service import SecretService
-    from rootless.volumes.service import VolumeService
     from rootless.volumes.userjob import VolumeJob
 
 
@@ -77,8 +81,6 @@ class Engine:
     @functools.cached_property
     def containers(self) -> ContainerService:
         """Container use cases (units over D-Bus are connected on first use)."""
-        from rootless.containers.service import ContainerService  # noqa: PLC0415 - pull needs none
-
         driver = parse_driver(self.settings.storage_driver or "overlay")
         return ContainerService(
             self.paths.ensure_data(),
@@ -109,7 +111,6 @@ class Engine:
     @functools.cached_property
     def volumes(self) -> VolumeService:
         """Volume use cases (``rctl volume``; mounts of containers)."""
-        from rootless.volumes.service import VolumeService  # noqa: PLC0415 - start-up time
 
         return VolumeService(
             self.paths.ensure_data(),
@@ -195,7 +196,6 @@ class Engine:
 
     def healthcheck_run(self, ref: str) -> tuple[bool, str]:
         """``rctl healthcheck run``: one check now; whether it passed, and the health."""
-        from rootless.containers.health import run_check  # noqa: PLC0415 - start-up time
 
         state = run_check(self.containers, ref)
         return state.log[-1]["ExitCode"] == 0, state.status
@@ -238,7 +238,6 @@ class Engine:
         """``rctl events`` (``GET /events``): past events from ``since``, then new ones as
         they come, until ``until`` passes or ``should_stop()``; ``filters`` are docker's.
         The arguments are checked here, before the first event is waited for."""
-        from rootless.containers.timefmt import parse_time  # noqa: PLC0415 - start-up time
         from rootless.events import EventQuery, parse_event_filters, read_events  # noqa: PLC0415
 
         def nanoseconds(text: str | None, flag: str) -> int | None:
@@ -370,7 +369,6 @@ class Engine:
 
     def run_volume_jobs(self, jobs: Sequence[VolumeJob]) -> None:
         """Run volume jobs (``:U`` chown, copy-up, removal) inside the user namespace."""
-        from rootless.volumes.userjob import encode_jobs as encode_volume_jobs  # noqa: PLC0415
         from uidmap.unshare import run_in_userns  # noqa: PLC0415
 
         if not jobs:
@@ -573,7 +571,6 @@ class Engine:
     ) -> list[AutoUpdateReport]:
         """``rctl auto-update``: see :mod:`rootless.autoupdate`."""
         from rootless import autoupdate  # noqa: PLC0415 - start-up time
-        from rootless.containers import health  # noqa: PLC0415
         from rootless.images.pull import Puller  # noqa: PLC0415
 
         containers = self.containers

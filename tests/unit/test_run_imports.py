@@ -47,9 +47,6 @@ RUN_MODULES = (
 )  # fmt: skip
 
 RUN_ARGV = ["run", "--rm", "--pull", "never", "localhost/probe:none", "true"]
-# Nothing listens on the discard port: the pull fails at its first connection.
-PULL_ARGV = ["pull", "-q", "127.0.0.1:9/probe/none"]
-PULL_MODULE_COUNT = 47
 PROBE = f"""
 import json, sys
 from rootless.cli import main
@@ -97,16 +94,3 @@ def test_rctl_run_imports_the_pinned_modules(tmp_path: Path) -> None:
     assert (added, dropped) == ([], []), "update RUN_MODULES (and say why in the commit)"
     assert len(ours) == len(RUN_MODULES) == 82
     assert found["third"] == RUN_THIRD_PARTY
-
-
-def test_rctl_pull_loads_no_container_module(tmp_path: Path) -> None:
-    """The engine builds the container service on first use: a pull (and the other image
-    commands) loads neither it nor the systemd adapter."""
-    found = run_probe(tmp_path, PULL_ARGV, "cannot connect to registry")
-    assert found["code"] == 125
-    ours = found["ours"]
-    assert isinstance(ours, list)
-    assert "rootless.containers.service" not in ours
-    assert not [m for m in ours if m.startswith("units")]
-    assert len(ours) == PULL_MODULE_COUNT
-    assert found["third"] == ["click"]
