@@ -8,10 +8,11 @@ or an init bind-mounted into it); helpers such as conmon, crun, pasta or slirp4n
 the host's PID namespace and root, so they count, whichever tool started them. Processes
 that existed before the first container (podman's pause process, the user's systemd) do not.
 
-Measured twice: with each tool's default network (slirp4netns for both, one per
-container), and with ``--network none``, where what remains per container is the
-supervision alone: podman's conmon, and for rctl nothing (systemd supervises the
-container's own process).
+Measured three times: with each tool's default network (slirp4netns for both, one per
+container); on a bridge network each tool creates (one network namespace and one helper
+for all of the user's containers on it: the model a shared default network would have);
+and with ``--network none``, where what remains per container is the supervision alone:
+podman's conmon, and for rctl nothing (systemd supervises the container's own process).
 """
 
 from __future__ import annotations
@@ -115,14 +116,19 @@ def idle_containers(tool: Tool, count: int, seen: Seen, options: tuple[str, ...]
     }
 
 
-def idle_rss(rounds: int, work: Path, count: int = 20, network: str = "") -> list[Result]:
+def idle_rss(
+    rounds: int, work: Path, count: int = 20, network: str = "", *, bridge: bool = False
+) -> list[Result]:
     """Extra RSS (and PSS) per idle container with ``count`` running (on ``network``, or
-    each tool's default)."""
+    each tool's default). ``bridge``: ``network`` is a bridge network each tool creates
+    first (one namespace and one helper for all the user's containers on it)."""
     seen: Seen = {}
     options = ("--network", network) if network else ()
     with scenario_tools(work, "idle") as tools:
         for tool in tools.values():
             tool.pull("test/busybox")
+            if bridge:
+                tool.run("network", "create", network)
         steps = {
             name: Step(
                 partial(idle_containers, tool, count, seen, options),

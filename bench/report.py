@@ -5,6 +5,7 @@ the repository's .venv:
 
     .venv/bin/python bench/report.py bench/out/raw.json   # split a run's output, then draw
     .venv/bin/python bench/report.py                      # redraw from results.json
+    .venv/bin/python bench/report.py --merge bench/out/raw.json  # a subset's rows replace theirs
 
 ``raw.json`` is what ``bench/bench.py`` printed: the command, the environment and the rows.
 The rows go to ``results.json`` (a list, one object per scenario), the rest to
@@ -252,6 +253,10 @@ def main(argv: list[str]) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("raw", nargs="?", type=Path, help="bench.py's output to take in first")
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="keep results.json's other rows (each row says when it was measured)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     results, environment = HERE / "results.json", HERE / "environment.json"
     if args.raw:
@@ -260,7 +265,12 @@ def main(argv: list[str]) -> int:
         except (OSError, ValueError) as exc:
             print(f"report: {args.raw} holds no bench output ({exc})", file=sys.stderr)
             return 1
-        results.write_text(json.dumps(raw.pop("results"), indent=2, ensure_ascii=False) + "\n")
+        rows_in = raw.pop("results")
+        if args.merge and results.exists():
+            fresh = {row["name"] for row in rows_in}
+            kept = [row for row in json.loads(results.read_text()) if row["name"] not in fresh]
+            rows_in = kept + rows_in
+        results.write_text(json.dumps(rows_in, indent=2, ensure_ascii=False) + "\n")
         raw["commit"] = commit()
         environment.write_text(json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
     rows = load_rows(results)

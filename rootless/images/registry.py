@@ -365,16 +365,30 @@ class RegistryClient:
         self._sleep = sleep
         self._netloc = DOCKER_HUB_API if registry == DOCKER_HUB else registry
         self._scheme: str | None = None if self.insecure else "https"
-        self._verified = ssl.create_default_context()
-        self._unverified = ssl.create_default_context()
-        self._unverified.check_hostname = False
-        self._unverified.verify_mode = ssl.CERT_NONE
+        # Made on first HTTPS use: loading the system's CA certificates costs some 30 ms,
+        # which a plain-HTTP registry (loopback, insecure) never needs.
+        self._tls: dict[bool, ssl.SSLContext] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: set[http.client.HTTPConnection] = set()
 
     def __enter__(self) -> RegistryClient:
         return self
+
+    def _tls_context(self, unverified: bool) -> ssl.SSLContext:
+        """The TLS context of HTTPS connections: verifying certificates and host names, or
+        (an insecure registry's own host) neither, and then without loading the CAs."""
+        with self._lock:
+            context = self._tls.get(unverified)
+            if context is None:
+                if unverified:
+                    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                else:
+                    context = ssl.create_default_context()
+                self._tls[unverified] = context
+            return context
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -625,7 +639,7 @@ class RegistryClient:
             host, port = _host_port(self._netloc, 443)
             with socket.create_connection((host, port), timeout=self.timeout) as sock:
                 try:
-                    self._unverified.wrap_socket(sock, server_hostname=host).close()
+                    self._tls_context(True).wrap_socket(sock, server_hostname=host).close()
                     self._scheme = "https"
                 except (ssl.SSLError, ConnectionResetError) as exc:
                     log.debug("%s: no TLS (%s), using plain http", self.registry, exc)
@@ -645,7 +659,7 @@ class RegistryClient:
         if conn is None:
             if scheme == "https":
                 insecure = self.insecure and netloc == self._netloc
-                context = self._unverified if insecure else self._verified
+                context = self._tls_context(insecure)
                 conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=context)
             else:
                 conn = http.client.HTTPConnection(netloc, timeout=self.timeout)

@@ -11,9 +11,11 @@ import io
 import json
 import os
 import socket
+import ssl
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakeregistry import FakeRegistry, error_body, sha256
@@ -84,6 +86,24 @@ def test_manifest_digest_header_must_match_body(reg: FakeRegistry) -> None:
     c, _ = client(reg)
     with pytest.raises(DigestMismatchError):
         c.get_manifest("test/app", "latest")
+
+
+def test_a_plain_http_registry_loads_no_certificates(
+    reg: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system's CA certificates cost every pull some 30 ms each time they load: only
+    an HTTPS connection that verifies them loads them."""
+    loads: list[object] = []
+    real = ssl.create_default_context
+
+    def counted(*args: Any) -> ssl.SSLContext:
+        loads.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    c, _ = client(reg)  # loopback: plain HTTP after a TLS probe that verifies nothing
+    assert c.get_manifest("test/app", "latest").data == MANIFEST.encode()
+    assert loads == []
 
 
 def test_missing_manifest_is_not_found_with_full_name(reg: FakeRegistry) -> None:
