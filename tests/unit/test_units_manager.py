@@ -28,6 +28,9 @@ UNIT_KEYS = {"Id", "LoadState", "ActiveState", "SubState"}
 JOB = "/org/freedesktop/systemd1/job/7"
 MANAGER = "org.freedesktop.systemd1.Manager"
 T = TypeVar("T")
+# How long a test waits for what the fake manager sends before failing: events, not
+# timers, end the waits, so this only bounds a failing test on a loaded machine.
+PATIENCE = 10
 
 
 def variant(value: Any) -> Variant:
@@ -198,7 +201,7 @@ def test_wait_on_an_ended_unit_returns_at_once(sd: FakeSystemd, manager: UserMan
         ExecMainCode=1,
         ExecMainStatus=3,
     )
-    state = manager.wait_inactive("a.service", timeout=1)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.active_state, state.result, state.exit_status) == ("failed", "exit-code", 3)
     calls = sd.calls()
     # Subscribed once, and to the unit before reading it; the per-unit match was removed.
@@ -206,7 +209,7 @@ def test_wait_on_an_ended_unit_returns_at_once(sd: FakeSystemd, manager: UserMan
     assert calls.index("AddMatch", 2) < calls.index("GetUnit")
     assert calls.count("RemoveMatch") == 1
     assert session(manager)._watches == {}
-    manager.wait_inactive("a.service", timeout=1)
+    manager.wait_inactive("a.service", timeout=PATIENCE)
     assert sd.calls().count("Subscribe") == 1
 
 
@@ -247,7 +250,7 @@ def test_wait_follows_signals_to_the_end(sd: FakeSystemd, manager: UserManager) 
             ),
         ],
     )
-    state = manager.wait_inactive("a.service", timeout=2)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.active_state, state.sub_state, state.exit_status) == ("inactive", "dead", 0)
     assert state.main_pid == 0
 
@@ -273,7 +276,7 @@ def test_a_failed_blip_before_auto_restart_is_not_an_end(
         return sd.changes("a.service", really=False, ActiveState="failed", SubState="failed")
 
     after_the_read(sd, crash_and_restart)
-    state = manager.wait_inactive("a.service", timeout=2)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert state.n_restarts == 1
     assert state.result == "exit-code"
     assert sd.calls().count("GetAll") >= 4  # the blip was checked with a fresh read
@@ -296,7 +299,7 @@ def test_a_unit_collected_right_after_its_end_reports_what_the_signals_said(
         return [*ended, sd.removal("a.service")]
 
     after_the_read(sd, end_and_collect)
-    state = manager.wait_inactive("a.service", timeout=2)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.result, state.exit_status) == ("signal", 137)
 
 
@@ -322,7 +325,7 @@ def test_a_signal_newer_than_the_read_wins_even_when_handled_first(
     sd.after_reply["GetAll"] = lambda: sd.changes(
         "a.service", ActiveState="inactive", SubState="dead", Result="success"
     )
-    state = manager.wait_inactive("a.service", timeout=1)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.active_state, state.result) == ("inactive", "success")
 
 
@@ -331,12 +334,12 @@ def test_waits_fail_when_the_connection_is_lost(sd: FakeSystemd, manager: UserMa
     core = session(manager)
     once_the_read_is_answered(sd, sd.bus.drop)
     with pytest.raises(ExternalError) as caught:
-        within(2, lambda: manager.wait_inactive("a.service", timeout=2))
+        within(PATIENCE, lambda: manager.wait_inactive("a.service", timeout=PATIENCE))
     assert "lost the connection" in caught.value.message
     assert caught.value.hint == "systemctl --user status a.service"
 
     with pytest.raises(ExternalError):  # a job started after the loss
-        within(2, lambda: core.stop("a.service", timeout=None))
+        within(PATIENCE, lambda: core.stop("a.service", timeout=None))
 
     # The facade connects again for the next call.
     assert manager.unit_state("a.service") is not None
@@ -349,13 +352,13 @@ def test_a_job_wait_fails_when_the_connection_is_lost(
     sd.add("a.service", ActiveState="active", SubState="running")
     sd.after_sent["StopUnit"] = sd.bus.drop  # the job started, never ends
     with pytest.raises(ExternalError) as caught:
-        within(2, lambda: manager.stop("a.service"))
+        within(PATIENCE, lambda: manager.stop("a.service"))
     assert "lost the connection" in caught.value.message
 
 
 def test_wait_on_an_unknown_unit(manager: UserManager) -> None:
     with pytest.raises(NotFoundError):
-        manager.wait_inactive("nope.service", timeout=1)
+        manager.wait_inactive("nope.service", timeout=PATIENCE)
     assert session(manager)._watches == {}
 
 
@@ -381,7 +384,7 @@ def test_start_waits_for_the_job_even_when_its_removal_comes_first(
         sd.on_call["StartTransientUnit"] = lambda _: sd.job_removed(JOB, "a.service", "done")
     else:
         sd.after_sent["StartTransientUnit"] = lambda: sd.job_removed(JOB, "a.service", "done")
-    assert within(2, lambda: manager.start_transient(spec, wait=True)) == JOB
+    assert within(PATIENCE, lambda: manager.start_transient(spec, wait=True)) == JOB
     core = session(manager)
     assert core._job_waiters == {}
     assert core._early_jobs == {}
@@ -409,7 +412,7 @@ def test_a_failed_start_job_reports_the_unit_result(sd: FakeSystemd, manager: Us
     spec = ServiceSpec(name="a.service", exec_start=("/nope",))
     sd.on_call["StartTransientUnit"] = failing_start(sd, 203)
     with pytest.raises(UnitStartFailed) as caught:
-        within(2, lambda: manager.start_transient(spec, wait=True))
+        within(PATIENCE, lambda: manager.start_transient(spec, wait=True))
     error = caught.value
     assert (
         error.message == "unit a.service failed to start (job failed, result exit-code, status 203)"
@@ -425,7 +428,7 @@ def test_a_program_that_exited_before_its_start_was_seen_did_start(
 ) -> None:
     spec = ServiceSpec(name="a.service", exec_start=("sh", "-c", "exit 3"))
     sd.on_call["StartTransientUnit"] = failing_start(sd, 3)
-    assert within(2, lambda: manager.start_transient(spec, wait=True)) == JOB
+    assert within(PATIENCE, lambda: manager.start_transient(spec, wait=True)) == JOB
 
 
 def test_start_passes_the_stdio_descriptors(sd: FakeSystemd, manager: UserManager) -> None:
@@ -454,7 +457,7 @@ def test_stop_kills_after_the_timeout_only_while_the_main_process_runs(
     # The job ends only after the read that follows the timeout, so the stop always
     # decides on it (and kills or not) first.
     after_the_read(sd, lambda: [sd.job_removal(JOB, "a.service", "done")])
-    within(2, lambda: manager.stop("a.service", timeout=0.01))
+    within(PATIENCE, lambda: manager.stop("a.service", timeout=0.01))
     assert ("KillUnit" in sd.calls()) == killed
     if killed:
         kill = next(c for c in sd.bus.calls if c.member == "KillUnit")
@@ -469,7 +472,7 @@ def test_a_kill_from_another_thread_while_waiting(sd: FakeSystemd, manager: User
     )
     killer = threading.Thread(target=manager.kill, args=("a.service", 15), daemon=True)
     once_the_read_is_answered(sd, killer.start)  # the wait is waiting for signals then
-    state = within(5, lambda: manager.wait_inactive("a.service", timeout=2))
+    state = within(PATIENCE, lambda: manager.wait_inactive("a.service", timeout=PATIENCE))
     killer.join(5)
     assert state.result == "signal"
     kill = next(c for c in sd.bus.calls if c.member == "KillUnit")
@@ -532,5 +535,5 @@ def test_stop_with_a_huge_timeout_waits_without_overflowing(
     sd.add("a.service", ActiveState="deactivating", SubState="stop-sigterm")
     # After the job is known; the delay lets the stop wait on it first, as a rule.
     sd.after_sent["StopUnit"] = lambda: later(0.2, sd.job_removed, JOB, "a.service", "done")
-    within(2, lambda: manager.stop("a.service", timeout=99999999999999.0))
+    within(PATIENCE, lambda: manager.stop("a.service", timeout=99999999999999.0))
     assert "KillUnit" not in sd.calls()

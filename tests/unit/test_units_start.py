@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_units_manager import JOB, FakeSystemd, manager, sd, within
+from test_units_manager import JOB, PATIENCE, FakeSystemd, manager, sd, within
 
 from rctlbase.errors import UsageError
 from rootless.containers.health import HealthConfig, timer_spec
@@ -30,12 +30,12 @@ def test_start_and_restart_wait_for_their_job(
     sd: FakeSystemd, manager: UserManager, method: str, member: str
 ) -> None:
     sd.after_sent[member] = lambda: sd.job_removed(JOB, "a.service", "done")
-    assert within(2, lambda: getattr(manager, method)("a.service")) == JOB
+    assert within(PATIENCE, lambda: getattr(manager, method)("a.service")) == JOB
     assert body_of(sd, member) == ["a.service", "replace"]
 
 
 def test_a_restart_without_waiting_returns_the_job(sd: FakeSystemd, manager: UserManager) -> None:
-    assert within(2, lambda: manager.restart("a.service", wait=False)) == JOB
+    assert within(PATIENCE, lambda: manager.restart("a.service", wait=False)) == JOB
     assert "Subscribe" not in sd.calls()  # no job to follow
 
 
@@ -46,7 +46,7 @@ def test_a_failed_start_job_says_so(sd: FakeSystemd, manager: UserManager) -> No
 
     sd.on_call["StartUnit"] = fail
     with pytest.raises(UnitStartFailed, match=r"unit a.service failed to start \(job failed"):
-        within(2, lambda: manager.start("a.service"))
+        within(PATIENCE, lambda: manager.start("a.service"))
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def check_timer() -> TimerSpec:
 
 def test_a_transient_timer_starts_with_its_service(sd: FakeSystemd, manager: UserManager) -> None:
     sd.after_sent["StartTransientUnit"] = lambda: sd.job_removed(JOB, "c-healthcheck.timer", "done")
-    assert within(2, lambda: manager.start_transient_timer(check_timer())) == JOB
+    assert within(PATIENCE, lambda: manager.start_transient_timer(check_timer())) == JOB
     name, mode, props, aux = body_of(sd, "StartTransientUnit")
     assert (name, mode) == ("c-healthcheck.timer", "fail")
     assert {key: value.value for key, value in props}["BindsTo"] == ["c.service"]
