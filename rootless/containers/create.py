@@ -194,6 +194,10 @@ class ContainerCreator:
             directory.mkdir(mode=0o700)
             made: list[str] = []
             try:
+                # The record first: a create killed from here on leaves a container that
+                # ps shows and rm removes, not a directory nothing knows. Its unit inputs,
+                # written last, say it is complete (start refuses it without them).
+                self.ctx.store.save(record)
                 user = (
                     spec.with_resolved_user(*self.ctx.image_user_files(image)).resolved_user
                     if mounts.chown
@@ -216,12 +220,11 @@ class ContainerCreator:
                     self.save_bridge_networks(
                         record.id, dataclasses.replace(bridged, extra_hosts=extra)
                     )
-                self.save_unit_inputs(record, options, spec)
                 health.save_config(
                     directory, health.plan_health(options, config.config.healthcheck)
                 )
+                self.save_unit_inputs(record, options, spec)
                 write_cidfile(options.cidfile, record.id)
-                self.ctx.store.save(record)
             except BaseException:
                 discard_cidfile(options.cidfile, record.id)
                 self.ctx.volumes.discard(made)

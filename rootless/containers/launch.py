@@ -263,6 +263,7 @@ def hold_console(path: str) -> None:
         listener.close()
         return
     try:  # pragma: no cover - the holder process, covered by the integration tests
+        ignore_stop_signals()  # it drains the terminal after the container ended
         listener.settimeout(60)
         conn, _ = listener.accept()
         with conn:

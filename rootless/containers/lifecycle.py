@@ -104,7 +104,13 @@ class Lifecycle:
         )
 
     def _spec_for_unit(self, record: ContainerRecord) -> ContainerSpec:
-        raw = self.ctx.store.load_unit_inputs(record.id)
+        try:
+            raw = self.ctx.store.load_unit_inputs(record.id)
+        except FileNotFoundError:  # written last by create: it was killed before the end
+            raise ConflictError(
+                f"container {record.name} was not completely created (its create was interrupted)",
+                hint=f"remove it (rctl rm {record.name}) and create it again",
+            ) from None
         return ContainerSpec(
             name=record.name,
             image_ref=record.image_name,

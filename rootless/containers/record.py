@@ -159,8 +159,12 @@ class ContainerStore:
         self.launch_file(container_id).write_text(plan.to_json())
 
     def save_unit_inputs(self, container_id: str, inputs: dict[str, Any]) -> None:
-        """What the unit needs on every (re)start, independent of the image."""
-        Path(layout.unit_inputs_file(self.dir(container_id))).write_text(json.dumps(inputs))
+        """What the unit needs on every (re)start, independent of the image; replaced in
+        one rename (create writes it last: its presence says the container is complete)."""
+        target = layout.unit_inputs_file(self.dir(container_id))
+        tmp = f"{target}.tmp"
+        Path(tmp).write_text(json.dumps(inputs))
+        os.replace(tmp, target)
 
     def load_unit_inputs(self, container_id: str) -> dict[str, Any]:
         """What :meth:`save_unit_inputs` wrote."""

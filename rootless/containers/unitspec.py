@@ -374,9 +374,12 @@ def service_spec(
         # As `docker stop`: the stop signal goes to the container's first process only, so
         # that the network helper and the port relay still serve it while it shuts down;
         # SIGKILL goes to every process left once it ended or TimeoutStopUSec= passed. An
-        # attached run's output copier must drain the pipes after the container ends, and
-        # mixed would SIGKILL it then: it ignores SIGTERM and its unit waits for it instead.
-        kill_mode=KillMode.CONTROL_GROUP if stdio is not None and not spec.tty else KillMode.MIXED,
+        # attached run's output copier, and a -dt container's terminal holder, must drain
+        # what the container wrote last after it ended, and mixed would SIGKILL them then:
+        # they ignore the stop signals and the unit waits for them instead.
+        kill_mode=KillMode.CONTROL_GROUP
+        if (stdio is not None and not spec.tty) or (spec.tty and record.detach)
+        else KillMode.MIXED,
         syslog_identifier=record.log_tag or record.name,
     )
     return replace(

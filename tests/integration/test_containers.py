@@ -84,6 +84,22 @@ def test_attached_output_reaches_the_terminal_and_the_journal(rctl: Rctl) -> Non
     assert "to-err" in fields.splitlines()
 
 
+def test_a_container_whose_create_was_killed_is_refused_by_start_and_removed_by_rm(
+    rctl: Rctl,
+) -> None:
+    """A create killed before its end leaves its record without the unit inputs it writes
+    last (the kill -9 campaign hits this window): start says so in one line, rm removes it."""
+    cid = rctl("create", "--name", "half", f"{R}/busybox", "true").stdout.strip()
+    (rctl.data / "containers" / cid / "spec.json").unlink()
+    assert "half" in rctl("ps", "-a", "--format", "{{.Names}}").stdout
+    failed = rctl("start", "half", check=False)
+    assert failed.returncode == 125, failed
+    assert "was not completely created" in failed.stderr and "rctl rm half" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    rctl("rm", "half")
+    assert not (rctl.data / "containers" / cid).exists()
+
+
 def test_bad_flags_fail_in_one_line_and_create_nothing(rctl: Rctl) -> None:
     for flags in (
         ["--memory=lots"],
