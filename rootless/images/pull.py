@@ -213,7 +213,9 @@ class Puller:
     def download(self, client: RegistryClient, ref: ImageReference, layer: LayerRecord) -> bool:
         """Download one blob to its verified path; False if another pull already did."""
         with self.store.claim_partial(layer.digest) as (partial, fh):
-            if self.store.has_blob(layer.digest) or self.store.verified_path(layer.digest).exists():
+            # In the order a download moves (verified, then the blob store): another pull
+            # may commit it between the two looks, never back.
+            if self.store.verified_path(layer.digest).exists() or self.store.has_blob(layer.digest):
                 partial.unlink()
                 return False
             offset = os.fstat(fh.fileno()).st_size

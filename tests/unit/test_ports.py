@@ -81,11 +81,23 @@ def test_container_range_alone_gets_distinct_free_ports() -> None:
     assert all(p.host_port >= 1024 for p in chosen)
 
 
-def test_host_range_for_one_container_port_picks_a_free_one_in_it() -> None:
+def test_host_range_for_one_container_port_picks_a_free_one_in_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_bindable = ports._bindable
     with socket.socket() as s:
         s.bind(("0.0.0.0", 0))
         s.listen()
         taken = s.getsockname()[1]
+        # The listener above is really probed; the port after it is said to be free, since
+        # any other process on the machine may hold it.
+        monkeypatch.setattr(
+            ports,
+            "_bindable",
+            lambda protocol, host_ip, number: (
+                real_bindable(protocol, host_ip, number) if number == taken else None
+            ),
+        )
         (chosen,) = published(f"{taken}-{taken + 1}:80")
         assert (chosen.host_port, chosen.container_port) == (taken + 1, 80)
         # A one-port "range" is a plain mapping; check_available refuses it later.
@@ -133,17 +145,31 @@ def test_taken_and_duplicate_ports_are_refused() -> None:
     assert PortBinding("80/tcp", "::1", 8080).describe() == "[::1]:8080->80/tcp"
 
 
+def udp_port_with_its_tcp_twin_held() -> tuple[socket.socket, socket.socket]:
+    """A bound UDP socket and a TCP socket bound, not listening, to the same number with
+    SO_REUSEADDR: held, so no other process takes the TCP port, yet bindable by a probe
+    that sets SO_REUSEADDR too (as check_available's does)."""
+    for _ in range(50):
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("0.0.0.0", 0))
+        tcp = socket.socket()
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind(("0.0.0.0", udp.getsockname()[1]))
+        except OSError:  # that TCP port is someone else's: try another number
+            udp.close()
+            tcp.close()
+            continue
+        return udp, tcp
+    raise AssertionError("no UDP port whose TCP twin is free in 50 tries")
+
+
 def test_a_taken_udp_port_is_refused_but_tcp_on_the_same_number_is_not() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("0.0.0.0", 0))
+    s, twin = udp_port_with_its_tcp_twin_held()
+    with s, twin:
         number = s.getsockname()[1]
         with pytest.raises(UsageError, match=f"host port {number}/udp is already in use"):
             check_available([port("udp", "", number, 53)])
-        with socket.socket() as probe:
-            try:
-                probe.bind(("0.0.0.0", number))
-            except OSError:
-                pytest.skip("the same TCP port is taken by something else")
         check_available([port("tcp", "", number, 53)])
 
 

@@ -4,6 +4,7 @@ while committing, not while downloading."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -16,6 +17,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import zstandard
@@ -158,7 +160,7 @@ def test_a_slow_download_does_not_hold_the_store_lock(reg: FakeRegistry, store: 
             target=lambda: tagged.append(images.tag(f"{reg.host}/test/local", "x/y:z"))
         )
         tagger.start()
-        tagger.join(5)
+        tagger.join(30)  # the download is held until the end: a wait for it never ends
         assert tagged == ["docker.io/x/y:z"], "tagging waited for the download"
         fd = os.open(store.root / "store.lock", os.O_RDWR)
         try:
@@ -193,6 +195,39 @@ def test_concurrent_pulls_of_one_image_share_its_blobs(reg: FakeRegistry, store:
         digest = "sha256:" + hashlib.sha256(layer.blob).hexdigest()
         assert store.blob_path(digest).is_file()
         assert len(reg.seen("GET", f"blobs/{digest}")) == 1  # the others waited for it
+
+
+def test_a_download_committed_by_another_pull_meanwhile_is_not_fetched_again(
+    reg: FakeRegistry, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another pull's download waits in blobs/verified and that pull commits it (moves it
+    into the blob store) just after this one, holding the download's lock, asked whether
+    the blob store has it: the download must still be seen, wherever it went."""
+    layer = gzip_layer({"f": os.urandom(100_000)})
+    add_image(reg, "test/moved", [layer])
+    digest = "sha256:" + hashlib.sha256(layer.blob).hexdigest()
+    store.ensure()
+    store.verified_path(digest).write_bytes(layer.blob)
+    claim_partial, has_blob = store.claim_partial, store.has_blob
+    claimed = threading.Event()
+
+    @contextlib.contextmanager
+    def claim(wanted: str) -> Iterator[tuple[Path, BinaryIO]]:
+        with claim_partial(wanted) as held:
+            claimed.set()
+            yield held
+
+    def has_blob_then_the_other_commits(wanted: str) -> bool:
+        present = has_blob(wanted)
+        if claimed.is_set() and wanted == digest and store.verified_path(digest).exists():
+            store.commit_blob(digest, store.verified_path(digest))
+        return present
+
+    monkeypatch.setattr(store, "claim_partial", claim)
+    monkeypatch.setattr(store, "has_blob", has_blob_then_the_other_commits)
+    pull(store, f"{reg.host}/test/moved")
+    assert reg.seen("GET", f"blobs/{digest}") == []
+    assert store.blob_path(digest).read_bytes() == layer.blob
 
 
 def test_an_interrupted_download_resumes_from_its_partial_file(

@@ -154,7 +154,7 @@ def test_threads_share_the_connection(bus: FakeBus) -> None:
         assert conn.call(method("Echo", "u", [7]), 2).body == [7]
         assert waiter.is_alive()
         conn.call(method("Tell", "s", ["late"]), 2)
-        waiter.join(2)
+        waiter.join(10)
         assert waited == [True]
     finally:
         conn.close()

@@ -212,23 +212,22 @@ def test_follow_yields_entries_and_stops_when_asked(monkeypatch: pytest.MonkeyPa
     assert follower._proc is None  # reaped
 
 
-def test_follow_stopped_from_another_thread(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_follow_stopped_from_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_journalctl(monkeypatch, PRINT_THEN_HANG)
-    mark = printed_mark(monkeypatch, tmp_path)
+    all_read = threading.Event()
 
-    def stop_once_printed(follower: JournalFollower) -> None:
-        deadline = time.monotonic() + 30
-        while not mark.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.1)  # the follower reads what was printed before the mark
+    def stop_once_read(follower: JournalFollower) -> None:
+        all_read.wait(30)  # (else the test fails on what it got)
         follower.stop()
 
     started = time.monotonic()
+    got: list[str | bytes] = []
     with JournalFollower(JournalQuery(), poll_interval=30) as follower:
-        threading.Thread(target=stop_once_printed, args=(follower,)).start()
-        got = [entry.message for entry in follower]
+        threading.Thread(target=stop_once_read, args=(follower,), daemon=True).start()
+        for entry in follower:  # journalctl prints no more: the follower waits for it
+            got.append(entry.message)
+            if len(got) == 3:
+                all_read.set()
     assert got == ["m0", "m1", "m2"]
     assert time.monotonic() - started < 30
 

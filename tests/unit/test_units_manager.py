@@ -28,6 +28,9 @@ UNIT_KEYS = {"Id", "LoadState", "ActiveState", "SubState"}
 JOB = "/org/freedesktop/systemd1/job/7"
 MANAGER = "org.freedesktop.systemd1.Manager"
 T = TypeVar("T")
+# How long a test waits for what the fake manager sends before failing: events, not
+# timers, end the waits, so this only bounds a failing test on a loaded machine.
+PATIENCE = 10
 
 
 def variant(value: Any) -> Variant:
@@ -42,13 +45,15 @@ class FakeSystemd:
     """The user manager's side of the calls rctl makes, scripted per test.
 
     ``on_call[member](args)`` runs before the call is answered (signals it sends come
-    first); ``after_reply[member]()`` runs once, its signals written with the reply.
+    first); ``after_reply[member]()`` runs once, its signals written with the reply;
+    ``after_sent[member]()`` runs once, after the reply is written.
     """
 
     def __init__(self, directory: Path) -> None:
         self.units: dict[str, dict[str, Any]] = {}
         self.on_call: dict[str, Callable[[list[Any]], object]] = {}
         self.after_reply: dict[str, Callable[[], list[Message]]] = {}
+        self.after_sent: dict[str, Callable[[], object]] = {}
         self.received_fds: list[int] = []
         self.bus = FakeBus(directory, self.answer)
 
@@ -91,6 +96,8 @@ class FakeSystemd:
             return False
         after = self.after_reply.pop(member, None)
         bus.send(reply, *(after() if after else []))
+        if then := self.after_sent.pop(member, None):
+            then()
         return True
 
     def add(self, name: str, **props: Any) -> None:
@@ -134,10 +141,11 @@ class FakeSystemd:
         )
 
     def job_removed(self, job: str, unit: str, result: str) -> None:
-        self.bus.send(
-            self.bus.signal(
-                "/org/freedesktop/systemd1", MANAGER, "JobRemoved", "uoss", [7, job, unit, result]
-            )
+        self.bus.send(self.job_removal(job, unit, result))
+
+    def job_removal(self, job: str, unit: str, result: str) -> Message:
+        return self.bus.signal(
+            "/org/freedesktop/systemd1", MANAGER, "JobRemoved", "uoss", [7, job, unit, result]
         )
 
 
@@ -193,7 +201,7 @@ def test_wait_on_an_ended_unit_returns_at_once(sd: FakeSystemd, manager: UserMan
         ExecMainCode=1,
         ExecMainStatus=3,
     )
-    state = manager.wait_inactive("a.service", timeout=1)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.active_state, state.result, state.exit_status) == ("failed", "exit-code", 3)
     calls = sd.calls()
     # Subscribed once, and to the unit before reading it; the per-unit match was removed.
@@ -201,7 +209,7 @@ def test_wait_on_an_ended_unit_returns_at_once(sd: FakeSystemd, manager: UserMan
     assert calls.index("AddMatch", 2) < calls.index("GetUnit")
     assert calls.count("RemoveMatch") == 1
     assert session(manager)._watches == {}
-    manager.wait_inactive("a.service", timeout=1)
+    manager.wait_inactive("a.service", timeout=PATIENCE)
     assert sd.calls().count("Subscribe") == 1
 
 
@@ -214,6 +222,15 @@ def after_the_read(sd: FakeSystemd, signals: Callable[[], list[Message]]) -> Non
         return []
 
     sd.after_reply["GetAll"] = then_after_the_second
+
+
+def once_the_read_is_answered(sd: FakeSystemd, action: Callable[[], object]) -> None:
+    """``action()`` once the replies to the wait's read of the unit are written."""
+
+    def then_after_the_second() -> None:
+        sd.after_sent["GetAll"] = action
+
+    sd.after_sent["GetAll"] = then_after_the_second
 
 
 def test_wait_follows_signals_to_the_end(sd: FakeSystemd, manager: UserManager) -> None:
@@ -233,7 +250,7 @@ def test_wait_follows_signals_to_the_end(sd: FakeSystemd, manager: UserManager) 
             ),
         ],
     )
-    state = manager.wait_inactive("a.service", timeout=2)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.active_state, state.sub_state, state.exit_status) == ("inactive", "dead", 0)
     assert state.main_pid == 0
 
@@ -243,21 +260,23 @@ def test_a_failed_blip_before_auto_restart_is_not_an_end(
 ) -> None:
     sd.add("a.service", ActiveState="active", SubState="running", NRestarts=0)
 
-    def crash_and_restart() -> None:
+    def crash_and_restart() -> list[Message]:
         sd.units["a.service"].update(ActiveState="activating", SubState="auto-restart", NRestarts=1)
-        sd.emit("a.service", really=False, ActiveState="failed", SubState="failed")
+        # The end, once the blip was checked with a fresh read.
+        after_the_read(
+            sd,
+            lambda: sd.changes(
+                "a.service",
+                ActiveState="failed",
+                SubState="failed",
+                Result="exit-code",
+                NRestarts=1,
+            ),
+        )
+        return sd.changes("a.service", really=False, ActiveState="failed", SubState="failed")
 
-    later(0.01, crash_and_restart)
-    later(
-        0.1,
-        sd.emit,
-        "a.service",
-        ActiveState="failed",
-        SubState="failed",
-        Result="exit-code",
-        NRestarts=1,
-    )
-    state = manager.wait_inactive("a.service", timeout=2)
+    after_the_read(sd, crash_and_restart)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert state.n_restarts == 1
     assert state.result == "exit-code"
     assert sd.calls().count("GetAll") >= 4  # the blip was checked with a fresh read
@@ -280,7 +299,7 @@ def test_a_unit_collected_right_after_its_end_reports_what_the_signals_said(
         return [*ended, sd.removal("a.service")]
 
     after_the_read(sd, end_and_collect)
-    state = manager.wait_inactive("a.service", timeout=2)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.result, state.exit_status) == ("signal", 137)
 
 
@@ -306,21 +325,21 @@ def test_a_signal_newer_than_the_read_wins_even_when_handled_first(
     sd.after_reply["GetAll"] = lambda: sd.changes(
         "a.service", ActiveState="inactive", SubState="dead", Result="success"
     )
-    state = manager.wait_inactive("a.service", timeout=1)
+    state = manager.wait_inactive("a.service", timeout=PATIENCE)
     assert (state.active_state, state.result) == ("inactive", "success")
 
 
 def test_waits_fail_when_the_connection_is_lost(sd: FakeSystemd, manager: UserManager) -> None:
     sd.add("a.service", ActiveState="active", SubState="running")
     core = session(manager)
-    later(0.05, sd.bus.drop)
+    once_the_read_is_answered(sd, sd.bus.drop)
     with pytest.raises(ExternalError) as caught:
-        manager.wait_inactive("a.service", timeout=2)
+        within(PATIENCE, lambda: manager.wait_inactive("a.service", timeout=PATIENCE))
     assert "lost the connection" in caught.value.message
     assert caught.value.hint == "systemctl --user status a.service"
 
     with pytest.raises(ExternalError):  # a job started after the loss
-        within(2, lambda: core.stop("a.service", timeout=None))
+        within(PATIENCE, lambda: core.stop("a.service", timeout=None))
 
     # The facade connects again for the next call.
     assert manager.unit_state("a.service") is not None
@@ -331,15 +350,15 @@ def test_a_job_wait_fails_when_the_connection_is_lost(
     sd: FakeSystemd, manager: UserManager
 ) -> None:
     sd.add("a.service", ActiveState="active", SubState="running")
-    later(0.05, sd.bus.drop)
+    sd.after_sent["StopUnit"] = sd.bus.drop  # the job started, never ends
     with pytest.raises(ExternalError) as caught:
-        within(2, lambda: manager.stop("a.service"))
+        within(PATIENCE, lambda: manager.stop("a.service"))
     assert "lost the connection" in caught.value.message
 
 
 def test_wait_on_an_unknown_unit(manager: UserManager) -> None:
     with pytest.raises(NotFoundError):
-        manager.wait_inactive("nope.service", timeout=1)
+        manager.wait_inactive("nope.service", timeout=PATIENCE)
     assert session(manager)._watches == {}
 
 
@@ -364,8 +383,8 @@ def test_start_waits_for_the_job_even_when_its_removal_comes_first(
     if early:
         sd.on_call["StartTransientUnit"] = lambda _: sd.job_removed(JOB, "a.service", "done")
     else:
-        later(0.05, sd.job_removed, JOB, "a.service", "done")
-    assert within(2, lambda: manager.start_transient(spec, wait=True)) == JOB
+        sd.after_sent["StartTransientUnit"] = lambda: sd.job_removed(JOB, "a.service", "done")
+    assert within(PATIENCE, lambda: manager.start_transient(spec, wait=True)) == JOB
     core = session(manager)
     assert core._job_waiters == {}
     assert core._early_jobs == {}
@@ -384,7 +403,7 @@ def failing_start(sd: FakeSystemd, status: int) -> Callable[[list[Any]], None]:
             ExecMainCode=1,
             ExecMainStatus=status,
         )
-        later(0.01, sd.job_removed, JOB, "a.service", "failed")
+        sd.after_sent["StartTransientUnit"] = lambda: sd.job_removed(JOB, "a.service", "failed")
 
     return fail
 
@@ -393,7 +412,7 @@ def test_a_failed_start_job_reports_the_unit_result(sd: FakeSystemd, manager: Us
     spec = ServiceSpec(name="a.service", exec_start=("/nope",))
     sd.on_call["StartTransientUnit"] = failing_start(sd, 203)
     with pytest.raises(UnitStartFailed) as caught:
-        within(2, lambda: manager.start_transient(spec, wait=True))
+        within(PATIENCE, lambda: manager.start_transient(spec, wait=True))
     error = caught.value
     assert (
         error.message == "unit a.service failed to start (job failed, result exit-code, status 203)"
@@ -409,7 +428,7 @@ def test_a_program_that_exited_before_its_start_was_seen_did_start(
 ) -> None:
     spec = ServiceSpec(name="a.service", exec_start=("sh", "-c", "exit 3"))
     sd.on_call["StartTransientUnit"] = failing_start(sd, 3)
-    assert within(2, lambda: manager.start_transient(spec, wait=True)) == JOB
+    assert within(PATIENCE, lambda: manager.start_transient(spec, wait=True)) == JOB
 
 
 def test_start_passes_the_stdio_descriptors(sd: FakeSystemd, manager: UserManager) -> None:
@@ -435,8 +454,10 @@ def test_stop_kills_after_the_timeout_only_while_the_main_process_runs(
     sd: FakeSystemd, manager: UserManager, sub_state: str, killed: bool
 ) -> None:
     sd.add("a.service", ActiveState="deactivating", SubState=sub_state)
-    later(0.2, sd.job_removed, JOB, "a.service", "done")
-    within(2, lambda: manager.stop("a.service", timeout=0.01))
+    # The job ends only after the read that follows the timeout, so the stop always
+    # decides on it (and kills or not) first.
+    after_the_read(sd, lambda: [sd.job_removal(JOB, "a.service", "done")])
+    within(PATIENCE, lambda: manager.stop("a.service", timeout=0.01))
     assert ("KillUnit" in sd.calls()) == killed
     if killed:
         kill = next(c for c in sd.bus.calls if c.member == "KillUnit")
@@ -446,13 +467,13 @@ def test_stop_kills_after_the_timeout_only_while_the_main_process_runs(
 def test_a_kill_from_another_thread_while_waiting(sd: FakeSystemd, manager: UserManager) -> None:
     """rctl run's relay: the main thread waits, a signal handler's thread kills."""
     sd.add("a.service", ActiveState="active", SubState="running")
-
-    def killed(args: list[Any]) -> None:
-        later(0.02, sd.emit, "a.service", ActiveState="failed", SubState="failed", Result="signal")
-
-    sd.on_call["KillUnit"] = killed
-    later(0.05, manager.kill, "a.service", 15)
-    state = manager.wait_inactive("a.service", timeout=2)
+    sd.on_call["KillUnit"] = lambda _: sd.emit(
+        "a.service", ActiveState="failed", SubState="failed", Result="signal"
+    )
+    killer = threading.Thread(target=manager.kill, args=("a.service", 15), daemon=True)
+    once_the_read_is_answered(sd, killer.start)  # the wait is waiting for signals then
+    state = within(PATIENCE, lambda: manager.wait_inactive("a.service", timeout=PATIENCE))
+    killer.join(5)
     assert state.result == "signal"
     kill = next(c for c in sd.bus.calls if c.member == "KillUnit")
     assert kill.body == ["a.service", "main", 15]
@@ -512,6 +533,7 @@ def test_stop_with_a_huge_timeout_waits_without_overflowing(
 ) -> None:
     # poll(2) and Condition.wait() refuse such a timeout (OverflowError, a traceback).
     sd.add("a.service", ActiveState="deactivating", SubState="stop-sigterm")
-    later(0.2, sd.job_removed, JOB, "a.service", "done")
-    within(2, lambda: manager.stop("a.service", timeout=99999999999999.0))
+    # After the job is known; the delay lets the stop wait on it first, as a rule.
+    sd.after_sent["StopUnit"] = lambda: later(0.2, sd.job_removed, JOB, "a.service", "done")
+    within(PATIENCE, lambda: manager.stop("a.service", timeout=99999999999999.0))
     assert "KillUnit" not in sd.calls()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_units_manager import JOB, FakeSystemd, later, manager, sd, within
+from test_units_manager import JOB, PATIENCE, FakeSystemd, manager, sd, within
 
 from rctlbase.errors import UsageError
 from rootless.containers.health import HealthConfig, timer_spec
@@ -29,24 +29,24 @@ def body_of(sd: FakeSystemd, member: str) -> list[Any]:
 def test_start_and_restart_wait_for_their_job(
     sd: FakeSystemd, manager: UserManager, method: str, member: str
 ) -> None:
-    sd.on_call[member] = lambda _: later(0.02, sd.job_removed, JOB, "a.service", "done")
-    assert within(2, lambda: getattr(manager, method)("a.service")) == JOB
+    sd.after_sent[member] = lambda: sd.job_removed(JOB, "a.service", "done")
+    assert within(PATIENCE, lambda: getattr(manager, method)("a.service")) == JOB
     assert body_of(sd, member) == ["a.service", "replace"]
 
 
 def test_a_restart_without_waiting_returns_the_job(sd: FakeSystemd, manager: UserManager) -> None:
-    assert within(2, lambda: manager.restart("a.service", wait=False)) == JOB
+    assert within(PATIENCE, lambda: manager.restart("a.service", wait=False)) == JOB
     assert "Subscribe" not in sd.calls()  # no job to follow
 
 
 def test_a_failed_start_job_says_so(sd: FakeSystemd, manager: UserManager) -> None:
     def fail(_: list[Any]) -> None:
         sd.add("a.service", ActiveState="failed", SubState="failed", Result="exit-code")
-        later(0.01, sd.job_removed, JOB, "a.service", "failed")
+        sd.after_sent["StartUnit"] = lambda: sd.job_removed(JOB, "a.service", "failed")
 
     sd.on_call["StartUnit"] = fail
     with pytest.raises(UnitStartFailed, match=r"unit a.service failed to start \(job failed"):
-        within(2, lambda: manager.start("a.service"))
+        within(PATIENCE, lambda: manager.start("a.service"))
 
 
 @pytest.mark.parametrize(
@@ -76,10 +76,8 @@ def check_timer() -> TimerSpec:
 
 
 def test_a_transient_timer_starts_with_its_service(sd: FakeSystemd, manager: UserManager) -> None:
-    sd.on_call["StartTransientUnit"] = lambda _: later(
-        0.02, sd.job_removed, JOB, "c-healthcheck.timer", "done"
-    )
-    assert within(2, lambda: manager.start_transient_timer(check_timer())) == JOB
+    sd.after_sent["StartTransientUnit"] = lambda: sd.job_removed(JOB, "c-healthcheck.timer", "done")
+    assert within(PATIENCE, lambda: manager.start_transient_timer(check_timer())) == JOB
     name, mode, props, aux = body_of(sd, "StartTransientUnit")
     assert (name, mode) == ("c-healthcheck.timer", "fail")
     assert {key: value.value for key, value in props}["BindsTo"] == ["c.service"]
