@@ -45,6 +45,7 @@ from rootless.build.instructions import (
 from rootless.build.mounts import parse_secrets, plan_mounts
 from rootless.build.plan import cache_key, plan_stages, stage_by_ref
 from rootless.build.shellwords import expand_word, expand_words
+from rootless.build.staging import StagedLayer
 from rootless.build.statcache import NotKnown, StatDigests
 from rootless.images.store import ImageRecord
 from rootless.models import BuildOptions, RunOptions
@@ -65,17 +66,21 @@ class BuildHost:
 
     resolve_image: Callable[[str, str], ImageRecord]  # name, --pull policy
     image_config: Callable[[ImageRecord], dict[str, Any]]  # the config document
-    make_image: Callable[[ImageRecord | None, dict[str, Any], Path | None], ImageRecord]
+    # parent, config, the layer tar if any, its tree if a job unpacked it already
+    make_image: Callable[
+        [ImageRecord | None, dict[str, Any], Path | None, StagedLayer | None], ImageRecord
+    ]
     run_step: Callable[[RunOptions], tuple[str, int]]  # container id, exit code
     # container id, where the layer tar goes, new paths left out (mount points)
-    commit_layer: Callable[[str, Path, tuple[str, ...]], None]
+    commit_layer: Callable[[str, Path, tuple[str, ...]], StagedLayer | None]
     remove_container: Callable[[str], None]
     has_dir: Callable[[ImageRecord, str], bool]  # a directory at that image path
     layer_tmp: Callable[[], Path]
     cache: build_cache.BuildCache
     exists: Callable[[str], ImageRecord | None]  # an image by ID, if still stored
     architecture: str  # of images from scratch
-    export: Callable[[ImageRecord, ExportRequest, Path], str]  # writes the tar; checksum
+    # source image, request, where the tar goes, the image it lands on
+    export: Callable[[ImageRecord, ExportRequest, Path, ImageRecord], StagedLayer | None]
     cache_mounts: Path  # RUN --mount=type=cache directories
     user_files: Callable[[ImageRecord], tuple[str | None, str | None]]  # /etc/passwd, group
     digests_file: Path | None  # the stat cache of context files' digests
@@ -244,7 +249,7 @@ class Builder:
         hit = self._lookup(key)
         if hit is not None:
             return hit
-        image = self.host.make_image(parent, doc, layer)
+        image = self.host.make_image(parent, doc, layer, None)
         self.host.cache.remember(key, image.id)
         return image
 
@@ -292,7 +297,7 @@ class Builder:
                 self._adopt(state, hit)
                 return
             self._history(state, text, empty=False)
-            image = self.host.make_image(state.image, state.doc, tar)
+            image = self.host.make_image(state.image, state.doc, tar, None)
         finally:
             tar.unlink(missing_ok=True)
         self.host.cache.remember(key, image.id)
@@ -339,10 +344,10 @@ class Builder:
                 )
             tar = self.host.layer_tmp()
             try:
-                self.host.commit_layer(container, tar, step_mounts.targets)
+                staged = self.host.commit_layer(container, tar, step_mounts.targets)
                 mark("build run layer read")
                 self._history(state, text, empty=False)
-                image = self.host.make_image(state.image, state.doc, tar)
+                image = self.host.make_image(state.image, state.doc, tar, staged)
             finally:
                 tar.unlink(missing_ok=True)
         finally:
@@ -498,9 +503,9 @@ class Builder:
             return
         tar = self.host.layer_tmp()
         try:
-            self.host.export(image, request, tar)
+            staged = self.host.export(image, request, tar, state.image)
             self._history(state, text, empty=False)
-            made = self.host.make_image(state.image, state.doc, tar)
+            made = self.host.make_image(state.image, state.doc, tar, staged)
         finally:
             tar.unlink(missing_ok=True)
         self.host.cache.remember(key, made.id)

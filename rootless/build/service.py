@@ -21,6 +21,7 @@ from typing import Any
 from rctlbase.errors import ConflictError, NotFoundError, RctlError, UsageError
 from rctlbase.timeline import mark
 from rootless.build.builder import BuildHost, ExportRequest
+from rootless.build.staging import StagedLayer
 from rootless.config import Paths
 from rootless.containers.service import ContainerService
 from rootless.images.layerjob import Jobs
@@ -223,14 +224,22 @@ class BuildService:
         from rootless.build.builder import BuildHost  # noqa: PLC0415
         from rootless.build.cache import BuildCache  # noqa: PLC0415
         from rootless.build.inputs import image_has_dir  # noqa: PLC0415
-        from rootless.images.layerjob import ExportJob  # noqa: PLC0415
 
         def make_image(
-            parent: ImageRecord | None, doc: dict[str, Any], tar: Path | None
-        ) -> ImageRecord:
+            parent: ImageRecord | None, doc: dict[str, Any], tar: Path | None,
+            staged: StagedLayer | None,
+        ) -> ImageRecord:  # fmt: skip
+            from rootless.build import staging  # noqa: PLC0415
+
             with self.store.locked():
                 layer = steps.store_layer(self.store, tar) if tar is not None else None
                 if layer is not None:
+                    if staged is not None:
+                        staging.adopt(self.store, staged, layer[0], parent)
+                    else:
+                        blob = self.store.blob_path(layer[0])
+                        staging.unpack_here(self.store, blob, layer[0], parent)
+                    mark("build layer unpacked")
                     rootfs = doc.setdefault("rootfs", {"type": "layers"})
                     rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer[0]]
                 base = parent.layers if parent else ()
@@ -253,50 +262,18 @@ class BuildService:
                 raise
             return record.id, code
 
-        def commit_layer(container: str, tar: Path, skip: tuple[str, ...]) -> None:
-            record = self.containers.store.get(container)
-            image = self.store.load_images()[record.image_id]
-            source = steps.layer_source(
-                self.containers.store.load_launch(record.id), image, self.store
-            )
-            with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
-                steps.read_changes(source, scratch, self.run_layer_jobs, tar, skip)
-
         def remove_container(container: str) -> None:
             with contextlib.suppress(NotFoundError):
                 self.containers.remove(container, force=True, volumes=True)
 
-        def export(image: ImageRecord, request: ExportRequest, tar: Path) -> str:
-            lowers = tuple(str(d) for d in self.containers.ctx.image_diffs(image))
-            with steps.scratch_dir(self.paths.ensure_runtime()) as scratch:
-                mountpoint = scratch / "root"
-                mountpoint.mkdir()
-                try:
-                    self.run_layer_jobs(
-                        [
-                            ExportJob(
-                                lowers=lowers,
-                                mountpoint=str(mountpoint), sources=request.paths,
-                                dest=request.dest, workdir=request.workdir, chmod=request.chmod,
-                                uid=request.owner.uid, gid=request.owner.gid,
-                                dest_is_dir=request.dest_is_dir, output=str(tar),
-                                checksum=str(scratch / "checksum.json"),
-                            )
-                        ]
-                    )  # fmt: skip
-                    checksum: str = json.loads((scratch / "checksum.json").read_text())
-                finally:
-                    mountpoint.rmdir()
-            return checksum
-
         return BuildHost(
-            export=export,
+            export=self._export,
             cache_mounts=self.paths.data / "build-cache-mounts",
             resolve_image=self.containers.resolve_image,
             image_config=lambda image: json.loads(self.store.read_blob(image.id)),
             make_image=make_image,
             run_step=run_step,
-            commit_layer=commit_layer,
+            commit_layer=self._commit_layer,
             remove_container=remove_container,
             has_dir=lambda image, path: image_has_dir(self.containers.ctx.image_diffs(image), path),
             layer_tmp=lambda: steps.layer_tmp(self.store),
@@ -306,6 +283,58 @@ class BuildService:
             user_files=self.containers.ctx.image_user_files,
             digests_file=self.paths.data / "build-digests.json",
         )
+
+    def _commit_layer(self, container: str, tar: Path, skip: tuple[str, ...]) -> StagedLayer:
+        """A RUN step's layer tar, and its tree unpacked by the same job."""
+        from rootless.build import commit as steps  # noqa: PLC0415
+        from rootless.build import staging  # noqa: PLC0415
+
+        record = self.containers.store.get(container)
+        image = self.store.load_images()[record.image_id]
+        source = steps.layer_source(self.containers.store.load_launch(record.id), image, self.store)
+        # Locked: a concurrent unpack's sweep of .tmp-* directories would take the staged
+        # tree from under the job.
+        with steps.scratch_dir(self.paths.ensure_runtime()) as scratch, self.store.locked():
+            unpack = staging.stage_job(self.store, tar, image, scratch / "staged.json")
+            try:
+                steps.read_changes(
+                    source, scratch, lambda jobs: self.run_layer_jobs([*jobs, unpack]), tar, skip
+                )
+            finally:
+                done = staging.staged(unpack)
+        return done
+
+    def _export(
+        self, image: ImageRecord, request: ExportRequest, tar: Path, parent: ImageRecord
+    ) -> StagedLayer:
+        """COPY --from's layer tar, and its tree unpacked by the same job."""
+        from rootless.build import commit as steps  # noqa: PLC0415
+        from rootless.build import staging  # noqa: PLC0415
+        from rootless.images.layerjob import ExportJob  # noqa: PLC0415
+
+        lowers = tuple(str(d) for d in self.containers.ctx.image_diffs(image))
+        with steps.scratch_dir(self.paths.ensure_runtime()) as scratch, self.store.locked():
+            mountpoint = scratch / "root"
+            mountpoint.mkdir()
+            unpack = staging.stage_job(self.store, tar, parent, scratch / "staged.json")
+            try:
+                self.run_layer_jobs(
+                    [
+                        ExportJob(
+                            lowers=lowers,
+                            mountpoint=str(mountpoint), sources=request.paths,
+                            dest=request.dest, workdir=request.workdir, chmod=request.chmod,
+                            uid=request.owner.uid, gid=request.owner.gid,
+                            dest_is_dir=request.dest_is_dir, output=str(tar),
+                            checksum=str(scratch / "checksum.json"),
+                        ),
+                        unpack,
+                    ]
+                )  # fmt: skip
+            finally:
+                mountpoint.rmdir()
+                done = staging.staged(unpack)
+        return done
 
 
 def check_platform(text: str) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from rctlbase.errors import HostError, run_main
 from rctlbase.errors import report as report_error
 from rctlbase.run import run_program
+from rctlbase.timeline import mark
 
 # Run by hand, outside the namespace: the files it would make would have the wrong owners.
 OUTSIDE = "the engine runs it through uidmap.enter; 'rctl unshare' opens that namespace"
@@ -40,6 +41,7 @@ class UnpackJob:
     diff_id: str
     whiteout_format: str  # "overlay" or "vfs"
     parent: str | None = None  # vfs: the parent layer's diff, copied first
+    report: str = ""  # where the diff ID read goes, as JSON (``diff_id`` "": not checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,7 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
                     plain,
                     dest,
                     whiteouts=WhiteoutFormat(job.whiteout_format),
-                    expected_diff_id=job.diff_id,
+                    expected_diff_id=job.diff_id or None,
                 )
         else:
             result = unpack_layer(
@@ -140,8 +142,12 @@ def run_unpack(job: UnpackJob) -> dict[str, object]:
                 dest,
                 compression=compression,
                 whiteouts=WhiteoutFormat(job.whiteout_format),
-                expected_diff_id=job.diff_id,
+                expected_diff_id=job.diff_id or None,
             )
+    if job.report:
+        fd = os.open(job.report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"diff_id": result.diff_id}, fh)
     return {"dest": job.dest, "entries": result.entries, "warnings": list(result.warnings)}
 
 
@@ -194,7 +200,9 @@ def main(argv: list[str]) -> int:
 def run_jobs(path: Path) -> int:
     """Run the jobs of the file ``path``, one report line each on stdout."""
     for job in decode_jobs(path.read_text()):
+        mark(f"layer job {type(job).__name__}")
         print(json.dumps(run_job(job)), flush=True)
+    mark("layer jobs done")
     return 0
 
 

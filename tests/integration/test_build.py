@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hostkit import Rctl
 
 BUSYBOX = "127.0.0.1:5000/test/busybox"
@@ -295,3 +296,31 @@ def test_a_run_of_a_missing_program_fails_the_build_with_1(rctl: Rctl, tmp_path:
     out = rctl("build", str(tmp_path / "ctx"), check=False)
     assert out.returncode == 1
     assert "no-such-program" in out.stderr
+
+
+@pytest.mark.parametrize("driver", ["overlay", "fuse-overlayfs", "vfs"])
+def test_each_storage_driver_builds_layers_with_owners_and_whiteouts(
+    rctl: Rctl, tmp_path: Path, driver: str
+) -> None:
+    config = Path(rctl.env["XDG_CONFIG_HOME"]) / "rctl"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "rctl.toml").write_text(f'[storage]\ndriver = "{driver}"\n')
+    (tmp_path / "files").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "files" / name).write_text(f"file {name}\n")
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {BUSYBOX} AS one\n"
+        "RUN mkdir /d && echo run > /d/f && chown 7:8 /d/f\n"
+        f"FROM {BUSYBOX}\n"
+        "COPY files /data/\n"
+        "COPY --chown=5:6 files/a /owned\n"
+        "COPY --from=one --chown=7:8 /d/f /copied\n"
+        "RUN rm /etc/group /data/a && echo x > /data/c && chown 9:9 /data/c\n"
+    )
+    rctl("build", "-q", "-t", "localhost/drivers", str(tmp_path))
+    out = rctl("run", "--rm", "localhost/drivers", "sh", "-c",
+               "ls /data; stat -c '%n %u:%g' /owned /copied /data/c; cat /copied;"
+               " ls /etc/group 2>/dev/null || echo gone").stdout.splitlines()  # fmt: skip
+    assert out == ["b", "c", "/owned 5:6", "/copied 7:8", "/data/c 9:9", "run", "gone"], out
+    # Every layer was renamed into place: no unpack left half-done.
+    assert list(rctl.data.glob("layers/*/.tmp-*")) == []

@@ -813,3 +813,56 @@ def test_syscall_error_hints(code: int, needle: str) -> None:
     error = syscalls.syscall_error(OSError(code, os.strerror(code)), "create x")
     assert error.message == f"cannot create x: {os.strerror(code)}"
     assert error.hint is not None and needle in error.hint
+
+
+def test_own_files_get_their_mode_whatever_the_umask(box: Box) -> None:
+    old = os.umask(0o077)
+    try:
+        box.unpack(
+            E("open", data=b"x", mode=0o666),
+            E("own", data=b"x", mode=0o4711),
+            E("none", data=b"x", mode=0o000),
+        )
+    finally:
+        os.umask(old)
+    modes = {n: stat.S_IMODE((box.root / n).stat().st_mode) for n in ("open", "own", "none")}
+    assert modes == {"open": 0o666, "own": 0o4711, "none": 0o000}
+
+
+def test_own_files_in_a_set_gid_directory_still_get_the_entry_s_group(box: Box) -> None:
+    box.root.chmod(0o2755)
+    groups = [g for g in os.getgroups() if g != os.getegid()]
+    if groups:
+        os.chown(box.root, -1, groups[0])
+    box.unpack(E("file", data=b"x", mode=0o640))
+    st = (box.root / "file").stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (os.geteuid(), os.getegid(), 0o640)
+
+
+def test_a_file_over_an_existing_file_replaces_it(box: Box) -> None:
+    (box.root / "f").write_bytes(b"old")
+    (box.root / "f").chmod(0o600)
+    box.unpack(E("f", data=b"new", mode=0o644))
+    assert (box.root / "f").read_bytes() == b"new"
+    assert stat.S_IMODE((box.root / "f").stat().st_mode) == 0o644
+
+
+def test_as_caller_makes_root_owned_entries_the_caller_s(box: Box) -> None:
+    result = box.unpack(
+        E("d", "dir", uid=0, gid=0), E("d/f", data=b"x", uid=0, gid=0, mode=0o640),
+        E("d/l", "symlink", link="f", uid=0, gid=0), as_caller=True,
+    )  # fmt: skip
+    st = (box.root / "d/f").stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (os.geteuid(), os.getegid(), 0o640)
+    assert result.entries == 3
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [E("f", data=b"x", uid=1000, gid=0), E("f", data=b"x", uid=0, gid=5),
+     E("dev", "chr", dev=(1, 3), uid=0, gid=0), E("d/.wh.gone", uid=0, gid=0)],
+    ids=["uid", "gid", "device", "whiteout"],
+)  # fmt: skip
+def test_as_caller_leaves_what_needs_the_namespace(box: Box, entry: E) -> None:
+    with pytest.raises(LayerError, match="needs the user namespace"):
+        box.unpack(entry, as_caller=True)
