@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from netns.ports import PublishedPort
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
@@ -239,18 +239,7 @@ class ContainerStore:
             found = self._load(self.dir(ref))
             if found is not None:
                 return found
-        records = self.all()
-        for record in records:
-            if ref in (record.id, record.name):
-                return record
-        matches = [r for r in records if r.id.startswith(ref)] if len(ref) >= 3 else []
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise ConflictError(
-                f"container ID prefix {ref!r} is ambiguous", hint="use more characters"
-            )
-        raise NotFoundError(f"no such container: {ref}", hint="list containers with 'rctl ps -a'")
+        return find_by_ref(self.all(), ref, "container", "list containers with 'rctl ps -a'")
 
     def take_out(self, container_id: str) -> Path | None:
         """Move the container's directory out of the store, for deletion; the path it has
@@ -281,6 +270,30 @@ class ContainerStore:
                     f'the container name "{name}" is already in use by {record.short_id}',
                     hint=f"remove it (rctl rm -f {name}) or choose another --name",
                 )
+
+
+class Referenced(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+
+
+R = TypeVar("R", bound=Referenced)
+
+
+def find_by_ref(records: list[R], ref: str, kind: str, list_hint: str) -> R:
+    """The record ``ref`` names: its ID or name, else a unique ID prefix of 3 or more
+    characters, as docker resolves references."""
+    for record in records:
+        if ref in (record.id, record.name):
+            return record
+    matches = [r for r in records if r.id.startswith(ref)] if len(ref) >= 3 else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConflictError(f"{kind} ID prefix {ref!r} is ambiguous", hint="use more characters")
+    raise NotFoundError(f"no such {kind}: {ref}", hint=list_hint)
 
 
 def now() -> float:

@@ -27,6 +27,7 @@ from typing import Any
 
 from netns.ports import PublishedPort
 from rctlbase.errors import ConflictError, NotFoundError, UsageError
+from rootless.containers.record import find_by_ref
 
 # Container names' rule, bounded: a name reaches file contents and labels, never a path
 # or a unit name (those use the ID).
@@ -166,16 +167,7 @@ class PodStore:
         """A pod by full ID, name or unique ID prefix."""
         if FULL_ID.fullmatch(ref) and (found := self._load(self.dir(ref))) is not None:
             return found
-        records = self.all()
-        for record in records:
-            if ref in (record.id, record.name):
-                return record
-        matches = [r for r in records if r.id.startswith(ref)] if len(ref) >= 3 else []
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise ConflictError(f"pod ID prefix {ref!r} is ambiguous", hint="use more characters")
-        raise NotFoundError(f"no such pod: {ref}", hint="list pods with 'rctl pod ps'")
+        return find_by_ref(self.all(), ref, "pod", "list pods with 'rctl pod ps'")
 
     def check_free(self, name: str) -> None:
         if any(r.name == name for r in self.all()):
